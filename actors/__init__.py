@@ -1,0 +1,1 @@
+"""Ray actors, one per module."""

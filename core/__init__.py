@@ -1,0 +1,1 @@
+"""Shared kernel: settings, the spec's models, the event taxonomy and errors. Imports nothing from the repo."""

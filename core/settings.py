@@ -1,0 +1,71 @@
+"""One Settings class: every knob comes from an ``ANALYTICS_*`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("./.analytics-data")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    # Unset = embedded chDB in the data dir; http(s)://user:pass@host:port/db = ClickHouse server.
+    clickhouse_dsn: str | None = None
+    clickhouse_database: str = "analytics"
+    # Unset = embedded PostgreSQL started in the data dir.
+    postgres_dsn: str | None = None
+    redis_url: str | None = None
+    nats_url: str | None = None
+    # When set at first start, this string becomes the admin API key (for automation).
+    bootstrap_admin_key: str | None = None
+
+    # Ingest limits (documented in the README).
+    max_event_bytes: int = Field(32 * 1024, ge=256)
+    max_batch_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_batch_events: int = Field(5000, ge=1)
+    max_future_skew_seconds: int = Field(300, ge=0)
+    retention_days: int = Field(730, ge=1)
+
+    # Privacy and enrichment.
+    anonymize_ip: bool = True
+    # Comma-separated hosts of the platform itself, for traffic-source classification.
+    internal_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Ray / Serve topology.
+    ray_address: str | None = None  # unset = start a local Ray instance
+    ingress_replicas: int = Field(1, ge=1)
+    ingress_max_ongoing_requests: int = Field(256, ge=1)
+    auth_cache_seconds: float = Field(5.0, ge=0)
+
+    @field_validator("internal_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return not self.clickhouse_dsn
+
+    @property
+    def chdb_path(self) -> Path:
+        return (self.data_dir / "chdb").resolve()
+
+    @property
+    def postgres_data_path(self) -> Path:
+        return (self.data_dir / "postgres").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

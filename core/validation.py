@@ -1,0 +1,134 @@
+"""Event validation: every refused event gets its index, the field at fault and why.
+
+A batch is validated in one call (fast path); only when it holds bad events are the
+events checked one by one, so good events beside bad ones are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from core.errors import FieldError, PayloadTooLarge, ValidationFailed
+from core.models import EventIn
+
+_EVENT_LIST = TypeAdapter(list[EventIn])
+
+# Friendlier words for pydantic's generic messages.
+_MESSAGES = {
+    "extra_forbidden": "unknown field; custom data belongs in 'properties'",
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+}
+_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+    "model_type": "not_an_object",
+    "dict_type": "not_an_object",
+}
+_PATTERN_MESSAGES = {
+    "event_type": "must be lower snake case matching [a-z][a-z0-9_]{1,63}: a built-in type or a custom one",
+    "event_category": "must be lower snake case matching [a-z][a-z0-9_]{1,31}",
+    "country": "must be an ISO 3166-1 alpha-2 code such as 'US'",
+}
+
+
+@dataclass(slots=True)
+class ValidatedBatch:
+    """Valid events with their position in the request, and one error per problem found."""
+
+    events: list[tuple[int, EventIn]] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def rejected_indexes(self) -> set[int]:
+        return {e.index for e in self.errors if e.index is not None}
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    out: list[FieldError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = list(err["loc"])
+        path = ".".join(str(p) for p in loc) or "(event)"
+        if err["type"] == "string_pattern_mismatch" and path in _PATTERN_MESSAGES:
+            message = _PATTERN_MESSAGES[path]
+        else:
+            message = _MESSAGES.get(err["type"], err["msg"])
+        out.append(FieldError(field=path, message=message, code=_CODES.get(err["type"], "invalid_value")))
+    return out
+
+
+class EventValidator:
+    def __init__(self, *, max_event_bytes: int, max_future_skew_seconds: int, retention_days: int) -> None:
+        self.max_event_bytes = max_event_bytes
+        self.max_future_skew = timedelta(seconds=max_future_skew_seconds)
+        self.retention = timedelta(days=retention_days)
+
+    def validate_batch(self, raw_events: list[Any], now: datetime) -> ValidatedBatch:
+        result = ValidatedBatch()
+        sized: list[tuple[int, Any]] = []
+        for index, raw in enumerate(raw_events):
+            size = len(orjson.dumps(raw))
+            if size > self.max_event_bytes:
+                result.errors.append(
+                    FieldError(
+                        index=index,
+                        field="(event)",
+                        message=f"event is {size} bytes; the limit is {self.max_event_bytes} bytes",
+                        code="too_large",
+                    )
+                )
+            else:
+                sized.append((index, raw))
+        try:
+            parsed = _EVENT_LIST.validate_python([raw for _, raw in sized])
+            candidates = list(zip((i for i, _ in sized), parsed, strict=True))
+        except ValidationError:
+            candidates = []
+            for index, raw in sized:
+                try:
+                    candidates.append((index, EventIn.model_validate(raw)))
+                except ValidationError as exc:
+                    result.errors.extend(
+                        FieldError(field=e.field, message=e.message, index=index, code=e.code)
+                        for e in _field_errors(exc)
+                    )
+        for index, event in candidates:
+            problem = self._timestamp_problem(event, now)
+            if problem:
+                result.errors.append(
+                    FieldError(index=index, field="timestamp", message=problem, code="timestamp_out_of_range")
+                )
+            else:
+                result.events.append((index, event))
+        result.errors.sort(key=lambda e: (e.index or 0))
+        return result
+
+    def validate_one(self, raw: Any, now: datetime) -> EventIn:
+        """A single event: raises PayloadTooLarge or ValidationFailed instead of collecting errors."""
+        size = len(orjson.dumps(raw))
+        if size > self.max_event_bytes:
+            raise PayloadTooLarge(f"event is {size} bytes; the limit is {self.max_event_bytes} bytes")
+        batch = self.validate_batch([raw], now)
+        if batch.errors:
+            raise ValidationFailed([FieldError(field=e.field, message=e.message, code=e.code) for e in batch.errors])
+        return batch.events[0][1]
+
+    def _timestamp_problem(self, event: EventIn, now: datetime) -> str | None:
+        ts = event.timestamp
+        if ts is None:
+            return None
+        if ts - now > self.max_future_skew:
+            ahead = int((ts - now).total_seconds())
+            return (
+                f"is {ahead} s in the future; at most {int(self.max_future_skew.total_seconds())} s "
+                "of clock skew is allowed"
+            )
+        if now - ts > self.retention:
+            return f"is older than the retention period of {self.retention.days} days"
+        return None

@@ -1,0 +1,1 @@
+"""Strawberry GraphQL: thin types over the domain, resolvers that call services (no SQL here)."""

@@ -1,0 +1,1 @@
+"""The analytics layer: ingestion contract, metric catalog, and the analytics built on the event store."""

@@ -1,0 +1,158 @@
+"""Ingestion: validate, enrich and durably store events; the one path REST, GraphQL and streams share.
+
+Per-event work happens here, in the caller's process; the store sees one Arrow batch per
+request, never one call per event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from core.enrichment import enrich
+from core.errors import FieldError, InvalidRequest, PayloadTooLarge, StoreUnavailable
+from core.models import EventIn, utc_now
+from core.settings import Settings
+from core.taxonomy import default_category
+from core.validation import EventValidator
+from storage.events import EVENT_SCHEMA, EventStore
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+    # Ids the service generated, by request index, for events that came without one.
+    generated_ids: dict[int, str] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    batch_id: str = ""
+
+    @property
+    def rejected(self) -> int:
+        return len({e.index for e in self.errors})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "errors": [e.to_dict() for e in self.errors],
+            "generated_ids": {str(k): v for k, v in self.generated_ids.items()},
+            "batch_id": self.batch_id,
+        }
+
+
+class IngestService:
+    def __init__(self, store: EventStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.validator = EventValidator(
+            max_event_bytes=settings.max_event_bytes,
+            max_future_skew_seconds=settings.max_future_skew_seconds,
+            retention_days=settings.retention_days,
+        )
+        self._internal_hosts = frozenset(settings.internal_hosts)
+
+    def check_batch_shape(self, body: Any) -> list[Any]:
+        """The batch envelope: ``{"events": [...]}`` within the count limit."""
+        if not isinstance(body, dict) or "events" not in body:
+            raise InvalidRequest("body must be a JSON object with an 'events' array", details={"field": "events"})
+        extra = sorted(set(body) - {"events"})
+        if extra:
+            raise InvalidRequest(f"unknown field {extra[0]!r} in the batch body", details={"field": extra[0]})
+        events = body["events"]
+        if not isinstance(events, list):
+            raise InvalidRequest("'events' must be an array", details={"field": "events"})
+        if not events:
+            raise InvalidRequest("'events' must hold at least one event", details={"field": "events"})
+        if len(events) > self.settings.max_batch_events:
+            raise PayloadTooLarge(
+                f"batch holds {len(events)} events; the limit is {self.settings.max_batch_events} per batch"
+            )
+        return events
+
+    async def ingest_batch(self, raw_events: list[Any]) -> IngestResult:
+        now = utc_now()
+        checked = self.validator.validate_batch(raw_events, now)
+        result = IngestResult(errors=checked.errors, batch_id=uuid.uuid4().hex)
+        if not checked.events:
+            return result
+        table, ids = self._to_table(checked.events, now, result)
+        receipt = await self._write(table)
+        result.accepted = len(ids)
+        result.duplicates = len(receipt.duplicate_ids)
+        result.ids = ids
+        return result
+
+    async def ingest_one(self, raw: Any) -> tuple[str, bool]:
+        """Store one event; returns its id and whether it was stored already."""
+        now = utc_now()
+        event = self.validator.validate_one(raw, now)
+        result = IngestResult(batch_id=uuid.uuid4().hex)
+        table, ids = self._to_table([(0, event)], now, result)
+        receipt = await self._write(table)
+        return ids[0], bool(receipt.duplicate_ids)
+
+    async def _write(self, table: pa.Table) -> Any:
+        try:
+            return await self.store.write(table)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"events could not be stored: {type(exc).__name__}; retry the request") from exc
+
+    def _to_table(self, events: list[tuple[int, EventIn]], now: datetime, result: IngestResult) -> tuple[pa.Table, list[str]]:
+        columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+        ids: list[str] = []
+        anonymize = self.settings.anonymize_ip
+        for index, event in events:
+            event_id = event.id
+            if event_id is None:
+                event_id = uuid.uuid4().hex
+                result.generated_ids[index] = event_id
+            ids.append(event_id)
+            extra = enrich(
+                user_agent=event.user_agent,
+                referrer=event.referrer,
+                ip_address=event.ip_address,
+                country=event.country,
+                region=event.region,
+                city=event.city,
+                properties=event.properties,
+                internal_hosts=self._internal_hosts,
+                anonymize=anonymize,
+            )
+            row = (
+                event_id,
+                event.event_type,
+                event.event_category or default_category(event.event_type),
+                event.timestamp or now,
+                event.user_id or "",
+                event.session_id or "",
+                event.content_id or "",
+                event.resource_type or "",
+                event.resource_id or "",
+                extra.ip_address or "",
+                event.user_agent or "",
+                event.referrer or "",
+                extra.country or "",
+                extra.region or "",
+                extra.city or "",
+                orjson.dumps(event.properties).decode(),
+                now,
+                result.batch_id,
+                extra.device_type,
+                extra.browser,
+                extra.os,
+                extra.traffic_source,
+                extra.referrer_host or "",
+            )
+            for name, value in zip(EVENT_SCHEMA.names, row, strict=True):
+                columns[name].append(value)
+        return pa.table(columns, schema=EVENT_SCHEMA), ids

@@ -1,0 +1,1 @@
+"""Ray Serve deployments, the FastAPI app factory, REST routes, auth and the CLI."""

@@ -1,0 +1,43 @@
+"""The Ray Serve application: ``serve_app.app:build_app`` (see serve_config.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+from ray.serve import Application
+
+from core.settings import Settings
+from serve_app.factory import create_app
+
+
+@serve.ingress(create_app)
+class AnalyticsIngress:
+    """One ingress replica: the FastAPI app with REST routes and GraphQL at /graphql."""
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Settings as ANALYTICS_* variables, so every replica builds the same Settings."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        env[f"ANALYTICS_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def build_app(args: dict[str, Any] | None = None) -> Application:
+    """Typed builder: ``args`` are Settings fields (lower case names) layered over the environment."""
+    settings = Settings(**(args or {}))
+    deployment = serve.deployment(
+        AnalyticsIngress,
+        name="AnalyticsIngress",
+        num_replicas=settings.ingress_replicas,
+        max_ongoing_requests=settings.ingress_max_ongoing_requests,
+        # Replicas are mostly I/O-bound; reserving a whole core each would starve a 2-core node.
+        ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": settings_env(settings)}},
+        health_check_period_s=5,
+    )
+    return deployment.bind()

@@ -1,0 +1,83 @@
+"""The ``analytics`` command: ``analytics run`` starts the service in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+
+from core.access import Role
+from core.settings import Settings
+
+
+def _run(_: argparse.Namespace) -> int:
+    from serve_app.runtime import start
+
+    settings = Settings()
+    print(f"Starting the analytics service (data in {settings.data_dir.resolve()}) ...", flush=True)
+    service = start(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        "\nAnalytics service is ready.\n"
+        f"  REST API:    {service.base_url}/api/v1/analytics/...\n"
+        f"  GraphQL:     {service.base_url}/graphql\n"
+        f"  API docs:    {service.base_url}/docs\n"
+        f"  Health:      {service.base_url}/healthz  {service.base_url}/readyz\n"
+        f"  Metrics:     {service.base_url}/metrics\n"
+        f"  Admin key:   {service.admin_key or '(set at first start; see ANALYTICS_BOOTSTRAP_ADMIN_KEY)'}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    stop.wait()
+    print("Stopping ...", flush=True)
+    service.stop()
+    return 0
+
+
+def _create_key(args: argparse.Namespace) -> int:
+    from storage.embedded_postgres import EmbeddedPostgres
+    from storage.metadata import MetadataStore
+
+    settings = Settings()
+    embedded = None
+    dsn = settings.postgres_dsn
+    if not dsn:
+        embedded = EmbeddedPostgres(settings.postgres_data_path)
+        dsn = embedded.start()
+
+    async def create() -> str:
+        store = await MetadataStore.connect(dsn)
+        try:
+            await store.migrate()
+            key, plain = await store.create_api_key(args.name, Role(args.role))
+            await store.audit("api_key.create", actor_key_id=None, target=key.id, details={"role": key.role.value, "via": "cli"})
+            return plain
+        finally:
+            await store.close()
+
+    try:
+        print(asyncio.run(create()))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="analytics", description="Analytics & Reporting Service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start the service in the foreground (Ctrl-C stops it)").set_defaults(func=_run)
+    create = sub.add_parser("create-key", help="create an API key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.set_defaults(func=_create_key)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

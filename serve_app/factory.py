@@ -1,0 +1,77 @@
+"""The FastAPI app factory: one app for Ray Serve replicas, plain uvicorn and tests.
+
+Each replica imports and calls ``create_app`` (it is never pickled: that breaks Strawberry's
+router). Services are built in the lifespan from Settings, inside the replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from strawberry.fastapi import GraphQLRouter
+
+from core.errors import AnalyticsError
+from core.settings import Settings, get_settings
+from graphql_schema.context import GraphQLContext
+from graphql_schema.schema import schema
+from serve_app.deps import get_services
+from serve_app.http import error_response, request_validation_response
+from serve_app.routes import events, health, keys, tracking
+from serve_app.services import Services
+
+ServicesFactory = Callable[[Settings], Awaitable[Services]]
+
+
+def create_app(settings: Settings | None = None, services_factory: ServicesFactory | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    build_services = services_factory or Services.start
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = await build_services(settings)
+        try:
+            yield
+        finally:
+            await app.state.services.close()
+
+    app = FastAPI(
+        title="Analytics & Reporting Service",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+
+    @app.exception_handler(AnalyticsError)
+    async def _domain_error(_: Request, exc: AnalyticsError) -> Any:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _parameter_error(_: Request, exc: RequestValidationError) -> Any:
+        return request_validation_response(exc)
+
+    for router in (health.router, events.router, tracking.router, keys.router):
+        app.include_router(router)
+
+    ide_enabled = settings.environment == "development"
+
+    async def graphql_context(request: Request, services: Services = Depends(get_services)) -> GraphQLContext:
+        authorization = request.headers.get("authorization")
+        if ide_enabled and authorization is None and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            # The GraphiQL page itself is public; its queries still need a key (set it in the IDE's headers).
+            return GraphQLContext.build(None, services)
+        return GraphQLContext.build(await services.auth.authenticate(authorization), services)
+
+    app.include_router(
+        GraphQLRouter(
+            schema,
+            context_getter=graphql_context,
+            graphql_ide="graphiql" if ide_enabled else None,
+        ),
+        prefix="/graphql",
+    )
+    return app

@@ -1,0 +1,1 @@
+"""One router per resource, aggregated once in the app factory."""

@@ -1,0 +1,38 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serve_app import metrics
+from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.http import json_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: every store answers")
+async def readyz(services: ServicesDep) -> Response:
+    events, metadata, cache = await asyncio.gather(services.events.ping(), services.metadata.ping(), services.cache.ping())
+    checks = {"clickhouse": events, "postgres": metadata, "cache": cache}
+    ready = all(checks.values())
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics (any valid API key)")
+async def prometheus_metrics(services: ServicesDep, _: CurrentPrincipal) -> Response:
+    body = generate_latest(metrics.REGISTRY)
+    try:
+        body += await asyncio.wait_for(services.events.metrics_text(), timeout=5)
+    except Exception:  # noqa: BLE001 - a scrape still returns the replica's own metrics
+        metrics.STORE_ERRORS.labels(store="events").inc()
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,79 @@
+"""Convenience tracking routes: a typed body turned into a regular event, stored the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from core.access import INGEST, require
+from core.errors import FieldError, ValidationFailed
+from core.taxonomy import CUSTOM_EVENT_TYPE_PATTERN
+from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.http import read_json
+from serve_app.routes.events import ingest_single
+
+router = APIRouter(prefix="/api/v1/analytics/track", tags=["tracking"])
+
+
+def _body_object(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValidationFailed([FieldError(field="(body)", message="must be a JSON object", code="not_an_object")])
+    return dict(raw)
+
+
+def _required_text(body: dict[str, Any], name: str, max_length: int) -> str:
+    value = body.get(name)
+    if value is None:
+        raise ValidationFailed([FieldError(field=name, message="is required", code="missing_field")])
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise ValidationFailed([FieldError(field=name, message=f"must be a non-empty string of at most {max_length} characters")])
+    return value.strip()
+
+
+def _move_to_properties(body: dict[str, Any], names: tuple[str, ...]) -> None:
+    properties = body.get("properties")
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        raise ValidationFailed([FieldError(field="properties", message="must be a JSON object", code="not_an_object")])
+    for name in names:
+        if name in body:
+            properties[name] = body.pop(name)
+    body["properties"] = properties
+
+
+@router.post("/content-view", status_code=201, summary="Track a content view")
+async def track_content_view(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+    require(principal, INGEST, "ingest events")
+    body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
+    _required_text(body, "content_id", 256)
+    _move_to_properties(body, ("duration_seconds", "position", "source"))
+    return await ingest_single(services, {**body, "event_type": "content_view"}, "content_view")
+
+
+@router.post("/search", status_code=201, summary="Track a search query")
+async def track_search(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+    require(principal, INGEST, "ingest events")
+    body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
+    _required_text(body, "query", 1024)
+    count = body.get("results_count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise ValidationFailed([FieldError(field="results_count", message="must be a whole number >= 0")])
+    _move_to_properties(body, ("query", "results_count", "filters", "page"))
+    return await ingest_single(services, {**body, "event_type": "search_query"}, "search")
+
+
+@router.post("/user-action", status_code=201, summary="Track a user action")
+async def track_user_action(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+    require(principal, INGEST, "ingest events")
+    body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
+    action = _required_text(body, "action", 64)
+    if not CUSTOM_EVENT_TYPE_PATTERN.match(action):
+        raise ValidationFailed(
+            [FieldError(field="action", message="must be an event type in lower snake case, e.g. 'user_login' or 'content_like'")]
+        )
+    _required_text(body, "user_id", 256)
+    body.pop("action")
+    return await ingest_single(services, {**body, "event_type": action}, "user_action")

@@ -1,0 +1,139 @@
+"""Start and stop the whole service on one machine: stores, Ray, the event store actor and Serve.
+
+``make run`` and the test session use this same code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import ray
+from ray import serve
+
+from actors import names
+from actors.event_store import event_store_actor
+from core.settings import Settings
+from serve_app.app import build_app, settings_env
+from storage.embedded_postgres import EmbeddedPostgres
+from storage.metadata import MetadataStore
+
+log = logging.getLogger("analytics.runtime")
+APP_NAME = "analytics"
+
+
+@dataclass
+class RunningService:
+    settings: Settings
+    admin_key: str | None
+    base_url: str
+    started_ray: bool
+    # Held for the service's lifetime: the actor is owned by this process and dies with its last handle.
+    event_store: ray.actor.ActorHandle
+    embedded_postgres: EmbeddedPostgres | None = None
+    ray_temp_dir: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        try:
+            serve.delete(APP_NAME)
+        except Exception:  # noqa: BLE001 - best effort while shutting down
+            log.debug("serve app already gone", exc_info=True)
+        if self.started_ray:
+            try:
+                serve.shutdown()
+            finally:
+                ray.shutdown()
+        if self.embedded_postgres is not None:
+            self.embedded_postgres.stop()
+
+
+def _admin_key_file(settings: Settings) -> Path:
+    return settings.data_dir.resolve() / "admin-api-key"
+
+
+async def _prepare_metadata(settings: Settings) -> str | None:
+    store = await MetadataStore.connect(settings.postgres_dsn or "")
+    try:
+        await store.migrate()
+        return await store.ensure_bootstrap_admin(settings.bootstrap_admin_key)
+    finally:
+        await store.close()
+
+
+def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningService:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+
+    embedded_pg = None
+    if not settings.postgres_dsn:
+        embedded_pg = EmbeddedPostgres(settings.postgres_data_path)
+        settings = settings.model_copy(update={"postgres_dsn": embedded_pg.start()})
+    timings["postgres"] = time.perf_counter() - t0
+
+    made_key = asyncio.run(_prepare_metadata(settings))
+    key_file = _admin_key_file(settings)
+    if made_key:
+        key_file.write_text(made_key + "\n")
+        key_file.chmod(0o600)
+    admin_key = settings.bootstrap_admin_key or made_key or (key_file.read_text().strip() if key_file.exists() else None)
+
+    started_ray = False
+    temp_dir = None
+    if not ray.is_initialized():
+        # Ray's unix sockets need a short path; keep it per port so two instances never collide.
+        temp_dir = os.path.join(tempfile.gettempdir(), f"analytics-ray-{settings.port}")
+        ray.init(
+            address=settings.ray_address,
+            namespace=names.NAMESPACE,
+            include_dashboard=False,
+            _temp_dir=temp_dir if settings.ray_address is None else None,
+            runtime_env={"env_vars": settings_env(settings)},
+            log_to_driver=settings.environment != "test",
+            configure_logging=False,
+        )
+        started_ray = True
+    timings["ray"] = time.perf_counter() - t0
+
+    actor = event_store_actor(settings)
+    ray.get(actor.ping.remote(), timeout=120)
+    timings["event_store"] = time.perf_counter() - t0
+
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.run(build_app(settings.model_dump(mode="json")), name=APP_NAME, route_prefix="/", blocking=False)
+    base_url = f"http://{settings.host}:{settings.port}"
+    _wait_ready(base_url, wait_ready_seconds)
+    timings["ready"] = time.perf_counter() - t0
+    return RunningService(
+        settings=settings,
+        admin_key=admin_key,
+        base_url=base_url,
+        started_ray=started_ray,
+        event_store=actor,
+        embedded_postgres=embedded_pg,
+        ray_temp_dir=temp_dir,
+        timings=timings,
+    )
+
+
+def _wait_ready(base_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{base_url}/readyz", timeout=5)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.25)
+    raise TimeoutError(f"the service did not become ready at {base_url}: {last}")

@@ -1,0 +1,50 @@
+"""The services one replica (or a test, or a plain uvicorn run) works with, built from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actors.event_store import RemoteEventStore, find_event_store_actor
+from core.enrichment import locate_ip, parse_user_agent
+from core.settings import Settings
+from semantic.ingestion import IngestService
+from serve_app.auth import Authenticator
+from storage.cache import Cache, open_cache
+from storage.metadata import MetadataStore
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    metadata: MetadataStore
+    events: RemoteEventStore
+    cache: Cache
+    ingest: IngestService
+    auth: Authenticator
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Services:
+        if not settings.postgres_dsn:
+            raise RuntimeError("ANALYTICS_POSTGRES_DSN must be resolved before replicas start")
+        metadata = await MetadataStore.connect(settings.postgres_dsn)
+        warm_up_enrichment()
+        events = RemoteEventStore(find_event_store_actor())
+        cache = open_cache(settings.redis_url)
+        return cls(
+            settings=settings,
+            metadata=metadata,
+            events=events,
+            cache=cache,
+            ingest=IngestService(events, settings),
+            auth=Authenticator(metadata, cache, cache_seconds=settings.auth_cache_seconds),
+        )
+
+    async def close(self) -> None:
+        await self.cache.close()
+        await self.metadata.close()
+
+
+def warm_up_enrichment() -> None:
+    """Load the user-agent rules and the geo database now, not on the first request."""
+    parse_user_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36")
+    locate_ip("8.8.8.8")

@@ -1,0 +1,223 @@
+"""The event store: the ``EventStore`` interface callers use, and its ClickHouse implementation.
+
+``ClickHouseEvents`` is synchronous (clickhouse-connect is) and serves chDB and a server
+with the same SQL. Callers use the async ``EventStore`` interface; in embedded mode it is
+backed by the one actor that owns chDB.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from core.errors import InvalidRequest
+from storage import clickhouse
+from storage.id_index import hash_ids
+
+# Column order of an insert batch; id_hash is computed by ClickHouse.
+EVENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_category", pa.string()),
+        ("timestamp", pa.timestamp("ms", tz="UTC")),
+        ("user_id", pa.string()),
+        ("session_id", pa.string()),
+        ("content_id", pa.string()),
+        ("resource_type", pa.string()),
+        ("resource_id", pa.string()),
+        ("ip_address", pa.string()),
+        ("user_agent", pa.string()),
+        ("referrer", pa.string()),
+        ("country", pa.string()),
+        ("region", pa.string()),
+        ("city", pa.string()),
+        ("properties", pa.string()),
+        ("processed_at", pa.timestamp("ms", tz="UTC")),
+        ("batch_id", pa.string()),
+        ("device_type", pa.string()),
+        ("browser", pa.string()),
+        ("os", pa.string()),
+        ("traffic_source", pa.string()),
+        ("referrer_host", pa.string()),
+    ]
+)
+EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
+# Optional text columns are stored as '' and returned as None.
+_OPTIONAL_TEXT = frozenset(EVENT_COLUMNS) - {"id", "event_type", "event_category", "timestamp", "processed_at", "properties"}
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    event_type: str | None = None
+    event_category: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    content_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(slots=True)
+class EventPage:
+    events: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(slots=True)
+class WriteReceipt:
+    """What one write did: how many rows were inserted and which ids were stored already."""
+
+    inserted: int = 0
+    duplicate_ids: list[str] = field(default_factory=list)
+
+
+class EventStore(Protocol):
+    async def write(self, batch: pa.Table) -> WriteReceipt: ...
+    async def get(self, event_id: str) -> dict[str, Any] | None: ...
+    async def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage: ...
+    async def count(self, filters: EventFilter) -> int: ...
+    async def ping(self) -> bool: ...
+
+
+def encode_cursor(timestamp: datetime, event_id: str) -> str:
+    raw = orjson.dumps([int(timestamp.timestamp() * 1000), event_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        millis, event_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(millis, int) or not isinstance(event_id, str):
+            raise ValueError
+        return millis, event_id
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise InvalidRequest("cursor is not one this service issued", details={"field": "cursor"}) from exc
+
+
+class ClickHouseEvents:
+    """Synchronous access to the events table: one instance per process that owns a client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @classmethod
+    def open(cls, dsn: str | None, *, chdb_path: Path | None, database: str, retention_days: int) -> ClickHouseEvents:
+        store = cls(clickhouse.connect(dsn, chdb_path=chdb_path, database=database))
+        clickhouse.apply_migrations(store.client, template={"retention_days": int(retention_days)})
+        store._ensure_retention(int(retention_days))
+        return store
+
+    def _ensure_retention(self, days: int) -> None:
+        ddl = self.client.query("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'events'").result_rows[0][0]
+        if f"toIntervalDay({days})" not in ddl:
+            self.client.command(f"ALTER TABLE events MODIFY TTL toDateTime(timestamp) + INTERVAL {days} DAY")
+
+    def insert(self, batch: pa.Table, dedup_token: str) -> None:
+        # The token makes a retried insert of the same rows a no-op inside ClickHouse too.
+        self.client.insert_arrow("events", batch.select(EVENT_COLUMNS), settings={"insert_deduplication_token": dedup_token})
+
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        rows = self.client.query(
+            "SELECT DISTINCT id FROM events WHERE id_hash IN {h:Array(UInt64)} AND id IN {ids:Array(String)}",
+            parameters={"h": [int(h) for h in hash_ids(ids)], "ids": ids},
+        ).result_rows
+        return {r[0] for r in rows}
+
+    def all_id_hashes(self) -> np.ndarray:
+        result = self.client.query_np("SELECT id_hash FROM events")
+        return result.reshape(-1).astype(np.uint64) if result.size else np.empty(0, np.uint64)
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        result = self.client.query(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE id = {{id:String}} LIMIT 1",
+            parameters={"id": event_id},
+        )
+        rows = _rows_to_events(result.column_names, result.result_rows)
+        return rows[0] if rows else None
+
+    def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage:
+        where, params = _where(filters)
+        if cursor:
+            millis, last_id = decode_cursor(cursor)
+            where.append("(timestamp, id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})")
+            params.update(c_ts=millis, c_id=last_id)
+        sql = (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+            f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+            " ORDER BY timestamp DESC, id DESC LIMIT {lim:UInt32}"
+        )
+        params["lim"] = limit + 1
+        result = self.client.query(sql, parameters=params)
+        events = _rows_to_events(result.column_names, result.result_rows)
+        next_cursor = None
+        if len(events) > limit:
+            events = events[:limit]
+            last = events[-1]
+            next_cursor = encode_cursor(last["timestamp"], last["id"])
+        return EventPage(events=events, next_cursor=next_cursor)
+
+    def count(self, filters: EventFilter) -> int:
+        where, params = _where(filters)
+        sql = "SELECT count() FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self.client.query(sql, parameters=params).result_rows[0][0])
+
+    def ping(self) -> bool:
+        return self.client.query("SELECT 1").result_rows[0][0] == 1
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_FILTER_COLUMNS = ("event_type", "event_category", "user_id", "session_id", "content_id")
+
+
+def _where(filters: EventFilter) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    for name in _FILTER_COLUMNS:
+        value = getattr(filters, name)
+        if value is not None:
+            where.append(f"{name} = {{{name}:String}}")
+            params[name] = value
+    if filters.start is not None:
+        where.append("timestamp >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')")
+        params["start"] = _millis(filters.start)
+    if filters.end is not None:
+        where.append("timestamp < fromUnixTimestamp64Milli({end:Int64}, 'UTC')")
+        params["end"] = _millis(filters.end)
+    return where, params
+
+
+def _millis(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _rows_to_events(columns: tuple[str, ...] | list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        event = dict(zip(columns, row, strict=True))
+        for name in _OPTIONAL_TEXT:
+            if event[name] == "":
+                event[name] = None
+        event["properties"] = orjson.loads(event["properties"] or "{}")
+        for name in ("timestamp", "processed_at"):
+            value = event[name]
+            if isinstance(value, datetime) and value.tzinfo is None:
+                event[name] = value.replace(tzinfo=UTC)
+        out.append(event)
+    return out
