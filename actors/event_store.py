@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -148,14 +149,22 @@ class EventStoreActor:
     async def metrics_text(self) -> bytes:
         return generate_latest(self._registry)
 
+    async def describe(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "indexed_ids": len(self._index), "index_load_seconds": self.index_load_seconds}
 
-def event_store_actor(settings: Settings) -> ray.actor.ActorHandle:
-    """The one event store actor: created on first call (by the runtime), looked up afterwards."""
+
+def event_store_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:
+    """The one event store actor: created on first call, looked up afterwards.
+
+    ``analytics run`` owns it (it dies with the service); a cluster deployed from
+    serve_config.yaml gets a detached one that outlives the deploy command.
+    """
     remote = ray.remote(EventStoreActor)
     return remote.options(
         name=names.EVENT_STORE,
         namespace=names.NAMESPACE,
         get_if_exists=True,
+        lifetime="detached" if detached else None,
         # Restarted after a crash; the constructor rebuilds the id index from the store.
         max_restarts=-1,
         max_task_retries=0,

@@ -7,6 +7,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
+from actors.event_store import event_store_actor
 from core.settings import Settings
 from serve_app.factory import create_app
 
@@ -31,6 +32,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def build_app(args: dict[str, Any] | None = None) -> Application:
     """Typed builder: ``args`` are Settings fields (lower case names) layered over the environment."""
     settings = Settings(**(args or {}))
+    if not settings.postgres_dsn:
+        raise ValueError("a cluster deployment needs ANALYTICS_POSTGRES_DSN (or args.postgres_dsn); `analytics run` starts an embedded one")
+    # The event store actor must exist before replicas look it up; `analytics run` has made it already.
+    event_store_actor(settings, detached=True)
     deployment = serve.deployment(
         AnalyticsIngress,
         name="AnalyticsIngress",

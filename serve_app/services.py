@@ -27,6 +27,10 @@ class Services:
         if not settings.postgres_dsn:
             raise RuntimeError("ANALYTICS_POSTGRES_DSN must be resolved before replicas start")
         metadata = await MetadataStore.connect(settings.postgres_dsn)
+        # Safe from every replica at once (advisory lock); a no-op once applied.
+        await metadata.migrate()
+        if settings.bootstrap_admin_key:
+            await metadata.ensure_bootstrap_admin(settings.bootstrap_admin_key)
         warm_up_enrichment()
         events = RemoteEventStore(find_event_store_actor())
         cache = open_cache(settings.redis_url)

@@ -1,0 +1,71 @@
+"""The whole service, started once per session exactly as `make run` starts it, on a free loopback port."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.settings import Settings
+from serve_app import runtime
+from tests.support import free_port
+
+
+@pytest.fixture(scope="session")
+def service(make_database: Any, session_tmp: Path, redis_url: str) -> Iterator[runtime.RunningService]:
+    settings = Settings(
+        environment="test",
+        data_dir=session_tmp / "service-data",
+        port=free_port(),
+        postgres_dsn=make_database(),
+        redis_url=redis_url,
+        bootstrap_admin_key="ak_test_" + secrets.token_urlsafe(24),
+        internal_hosts=["platform.example"],
+    )
+    running = runtime.start(settings)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(service: runtime.RunningService) -> str:
+    return service.base_url
+
+
+@pytest.fixture(scope="session")
+def admin(service: runtime.RunningService) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {service.admin_key}"}, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def role_keys(admin: httpx.Client) -> dict[str, str]:
+    """One fresh API key per role, created through the admin API."""
+    keys = {}
+    for role in ("admin", "analyst", "content_manager", "viewer", "service"):
+        response = admin.post("/api/v1/admin/api-keys", json={"name": f"test {role}", "role": role})
+        assert response.status_code == 201, response.text
+        keys[role] = response.json()["key"]
+    return keys
+
+
+@pytest.fixture(scope="session")
+def client_for(service: runtime.RunningService, role_keys: dict[str, str]) -> Iterator[Any]:
+    clients: dict[str, httpx.Client] = {}
+
+    def get(role: str) -> httpx.Client:
+        if role not in clients:
+            clients[role] = httpx.Client(
+                base_url=service.base_url, headers={"Authorization": f"Bearer {role_keys[role]}"}, timeout=120
+            )
+        return clients[role]
+
+    yield get
+    for client in clients.values():
+        client.close()
