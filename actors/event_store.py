@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from actors import names
 from actors.group_commit import GroupCommit
 from core.errors import StoreUnavailable
 from core.settings import Settings
-from storage.events import ClickHouseEvents, EventFilter, EventPage, WriteReceipt
+from storage import clickhouse
+from storage.events import ClickHouseEvents, EventFilter, EventPage, QueryResult, WriteReceipt
 from storage.id_index import IdHashIndex, hash_ids
 
 # One insert carries at most this many rows; bigger queues are split over several inserts.
@@ -43,11 +45,18 @@ class _Part:
     sizes: list[int]
 
 
+# Read queries run on a small pool, each thread with its own client (chDB serves several
+# clients on one directory inside one process); writes keep a thread of their own.
+READ_THREADS = 4
+
+
 class EventStoreActor:
     def __init__(self, settings: dict[str, Any]) -> None:
         config = Settings(**settings)
-        # clickhouse-connect is synchronous and chDB wants one thread: all store calls run on it.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._config = config
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-write")
+        self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="clickhouse-read")
+        self._local = threading.local()
         self._store = ClickHouseEvents.open(
             config.clickhouse_dsn,
             chdb_path=config.chdb_path,
@@ -104,6 +113,10 @@ class EventStoreActor:
         fresh = table.filter(pa.array(keep)) if not keep.all() else table
         if fresh.num_rows:
             token = hashlib.blake2b("\n".join(sorted(fresh.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
+            # Indexed before the insert: a failed insert may still have stored some parts, and an
+            # indexed id is only a candidate that the next write confirms against ClickHouse.
+            self._index.add(hashes[keep])
+            self._m_index.set(len(self._index))
             started = time.perf_counter()
             try:
                 self._store.insert(fresh, token)
@@ -112,8 +125,6 @@ class EventStoreActor:
                 raise
             self._m_insert_seconds.observe(time.perf_counter() - started)
             self._m_insert_rows.observe(fresh.num_rows)
-            self._index.add(hashes[keep])
-            self._m_index.set(len(self._index))
         self._m_duplicates.inc(int((~keep).sum()))
         return self._receipts(parts, ids, keep)
 
@@ -131,20 +142,42 @@ class EventStoreActor:
             out.append(receipts)
         return out
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+    def _reader(self) -> ClickHouseEvents:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            config = self._config
+            store = ClickHouseEvents(
+                clickhouse.connect(config.clickhouse_dsn, chdb_path=config.chdb_path, database=config.clickhouse_database)
+            )
+            self._local.store = store
+        return store
+
+    async def _read(self, method: str, *args: Any) -> Any:
+        def run() -> Any:
+            return getattr(self._reader(), method)(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     async def get(self, event_id: str) -> dict[str, Any] | None:
-        return await self._call(self._store.get, event_id)
+        return await self._read("get", event_id)
 
     async def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage:
-        return await self._call(self._store.list, filters, limit, cursor)
+        return await self._read("list", filters, limit, cursor)
 
     async def count(self, filters: EventFilter) -> int:
-        return await self._call(self._store.count, filters)
+        return await self._read("count", filters)
 
     async def ping(self) -> bool:
-        return await self._call(self._store.ping)
+        return await self._read("ping")
+
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        return await self._read("query", sql, parameters)
+
+    async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
+        return await self._read("query_arrow", sql, parameters)
+
+    async def insert_table(self, table: str, rows: pa.Table) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._store.insert_table, table, rows)
 
     async def metrics_text(self) -> bytes:
         return generate_latest(self._registry)
@@ -233,6 +266,15 @@ class RemoteEventStore:
             return bool(await asyncio.wait_for(self._actor.ping.remote(), timeout=5))
         except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
             return False
+
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        return await self._retrying(self._actor.query, sql, parameters)
+
+    async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
+        return await self._retrying(self._actor.query_arrow, sql, parameters)
+
+    async def insert_table(self, table: str, rows: pa.Table) -> None:
+        await self._retrying(self._actor.insert_table, table, rows)
 
     async def metrics_text(self) -> bytes:
         return bytes(await self._retrying(self._actor.metrics_text))

@@ -6,8 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+_PLACEHOLDERS = frozenset({"changeme", "change-me", "admin", "password", "secret", "test"})
 
 
 class Settings(BaseSettings):
@@ -52,6 +55,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [h.strip().lower() for h in value.split(",") if h.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        key = self.bootstrap_admin_key
+        if key is not None and self.environment == "production":
+            if len(key) < 24 or key.lower() in _PLACEHOLDERS:
+                raise ValueError("ANALYTICS_BOOTSTRAP_ADMIN_KEY must be a random secret of at least 24 characters in production")
+        return self
 
     @property
     def embedded_clickhouse(self) -> bool:

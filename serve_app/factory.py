@@ -42,8 +42,10 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         title="Analytics & Reporting Service",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # Interactive docs are a development aid; production serves no unauthenticated pages.
+        docs_url="/docs" if settings.environment == "development" else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.environment == "development" else None,
     )
 
     @app.exception_handler(AnalyticsError)

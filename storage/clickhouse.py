@@ -23,7 +23,7 @@ def connect(dsn: str | None, *, chdb_path: Path | None, database: str) -> Client
     """
     if dsn:
         bootstrap = clickhouse_connect.get_client(dsn=dsn)
-        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {identifier(database)}")
         bootstrap.close()
         return clickhouse_connect.get_client(dsn=dsn, database=database)
     if chdb_path is None:
@@ -31,11 +31,12 @@ def connect(dsn: str | None, *, chdb_path: Path | None, database: str) -> Client
     chdb_path.mkdir(parents=True, exist_ok=True)
     # A relative or non-existent path silently makes a new empty store: always pass the absolute dir.
     bootstrap = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path.resolve()}")
-    bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+    bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {identifier(database)}")
     return clickhouse_connect.get_client(dsn=f"chdb://{chdb_path.resolve()}", database=database)
 
 
-def _identifier(name: str) -> str:
+def identifier(name: str) -> str:
+    """A table or database name from the service's own catalog, checked before it is put into SQL."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
         raise ValueError(f"invalid ClickHouse identifier: {name!r}")
     return name

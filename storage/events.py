@@ -74,6 +74,17 @@ class EventPage:
 
 
 @dataclass(slots=True)
+class QueryResult:
+    """Rows of a read query, with their column names."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(slots=True)
 class WriteReceipt:
     """What one write did: how many rows were inserted and which ids were stored already."""
 
@@ -87,6 +98,11 @@ class EventStore(Protocol):
     async def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage: ...
     async def count(self, filters: EventFilter) -> int: ...
     async def ping(self) -> bool: ...
+    # Parameterized read SQL compiled by semantic/ from a fixed catalog ({name:Type} placeholders).
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult: ...
+    async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table: ...
+    # Bulk insert into a service-owned table other than events (dimension tables, aggregates).
+    async def insert_table(self, table: str, rows: pa.Table) -> None: ...
 
 
 def encode_cursor(timestamp: datetime, event_id: str) -> str:
@@ -176,6 +192,16 @@ class ClickHouseEvents:
 
     def ping(self) -> bool:
         return self.client.query("SELECT 1").result_rows[0][0] == 1
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        result = self.client.query(sql, parameters=parameters or {})
+        return QueryResult(columns=list(result.column_names), rows=list(result.result_rows))
+
+    def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
+        return self.client.query_arrow(sql, parameters=parameters or {})
+
+    def insert_table(self, table: str, rows: pa.Table) -> None:
+        self.client.insert_arrow(clickhouse.identifier(table), rows)
 
     def close(self) -> None:
         self.client.close()

@@ -21,16 +21,19 @@ BATCH_SIZE = 500
 CLIENTS = 4
 
 
-def actor_pid(actor: Any) -> int:
-    """The actor's process id, waiting through its restart."""
+def actor_pid(actor: Any, previous: int | None = None) -> int:
+    """The actor's process id; after a kill, wait until a new process answers (ray.kill is asynchronous)."""
     deadline = time.monotonic() + 120
     while True:
         try:
-            return int(ray.get(actor.describe.remote(), timeout=30)["pid"])
+            pid = int(ray.get(actor.describe.remote(), timeout=30)["pid"])
+            if pid != previous:
+                return pid
         except (ray.exceptions.ActorUnavailableError, ray.exceptions.ActorDiedError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("the event store actor did not come back")
+        time.sleep(0.1)
 
 
 def test_killing_the_event_store_actor_loses_and_duplicates_nothing(service: Any, admin: httpx.Client, unique: str) -> None:
@@ -75,7 +78,7 @@ def test_killing_the_event_store_actor_loses_and_duplicates_nothing(service: Any
         while done[0] < BATCHES * fraction and any(t.is_alive() for t in threads):
             time.sleep(0.01)
         ray.kill(actor, no_restart=False)
-        pids.append(actor_pid(actor))
+        pids.append(actor_pid(actor, previous=pids[-1]))
     for t in threads:
         t.join(timeout=300)
         assert not t.is_alive()

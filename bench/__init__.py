@@ -1,0 +1,1 @@
+"""Benchmarks: workload generation and measured runs; results go to bench/results/<name>.json."""
