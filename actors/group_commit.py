@@ -54,6 +54,12 @@ class GroupCommit(Generic[T, R]):
                 if not isinstance(exc, Exception):
                     raise
                 continue
+            if len(results) != len(taken):
+                mismatch = RuntimeError(f"flush returned {len(results)} results for {len(taken)} items")
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(mismatch)
+                continue
             for (_, future), result in zip(taken, results, strict=True):
                 if not future.done():
                     future.set_result(result)

@@ -33,7 +33,7 @@ class InProcessCache:
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        if len(self._entries) >= self._max_entries:
+        if key not in self._entries and len(self._entries) >= self._max_entries:
             now = time.monotonic()
             for stale in [k for k, (exp, _) in self._entries.items() if exp < now]:
                 del self._entries[stale]

@@ -109,17 +109,8 @@ class MetadataStore:
 
     async def create_api_key(self, name: str, role: Role, *, plain: str | None = None) -> tuple[ApiKey, str]:
         """Returns the stored key and its plain text, which is never retrievable again."""
-        plain = plain or new_key()
-        row = await self.pool.fetchrow(
-            "INSERT INTO api_keys (id, name, key_hash, key_prefix, role) VALUES ($1, $2, $3, $4, $5) "
-            "RETURNING id, name, role, key_prefix, created_at, revoked_at",
-            "key_" + secrets.token_hex(8),
-            name,
-            hash_key(plain),
-            plain[:8],
-            role.value,
-        )
-        return _api_key(row), plain
+        async with self.pool.acquire() as conn:
+            return await _insert_key(conn, name, role, plain or new_key())
 
     async def find_api_key(self, plain: str) -> ApiKey | None:
         row = await self.pool.fetchrow(
@@ -150,15 +141,20 @@ class MetadataStore:
         return bool(await self.pool.fetchval("SELECT count(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL"))
 
     async def ensure_bootstrap_admin(self, plain: str | None) -> str | None:
-        """At first start create an admin key (``plain`` if given). Returns the plain key if one was made."""
+        """At first start create an admin key (``plain`` if given). Returns the plain key if one was made.
+
+        A configured key that exists already, even revoked, is left alone: revocation sticks
+        across restarts. Everything runs on the one connection that holds the lock.
+        """
         async with self.pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK + 1)
             try:
-                if plain is not None and await self.find_api_key(plain):
+                if plain is not None:
+                    if await conn.fetchval("SELECT 1 FROM api_keys WHERE key_hash = $1", hash_key(plain)):
+                        return None
+                elif await conn.fetchval("SELECT 1 FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1"):
                     return None
-                if plain is None and await self.has_active_admin():
-                    return None
-                _, made = await self.create_api_key("bootstrap admin", Role.ADMIN, plain=plain)
+                _, made = await _insert_key(conn, "bootstrap admin", Role.ADMIN, plain or new_key())
                 return made
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK + 1)
@@ -182,6 +178,19 @@ class MetadataStore:
             {"at": r["at"].isoformat(), "actor_key_id": r["actor_key_id"], "action": r["action"], "target": r["target"], "details": json.loads(r["details"])}
             for r in rows
         ]
+
+
+async def _insert_key(conn: asyncpg.Connection, name: str, role: Role, plain: str) -> tuple[ApiKey, str]:
+    row = await conn.fetchrow(
+        "INSERT INTO api_keys (id, name, key_hash, key_prefix, role) VALUES ($1, $2, $3, $4, $5) "
+        "RETURNING id, name, role, key_prefix, created_at, revoked_at",
+        "key_" + secrets.token_hex(8),
+        name,
+        hash_key(plain),
+        plain[:8],
+        role.value,
+    )
+    return _api_key(row), plain
 
 
 def _api_key(row: asyncpg.Record) -> ApiKey:

@@ -1,0 +1,146 @@
+import pytest
+
+from core.access import (
+    INGEST,
+    MANAGE_KEYS,
+    READ_ANALYTICS,
+    READ_RAW_EVENTS,
+    Principal,
+    Role,
+    require,
+)
+from core.errors import (
+    AnalyticsError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cls", "status", "code"),
+    [
+        (AnalyticsError, 500, "internal_error"),
+        (InvalidRequest, 400, "invalid_request"),
+        (PayloadTooLarge, 413, "payload_too_large"),
+        (Unauthenticated, 401, "unauthenticated"),
+        (Forbidden, 403, "forbidden"),
+        (NotFound, 404, "not_found"),
+        (Conflict, 409, "conflict"),
+        (StoreUnavailable, 503, "store_unavailable"),
+    ],
+)
+def test_status_and_code(cls, status, code):
+    err = cls("went wrong")
+    assert isinstance(err, AnalyticsError)
+    assert (err.status, err.code) == (status, code)
+    assert str(err) == "went wrong"
+    assert err.to_dict() == {"error": code, "message": "went wrong"}
+
+
+def test_to_dict_includes_details_only_when_given():
+    assert NotFound("gone", details={"id": "k1"}).to_dict() == {
+        "error": "not_found",
+        "message": "gone",
+        "details": {"id": "k1"},
+    }
+    # Falsy details are still details.
+    assert InvalidRequest("bad", details=[]).to_dict() == {"error": "invalid_request", "message": "bad", "details": []}
+
+
+def test_field_error_to_dict_with_and_without_index():
+    assert FieldError(field="user_id", message="too long").to_dict() == {
+        "field": "user_id",
+        "code": "invalid_value",
+        "message": "too long",
+    }
+    with_index = FieldError(field="timestamp", message="old", index=0, code="timestamp_out_of_range").to_dict()
+    assert with_index == {"index": 0, "field": "timestamp", "code": "timestamp_out_of_range", "message": "old"}
+    assert list(with_index) == ["index", "field", "code", "message"]
+
+
+def test_validation_failed_message_and_details():
+    errors = [
+        FieldError(field="a", message="is required", index=2, code="missing_field"),
+        FieldError(field="b", message="bad"),
+    ]
+    err = ValidationFailed(errors)
+    assert (err.status, err.code) == (422, "validation_failed")
+    assert err.errors == errors
+    assert err.message == "a: is required"
+    assert err.to_dict() == {
+        "error": "validation_failed",
+        "message": "a: is required",
+        "details": [
+            {"index": 2, "field": "a", "code": "missing_field", "message": "is required"},
+            {"field": "b", "code": "invalid_value", "message": "bad"},
+        ],
+    }
+
+
+def test_validation_failed_explicit_message_and_empty_list():
+    assert ValidationFailed([FieldError(field="a", message="x")], "custom text").message == "custom text"
+    empty = ValidationFailed([])
+    assert empty.message == "invalid input"
+    assert empty.to_dict() == {"error": "validation_failed", "message": "invalid input", "details": []}
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+def _principal(role: Role) -> Principal:
+    return Principal(key_id="key_1", name="test", role=role)
+
+
+def test_require_without_principal_is_unauthenticated():
+    with pytest.raises(Unauthenticated, match="missing Authorization header"):
+        require(None, READ_ANALYTICS, "read analytics")
+
+
+def test_require_names_the_role_and_the_allowed_roles():
+    with pytest.raises(Forbidden) as exc:
+        require(_principal(Role.VIEWER), INGEST, "ingest events")
+    assert exc.value.message == "role 'viewer' may not ingest events; allowed roles: admin, service"
+    assert exc.value.status == 403
+
+
+def test_require_returns_the_principal_when_allowed():
+    principal = _principal(Role.SERVICE)
+    assert require(principal, INGEST, "ingest events") is principal
+
+
+ALL_ROLES = set(Role)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        (INGEST, {Role.ADMIN, Role.SERVICE}),
+        (READ_RAW_EVENTS, {Role.ADMIN}),
+        (MANAGE_KEYS, {Role.ADMIN}),
+        (READ_ANALYTICS, {Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role.VIEWER}),
+    ],
+)
+def test_role_sets(allowed, expected):
+    assert set(allowed) == expected
+    passed = set()
+    for role in ALL_ROLES:
+        try:
+            require(_principal(role), allowed, "act")
+        except Forbidden:
+            continue
+        passed.add(role)
+    assert passed == expected
+
+
+def test_service_may_only_ingest():
+    sets = {"ingest": INGEST, "read_raw": READ_RAW_EVENTS, "manage_keys": MANAGE_KEYS, "read_analytics": READ_ANALYTICS}
+    assert {name for name, roles in sets.items() if Role.SERVICE in roles} == {"ingest"}
