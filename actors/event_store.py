@@ -27,10 +27,11 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 from actors import names
 from actors.group_commit import GroupCommit
+from actors.realtime_feed import RealtimeFeed
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from storage import clickhouse
-from storage.events import ClickHouseEvents, EventFilter, EventPage, QueryResult, WriteReceipt
+from storage.events import EVENT_COLUMNS, ClickHouseEvents, EventFilter, EventPage, QueryResult, WriteReceipt
 from storage.id_index import IdHashIndex, hash_ids
 
 # One insert carries at most this many rows; bigger queues are split over several inserts.
@@ -83,9 +84,12 @@ class EventStoreActor:
         self._m_index.set(len(self._index))
         self.index_load_seconds = time.perf_counter() - started
         self._commit = GroupCommit(self._flush, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT)
+        # Hands every stored batch to the live counters, off the write path.
+        self._feed = RealtimeFeed(config)
 
     async def write(self, table: pa.Table, sizes: list[int]) -> list[WriteReceipt]:
         """Store ``table``; ``sizes`` splits it into the callers' requests, each getting a receipt."""
+        self._feed.bind_loop(asyncio.get_running_loop())
         return await self._commit.submit(_Part(table, sizes))
 
     async def _flush(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
@@ -125,6 +129,8 @@ class EventStoreActor:
                 raise
             self._m_insert_seconds.observe(time.perf_counter() - started)
             self._m_insert_rows.observe(fresh.num_rows)
+            # Only what ClickHouse accepted reaches the live counters.
+            self._feed.inserted(fresh)
         self._m_duplicates.inc(int((~keep).sum()))
         return self._receipts(parts, ids, keep)
 
@@ -177,7 +183,27 @@ class EventStoreActor:
         return await self._read("query_arrow", sql, parameters)
 
     async def insert_table(self, table: str, rows: pa.Table) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._store.insert_table, table, rows)
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert_table, table, rows)
+
+    def _insert_table(self, table: str, rows: pa.Table) -> None:
+        if table == "events":
+            # Bulk loads of events take the same path as ingest: deduplicated, indexed, counted.
+            for start in range(0, rows.num_rows, MAX_ROWS_PER_INSERT):
+                chunk = rows.slice(start, MAX_ROWS_PER_INSERT).select(EVENT_COLUMNS)
+                self._insert_parts([_Part(chunk, [chunk.num_rows])])
+            return
+        self._store.insert_table(table, rows)
+
+    async def realtime_snapshot(self, shard: int) -> dict[str, Any]:
+        """A counter shard's window from ClickHouse, tagged with the last insert it includes.
+
+        Runs on the write thread, between inserts, so the tag is exact.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._feed.snapshot, self._store.client, shard)
+
+    async def realtime_position(self) -> tuple[int, int]:
+        """(epoch, seq) of the last stored insert: shards compare it with the deltas they got."""
+        return self._feed.position()
 
     async def metrics_text(self) -> bytes:
         return generate_latest(self._registry)

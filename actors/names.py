@@ -2,3 +2,9 @@
 
 NAMESPACE = "analytics"
 EVENT_STORE = "analytics-event-store"
+TRENDING = "analytics-trending"
+LIVE_HUB = "analytics-live-hub"
+
+
+def counter_shard(index: int) -> str:
+    return f"analytics-counter-shard-{index}"

@@ -9,7 +9,9 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -87,6 +89,47 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+class Progress:
+    """A one-line progress bar on stderr (redrawn at most 5 times a second), and a final line."""
+
+    def __init__(self, total: int, label: str, unit: str = "events", enabled: bool | None = None) -> None:
+        self.total = max(1, total)
+        self.label = label
+        self.unit = unit
+        self.done = 0
+        self.started = time.perf_counter()
+        self._drawn = 0.0
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if self.enabled and (now - self._drawn > 0.2 or self.done >= self.total):
+            self._drawn = now
+            elapsed = now - self.started
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            share = min(1.0, self.done / self.total)
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            bar = "#" * int(share * 30)
+            sys.stderr.write(
+                f"\r{self.label} [{bar:<30}] {share:6.1%} {self.done:,}/{self.total:,} {self.unit} "
+                f"{rate:,.0f}/s ETA {eta:4.0f}s "
+            )
+            sys.stderr.flush()
+
+    def close(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+        return elapsed
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,3 +177,95 @@ async def _admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+# Ray process titles ("ray::ClassName...") name what a process does; the rest by executable.
+def _process_role(process: Any) -> str:
+    try:
+        cmdline = process.cmdline()
+    except Exception:  # noqa: BLE001 - a process may vanish while we look
+        return "gone"
+    title = cmdline[0] if cmdline else process.name()
+    if title.startswith("ray::"):
+        name = title[5:].split(".", 1)[0].split(":", 1)[0].split(" ", 1)[0]
+        return name or "ray_worker"
+    base = os.path.basename(title)
+    if base in ("raylet", "gcs_server") or "ray/" in " ".join(cmdline[:2]):
+        return "ray_system"
+    return base or "process"
+
+
+def service_processes(exclude: Sequence[int] = ()) -> list[Any]:
+    """This process (the Ray driver) and every process under it, except ``exclude`` and their children."""
+    import psutil
+
+    me = psutil.Process()
+    skipped: set[int] = set(exclude)
+    for pid in exclude:
+        try:
+            skipped.update(c.pid for c in psutil.Process(pid).children(recursive=True))
+        except psutil.Error:
+            pass
+    return [me] + [p for p in me.children(recursive=True) if p.pid not in skipped]
+
+
+def cpu_by_role(processes: Sequence[Any]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far, summed per process role."""
+    out: dict[str, float] = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except Exception:  # noqa: BLE001
+            continue
+        role = "driver" if process.pid == os.getpid() else _process_role(process)
+        out[role] = out.get(role, 0.0) + times.user + times.system
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: round(after[role] - before.get(role, 0.0), 3) for role in after if after[role] - before.get(role, 0.0) > 0.0005}
+
+
+def service_memory(exclude: Sequence[int] = ()) -> dict[str, Any]:
+    """RSS and PSS of the whole running service: the driver plus every Ray process under it.
+
+    RSS counts shared pages (Ray's object store, shared libraries) once per process, so its sum
+    overstates; PSS splits shared pages between their users and sums to the real footprint.
+    """
+    by_role: dict[str, dict[str, float]] = {}
+    total_rss = total_pss = 0
+    processes = service_processes(exclude)
+    for process in processes:
+        try:
+            info = process.memory_full_info()
+        except Exception:  # noqa: BLE001
+            continue
+        role = "driver" if process.pid == os.getpid() else _process_role(process)
+        entry = by_role.setdefault(role, {"processes": 0, "rss_mib": 0.0, "pss_mib": 0.0})
+        entry["processes"] += 1
+        entry["rss_mib"] = round(entry["rss_mib"] + info.rss / 2**20, 1)
+        entry["pss_mib"] = round(entry["pss_mib"] + getattr(info, "pss", info.rss) / 2**20, 1)
+        total_rss += info.rss
+        total_pss += getattr(info, "pss", info.rss)
+    driver = by_role.get("driver", {"rss_mib": 0.0, "pss_mib": 0.0})
+    return {
+        "processes": len(processes),
+        "rss_mib": round(total_rss / 2**20, 1),
+        "pss_mib": round(total_pss / 2**20, 1),
+        # In a benchmark the driver also holds the benchmark's own data; `analytics run`'s does not.
+        "rss_mib_without_driver": round(total_rss / 2**20 - driver["rss_mib"], 1),
+        "pss_mib_without_driver": round(total_pss / 2**20 - driver["pss_mib"], 1),
+        "by_role": dict(sorted(by_role.items(), key=lambda kv: -kv[1]["rss_mib"])),
+    }
+
+
+def listening_addresses(processes: Sequence[Any]) -> list[str]:
+    """TCP addresses the given processes listen on (to check that HTTP stays on loopback)."""
+    import psutil
+
+    pids = {p.pid for p in processes}
+    found = set()
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid in pids and conn.laddr:
+            found.add(f"{conn.laddr.ip}:{conn.laddr.port}")
+    return sorted(found)

@@ -23,11 +23,13 @@ class Principal:
     role: Role
 
 
-# Who may do what. `service` keys may only ingest.
+# Who may do what. `service` keys may only ingest (events, and content metadata).
 INGEST = frozenset({Role.ADMIN, Role.SERVICE})
 READ_RAW_EVENTS = frozenset({Role.ADMIN})
 MANAGE_KEYS = frozenset({Role.ADMIN})
 READ_ANALYTICS = frozenset({Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role.VIEWER})
+# Content metadata comes from the platform's content service (or an admin).
+WRITE_CONTENT_METADATA = frozenset({Role.ADMIN, Role.SERVICE})
 
 
 def require(principal: Principal | None, allowed: frozenset[Role], action: str) -> Principal:

@@ -304,21 +304,28 @@ def classify_traffic_source(
     internal_hosts: Collection[str],
 ) -> str:
     """One of ``TRAFFIC_SOURCES``; the rules are listed in the module docstring."""
+    hinted = _source_from_properties(properties)
+    if hinted is not None:
+        return hinted
+    if not isinstance(referrer, str) or not referrer.strip():
+        return "direct"
+    hosts = internal_hosts if isinstance(internal_hosts, frozenset) else frozenset(internal_hosts)
+    return _classify_referrer(referrer, hosts)
+
+
+def _source_from_properties(properties: Mapping[str, Any] | None) -> str | None:
+    """Rules 1 and 2: the traffic source the properties decide, or None to look at the referrer."""
     props: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
 
     explicit = _lower_str(props.get("traffic_source"))
     if explicit in TRAFFIC_SOURCES:
-        return explicit  # type: ignore[return-value]  # narrowed by the check
+        return explicit
 
     if _lower_str(props.get("source")) == "recommendation" or props.get(
         "recommendation_id"
     ) not in (None, ""):
         return "recommendation"
-
-    if not isinstance(referrer, str) or not referrer.strip():
-        return "direct"
-    hosts = internal_hosts if isinstance(internal_hosts, frozenset) else frozenset(internal_hosts)
-    return _classify_referrer(referrer, hosts)
+    return None
 
 
 # Referrers repeat heavily (a few sites, a few internal pages): parse each once.
@@ -584,6 +591,27 @@ def enrich(
     before anonymization. The stored address is anonymized unless
     ``anonymize`` is False, and is None when it isn't a valid IP either way.
     """
+    hosts = internal_hosts if isinstance(internal_hosts, frozenset) else frozenset(internal_hosts)
+    hinted = _source_from_properties(properties)
+    try:
+        # Events of one session repeat the same agent, referrer and address: one
+        # lookup instead of five cached calls and a new result each time.
+        return _enrich_cached(user_agent, referrer, ip_address, country, region, city, hinted, hosts, anonymize)
+    except TypeError:  # an unhashable argument (not a string): compute it uncached
+        return _enrich(user_agent, referrer, ip_address, country, region, city, hinted, hosts, anonymize)
+
+
+def _enrich(
+    user_agent: Any,
+    referrer: Any,
+    ip_address: Any,
+    country: Any,
+    region: Any,
+    city: Any,
+    hinted_source: str | None,
+    internal_hosts: frozenset[str],
+    anonymize: bool,
+) -> Enrichment:
     device = parse_user_agent(user_agent)
 
     geo_country = _country_code(country)
@@ -595,14 +623,25 @@ def enrich(
         geo_region = geo_region or located.region
         geo_city = geo_city or located.city
 
+    if hinted_source is not None:
+        traffic_source = hinted_source
+    elif not isinstance(referrer, str) or not referrer.strip():
+        traffic_source = "direct"
+    else:
+        traffic_source = _classify_referrer(referrer, internal_hosts)
+
     return Enrichment(
         device_type=device.device_type,
         browser=device.browser,
         os=device.os,
-        traffic_source=classify_traffic_source(referrer, properties, internal_hosts),
+        traffic_source=traffic_source,
         referrer_host=referrer_host(referrer),
         country=geo_country,
         region=geo_region,
         city=geo_city,
         ip_address=anonymize_ip(ip_address) if anonymize else _canonical_ip(ip_address),
     )
+
+
+# Bounded like the other caches here: at most ~10 MiB of results.
+_enrich_cached = functools.lru_cache(maxsize=32_768)(_enrich)

@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     ingress_max_ongoing_requests: int = Field(256, ge=1)
     auth_cache_seconds: float = Field(5.0, ge=0)
 
+    # Analytics queries: the window when none is given, the longest one allowed, segment rules, conversion window.
+    default_range_days: int = Field(30, ge=1)
+    max_range_days: int = Field(366, ge=1)
+    segment_power_min_share: float = Field(0.5, gt=0, le=1)
+    segment_regular_min_share: float = Field(0.25, gt=0, le=1)
+    segment_churn_inactive_days: int = Field(7, ge=1)
+    search_conversion_minutes: int = Field(30, ge=1, le=1440)
+
+    # Real-time layer: counter shard actors (by content id), live update tick, Redis snapshot period.
+    counter_shards: int = Field(2, ge=1, le=64)
+    realtime_tick_ms: int = Field(200, ge=50, le=5000)
+    realtime_flush_seconds: float = Field(1.0, gt=0, le=1.0)
+    # Safety net: a shard re-reads its whole window from ClickHouse this often (0 = only when needed).
+    realtime_resync_seconds: float = Field(600.0, ge=0)
+
     @field_validator("internal_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

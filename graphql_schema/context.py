@@ -18,10 +18,20 @@ class GraphQLContext(BaseContext):
     principal: Principal | None
     ingest: IngestService
     events: EventStore
+    # The live layer (counter shards, trending, live hub) as seen from this replica.
+    realtime: Any = None
+    # The analytics services (semantic.analytics.Analytics): content, users, search.
+    analytics: Any = None
 
     def __post_init__(self) -> None:
         super().__init__()
 
     @classmethod
     def build(cls, principal: Principal | None, services: Any) -> GraphQLContext:
-        return cls(principal=principal, ingest=services.ingest, events=services.events)
+        return cls(
+            principal=principal,
+            ingest=services.ingest,
+            events=services.events,
+            realtime=getattr(services, "realtime", None),
+            analytics=getattr(services, "analytics", None),
+        )

@@ -108,51 +108,56 @@ class IngestService:
             raise StoreUnavailable(f"events could not be stored: {type(exc).__name__}; retry the request") from exc
 
     def _to_table(self, events: list[tuple[int, EventIn]], now: datetime, result: IngestResult) -> tuple[pa.Table, list[str]]:
-        columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+        # Built column by column with comprehensions: on the hot path this is about twice as
+        # fast as appending each event's row to 23 lists.
         ids: list[str] = []
-        anonymize = self.settings.anonymize_ip
         for index, event in events:
             event_id = event.id
             if event_id is None:
                 event_id = uuid.uuid4().hex
                 result.generated_ids[index] = event_id
             ids.append(event_id)
-            extra = enrich(
-                user_agent=event.user_agent,
-                referrer=event.referrer,
-                ip_address=event.ip_address,
-                country=event.country,
-                region=event.region,
-                city=event.city,
-                properties=event.properties,
-                internal_hosts=self._internal_hosts,
+        models = [event for _, event in events]
+        hosts = self._internal_hosts
+        anonymize = self.settings.anonymize_ip
+        extras = [
+            enrich(
+                user_agent=e.user_agent,
+                referrer=e.referrer,
+                ip_address=e.ip_address,
+                country=e.country,
+                region=e.region,
+                city=e.city,
+                properties=e.properties,
+                internal_hosts=hosts,
                 anonymize=anonymize,
             )
-            row = (
-                event_id,
-                event.event_type,
-                event.event_category or default_category(event.event_type),
-                event.timestamp or now,
-                event.user_id or "",
-                event.session_id or "",
-                event.content_id or "",
-                event.resource_type or "",
-                event.resource_id or "",
-                extra.ip_address or "",
-                event.user_agent or "",
-                event.referrer or "",
-                extra.country or "",
-                extra.region or "",
-                extra.city or "",
-                orjson.dumps(event.properties).decode(),
-                now,
-                result.batch_id,
-                extra.device_type,
-                extra.browser,
-                extra.os,
-                extra.traffic_source,
-                extra.referrer_host or "",
-            )
-            for name, value in zip(EVENT_SCHEMA.names, row, strict=True):
-                columns[name].append(value)
+            for e in models
+        ]
+        dumps = orjson.dumps
+        columns: dict[str, list[Any]] = {
+            "id": ids,
+            "event_type": [e.event_type for e in models],
+            "event_category": [e.event_category or default_category(e.event_type) for e in models],
+            "timestamp": [e.timestamp or now for e in models],
+            "user_id": [e.user_id or "" for e in models],
+            "session_id": [e.session_id or "" for e in models],
+            "content_id": [e.content_id or "" for e in models],
+            "resource_type": [e.resource_type or "" for e in models],
+            "resource_id": [e.resource_id or "" for e in models],
+            "ip_address": [x.ip_address or "" for x in extras],
+            "user_agent": [e.user_agent or "" for e in models],
+            "referrer": [e.referrer or "" for e in models],
+            "country": [x.country or "" for x in extras],
+            "region": [x.region or "" for x in extras],
+            "city": [x.city or "" for x in extras],
+            "properties": [dumps(e.properties).decode() for e in models],
+            "processed_at": [now] * len(models),
+            "batch_id": [result.batch_id] * len(models),
+            "device_type": [x.device_type for x in extras],
+            "browser": [x.browser for x in extras],
+            "os": [x.os for x in extras],
+            "traffic_source": [x.traffic_source for x in extras],
+            "referrer_host": [x.referrer_host or "" for x in extras],
+        }
         return pa.table(columns, schema=EVENT_SCHEMA), ids

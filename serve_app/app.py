@@ -8,6 +8,7 @@ from ray import serve
 from ray.serve import Application
 
 from actors.event_store import event_store_actor
+from actors.realtime_actors import realtime_actors
 from core.settings import Settings
 from serve_app.factory import create_app
 
@@ -36,6 +37,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         raise ValueError("a cluster deployment needs ANALYTICS_POSTGRES_DSN (or args.postgres_dsn); `analytics run` starts an embedded one")
     # The event store actor must exist before replicas look it up; `analytics run` has made it already.
     event_store_actor(settings, detached=True)
+    realtime_actors(settings, detached=True)
     deployment = serve.deployment(
         AnalyticsIngress,
         name="AnalyticsIngress",

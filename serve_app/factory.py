@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from strawberry.fastapi import GraphQLRouter
+from starlette.requests import HTTPConnection
 
 from core.errors import AnalyticsError
 from core.settings import Settings, get_settings
 from graphql_schema.context import GraphQLContext
 from graphql_schema.schema import schema
-from serve_app.deps import get_services
+from serve_app.graphql_router import SUBSCRIPTION_PROTOCOLS, AnalyticsGraphQLRouter
 from serve_app.http import error_response, request_validation_response
-from serve_app.routes import events, health, keys, tracking
+from serve_app.routes import content, content_metadata, events, health, keys, realtime, search, tracking, users
 from serve_app.services import Services
 
 ServicesFactory = Callable[[Settings], Awaitable[Services]]
@@ -56,23 +56,39 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
     async def _parameter_error(_: Request, exc: RequestValidationError) -> Any:
         return request_validation_response(exc)
 
-    for router in (health.router, events.router, tracking.router, keys.router):
+    # realtime before any content router: /content/trending must win over /content/{content_id}.
+    for router in (
+        health.router,
+        events.router,
+        tracking.router,
+        keys.router,
+        realtime.router,
+        content.router,
+        content_metadata.router,
+        users.router,
+        search.router,
+    ):
         app.include_router(router)
 
     ide_enabled = settings.environment == "development"
 
-    async def graphql_context(request: Request, services: Services = Depends(get_services)) -> GraphQLContext:
+    async def graphql_context(request: HTTPConnection) -> GraphQLContext:
+        services: Services = request.app.state.services
+        if request.scope["type"] == "websocket":
+            # Authenticated by AnalyticsGraphQLRouter.on_ws_connect (connection_init payload or header).
+            return GraphQLContext.build(None, services)
         authorization = request.headers.get("authorization")
-        if ide_enabled and authorization is None and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        if ide_enabled and authorization is None and request.scope["method"] == "GET" and "text/html" in request.headers.get("accept", ""):
             # The GraphiQL page itself is public; its queries still need a key (set it in the IDE's headers).
             return GraphQLContext.build(None, services)
         return GraphQLContext.build(await services.auth.authenticate(authorization), services)
 
     app.include_router(
-        GraphQLRouter(
+        AnalyticsGraphQLRouter(
             schema,
             context_getter=graphql_context,
             graphql_ide="graphiql" if ide_enabled else None,
+            subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         ),
         prefix="/graphql",
     )

@@ -19,6 +19,7 @@ from ray import serve
 
 from actors import names
 from actors.event_store import event_store_actor
+from actors.realtime_actors import realtime_actors, wait_ready
 from core.settings import Settings
 from serve_app.app import build_app, settings_env
 from storage.embedded_postgres import EmbeddedPostgres
@@ -36,6 +37,8 @@ class RunningService:
     started_ray: bool
     # Held for the service's lifetime: the actor is owned by this process and dies with its last handle.
     event_store: ray.actor.ActorHandle
+    # Counter shards, trending and the live hub: owned the same way.
+    realtime: list[ray.actor.ActorHandle] = field(default_factory=list)
     embedded_postgres: EmbeddedPostgres | None = None
     ray_temp_dir: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -106,6 +109,9 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     actor = event_store_actor(settings)
     ray.get(actor.ping.remote(), timeout=120)
     timings["event_store"] = time.perf_counter() - t0
+    live = realtime_actors(settings)
+    wait_ready(live)
+    timings["realtime"] = time.perf_counter() - t0
 
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings.model_dump(mode="json")), name=APP_NAME, route_prefix="/", blocking=False)
@@ -118,6 +124,7 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
         base_url=base_url,
         started_ray=started_ray,
         event_store=actor,
+        realtime=live,
         embedded_postgres=embedded_pg,
         ray_temp_dir=temp_dir,
         timings=timings,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.event_store import RemoteEventStore, find_event_store_actor
+from actors.realtime_client import RealtimeClient
 from core.enrichment import locate_ip, parse_user_agent
 from core.settings import Settings
+from semantic.analytics import Analytics
 from semantic.ingestion import IngestService
 from serve_app.auth import Authenticator
 from storage.cache import Cache, open_cache
@@ -21,6 +23,8 @@ class Services:
     cache: Cache
     ingest: IngestService
     auth: Authenticator
+    realtime: RealtimeClient
+    analytics: Analytics
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -41,6 +45,8 @@ class Services:
             cache=cache,
             ingest=IngestService(events, settings),
             auth=Authenticator(metadata, cache, cache_seconds=settings.auth_cache_seconds),
+            realtime=RealtimeClient(settings.counter_shards, events),
+            analytics=Analytics.build(events, settings),
         )
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from core.settings import Settings
 from serve_app import runtime
+from tests.conftest import NATS_URL
 from tests.support import free_port
 
 
@@ -23,6 +24,7 @@ def service(make_database: Any, session_tmp: Path, redis_url: str) -> Iterator[r
         port=free_port(),
         postgres_dsn=make_database(),
         redis_url=redis_url,
+        nats_url=NATS_URL,
         bootstrap_admin_key="ak_test_" + secrets.token_urlsafe(24),
         internal_hosts=["platform.example"],
     )

@@ -1,0 +1,169 @@
+"""What an ingress replica uses to read the live layer: queries, and the subscription fan-out.
+
+``LiveUpdates`` keeps one long poll to the live hub per replica, however many subscribers the
+replica has; each subscriber reads the latest state when it is ready for the next message,
+so a slow client skips versions instead of queueing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from actors import names
+from core.errors import InvalidRequest, StoreUnavailable
+from semantic.live_counters import WINDOWS
+from semantic.live_deltas import shard_of
+from semantic.realtime_rollup import RealtimeRollup
+from storage.events import EventStore
+
+log = logging.getLogger("analytics.realtime_client")
+
+MAX_TRENDING_LIMIT = 100
+_CALL_TIMEOUT_SECONDS = 10.0
+_POLL_SECONDS = 10.0
+
+
+def check_window(window: str, field: str = "window") -> str:
+    if window not in WINDOWS:
+        raise InvalidRequest(f"{field} must be one of {', '.join(WINDOWS)}", details={"field": field})
+    return window
+
+
+def check_limit(limit: int, field: str = "limit") -> int:
+    if not 1 <= limit <= MAX_TRENDING_LIMIT:
+        raise InvalidRequest(f"{field} must be between 1 and {MAX_TRENDING_LIMIT}", details={"field": field})
+    return limit
+
+
+class RealtimeClient:
+    def __init__(self, shards: int, store: EventStore | None = None) -> None:
+        self._shards = shards
+        # Answers from ClickHouse's minute table while the actors cannot.
+        self._rollup = RealtimeRollup(store) if store is not None else None
+        self._handles: dict[str, Any] = {}
+        self.updates = LiveUpdates(self)
+
+    def actor(self, name: str) -> Any:
+        handle = self._handles.get(name)
+        if handle is None:
+            try:
+                handle = ray.get_actor(name, namespace=names.NAMESPACE)
+            except ValueError as exc:
+                raise StoreUnavailable(f"the real-time actor {name} is not running") from exc
+            self._handles[name] = handle
+        return handle
+
+    async def _call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(getattr(self.actor(name), method).remote(*args, **kwargs), _CALL_TIMEOUT_SECONDS)
+        except (RayActorError, TimeoutError) as exc:
+            self._handles.pop(name, None)
+            raise StoreUnavailable("the live counters are restarting; retry shortly") from exc
+
+    async def realtime(self) -> dict[str, Any]:
+        # The hub's latest tick (at most half a second old) is served as is: reads never queue computations.
+        try:
+            return await self._call(names.LIVE_HUB, "snapshot", max_age=0.5)
+        except StoreUnavailable:
+            if self._rollup is None:
+                raise
+            return await self._rollup.realtime()
+
+    async def trending(self, window: str, limit: int, category: str | None = None) -> dict[str, Any]:
+        check_window(window)
+        check_limit(limit)
+        return await self._call(names.TRENDING, "top", window, limit, category)
+
+    async def content_live(self, content_id: str) -> dict[str, Any]:
+        if not content_id:
+            raise InvalidRequest("content_id must not be empty", details={"field": "content_id"})
+        try:
+            view = await self._call(names.counter_shard(shard_of(content_id, self._shards)), "content_view", content_id)
+        except StoreUnavailable:
+            if self._rollup is None:
+                raise
+            return await self._rollup.content_live(content_id)
+        return {**view, "source": "live"}
+
+
+class LiveUpdates:
+    def __init__(self, client: RealtimeClient) -> None:
+        self._client = client
+        self._replica = uuid.uuid4().hex
+        self._interest: Counter[str] = Counter()
+        self._subscribers = 0
+        self._state: dict[str, Any] | None = None
+        self._version = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.polls = 0
+
+    def _ensure_polling(self) -> None:
+        if self._task is None or self._task.done() or self._task.cancelling():
+            self._task = asyncio.get_running_loop().create_task(self._poll_loop())
+
+    async def _poll_loop(self) -> None:
+        idle_since: float | None = None
+        while True:
+            if self._subscribers == 0:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 30:
+                    self._task = None
+                    return
+            else:
+                idle_since = None
+            try:
+                hub = self._client.actor(names.LIVE_HUB)
+                state = await hub.poll.remote(self._replica, self._version, sorted(self._interest), _POLL_SECONDS)
+                self.polls += 1
+            except Exception:  # noqa: BLE001 - the hub restarts by itself; poll again shortly
+                self._client._handles.pop(names.LIVE_HUB, None)
+                await asyncio.sleep(0.5)
+                continue
+            if state is not None:
+                self._state = state
+                self._version = state["version"]
+                self._changed.set()
+                self._changed = asyncio.Event()
+
+    async def _next(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        while self._state is None or self._state is after:
+            await self._changed.wait()
+        return self._state
+
+    async def stream(self, interval_seconds: float, content_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The latest state, at most once per ``interval_seconds``, whenever it changed."""
+        self._subscribers += 1
+        if content_id is not None:
+            self._interest[content_id] += 1
+            if self._interest[content_id] == 1 and self._task is not None and not self._task.done():
+                self._task.cancel()  # poll again at once with the new content id
+        self._ensure_polling()
+        sent: dict[str, Any] | None = None
+        try:
+            while True:
+                state = await self._next(sent)
+                if content_id is not None and content_id not in state["contents"]:
+                    sent = state  # the hub has not computed this content yet: wait for the next version
+                    continue
+                sent = state
+                started = time.monotonic()
+                yield state
+                wait = interval_seconds - (time.monotonic() - started)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+        finally:
+            self._subscribers -= 1
+            if content_id is not None:
+                self._interest[content_id] -= 1
+                if self._interest[content_id] <= 0:
+                    del self._interest[content_id]

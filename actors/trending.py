@@ -1,0 +1,184 @@
+"""The trending actor: top-K per window (5m, 1h, 24h), globally and per category.
+
+Each counter shard computes the trending figures of its own content (a content id lives in
+exactly one shard, so its figures are complete there); this actor merges the shards' tables,
+ranks them, and writes the rankings to Redis every ``realtime_flush_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from actors import names
+from actors.event_store import RemoteEventStore, find_event_store_actor
+from core.settings import Settings
+from semantic.live_counters import WINDOWS, iso_millis
+from storage.content_categories import load_categories
+
+log = logging.getLogger("analytics.trending")
+
+MAX_LIMIT = 100
+REDIS_TTL_SECONDS = 10
+_CATEGORY_REFRESH_SECONDS = 30.0
+# A category query sees metadata changes within this many seconds.
+_CATEGORY_QUERY_REFRESH_SECONDS = 2.0
+_FIELDS = ("activity", "popularity", "baseline", "velocity", "acceleration", "score")
+
+
+class TrendingActor:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._config = Settings(**settings)
+        self._table: pa.Table | None = None
+        self._computed_at = 0.0
+        self._complete = False
+        self._lock = asyncio.Lock()
+        self._categories: dict[str, str] = {}
+        self._categories_at = -1e9
+        self._task: asyncio.Task[None] | None = None
+        self._redis: Any = None
+        self._shards: dict[int, Any] = {}
+
+    def _ensure_started(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def ready(self) -> bool:
+        self._ensure_started()
+        return True
+
+    def _shard(self, index: int) -> Any:
+        if index not in self._shards:
+            self._shards[index] = ray.get_actor(names.counter_shard(index), namespace=names.NAMESPACE)
+        return self._shards[index]
+
+    async def _shard_table(self, index: int) -> pa.Table | None:
+        try:
+            return await self._shard(index).trending_table.remote()
+        except Exception:  # noqa: BLE001 - a restarting shard is left out of this round
+            self._shards.pop(index, None)
+            return None
+
+    async def _refresh(self) -> None:
+        tables = await asyncio.gather(*(self._shard_table(i) for i in range(self._config.counter_shards)))
+        present = [t for t in tables if t is not None]
+        self._complete = len(present) == len(tables)
+        self._table = pa.concat_tables(present) if present else None
+        self._computed_at = time.time()
+        await self._load_categories(_CATEGORY_REFRESH_SECONDS)
+
+    async def _load_categories(self, max_age: float) -> None:
+        if time.monotonic() - self._categories_at <= max_age:
+            return
+        self._categories_at = time.monotonic()
+        try:
+            self._categories = await load_categories(RemoteEventStore(find_event_store_actor(5.0), retry_seconds=2.0))
+        except Exception:  # noqa: BLE001 - keep the last known categories
+            log.warning("could not load content categories", exc_info=True)
+
+    async def _fresh(self, max_age: float) -> None:
+        if time.time() - self._computed_at <= max_age:
+            return
+        async with self._lock:
+            if time.time() - self._computed_at > max_age:
+                await self._refresh()
+
+    def _rank(self, window: str, limit: int, category: str | None) -> dict[str, Any]:
+        items: list[dict[str, Any]] = []
+        table = self._table
+        as_of = None
+        if table is not None and table.num_rows:
+            active = pc.greater(table.column(f"activity_{window}"), 0)
+            if category is not None:
+                ids = [c for c, cat in self._categories.items() if cat == category]
+                active = pc.and_(active, pc.is_in(table.column("content_id"), value_set=pa.array(ids, pa.string())))
+            t = table.filter(active)
+            if t.num_rows:
+                as_of = iso_millis(int(pc.max(t.column("last_event_ms")).as_py()))
+                # Highest score first; ties by content id, so the order is stable.
+                order = pc.sort_indices(t, sort_keys=[(f"score_{window}", "descending"), ("content_id", "ascending")])
+                top = t.take(order[:limit])
+                columns = {f: top.column(f"{f}_{window}").to_pylist() for f in _FIELDS}
+                for rank, content_id in enumerate(top.column("content_id").to_pylist(), start=1):
+                    i = rank - 1
+                    items.append(
+                        {
+                            "rank": rank,
+                            "content_id": content_id,
+                            "category": self._categories.get(content_id),
+                            "score": columns["score"][i],
+                            "popularity": columns["popularity"][i],
+                            "activity": columns["activity"][i],
+                            "baseline_per_minute": columns["baseline"][i],
+                            "velocity": columns["velocity"][i],
+                            "acceleration": columns["acceleration"][i],
+                        }
+                    )
+        return {
+            "window": window,
+            "category": category,
+            "computed_at": iso_millis(int(self._computed_at * 1000)),
+            "as_of": as_of,
+            "source": "live" if self._complete else "live_partial",
+            "items": items,
+        }
+
+    async def top(self, window: str, limit: int = 20, category: str | None = None, max_age: float = 0.2) -> dict[str, Any]:
+        self._ensure_started()
+        if category is not None:
+            await self._load_categories(_CATEGORY_QUERY_REFRESH_SECONDS)
+        await self._fresh(max_age)
+        return self._rank(window, min(limit, MAX_LIMIT), category)
+
+    async def top_all(self, limit: int = MAX_LIMIT, max_age: float = 0.2) -> dict[str, dict[str, Any]]:
+        """Every window's ranking from one refresh (what a live hub tick needs)."""
+        self._ensure_started()
+        await self._fresh(max_age)
+        return {w: self._rank(w, min(limit, MAX_LIMIT), None) for w in WINDOWS}
+
+    async def categories(self) -> dict[str, str]:
+        return dict(self._categories)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.realtime_flush_seconds)
+            try:
+                await self._fresh(self._config.realtime_flush_seconds / 2)
+                await self._flush_redis()
+            except Exception:  # noqa: BLE001 - try again next round
+                log.warning("trending refresh failed", exc_info=True)
+
+    async def _flush_redis(self) -> None:
+        if not self._config.redis_url:
+            return
+        if self._redis is None:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(self._config.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        pipe = self._redis.pipeline(transaction=False)
+        for window in WINDOWS:
+            ranking = self._rank(window, MAX_LIMIT, None)
+            pipe.set(f"analytics:rt:trending:{window}", orjson.dumps(ranking), ex=REDIS_TTL_SECONDS)
+        await pipe.execute()
+
+
+def trending_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:
+    return ray.remote(TrendingActor).options(
+        name=names.TRENDING,
+        namespace=names.NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached" if detached else None,
+        max_restarts=-1,
+        max_task_retries=0,
+        max_concurrency=1000,
+        num_cpus=0,
+    ).remote(settings.model_dump(mode="json"))
+
+

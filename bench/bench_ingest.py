@@ -1,0 +1,323 @@
+"""Ingest benchmark: durable events/s through the batch endpoint, single-event latency at fixed
+rates (open loop), side by side with a bare uvicorn app and the raw engine, and service memory.
+
+    python -m bench.bench_ingest --size small            # a few minutes
+    python -m bench.bench_ingest --size full             # + memory with 10M events stored
+    python -m bench.bench_ingest --serve-env RAY_SERVE_THROUGHPUT_OPTIMIZED=1 --serve-env RAY_SERVE_ENABLE_DIRECT_INGRESS=0
+
+Every acknowledged event is durable (a 2xx means stored in ClickHouse), so events/s here is
+durable events/s; the run ends by counting the stored rows to prove it. Each cell sends fresh
+events (no duplicates), and the baseline app gets exactly the same request bodies. Throughput
+cells alternate service / baseline so drifting background load hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.common import (
+    BenchService,
+    cpu_by_role,
+    cpu_delta,
+    free_port,
+    listening_addresses,
+    load_average,
+    percentiles,
+    print_table,
+    service_memory,
+    service_processes,
+    write_result,
+)
+from bench.loadgen import LoadGenerator
+from bench.workload import PLATFORM_HOST, Workload, batch_bodies, load_into_actor
+
+NAME = "ingest"
+BATCH_PATH = "/api/v1/analytics/events/batch"
+SINGLE_PATH = "/api/v1/analytics/events"
+
+SIZES: dict[str, dict[str, Any]] = {
+    # For the test suite: proves the harness runs end to end, measures nothing.
+    "tiny": {"warmup": 200, "cell_events": 1_000, "batch_sizes": (100,), "concurrency": (2,), "single_rates": (20,), "single_seconds": 1.0, "memory_events": 0, "raw_blocks": (500,)},
+    "small": {"warmup": 5_000, "cell_events": 40_000, "batch_sizes": (100, 1000), "concurrency": (4, 16), "single_rates": (100, 500), "single_seconds": 8.0, "memory_events": 1_000_000, "raw_blocks": (1000, 10_000, 200_000)},
+    "full": {"warmup": 10_000, "cell_events": 150_000, "batch_sizes": (100, 500, 1000, 5000), "concurrency": (1, 4, 16), "single_rates": (100, 250, 500, 1000), "single_seconds": 20.0, "memory_events": 10_000_000, "raw_blocks": (1000, 10_000, 200_000)},
+}
+
+TARGETS = {"batch_events_per_second": 50_000, "ratio_to_baseline": 0.5, "single_p95_ms_at_500": 50.0, "memory_rss_gib_at_10m": 4.0}
+
+
+@contextmanager
+def baseline_server(internal_hosts: list[str]) -> Any:
+    """The bare uvicorn + FastAPI app in a subprocess; yields (base_url, token, pid)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="analytics-baseline-"))
+    port = free_port()
+    token = secrets.token_urlsafe(16)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.baseline_app", "serve", "--port", str(port), "--data-dir", str(data_dir), "--token", token, "--internal-hosts", ",".join(internal_hosts)],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the baseline app did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            time.sleep(0.2)
+        yield base_url, token, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def raw_engine(rows: pa.Table, blocks: tuple[int, ...], max_seconds: float = 20.0) -> list[dict[str, Any]]:
+    """The ceiling: the same rows inserted straight into chDB, with all views and with the events table alone."""
+    folder = Path(tempfile.mkdtemp(prefix="analytics-raw-"))
+    try:
+        pq.write_table(rows, folder / "rows.parquet")
+        out = []
+        for schema in ("full", "events"):
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.baseline_app", "raw-insert", "--parquet", str(folder / "rows.parquet"), "--data-dir", str(folder / schema), "--blocks", ",".join(map(str, blocks)), "--schema", schema, "--max-seconds", str(max_seconds)],
+                cwd=Path(__file__).resolve().parent.parent,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            import orjson
+
+            out.append(orjson.loads(done.stdout.strip().splitlines()[-1]))
+        return out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A load generator outcome without the raw samples."""
+    out = {k: v for k, v in outcome.items() if k not in ("latencies", "service_latencies")}
+    out["latency"] = percentiles(outcome["latencies"])
+    if "service_latencies" in outcome:
+        out["latency_from_send"] = percentiles(outcome["service_latencies"])
+    out["events_per_second"] = round(outcome["accepted"] / outcome["seconds"]) if outcome["seconds"] else None
+    return out
+
+
+def run(
+    size: str = "small",
+    *,
+    service: Any = None,
+    results_dir: Path | None = None,
+    baseline: bool = True,
+    serve_env: dict[str, str] | None = None,
+    workload_end: datetime | None = None,
+) -> dict[str, Any]:
+    """Run the ingest benchmark; ``service`` is an already running service (e.g. the test session's)."""
+    params = SIZES[size]
+    load_before = load_average()
+    token = secrets.token_hex(3)
+    cells = [(b, c) for b in params["batch_sizes"] for c in params["concurrency"]]
+    single_events = int(sum(r * params["single_seconds"] for r in params["single_rates"]))
+    needed = params["warmup"] + len(cells) * params["cell_events"] + single_events
+    end = workload_end or datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    workload = Workload(events=needed, days=1, seed=31, prefix=f"bi{token}-", end=end)
+    tables, line_parts = [], []
+    for table, lines in workload.both():
+        tables.append(table)
+        line_parts.append(lines)
+    rows = pa.concat_tables(tables)
+    lines = pa.concat_arrays(line_parts)
+    del tables, line_parts
+    offset = 0
+
+    def take(n: int) -> tuple[pa.Array, slice]:
+        nonlocal offset
+        part = slice(offset, offset + n)
+        offset += n
+        return lines.slice(part.start, n), part
+
+    with ExitStack() as stack:
+        if service is None:
+            for key, value in (serve_env or {}).items():
+                os.environ[key] = value
+            service = stack.enter_context(BenchService(internal_hosts=[PLATFORM_HOST]))
+        generator = stack.enter_context(LoadGenerator())
+        base = stack.enter_context(baseline_server([PLATFORM_HOST])) if baseline else None
+        exclude = generator.pids + ([base[2]] if base else [])
+        processes = service_processes(exclude)
+        targets = {"service": (service.base_url, service.admin_key)}
+        if base:
+            targets["baseline"] = (base[0], base[1])
+
+        warm, _ = take(params["warmup"])
+        for url, key in targets.values():
+            generator.closed_loop(url, key, BATCH_PATH, batch_bodies(warm, 100), 4)
+
+        batch_cells = []
+        raw_slices = []
+        for batch_size, concurrency in cells:
+            chunk, part = take(params["cell_events"])
+            raw_slices.append(part)
+            bodies = batch_bodies(chunk, batch_size)
+            cell: dict[str, Any] = {"batch_size": batch_size, "concurrency": concurrency, "events": len(chunk)}
+            for name, (url, key) in targets.items():
+                before = cpu_by_role(processes) if name == "service" else None
+                outcome = generator.closed_loop(url, key, BATCH_PATH, bodies, concurrency)
+                cell[name] = _summary(outcome)
+                if before is not None:
+                    used = cpu_delta(before, cpu_by_role(processes))
+                    cell[name]["cpu_seconds_by_role"] = used
+                    cell[name]["cpu_us_per_event"] = {r: round(s / len(chunk) * 1e6, 1) for r, s in used.items()}
+            if base:
+                cell["ratio_to_baseline"] = round(cell["service"]["events_per_second"] / max(1, cell["baseline"]["events_per_second"]), 3)
+            batch_cells.append(cell)
+
+        single_cells = []
+        for rate in params["single_rates"]:
+            chunk, _ = take(int(rate * params["single_seconds"]))
+            bodies = [line.encode() for line in chunk.to_pylist()]
+            cell = {"rate": rate, "seconds": params["single_seconds"], "requests": len(bodies)}
+            for name, (url, key) in targets.items():
+                cell[name] = _summary(generator.open_loop(url, key, SINGLE_PATH, bodies, rate))
+            single_cells.append(cell)
+
+        # Durability: every acknowledged event is in ClickHouse.
+        import ray
+
+        prefix = workload.prefix
+        stored = ray.get(
+            service.event_store.query.remote("SELECT count() FROM events WHERE startsWith(id, {p:String})", {"p": prefix})
+        ).rows[0][0]
+        acknowledged = sum(c["service"]["accepted"] for c in batch_cells) + sum(c["service"]["accepted"] for c in single_cells) + params["warmup"]
+        sent = offset
+
+        memory = {"events_stored": int(ray.get(service.event_store.query.remote("SELECT count() FROM events")).rows[0][0]), **service_memory(exclude)}
+        memory_large = None
+        if params["memory_events"] > memory["events_stored"]:
+            extra = Workload(events=params["memory_events"] - memory["events_stored"], days=30, seed=32, prefix=f"bm{token}-", end=end)
+            loaded = load_into_actor(extra, service.event_store)
+            memory_large = {
+                "events_stored": int(ray.get(service.event_store.query.remote("SELECT count() FROM events")).rows[0][0]),
+                "bulk_load_events_per_second": round(loaded.events / loaded.seconds) if loaded.seconds else None,
+                **service_memory(exclude),
+            }
+        listening = listening_addresses(processes)
+
+    raw = []
+    if baseline and raw_slices:
+        # The rows of the throughput cells (at most 200k): what the service and the baseline stored.
+        picked = [i for s in raw_slices for i in range(s.start, s.stop)][:200_000]
+        raw = raw_engine(rows.take(pa.array(picked)), params["raw_blocks"], max_seconds=2.0 if size == "tiny" else 20.0)
+    payload = {
+        "size": size,
+        "parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        "serve_env": serve_env or {},
+        "load_average": {"before": load_before, "after": load_average()},
+        "targets": TARGETS,
+        "batch": batch_cells,
+        "single": single_cells,
+        "raw_engine": raw,
+        # Requests the client gave up on (timeouts) may still have been stored: a disconnect does not
+        # cancel a write. So acknowledged <= stored <= sent; stored < acknowledged would be a loss.
+        "durability": {"sent": sent, "acknowledged": acknowledged, "stored": int(stored), "all_stored": acknowledged <= int(stored) <= sent},
+        "memory": memory,
+        "memory_large": memory_large,
+        "service_listening": listening,
+        "load_generator": {
+            "max_client_cpu_share": max(
+                [c[n]["client_cpu_share"] or 0 for c in batch_cells + single_cells for n in targets if n in c] or [0]
+            ),
+            "note": "share of one core the load generator process used while sending (separate process, aiohttp on uvloop, pre-serialized bodies)",
+        },
+    }
+    payload["summary"] = _headline(payload)
+    path = write_result(NAME, payload, results_dir)
+    _print(payload, path)
+    return payload
+
+
+def _headline(payload: dict[str, Any]) -> dict[str, Any]:
+    batch = payload["batch"]
+    best = max(batch, key=lambda c: c["service"]["events_per_second"] or 0) if batch else None
+    best_base = max((c["baseline"]["events_per_second"] or 0 for c in batch if "baseline" in c), default=None)
+    at_500 = next((c for c in payload["single"] if c["rate"] == 500), None)
+    large = payload["memory_large"] or payload["memory"]
+    return {
+        "best_batch_events_per_second": best["service"]["events_per_second"] if best else None,
+        "best_batch_cell": {"batch_size": best["batch_size"], "concurrency": best["concurrency"]} if best else None,
+        "best_baseline_events_per_second": best_base,
+        "ratio_best_to_best_baseline": round(best["service"]["events_per_second"] / best_base, 3) if best and best_base else None,
+        "single_p95_ms_at_500": at_500["service"]["latency"].get("p95_ms") if at_500 else None,
+        "memory_rss_mib": large["rss_mib"],
+        "memory_pss_mib": large["pss_mib"],
+        "memory_events_stored": large["events_stored"],
+        "all_acknowledged_stored": payload["durability"]["all_stored"],
+        "load_average_before": payload["load_average"]["before"],
+    }
+
+
+def _print(payload: dict[str, Any], path: Path) -> None:
+    print(f"\ningest benchmark ({payload['size']}), load average {payload['load_average']['before']} -> {payload['load_average']['after']}")
+    rows = []
+    for c in payload["batch"]:
+        s, b = c["service"], c.get("baseline")
+        rows.append(
+            [
+                c["batch_size"], c["concurrency"], s["events_per_second"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"),
+                b["events_per_second"] if b else "-", c.get("ratio_to_baseline", "-"),
+                " ".join(f"{k}={v}" for k, v in sorted(s.get("cpu_us_per_event", {}).items(), key=lambda kv: -kv[1])[:4]),
+            ]
+        )
+    print_table(["batch", "conc", "events/s", "p50 ms", "p95 ms", "baseline ev/s", "ratio", "service CPU us/event"], rows)
+    print()
+    rows = []
+    for c in payload["single"]:
+        s, b = c["service"], c.get("baseline")
+        rows.append([c["rate"], s["achieved_rate"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"), s["latency"].get("p99_ms"), s["statuses"], b["latency"].get("p95_ms") if b else "-", s["dispatch_lag_max_ms"]])
+    print_table(["req/s", "achieved", "p50 ms", "p95 ms", "p99 ms", "statuses", "baseline p95", "send lag max ms"], rows)
+    for engine in payload["raw_engine"]:
+        print(f"\nraw chDB insert ({engine['schema']} schema): " + ", ".join(f"{r['block_rows']:,}-row blocks {r['rows_per_second']:,} rows/s" for r in engine["results"]))
+    m = payload["memory_large"] or payload["memory"]
+    print(f"\nmemory with {m['events_stored']:,} events stored: RSS {m['rss_mib']:,.0f} MiB, PSS {m['pss_mib']:,.0f} MiB over {m['processes']} processes")
+    print(f"durable: {payload['durability']}")
+    print(f"result: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_ingest")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--serve-env", action="append", default=[], metavar="KEY=VALUE", help="Ray Serve environment knob for the service under test")
+    parser.add_argument("--results-dir", type=Path)
+    args = parser.parse_args(argv)
+    env = dict(item.split("=", 1) for item in args.serve_env)
+    run(args.size, baseline=not args.no_baseline, serve_env=env, results_dir=args.results_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

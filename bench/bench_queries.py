@@ -1,0 +1,332 @@
+"""Query benchmark: every query class through REST and GraphQL under concurrency, against the
+raw SQL time on the engine (the floor), plus the spec's naive content-analytics workflow.
+
+    python -m bench.bench_queries --size small     # 300k events
+    python -m bench.bench_queries --size full      # 10M events
+
+Adding a query class is one entry in ``QUERY_CLASSES``: a REST request, a GraphQL query and the
+SQL that does the same work directly on the engine (each optional). A class whose route does not
+answer 2xx is reported with its errors instead of stopping the run.
+
+The floor runs the SQL through the event store actor, so it includes one Ray call (the
+``engine.select_1`` row measures that call alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+import ray
+
+from bench.common import BenchService, load_average, percentiles, print_table, service_memory, service_processes, write_result
+from bench.loadgen import LoadGenerator
+from bench.workload import PLATFORM_HOST, Workload, load_into_actor, load_metadata_into_actor
+
+NAME = "queries"
+
+SIZES: dict[str, dict[str, Any]] = {
+    # requests: per (class, interface, concurrency), cut short after seconds.
+    "tiny": {"events": 3_000, "days": 7, "requests": 20, "seconds": 30.0, "concurrency": (2,), "naive_items": 2, "floor_runs": 5},
+    "small": {"events": 300_000, "days": 30, "requests": 200, "seconds": 8.0, "concurrency": (1, 8), "naive_items": 4, "floor_runs": 20},
+    "full": {"events": 10_000_000, "days": 30, "requests": 400, "seconds": 20.0, "concurrency": (1, 8, 32), "naive_items": 4, "floor_runs": 50},
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Ids and dates picked from the loaded workload, for the queries to ask about."""
+
+    top_content: str
+    mid_content: str
+    heavy_user: str
+    session: str
+    event_id: str
+    start: datetime
+    end: datetime
+
+    @property
+    def dates(self) -> dict[str, str]:
+        return {"start_date": self.start.date().isoformat(), "end_date": (self.end - timedelta(seconds=1)).date().isoformat()}
+
+
+def _q(path: str, **params: Any) -> str:
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+GQL_EVENTS = "query($f: EventFilter) { events(filter: $f, limit: 100) { events { id eventType timestamp contentId userId deviceType country trafficSource } nextCursor } }"
+GQL_EVENT = "query($id: String!) { event(id: $id) { id eventType timestamp userId contentId properties } }"
+GQL_CONTENT = "query($id: String!, $r: AnalyticsRange) { contentAnalytics(contentId: $id, range: $r) { comparison } }"
+_LIST = "SELECT id, event_type, event_category, timestamp, user_id, session_id, content_id, properties FROM events WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT 101"
+_CONTENT_FLOOR = (
+    "SELECT countIf(event_type = 'content_view') AS views, uniqExactIf(user_id, event_type = 'content_view' AND user_id != '') AS unique_views, "
+    "countIf(event_type = 'content_complete') AS completes, countIf(event_type = 'content_like') AS likes, countIf(event_type = 'content_share') AS shares, "
+    "countIf(event_type = 'content_bookmark') AS bookmarks, countIf(event_type = 'search_result_click') AS search_clicks, "
+    "countIf(event_type = 'recommendation_click') AS recommendation_clicks, "
+    "sumIf(JSONExtractFloat(properties, 'watch_time_seconds'), event_type = 'content_complete') AS watch_time, "
+    "topKIf(5)(country, event_type = 'content_view') AS countries, "
+    "groupArrayIf((traffic_source, 1), event_type = 'content_view') AS _sources, countIf(device_type = 'mobile') AS mobile "
+    "FROM events WHERE content_id = {c:String} AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
+)
+_USER_FLOOR = (
+    "SELECT uniqExact(session_id) AS sessions, countIf(event_type = 'content_view') AS views, uniqExactIf(content_id, event_type = 'content_view') AS unique_views, "
+    "countIf(event_type = 'search_query') AS searches FROM events WHERE user_id = {u:String} AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
+)
+
+
+@dataclass(frozen=True)
+class QueryClass:
+    name: str
+    rest: Callable[[Context], str] | None = None
+    graphql: tuple[str, Callable[[Context], dict[str, Any]]] | None = None
+    sql: tuple[str, Callable[[Context], dict[str, Any]]] | None = None
+
+
+def _range(c: Context) -> dict[str, Any]:
+    return {"s": c.start.replace(tzinfo=None), "e": c.end.replace(tzinfo=None)}
+
+
+QUERY_CLASSES: tuple[QueryClass, ...] = (
+    QueryClass("engine.select_1", sql=("SELECT 1", lambda c: {})),
+    QueryClass(
+        "events.by_content",
+        rest=lambda c: _q("/api/v1/analytics/events", content_id=c.top_content, limit=100),
+        graphql=(GQL_EVENTS, lambda c: {"f": {"contentId": c.top_content}}),
+        sql=(_LIST.format(where="content_id = {c:String}"), lambda c: {"c": c.top_content}),
+    ),
+    QueryClass(
+        "events.by_user",
+        rest=lambda c: _q("/api/v1/analytics/events", user_id=c.heavy_user, limit=100),
+        graphql=(GQL_EVENTS, lambda c: {"f": {"userId": c.heavy_user}}),
+        sql=(_LIST.format(where="user_id = {u:String}"), lambda c: {"u": c.heavy_user}),
+    ),
+    QueryClass(
+        "events.by_type_last_day",
+        rest=lambda c: _q("/api/v1/analytics/events", event_type="error_occurred", start=(c.end - timedelta(days=1)).isoformat(), end=c.end.isoformat(), limit=100),
+        graphql=(GQL_EVENTS, lambda c: {"f": {"eventType": "error_occurred", "start": (c.end - timedelta(days=1)).isoformat(), "end": c.end.isoformat()}}),
+        sql=(_LIST.format(where="event_type = 'error_occurred' AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"), lambda c: {"s": (c.end - timedelta(days=1)).replace(tzinfo=None), "e": c.end.replace(tzinfo=None)}),
+    ),
+    QueryClass(
+        "events.get",
+        rest=lambda c: f"/api/v1/analytics/events/{c.event_id}",
+        graphql=(GQL_EVENT, lambda c: {"id": c.event_id}),
+        sql=("SELECT * FROM events WHERE id = {i:String} LIMIT 1", lambda c: {"i": c.event_id}),
+    ),
+    QueryClass(
+        "content.analytics",
+        rest=lambda c: _q(f"/api/v1/analytics/content/{c.top_content}", **c.dates),
+        graphql=(GQL_CONTENT, lambda c: {"id": c.top_content, "r": {"startDate": c.dates["start_date"], "endDate": c.dates["end_date"]}}),
+        sql=(_CONTENT_FLOOR, lambda c: {"c": c.top_content, **_range(c)}),
+    ),
+    QueryClass("content.top_performing", rest=lambda c: _q("/api/v1/analytics/content/top-performing", **c.dates)),
+    QueryClass("users.overview", rest=lambda c: _q("/api/v1/analytics/users", **c.dates)),
+    QueryClass(
+        "users.analytics",
+        rest=lambda c: _q(f"/api/v1/analytics/users/{c.heavy_user}", **c.dates),
+        sql=(_USER_FLOOR, lambda c: {"u": c.heavy_user, **_range(c)}),
+    ),
+    QueryClass("search.overview", rest=lambda c: _q("/api/v1/analytics/search/overview", **c.dates)),
+    QueryClass("realtime.metrics", rest=lambda c: "/api/v1/analytics/real-time"),
+    QueryClass("realtime.trending", rest=lambda c: _q("/api/v1/analytics/content/trending", window="24h", limit=20)),
+)
+
+
+def _context(workload: Workload, actor: Any) -> Context:
+    """The most and a median popular item, the busiest user, one of their sessions and events."""
+    def one(sql: str, params: dict[str, Any] | None = None) -> Any:
+        return ray.get(actor.query.remote(sql, params or {})).rows
+
+    prefix = workload.prefix
+    views = one(
+        "SELECT content_id, count() AS n FROM events WHERE startsWith(id, {p:String}) AND event_type = 'content_view' GROUP BY content_id ORDER BY n DESC, content_id",
+        {"p": prefix},
+    )
+    user = one("SELECT user_id, count() AS n FROM events WHERE startsWith(id, {p:String}) AND user_id != '' GROUP BY user_id ORDER BY n DESC, user_id LIMIT 1", {"p": prefix})[0][0]
+    session, event_id = one("SELECT session_id, id FROM events WHERE user_id = {u:String} ORDER BY timestamp LIMIT 1", {"u": user})[0]
+    return Context(
+        top_content=views[0][0],
+        mid_content=views[len(views) // 2][0],
+        heavy_user=user,
+        session=session,
+        event_id=event_id,
+        start=workload.start,
+        end=workload.end,
+    )
+
+
+def naive_content_analytics(client: httpx.Client, content_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """The spec's calculate_content_analytics_workflow: fetch the raw events, compute in Python."""
+    raw: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"content_id": content_id, "start": start.isoformat(), "end": end.isoformat(), "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/analytics/events", params=params)
+        page.raise_for_status()
+        body = page.json()
+        raw.extend(body["events"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    views = [e for e in raw if e["event_type"] == "content_view"]
+    completes = [e for e in raw if e["event_type"] == "content_complete"]
+    engagement = Counter(e["event_type"] for e in raw if e["event_type"] in ("content_share", "content_bookmark", "content_like", "content_comment"))
+    watch = sum(float(e["properties"].get("watch_time_seconds", 0)) for e in completes)
+    return {
+        "events_fetched": len(raw),
+        "total_views": len(views),
+        "unique_views": len({e["user_id"] for e in views if e["user_id"]}),
+        "completion_rate": len(completes) / max(len(views), 1),
+        "average_view_duration": watch / max(len(views), 1),
+        "likes": engagement["content_like"],
+        "shares": engagement["content_share"],
+        "bookmarks": engagement["content_bookmark"],
+        "search_clicks": sum(1 for e in raw if e["event_type"] == "search_result_click" and e["properties"].get("content_id") == content_id),
+        "recommendation_clicks": sum(1 for e in raw if e["event_type"] == "recommendation_click" and e["properties"].get("content_id") == content_id),
+        "traffic_sources": Counter(e["traffic_source"] for e in views),
+        "top_countries": Counter(e["country"] for e in views if e["country"]).most_common(5),
+        "devices": Counter(e["device_type"] for e in views),
+    }
+
+
+def _floor(actor: Any, sql: str, params: dict[str, Any], runs: int) -> dict[str, Any]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        ray.get(actor.query.remote(sql, params))
+        samples.append(time.perf_counter() - started)
+    return percentiles(samples)
+
+
+def _interface_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
+    ok = sum(v for k, v in outcome["statuses"].items() if k.startswith("2"))
+    return {
+        **percentiles(outcome["latencies"]),
+        "ok": ok,
+        "statuses": outcome["statuses"],
+        "qps": round(len(outcome["latencies"]) / outcome["seconds"], 1) if outcome["seconds"] else None,
+        "errors": outcome.get("errors", []),
+    }
+
+
+def run(size: str = "small", *, service: Any = None, results_dir: Path | None = None, workload_end: datetime | None = None) -> dict[str, Any]:
+    """Run the query benchmark; ``service`` is an already running service (e.g. the test session's)."""
+    params = SIZES[size]
+    load_before = load_average()
+    end = workload_end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    workload = Workload(events=params["events"], days=params["days"], seed=41, prefix=f"bq{secrets.token_hex(3)}-", end=end)
+    with ExitStack() as stack:
+        if service is None:
+            service = stack.enter_context(BenchService(internal_hosts=[PLATFORM_HOST]))
+        actor = service.event_store
+        generator = stack.enter_context(LoadGenerator())
+        loaded = load_into_actor(workload, actor)
+        metadata_rows = load_metadata_into_actor(workload, actor)
+        stored = int(ray.get(actor.query.remote("SELECT count() FROM events")).rows[0][0])
+        memory = {"events_stored": stored, **service_memory(generator.pids)}
+        context = _context(workload, actor)
+        url, key = service.base_url, service.admin_key
+
+        classes = []
+        for qc in QUERY_CLASSES:
+            entry: dict[str, Any] = {"name": qc.name}
+            if qc.sql:
+                sql, make = qc.sql
+                entry["floor_sql"] = _floor(actor, sql, make(context), params["floor_runs"])
+            for concurrency in params["concurrency"]:
+                n = params["requests"] * max(1, concurrency // 2)
+                seconds = params["seconds"]
+                if qc.rest:
+                    requests = [("GET", qc.rest(context), None)] * n
+                    entry[f"rest_c{concurrency}"] = _interface_outcome(generator.request_loop(url, key, requests, concurrency, seconds))
+                if qc.graphql:
+                    query, make = qc.graphql
+                    requests = [("POST", "/graphql", orjson.dumps({"query": query, "variables": make(context)}))] * n
+                    entry[f"graphql_c{concurrency}"] = _interface_outcome(generator.request_loop(url, key, requests, concurrency, seconds))
+            classes.append(entry)
+
+        naive = []
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
+            items = [context.top_content, context.mid_content][: params["naive_items"]]
+            for content_id in items:
+                samples, fetched = [], 0
+                for _ in range(max(1, params["naive_items"] // len(items))):
+                    started = time.perf_counter()
+                    fetched = naive_content_analytics(client, content_id, context.start, context.end)["events_fetched"]
+                    samples.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                endpoint_status = client.get(f"/api/v1/analytics/content/{content_id}", params=context.dates).status_code
+                endpoint_seconds = time.perf_counter() - started
+                floor = _floor(actor, _CONTENT_FLOOR, {"c": content_id, **_range(context)}, 5)
+                naive.append(
+                    {
+                        "content_id": content_id,
+                        "events_fetched": fetched,
+                        "naive": percentiles(samples),
+                        "endpoint_status": endpoint_status,
+                        "endpoint_ms": round(endpoint_seconds * 1000, 2) if endpoint_status == 200 else None,
+                        "floor_sql": floor,
+                    }
+                )
+        process_count = len(service_processes(generator.pids))
+
+    payload = {
+        "size": size,
+        "parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        "load_average": {"before": load_before, "after": load_average()},
+        "workload": {**loaded.as_dict(), "content_metadata_rows": metadata_rows, "window": [workload.start.isoformat(), workload.end.isoformat()]},
+        "context": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in context.__dict__.items()},
+        "memory": memory,
+        "classes": classes,
+        "naive_content_analytics": naive,
+        "service_processes": process_count,
+    }
+    payload["workload"].pop("by_type", None)
+    payload["summary"] = {
+        c["name"]: {k: c[k].get("p95_ms") for k in c if k.startswith(("rest_", "graphql_", "floor_"))} for c in classes
+    }
+    path = write_result(NAME, payload, results_dir)
+    _print(payload, path)
+    return payload
+
+
+def _print(payload: dict[str, Any], path: Path) -> None:
+    print(f"\nquery benchmark ({payload['size']}): {payload['memory']['events_stored']:,} events stored, load average {payload['load_average']['before']} -> {payload['load_average']['after']}")
+    rows = []
+    for c in payload["classes"]:
+        for key in sorted(k for k in c if k.startswith(("rest_", "graphql_"))):
+            r = c[key]
+            rows.append([c["name"], key, r.get("p50_ms"), r.get("p95_ms"), r.get("p99_ms"), r.get("qps"), c.get("floor_sql", {}).get("p50_ms", "-"), "" if r["ok"] == r.get("n") else r["statuses"]])
+        if not any(k.startswith(("rest_", "graphql_")) for k in c):
+            f = c.get("floor_sql", {})
+            rows.append([c["name"], "engine", f.get("p50_ms"), f.get("p95_ms"), f.get("p99_ms"), "-", f.get("p50_ms"), ""])
+    print_table(["class", "interface", "p50 ms", "p95 ms", "p99 ms", "qps", "floor p50 ms", "non-2xx"], rows)
+    print()
+    rows = [[n["content_id"], n["events_fetched"], n["naive"].get("p50_ms"), n["endpoint_ms"] or n["endpoint_status"], n["floor_sql"].get("p50_ms")] for n in payload["naive_content_analytics"]]
+    print_table(["content", "raw events", "naive fetch+compute p50 ms", "endpoint ms", "floor SQL p50 ms"], rows)
+    print(f"result: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_queries")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--results-dir", type=Path)
+    args = parser.parse_args(argv)
+    run(args.size, results_dir=args.results_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

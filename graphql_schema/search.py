@@ -1,0 +1,72 @@
+"""Search and discovery analytics over GraphQL: the same answers as /api/v1/analytics/search/..."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics, analytics_period
+from graphql_schema.context import GraphQLContext
+from graphql_schema.errors import maps_errors
+from semantic import search
+
+
+@strawberry.experimental.pydantic.type(model=search.SearchOverview, all_fields=True)
+class SearchOverview:
+    click_positions: AnalyticsMap
+    comparison: AnalyticsMap
+
+
+@strawberry.experimental.pydantic.type(model=search.QueryStats, all_fields=True)
+class SearchQueryStats:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=search.TopQueries, all_fields=True)
+class SearchQueries:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=search.RecommendedContent, all_fields=True)
+class RecommendedContent:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=search.RecommendationReport, all_fields=True)
+class RecommendationReport:
+    comparison: AnalyticsMap
+
+
+@strawberry.type
+class SearchAnalyticsQueries:
+    @strawberry.field(description="Searches, zero results, click-through and positions, conversion, recommendations")
+    @maps_errors
+    async def search_overview(
+        self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
+    ) -> SearchOverview:
+        period = analytics_period(info, range)
+        return SearchOverview.from_pydantic(await analytics(info).search.overview(period))
+
+    @strawberry.field(description="Top queries with their click-through rate")
+    @maps_errors
+    async def top_search_queries(
+        self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
+    ) -> SearchQueries:
+        period = analytics_period(info, range)
+        return SearchQueries.from_pydantic(await analytics(info).search.top_queries(period, limit=limit))
+
+    @strawberry.field(description="Queries that returned no results, most frequent first")
+    @maps_errors
+    async def zero_result_queries(
+        self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
+    ) -> SearchQueries:
+        period = analytics_period(info, range)
+        return SearchQueries.from_pydantic(await analytics(info).search.zero_result_queries(period, limit=limit))
+
+    @strawberry.field(description="Recommendation impressions and clicks, overall and per content")
+    @maps_errors
+    async def recommendation_performance(
+        self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
+    ) -> RecommendationReport:
+        period = analytics_period(info, range)
+        return RecommendationReport.from_pydantic(await analytics(info).search.recommendations(period, limit=limit))

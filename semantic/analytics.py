@@ -1,0 +1,79 @@
+"""The analytics services a replica (or a test) works with, built once from the event store and Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from core.settings import Settings
+from semantic.behavior import BehaviorService
+from semantic.content import ContentAnalyticsService
+from semantic.content_comparison import ContentComparisonService
+from semantic.content_insights import ContentInsightsService
+from semantic.content_metadata import ContentMetadataStore
+from semantic.journeys import JourneyService
+from semantic.periods import Period, resolve_period
+from semantic.retention import RetentionService
+from semantic.search import SearchAnalyticsService
+from semantic.segments import SegmentRules, SegmentService
+from semantic.users import UserAnalyticsService
+from storage.events import EventStore
+
+
+@dataclass(slots=True)
+class Analytics:
+    metadata: ContentMetadataStore
+    content: ContentAnalyticsService
+    insights: ContentInsightsService
+    comparison: ContentComparisonService
+    users: UserAnalyticsService
+    segments: SegmentService
+    retention: RetentionService
+    journeys: JourneyService
+    behavior: BehaviorService
+    search: SearchAnalyticsService
+    default_range_days: int = 30
+    max_range_days: int = 366
+
+    @classmethod
+    def build(cls, store: EventStore, settings: Settings) -> Analytics:
+        metadata = ContentMetadataStore(store)
+        content = ContentAnalyticsService(store, metadata)
+        users = UserAnalyticsService(store)
+        return cls(
+            metadata=metadata,
+            content=content,
+            insights=ContentInsightsService(store, content, metadata),
+            comparison=ContentComparisonService(store, content, metadata),
+            users=users,
+            segments=SegmentService(
+                store,
+                SegmentRules(
+                    power_min_share=settings.segment_power_min_share,
+                    regular_min_share=settings.segment_regular_min_share,
+                    churn_inactive_days=settings.segment_churn_inactive_days,
+                ),
+            ),
+            retention=RetentionService(store),
+            journeys=JourneyService(store, content, users, metadata),
+            behavior=BehaviorService(store, metadata),
+            search=SearchAnalyticsService(store, metadata, conversion_minutes=settings.search_conversion_minutes),
+            default_range_days=settings.default_range_days,
+            max_range_days=settings.max_range_days,
+        )
+
+    def period(
+        self,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        granularity: str = "day",
+        timezone: str = "UTC",
+    ) -> Period:
+        return resolve_period(
+            start_date,
+            end_date,
+            granularity=granularity,
+            timezone=timezone,
+            default_days=self.default_range_days,
+            max_days=self.max_range_days,
+        )

@@ -1,0 +1,313 @@
+"""Compile a metric query into one parameterized ClickHouse statement, on a rollup when one can answer.
+
+Routing: the rollups of a family are tried coarsest first. A rollup answers when it has every
+metric, dimension and filter asked for, and when its time grain lines up with the period in the
+requested timezone: a UTC-day rollup only where every local midnight of the period is a UTC
+midnight (and no hour-level dimension is asked), a UTC-hour rollup only where the zone's offset is
+a whole number of hours. Anything else reads raw events, which always answer.
+
+Identifiers and expressions come from semantic/catalog.py only; every request value is bound as a
+``{name:Type}`` parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from semantic.catalog import FAMILIES, TIME_DIMENSIONS, WHERE, Family, Metric, Rollup
+from semantic.periods import Period, utc_text
+from storage.events import EventStore
+
+Route = Literal["auto", "raw", "rollup"]
+_REF = re.compile(r"@([a-z_]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    dimension: str
+    values: tuple[str, ...]
+    # True keeps the rows whose value is NOT one of ``values``.
+    exclude: bool = False
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    family: str
+    metrics: tuple[str, ...]
+    # None = all of history (then no time dimension may be asked).
+    period: Period | None
+    dimensions: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    # Also cover the previous period; the "period" dimension tells 'current' from 'previous'.
+    with_previous: bool = False
+    order_by: tuple[tuple[str, bool], ...] = ()  # (name, descending)
+    limit: int | None = None
+    offset: int = 0
+    limit_by: tuple[int, tuple[str, ...]] | None = None
+    # Keep only groups where each metric is at least the value.
+    at_least: tuple[tuple[str, float], ...] = ()
+    route: Route = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    sql: str
+    parameters: dict[str, Any]
+    # The table that answers: a rollup, or "events".
+    source: str
+    columns: tuple[str, ...] = field(default=())
+
+
+@dataclass(slots=True)
+class QueryRows:
+    rows: list[dict[str, Any]]
+    source: str
+
+
+class UnknownName(ValueError):
+    """A metric or dimension name that is not in the catalog (a programming error, not a request error)."""
+
+
+def compile_query(query: MetricQuery, *, prefix: str = "p") -> CompiledQuery:
+    """``prefix`` names the bound parameters, so several compiled queries can be nested in one statement."""
+    family = FAMILIES[query.family]
+    _check_names(family, query)
+    rollup = _choose_rollup(family, query)
+    if query.route == "rollup" and rollup is None:
+        raise UnknownName(f"no rollup of {family.name} can answer this query")
+    return _Builder(family, query, rollup, prefix).build()
+
+
+async def run_query(store: EventStore, query: MetricQuery) -> QueryRows:
+    compiled = compile_query(query)
+    result = await store.query(compiled.sql, compiled.parameters)
+    rows = [dict(zip(compiled.columns, row, strict=True)) for row in result.rows]
+    return QueryRows(rows=rows, source=compiled.source)
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+
+def _periods(query: MetricQuery) -> list[Period]:
+    if query.period is None:
+        return []
+    return [query.period, query.period.previous()] if query.with_previous else [query.period]
+
+
+def _check_names(family: Family, query: MetricQuery) -> None:
+    for name in (*query.metrics, *(name for name, _ in query.at_least)):
+        if name not in family.metrics:
+            raise UnknownName(f"{family.name} has no metric {name!r}")
+    for name in [*query.dimensions, *(f.dimension for f in query.filters)]:
+        if name not in family.dimensions and name not in TIME_DIMENSIONS:
+            raise UnknownName(f"{family.name} has no dimension {name!r}")
+    if query.period is None and any(d in TIME_DIMENSIONS for d in query.dimensions):
+        raise UnknownName("time dimensions need a period")
+    if "period" in query.dimensions and not query.with_previous:
+        raise UnknownName("the period dimension needs with_previous")
+
+
+def _metric_closure(family: Family, names: tuple[str, ...]) -> list[Metric]:
+    """The metrics asked for plus those derived metrics refer to, base metrics first."""
+    ordered: list[Metric] = []
+    seen: set[str] = set()
+
+    def add(name: str) -> None:
+        if name in seen:
+            return
+        metric = family.metrics[name]
+        if metric.derived:
+            for ref in _REF.findall(metric.raw):
+                add(ref)
+        seen.add(name)
+        ordered.append(metric)
+
+    for name in names:
+        add(name)
+    return ordered
+
+
+def _selected_metrics(family: Family, query: MetricQuery) -> list[Metric]:
+    extra = [name for name, _ in query.at_least] + [name for name, _ in query.order_by if name in family.metrics]
+    return _metric_closure(family, (*query.metrics, *extra))
+
+
+def _hour_level(query: MetricQuery) -> bool:
+    period = query.period
+    return "hour_of_day" in query.dimensions or (
+        "bucket" in query.dimensions and period is not None and period.granularity == "hour"
+    )
+
+
+def _choose_rollup(family: Family, query: MetricQuery) -> Rollup | None:
+    if query.route == "raw":
+        return None
+    metrics = _selected_metrics(family, query)
+    if any(m.rollup is None for m in metrics):
+        return None
+    names = [*query.dimensions, *(f.dimension for f in query.filters)]
+    if any(name in family.dimensions and family.dimensions[name].rollup is None for name in names):
+        return None
+    offsets: set[timedelta] = set()
+    for period in _periods(query):
+        offsets |= period.utc_offsets()
+    for rollup in family.rollups:
+        if rollup.grain == "day" and all(o == timedelta(0) for o in offsets) and not _hour_level(query):
+            return rollup
+        if rollup.grain == "hour" and all(o.total_seconds() % 3600 == 0 for o in offsets):
+            return rollup
+    return None
+
+
+# --- SQL ---------------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, family: Family, query: MetricQuery, rollup: Rollup | None, prefix: str) -> None:
+        self.family = family
+        self.query = query
+        self.rollup = rollup
+        self.prefix = prefix
+        self.params: dict[str, Any] = {"tz": query.period.timezone if query.period else "UTC"}
+
+    def bind(self, value: Any) -> str:
+        name = f"{self.prefix}{len(self.params)}"
+        self.params[name] = value
+        return name
+
+    # Time: the column and how instants are compared with it at this grain.
+    def _time_column(self) -> str:
+        return self.rollup.time_column if self.rollup else "timestamp"
+
+    def _time_literal(self, moment: datetime) -> str:
+        if self.rollup is None:
+            return f"{{{self.bind(utc_text(moment))}:DateTime64(3, 'UTC')}}"
+        if self.rollup.grain == "hour":
+            return f"{{{self.bind(moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S'))}:DateTime('UTC')}}"
+        return f"{{{self.bind(moment.astimezone(UTC).date().isoformat())}:Date}}"
+
+    def _time_range(self) -> str | None:
+        periods = _periods(self.query)
+        if not periods:
+            return None
+        start = min(p.start for p in periods)
+        end = max(p.end for p in periods)
+        column = self._time_column()
+        return f"{column} >= {self._time_literal(start)} AND {column} < {self._time_literal(end)}"
+
+    def _time_dimension(self, name: str) -> str:
+        column = self._time_column()
+        daily = self.rollup is not None and self.rollup.grain == "day"
+        local_day = column if daily else f"toDate({column}, {{tz:String}})"
+        if name == "day":
+            return local_day
+        if name == "weekday":
+            return f"toDayOfWeek({local_day})"
+        if name == "hour_of_day":
+            return f"toHour({column}, {{tz:String}})"
+        if name == "period":
+            assert self.query.period is not None
+            return f"if({column} >= {self._time_literal(self.query.period.start)}, 'current', 'previous')"
+        assert self.query.period is not None
+        granularity = self.query.period.granularity
+        if granularity == "hour":
+            return f"toUnixTimestamp(toStartOfHour({column}, {{tz:String}}))"
+        if granularity == "week":
+            return f"toMonday({local_day})"
+        if granularity == "month":
+            return f"toStartOfMonth({local_day})"
+        return local_day
+
+    def _dimension(self, name: str) -> str:
+        if name in TIME_DIMENSIONS:
+            return self._time_dimension(name)
+        dimension = self.family.dimensions[name]
+        expression = dimension.rollup if self.rollup else dimension.raw
+        assert expression is not None
+        return expression
+
+    def _metric(self, metric: Metric) -> str:
+        expression = metric.rollup if self.rollup else metric.raw
+        assert expression is not None
+        return _REF.sub(lambda m: f"m_{m.group(1)}", expression) if metric.derived else expression
+
+    def _uses_metadata(self) -> bool:
+        names = [*self.query.dimensions, *(f.dimension for f in self.query.filters)]
+        return any(n in self.family.dimensions and self.family.dimensions[n].from_metadata for n in names)
+
+    def _source(self) -> str:
+        prefilters: list[str] = []
+        time_range = self._time_range()
+        if self.rollup is not None:
+            source = self.rollup.table
+        else:
+            if time_range:
+                prefilters.append(time_range)
+            for flt in self.query.filters:
+                dimension = self.family.dimensions.get(flt.dimension)
+                if dimension is not None and dimension.raw_prefilter and not flt.exclude:
+                    prefilters.append(dimension.raw_prefilter % self.bind(list(flt.values)))
+            source = self.family.raw_source.replace(WHERE, "".join(f" AND {p}" for p in prefilters))
+        if self._uses_metadata():
+            assert self.family.content_column is not None
+            content = self.family.content_column[0 if self.rollup is None else 1]
+            source = (
+                f"{source} AS src LEFT JOIN (SELECT content_id AS meta_content_id, category AS meta_category, "
+                "content_type AS meta_content_type, language AS meta_language, author AS meta_author "
+                f"FROM content_metadata) AS meta ON meta.meta_content_id = src.{content}"
+            )
+        return source
+
+    def build(self) -> CompiledQuery:
+        query = self.query
+        select: list[str] = []
+        columns: list[str] = []
+        for name in query.dimensions:
+            select.append(f"{self._dimension(name)} AS d_{name}")
+            columns.append(name)
+        for metric in _selected_metrics(self.family, query):
+            select.append(f"{self._metric(metric)} AS m_{metric.name}")
+            columns.append(metric.name)
+        source = self._source()
+        where: list[str] = []
+        if self.rollup is not None:
+            time_range = self._time_range()
+            if time_range:
+                where.append(time_range)
+        for flt in query.filters:
+            operator = "NOT IN" if flt.exclude else "IN"
+            where.append(f"{self._dimension(flt.dimension)} {operator} {{{self.bind(list(flt.values))}:Array(String)}}")
+        sql = f"SELECT {', '.join(select)} FROM {source}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if query.dimensions:
+            sql += " GROUP BY " + ", ".join(f"d_{name}" for name in query.dimensions)
+        if query.at_least:
+            sql += " HAVING " + " AND ".join(
+                f"m_{name} >= {{{self.bind(float(value))}:Float64}}" for name, value in query.at_least
+            )
+        if query.order_by:
+            sql += " ORDER BY " + ", ".join(
+                f"{self._alias(name)} {'DESC' if desc else 'ASC'}" for name, desc in query.order_by
+            )
+        if query.limit_by is not None:
+            count, by = query.limit_by
+            sql += f" LIMIT {{{self.bind(count)}:UInt32}} BY " + ", ".join(self._alias(name) for name in by)
+        if query.limit is not None:
+            sql += f" LIMIT {{{self.bind(query.limit)}:UInt32}} OFFSET {{{self.bind(query.offset)}:UInt32}}"
+        return CompiledQuery(
+            sql=sql,
+            parameters=self.params,
+            source=self.rollup.table if self.rollup else "events",
+            columns=tuple(columns),
+        )
+
+    def _alias(self, name: str) -> str:
+        if name in self.query.dimensions:
+            return f"d_{name}"
+        if name in self.family.metrics:
+            return f"m_{name}"
+        raise UnknownName(f"cannot order by {name!r}: it is neither a selected dimension nor a metric")

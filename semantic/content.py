@@ -1,0 +1,581 @@
+"""Content analytics: ContentAnalytics for one or many contents, the bulk list, top performers, audience.
+
+Every number comes from the content rollups through the compiler (or raw events where no rollup
+can answer), except watch time, which semantic.playback reads from the content's own events. One
+request runs a handful of grouped queries for all the contents it covers, never one per content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.errors import InvalidRequest, NotFound
+from core.models import ContentAnalytics, utc_now
+from semantic import scores
+from semantic.catalog import BREAKDOWN_DIMENSIONS, DEVICE_TYPES, TRAFFIC_SOURCES
+from semantic.compiler import Filter, MetricQuery, compile_query, run_query
+from semantic.content_metadata import ContentMetadata, ContentMetadataStore
+from semantic.periods import Period
+from semantic.playback import content_watch_seconds
+from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
+from storage.events import EventStore
+
+# The base metrics ContentAnalytics is built from.
+_TOTALS = (
+    "views",
+    "unique_views",
+    "playback_sessions",
+    "completed_sessions",
+    "completion_rate",
+    "likes",
+    "shares",
+    "bookmarks",
+    "comments",
+    "interactions",
+    "search_impressions",
+    "search_clicks",
+    "recommendation_impressions",
+    "recommendation_clicks",
+    *(f"{source}_views" for source in TRAFFIC_SOURCES),
+    *(f"{device}_views" for device in DEVICE_TYPES),
+)
+# Metrics the bulk list and top-performing may rank by.
+RANKING_METRICS = (
+    "views",
+    "unique_views",
+    "completion_rate",
+    "engagement_rate",
+    "interactions",
+    "likes",
+    "shares",
+    "bookmarks",
+    "comments",
+    "playback_sessions",
+    "search_clicks",
+    "recommendation_clicks",
+    "search_ctr",
+    "recommendation_ctr",
+)
+TOP_LOCATIONS = 10
+# How long a replica reuses the most views of a window (the popularity score's reference).
+MOST_VIEWS_SECONDS = 60.0
+MAX_PAGE = 100
+# Fields of ContentAnalytics compared with the previous period.
+COMPARED_FIELDS = tuple(
+    name
+    for name, info in ContentAnalytics.model_fields.items()
+    if info.annotation in (int, float, "int", "float") and name not in ("content_id",)
+)
+
+
+class ContentSeriesPoint(BaseModel):
+    bucket: str
+    views: int
+    unique_views: int
+    completion_rate: float
+    interactions: int
+
+
+class ContentAnalyticsReport(BaseModel):
+    content_id: str
+    metadata: ContentMetadata | None
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    analytics: ContentAnalytics
+    comparison: dict[str, MetricChange]
+    series: list[ContentSeriesPoint]
+    # The table that answered the totals: a rollup, or "events".
+    source: str
+
+
+class ContentListItem(BaseModel):
+    content_id: str
+    metadata: ContentMetadata | None
+    analytics: ContentAnalytics
+    comparison: dict[str, MetricChange]
+
+
+class ContentPage(BaseModel):
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    sort: str
+    order: str
+    total: int
+    limit: int
+    offset: int
+    items: list[ContentListItem]
+    source: str
+
+
+class TopContentItem(BaseModel):
+    rank: int
+    content_id: str
+    metadata: ContentMetadata | None
+    value: float
+    previous_value: float
+    change_percent: float | None
+    views: int
+    unique_views: int
+
+
+class TopPerforming(BaseModel):
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    metric: str
+    category: str | None
+    content_type: str | None
+    min_views: int
+    items: list[TopContentItem]
+    source: str
+
+
+class AudienceSlice(BaseModel):
+    value: str
+    views: int
+    unique_views: int
+    share: float
+    previous_views: int
+    previous_share: float
+
+
+class ContentAudience(BaseModel):
+    content_id: str
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    views: int
+    unique_views: int
+    comparison: dict[str, MetricChange]
+    # traffic_source, country, region, device_type, browser, referrer_host -> slices by views ('' = not known).
+    breakdowns: dict[str, list[AudienceSlice]]
+    source: str
+
+
+@dataclass(slots=True)
+class ContentNumbers:
+    """ContentAnalytics for the period and the previous one, and which table answered."""
+
+    current: ContentAnalytics
+    previous: ContentAnalytics
+    series: list[ContentSeriesPoint]
+    source: str
+
+    def comparison(self) -> dict[str, MetricChange]:
+        return compare(_scalars(self.current), _scalars(self.previous))
+
+
+def _scalars(analytics: ContentAnalytics) -> dict[str, float]:
+    return {name: float(getattr(analytics, name)) for name in COMPARED_FIELDS}
+
+
+def content_filters(content_ids: list[str] | None = None, **metadata: str | None) -> tuple[Filter, ...]:
+    filters = [Filter("content_id", tuple(content_ids))] if content_ids is not None else []
+    filters += [Filter(name, (value,)) for name, value in metadata.items() if value]
+    return tuple(filters)
+
+
+class ContentAnalyticsService:
+    def __init__(self, store: EventStore, metadata: ContentMetadataStore) -> None:
+        self._store = store
+        self._metadata = metadata
+        self._most: dict[tuple[date, date, str], tuple[float, dict[str, int]]] = {}
+
+    async def known(self, content_ids: list[str]) -> set[str]:
+        """The ids that have events (in any rollup or raw) or metadata."""
+        result = await self._store.query(
+            "SELECT content_id FROM content_daily WHERE content_id IN {ids:Array(String)} GROUP BY content_id "
+            "UNION DISTINCT SELECT content_id FROM content_metadata_updates WHERE content_id IN {ids:Array(String)} GROUP BY content_id "
+            "UNION DISTINCT SELECT content_id FROM events WHERE content_id IN {ids:Array(String)} LIMIT 1 BY content_id",
+            {"ids": list(content_ids)},
+        )
+        return {row[0] for row in result.rows}
+
+    async def require_known(self, content_ids: list[str]) -> None:
+        known = await self.known(content_ids)
+        missing = [c for c in content_ids if c not in known]
+        if missing:
+            raise NotFound(
+                f"content {missing[0]!r} is unknown: no events and no metadata were ever recorded for it",
+                details={"field": "content_id", "content_id": missing[0]},
+            )
+
+    async def report(self, content_id: str, period: Period) -> ContentAnalyticsReport:
+        # The existence check runs beside the numbers; an unknown id's numbers are thrown away.
+        _, numbers, metadata = await asyncio.gather(
+            self.require_known([content_id]),
+            self.compute([content_id], period, series=True),
+            self._metadata.get_many([content_id]),
+        )
+        found = numbers[content_id]
+        return ContentAnalyticsReport(
+            content_id=content_id,
+            metadata=metadata.get(content_id),
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(period.previous()),
+            analytics=found.current,
+            comparison=found.comparison(),
+            series=found.series,
+            source=found.source,
+        )
+
+    async def compute(
+        self, content_ids: list[str], period: Period, *, series: bool = False
+    ) -> dict[str, ContentNumbers]:
+        """ContentAnalytics of each id for the period and the previous period, in a fixed number of queries."""
+        previous = period.previous()
+        only = content_filters(content_ids)
+        queries: list[Any] = [
+            run_query(
+                self._store, MetricQuery("content", _TOTALS, period, ("content_id", "period"), only, with_previous=True)
+            ),
+            run_query(
+                self._store, MetricQuery("content", ("views",), period, ("content_id", "day"), only, with_previous=True)
+            ),
+            run_query(self._store, MetricQuery("content", ("views",), period, ("content_id", "hour_of_day"), only)),
+            run_query(
+                self._store,
+                MetricQuery(
+                    "breakdown",
+                    ("views",),
+                    period,
+                    ("content_id", "dimension", "value"),
+                    (*only, Filter("dimension", ("country", "region")), Filter("value", ("",), exclude=True)),
+                    order_by=(("views", True), ("value", False)),
+                    limit_by=(TOP_LOCATIONS, ("content_id", "dimension")),
+                ),
+            ),
+            content_watch_seconds(self._store, content_ids, [period, previous]),
+            self._most_views(period),
+        ]
+        if series:
+            queries.append(
+                run_query(
+                    self._store,
+                    MetricQuery(
+                        "content",
+                        ("views", "unique_views", "completion_rate", "interactions"),
+                        period,
+                        ("content_id", "bucket"),
+                        only,
+                    ),
+                )
+            )
+        results = await asyncio.gather(*queries)
+        totals, days, hours, locations, watch, most = results[:6]
+        by_content: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in totals.rows:
+            by_content.setdefault(row["content_id"], {})[row["period"]] = row
+        daily: dict[tuple[str, date], int] = {(r["content_id"], r["day"]): int(r["views"]) for r in days.rows}
+        hourly: dict[str, dict[int, int]] = {}
+        for row in hours.rows:
+            hourly.setdefault(row["content_id"], {})[int(row["hour_of_day"])] = int(row["views"])
+        places: dict[tuple[str, str], dict[str, int]] = {}
+        for row in locations.rows:
+            places.setdefault((row["content_id"], row["dimension"]), {})[row["value"]] = int(row["views"])
+        points: dict[str, dict[str, ContentSeriesPoint]] = {}
+        if series:
+            for row in results[6].rows:
+                label = bucket_label(row["bucket"], period)
+                points.setdefault(row["content_id"], {})[label] = ContentSeriesPoint(
+                    bucket=label,
+                    views=row["views"],
+                    unique_views=row["unique_views"],
+                    completion_rate=row["completion_rate"],
+                    interactions=row["interactions"],
+                )
+        now = utc_now()
+        out: dict[str, ContentNumbers] = {}
+        for content_id in content_ids:
+            rows = by_content.get(content_id, {})
+            current = self._analytics(
+                content_id,
+                period,
+                rows.get("current", {}),
+                watch.get((content_id, 0), 0.0),
+                [daily.get((content_id, d), 0) for d in period.dates()],
+                most.get("current", 0),
+                now,
+            )
+            current.top_countries = places.get((content_id, "country"), {})
+            current.top_regions = places.get((content_id, "region"), {})
+            hours_of_content = hourly.get(content_id, {})
+            current.hourly_distribution = {hour: hours_of_content.get(hour, 0) for hour in range(24)}
+            before = self._analytics(
+                content_id,
+                previous,
+                rows.get("previous", {}),
+                watch.get((content_id, 1), 0.0),
+                [daily.get((content_id, d), 0) for d in previous.dates()],
+                most.get("previous", 0),
+                now,
+            )
+            empty = ContentSeriesPoint(bucket="", views=0, unique_views=0, completion_rate=0.0, interactions=0)
+            content_points = points.get(content_id, {})
+            out[content_id] = ContentNumbers(
+                current=current,
+                previous=before,
+                series=[
+                    content_points.get(label) or empty.model_copy(update={"bucket": label})
+                    for label in period_buckets(period)
+                ]
+                if series
+                else [],
+                source=totals.source,
+            )
+        return out
+
+    async def _most_views(self, period: Period) -> dict[str, int]:
+        """The most views any content had, in the period and in the previous one (for popularity).
+
+        It reads every content's rollup rows of the window, and it moves slowly, so each replica
+        keeps it for MOST_VIEWS_SECONDS.
+        """
+        key = (period.start_date, period.end_date, period.timezone)
+        cached = self._most.get(key)
+        if cached is not None and time.monotonic() - cached[0] < MOST_VIEWS_SECONDS:
+            return cached[1]
+        inner = compile_query(MetricQuery("content", ("views",), period, ("content_id", "period"), with_previous=True))
+        result = await self._store.query(
+            f"SELECT d_period, max(m_views) FROM ({inner.sql}) GROUP BY d_period", inner.parameters
+        )
+        most = {row[0]: int(row[1]) for row in result.rows}
+        if len(self._most) >= 256:
+            self._most.clear()
+        self._most[key] = (time.monotonic(), most)
+        return most
+
+    @staticmethod
+    def _analytics(
+        content_id: str,
+        period: Period,
+        row: dict[str, Any],
+        watch_seconds: float,
+        daily: list[int],
+        most_views: int,
+        now: Any,
+    ) -> ContentAnalytics:
+        def n(name: str) -> int:
+            return int(row.get(name, 0))
+
+        views, unique_views = n("views"), n("unique_views")
+        completion_rate = float(row.get("completion_rate", 0.0))
+        sessions = n("playback_sessions")
+        return ContentAnalytics(
+            content_id=content_id,
+            date=period.end_date,
+            total_views=views,
+            unique_views=unique_views,
+            average_view_duration=round(watch_seconds / sessions, 3) if sessions else 0.0,
+            completion_rate=completion_rate,
+            likes=n("likes"),
+            shares=n("shares"),
+            bookmarks=n("bookmarks"),
+            comments=n("comments"),
+            search_impressions=n("search_impressions"),
+            search_clicks=n("search_clicks"),
+            recommendation_impressions=n("recommendation_impressions"),
+            recommendation_clicks=n("recommendation_clicks"),
+            direct_traffic=n("direct_views"),
+            search_traffic=n("search_views"),
+            recommendation_traffic=n("recommendation_views"),
+            external_traffic=n("external_views"),
+            desktop_views=n("desktop_views"),
+            mobile_views=n("mobile_views"),
+            tablet_views=n("tablet_views"),
+            daily_trend=scores.daily_trend(daily),
+            popularity_score=scores.popularity(views, most_views),
+            engagement_score=scores.content_engagement(views, n("interactions")),
+            quality_score=scores.content_quality(completion_rate, n("likes"), n("bookmarks"), unique_views),
+            calculated_at=now,
+            last_updated=now,
+        )
+
+    async def page(
+        self,
+        period: Period,
+        *,
+        sort: str = "views",
+        descending: bool = True,
+        limit: int = 20,
+        offset: int = 0,
+        content_ids: list[str] | None = None,
+        category: str | None = None,
+        content_type: str | None = None,
+        language: str | None = None,
+    ) -> ContentPage:
+        """Contents with activity in the period, ranked by ``sort``, one page of full ContentAnalytics."""
+        if sort not in RANKING_METRICS:
+            raise InvalidRequest(f"sort must be one of {', '.join(RANKING_METRICS)}", details={"field": "sort"})
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+        filters = content_filters(content_ids, category=category, content_type=content_type, language=language)
+        ranked = MetricQuery(
+            "content",
+            (sort,),
+            period,
+            ("content_id",),
+            filters,
+            order_by=((sort, descending), ("content_id", False)),
+            limit=limit,
+            offset=offset,
+        )
+        counted = compile_query(MetricQuery("content", ("views",), period, ("content_id",), filters))
+        ranking, total = await asyncio.gather(
+            run_query(self._store, ranked),
+            self._store.query(f"SELECT count() FROM ({counted.sql})", counted.parameters),
+        )
+        ids = [row["content_id"] for row in ranking.rows]
+        numbers, metadata = await asyncio.gather(self.compute(ids, period), self._metadata.get_many(ids))
+        return ContentPage(
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(period.previous()),
+            sort=sort,
+            order="desc" if descending else "asc",
+            total=int(total.rows[0][0]),
+            limit=limit,
+            offset=offset,
+            items=[
+                ContentListItem(
+                    content_id=cid,
+                    metadata=metadata.get(cid),
+                    analytics=numbers[cid].current,
+                    comparison=numbers[cid].comparison(),
+                )
+                for cid in ids
+            ],
+            source=ranking.source,
+        )
+
+    async def top_performing(
+        self,
+        period: Period,
+        *,
+        metric: str = "views",
+        limit: int = 10,
+        category: str | None = None,
+        content_type: str | None = None,
+        min_views: int = 1,
+    ) -> TopPerforming:
+        if metric not in RANKING_METRICS:
+            raise InvalidRequest(f"metric must be one of {', '.join(RANKING_METRICS)}", details={"field": "metric"})
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+        if min_views < 0:
+            raise InvalidRequest("min_views must be 0 or more", details={"field": "min_views"})
+        filters = content_filters(category=category, content_type=content_type)
+        ranking = await run_query(
+            self._store,
+            MetricQuery(
+                "content",
+                (metric, "views", "unique_views"),
+                period,
+                ("content_id",),
+                filters,
+                order_by=((metric, True), ("content_id", False)),
+                limit=limit,
+                at_least=(("views", min_views),),
+            ),
+        )
+        ids = [row["content_id"] for row in ranking.rows]
+        earlier, metadata = await asyncio.gather(
+            run_query(
+                self._store, MetricQuery("content", (metric,), period.previous(), ("content_id",), content_filters(ids))
+            ),
+            self._metadata.get_many(ids),
+        )
+        before = {row["content_id"]: float(row[metric]) for row in earlier.rows}
+        items = []
+        for rank, row in enumerate(ranking.rows, start=1):
+            change = MetricChange.of(float(row[metric]), before.get(row["content_id"], 0.0))
+            items.append(
+                TopContentItem(
+                    rank=rank,
+                    content_id=row["content_id"],
+                    metadata=metadata.get(row["content_id"]),
+                    value=change.current,
+                    previous_value=change.previous,
+                    change_percent=change.change_percent,
+                    views=row["views"],
+                    unique_views=row["unique_views"],
+                )
+            )
+        return TopPerforming(
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(period.previous()),
+            metric=metric,
+            category=category,
+            content_type=content_type,
+            min_views=min_views,
+            items=items,
+            source=ranking.source,
+        )
+
+    async def audience(self, content_id: str, period: Period, *, limit: int = 20) -> ContentAudience:
+        """Who views the content: views and unique viewers by traffic source, country, region, device, browser, referrer."""
+        await self.require_known([content_id])
+        only = content_filters([content_id])
+        slices, totals = await asyncio.gather(
+            run_query(
+                self._store,
+                MetricQuery(
+                    "breakdown",
+                    ("views", "unique_views"),
+                    period,
+                    ("period", "dimension", "value"),
+                    only,
+                    with_previous=True,
+                ),
+            ),
+            run_query(
+                self._store,
+                MetricQuery("content", ("views", "unique_views"), period, ("period",), only, with_previous=True),
+            ),
+        )
+        total = {row["period"]: row for row in totals.rows}
+        now_views = int(total.get("current", {}).get("views", 0))
+        before_views = int(total.get("previous", {}).get("views", 0))
+        grouped: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+        for row in slices.rows:
+            grouped.setdefault(row["dimension"], {}).setdefault(row["value"], {})[row["period"]] = row
+        breakdowns: dict[str, list[AudienceSlice]] = {}
+        for dimension in BREAKDOWN_DIMENSIONS:
+            values = []
+            for value, by_period in grouped.get(dimension, {}).items():
+                current = by_period.get("current", {})
+                earlier = by_period.get("previous", {})
+                views = int(current.get("views", 0))
+                previous_views = int(earlier.get("views", 0))
+                if not views:
+                    continue
+                values.append(
+                    AudienceSlice(
+                        value=value,
+                        views=views,
+                        unique_views=int(current.get("unique_views", 0)),
+                        share=views / now_views if now_views else 0.0,
+                        previous_views=previous_views,
+                        previous_share=previous_views / before_views if before_views else 0.0,
+                    )
+                )
+            values.sort(key=lambda s: (-s.views, s.value))
+            breakdowns[dimension] = values[:limit]
+        current_totals = total.get("current", {})
+        previous_totals = total.get("previous", {})
+        return ContentAudience(
+            content_id=content_id,
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(period.previous()),
+            views=now_views,
+            unique_views=int(current_totals.get("unique_views", 0)),
+            comparison=compare(
+                {"views": now_views, "unique_views": int(current_totals.get("unique_views", 0))},
+                {"views": before_views, "unique_views": int(previous_totals.get("unique_views", 0))},
+            ),
+            breakdowns=breakdowns,
+            source=slices.source,
+        )

@@ -1,0 +1,370 @@
+"""User analytics: UserAnalytics for one user, the user's preferences, and the aggregated view (DAU/WAU/MAU).
+
+One user's numbers read events_by_user (that user's rows only, sorted by time); the aggregated
+numbers read the user_daily and session_rollup rollups through the compiler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.errors import NotFound
+from core.models import UserAnalytics, utc_now
+from semantic import scores
+from semantic.catalog import PAGE_TYPES, USER_EVENT_SOURCES, VIEW, sql_list
+from semantic.compiler import MetricQuery, compile_query, run_query
+from semantic.periods import Period, period_label
+from semantic.playback import user_watch_seconds
+from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
+from semantic.sessions import SessionStats, session_stats
+from storage.events import EventStore
+
+COMPARED_FIELDS = tuple(
+    name for name, info in UserAnalytics.model_fields.items() if info.annotation in (int, float) and name != "user_id"
+)
+
+
+class UserAnalyticsReport(BaseModel):
+    user_id: str
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    first_seen: datetime
+    last_seen: datetime
+    analytics: UserAnalytics
+    comparison: dict[str, MetricChange]
+    source: str
+
+
+class Preference(BaseModel):
+    value: str
+    views: int
+    share: float
+    previous_views: int
+
+
+class UserPreferences(BaseModel):
+    user_id: str
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    # Views of content with metadata, by the content's category / language / content type.
+    categories: list[Preference]
+    languages: list[Preference]
+    content_types: list[Preference]
+    # Views of content without metadata are not attributed to any preference.
+    views_without_metadata: int
+
+
+class ActiveUsersPoint(BaseModel):
+    bucket: str
+    active_users: int
+
+
+class UsersOverview(BaseModel):
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    active_users: int
+    new_users: int
+    returning_users: int
+    dau: float
+    wau: int
+    mau: int
+    stickiness: float
+    sessions: SessionStats
+    series: list[ActiveUsersPoint]
+    comparison: dict[str, MetricChange]
+    source: str
+
+
+def _local_date(moment: datetime, period: Period) -> date:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(period.zone).date()
+
+
+class UserAnalyticsService:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    async def require_known(self, user_id: str, source: str = "events_by_user") -> tuple[datetime, datetime]:
+        """First and last event of the user; NotFound when the user has none."""
+        result = await self._store.query(
+            f"SELECT count(), min(timestamp), max(timestamp) FROM {USER_EVENT_SOURCES[source]}", {"user": user_id}
+        )
+        count, first, last = result.rows[0]
+        if not count:
+            raise NotFound(
+                f"user {user_id!r} is unknown: no events with this user_id are stored",
+                details={"field": "user_id", "user_id": user_id},
+            )
+        return first.replace(tzinfo=UTC) if first.tzinfo is None else first, last.replace(
+            tzinfo=UTC
+        ) if last.tzinfo is None else last
+
+    async def report(self, user_id: str, period: Period, *, source: str = "events_by_user") -> UserAnalyticsReport:
+        previous = period.previous()
+        periods = [period, previous]
+        (first_seen, last_seen), counts, sessions, watch, preferences = await asyncio.gather(
+            self.require_known(user_id, source),
+            self._counts(user_id, periods, source),
+            self._sessions(user_id, periods, source),
+            user_watch_seconds(self._store, user_id, periods, source=source),
+            self._preference_counts(user_id, [period], source),
+        )
+        now = utc_now()
+        analytics = [
+            self._analytics(user_id, p, counts.get(i, {}), sessions.get(i, {}), watch.get(i, 0.0), first_seen, now)
+            for i, p in enumerate(periods)
+        ]
+        current = analytics[0]
+        current.preferred_categories = {k: v for k, v in preferences.get(("category", 0), {}).items()}
+        current.preferred_languages = {k: v for k, v in preferences.get(("language", 0), {}).items()}
+        current.preferred_content_types = {k: v for k, v in preferences.get(("content_type", 0), {}).items()}
+        return UserAnalyticsReport(
+            user_id=user_id,
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(previous),
+            first_seen=first_seen,
+            last_seen=last_seen,
+            analytics=current,
+            comparison=compare(
+                {n: float(getattr(current, n)) for n in COMPARED_FIELDS},
+                {n: float(getattr(analytics[1], n)) for n in COMPARED_FIELDS},
+            ),
+            source=source,
+        )
+
+    async def _counts(self, user_id: str, periods: list[Period], source: str) -> dict[int, dict[str, Any]]:
+        params: dict[str, Any] = {"user": user_id, "tz": periods[0].timezone}
+        label = period_label("timestamp", periods, params)
+        result = await self._store.query(
+            f"""SELECT lbl,
+                countIf(event_type = '{VIEW}') AS views,
+                uniqExactIf(content_id, event_type = '{VIEW}' AND content_id != '') AS unique_content,
+                countIf(event_type = 'content_complete') AS completions,
+                countIf(event_type = 'search_query') AS searches,
+                countIf(event_type = 'content_share') AS shares,
+                countIf(event_type = 'content_bookmark') AS bookmarks,
+                countIf(event_type = 'content_comment') AS comments,
+                countIf(event_type = 'content_like') AS likes,
+                countIf(event_type IN {sql_list(PAGE_TYPES)}) AS pages,
+                uniqExact(toDate(timestamp, {{tz:String}})) AS active_days,
+                sumMapIf([toString(device_type)], [toUInt64(1)], device_type != '') AS devices,
+                sumMapIf([toString(browser)], [toUInt64(1)], browser != '') AS browsers
+            FROM (SELECT *, {label} AS lbl FROM {USER_EVENT_SOURCES[source]})
+            WHERE lbl != ''
+            GROUP BY lbl""",
+            params,
+        )
+        return {int(row["lbl"]): row for row in result.dicts()}
+
+    async def _sessions(self, user_id: str, periods: list[Period], source: str) -> dict[int, dict[str, Any]]:
+        """Sessions of the user that started in each period; a return visit is any but the user's first session ever."""
+        params: dict[str, Any] = {"user": user_id}
+        label = period_label("s_started", periods, params)
+        result = await self._store.query(
+            f"""SELECT lbl, count() AS sessions, sum(duration) AS total_duration, countIf(s_events = 1) AS bounces,
+                       countIf(s_started > first_start) AS return_visits
+            FROM (
+                SELECT {label} AS lbl, s_started, s_events, duration, min(s_started) OVER () AS first_start
+                FROM (
+                    SELECT session_id, min(timestamp) AS s_started, count() AS s_events,
+                           dateDiff('millisecond', min(timestamp), max(timestamp)) / 1000 AS duration
+                    FROM {USER_EVENT_SOURCES[source]}
+                    WHERE session_id != ''
+                    GROUP BY session_id
+                )
+            )
+            WHERE lbl != ''
+            GROUP BY lbl""",
+            params,
+        )
+        return {int(row["lbl"]): row for row in result.dicts()}
+
+    async def _preference_counts(
+        self, user_id: str, periods: list[Period], source: str
+    ) -> dict[tuple[str, int], dict[str, int]]:
+        """{(field, period index): {value: views}} over the content the user viewed, by its metadata."""
+        params: dict[str, Any] = {"user": user_id}
+        label = period_label("timestamp", periods, params)
+        result = await self._store.query(
+            f"""SELECT lbl, pair.1 AS field, pair.2 AS value, count() AS views
+            FROM (
+                SELECT v.lbl AS lbl, [('category', m.meta_category), ('language', m.meta_language),
+                                      ('content_type', m.meta_content_type)] AS pairs
+                FROM (
+                    SELECT {label} AS lbl, content_id FROM {USER_EVENT_SOURCES[source]}
+                    WHERE event_type = '{VIEW}' AND content_id != ''
+                ) AS v
+                INNER JOIN (
+                    SELECT content_id AS meta_id, category AS meta_category, language AS meta_language,
+                           content_type AS meta_content_type
+                    FROM content_metadata
+                    WHERE content_id IN (SELECT content_id FROM {USER_EVENT_SOURCES[source]} WHERE event_type = '{VIEW}')
+                ) AS m ON m.meta_id = v.content_id
+                WHERE v.lbl != ''
+            )
+            ARRAY JOIN pairs AS pair
+            WHERE value != ''
+            GROUP BY lbl, field, value
+            ORDER BY views DESC, value""",
+            params,
+        )
+        out: dict[tuple[str, int], dict[str, int]] = {}
+        for lbl, name, value, views in result.rows:
+            out.setdefault((name, int(lbl)), {})[value] = int(views)
+        return out
+
+    @staticmethod
+    def _analytics(
+        user_id: str,
+        period: Period,
+        counts: dict[str, Any],
+        sessions: dict[str, Any],
+        watch_seconds: float,
+        first_seen: datetime,
+        now: datetime,
+    ) -> UserAnalytics:
+        def n(row: dict[str, Any], name: str) -> int:
+            return int(row.get(name, 0))
+
+        session_count = n(sessions, "sessions")
+        total_duration = round(float(sessions.get("total_duration", 0.0)), 3)
+        views = n(counts, "views")
+        interactions = n(counts, "likes") + n(counts, "shares") + n(counts, "bookmarks") + n(counts, "comments")
+        first_day = _local_date(first_seen, period)
+        tenure = (period.end_date - first_day).days + 1 if first_day <= period.end_date else 0
+        devices = counts.get("devices") or ([], [])
+        browsers = counts.get("browsers") or ([], [])
+        return UserAnalytics(
+            user_id=user_id,
+            date=period.end_date,
+            sessions=session_count,
+            total_session_duration=total_duration,
+            average_session_duration=round(total_duration / session_count, 3) if session_count else 0.0,
+            content_views=views,
+            unique_content_views=n(counts, "unique_content"),
+            total_watch_time=round(watch_seconds, 3),
+            content_completions=n(counts, "completions"),
+            searches_performed=n(counts, "searches"),
+            shares_made=n(counts, "shares"),
+            bookmarks_created=n(counts, "bookmarks"),
+            comments_made=n(counts, "comments"),
+            pages_visited=n(counts, "pages"),
+            bounce_rate=n(sessions, "bounces") / session_count if session_count else 0.0,
+            return_visits=n(sessions, "return_visits"),
+            device_types={str(k): int(v) for k, v in zip(*devices, strict=True)},
+            browser_types={str(k): int(v) for k, v in zip(*browsers, strict=True)},
+            engagement_score=scores.user_engagement(views, n(counts, "completions"), interactions),
+            loyalty_score=scores.user_loyalty(tenure, session_count, n(sessions, "return_visits")),
+            activity_score=scores.user_activity(n(counts, "active_days"), period.days),
+            calculated_at=now,
+            last_updated=now,
+        )
+
+    async def preferences(self, user_id: str, period: Period, *, source: str = "events_by_user") -> UserPreferences:
+        await self.require_known(user_id, source)
+        previous = period.previous()
+        params: dict[str, Any] = {"user": user_id}
+        label = period_label("timestamp", [period], params)
+        counts, views = await asyncio.gather(
+            self._preference_counts(user_id, [period, previous], source),
+            self._store.query(
+                f"""SELECT count(), countIf(content_id IN (SELECT content_id FROM content_metadata_updates))
+                FROM {USER_EVENT_SOURCES[source]} WHERE event_type = '{VIEW}' AND {label} = '0'""",
+                params,
+            ),
+        )
+
+        def ranked(field: str) -> list[Preference]:
+            now = counts.get((field, 0), {})
+            before = counts.get((field, 1), {})
+            total = sum(now.values())
+            return [
+                Preference(
+                    value=value, views=count, share=count / total if total else 0.0, previous_views=before.get(value, 0)
+                )
+                for value, count in sorted(now.items(), key=lambda item: (-item[1], item[0]))
+            ]
+
+        all_views, with_metadata = views.rows[0]
+        return UserPreferences(
+            user_id=user_id,
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(previous),
+            categories=ranked("category"),
+            languages=ranked("language"),
+            content_types=ranked("content_type"),
+            views_without_metadata=int(all_views) - int(with_metadata),
+        )
+
+    async def overview(self, period: Period) -> UsersOverview:
+        """Active, new and returning users, DAU/WAU/MAU and stickiness, sessions, against the previous period."""
+        previous = period.previous()
+        week = period.shifted(period.end_date - timedelta(days=6), period.end_date)
+        month = period.shifted(period.end_date - timedelta(days=29), period.end_date)
+        week_before = previous.shifted(previous.end_date - timedelta(days=6), previous.end_date)
+        month_before = previous.shifted(previous.end_date - timedelta(days=29), previous.end_date)
+        first = compile_query(MetricQuery("users", ("first_seen",), None, ("user_id",)))
+        params = {**first.parameters}
+        label = period_label("m_first_seen", [period, previous], params)
+        totals, daily, series, new, wau, mau, wau_before, mau_before, sessions = await asyncio.gather(
+            run_query(self._store, MetricQuery("users", ("users",), period, ("period",), with_previous=True)),
+            run_query(self._store, MetricQuery("users", ("users",), period, ("period", "day"), with_previous=True)),
+            run_query(self._store, MetricQuery("users", ("users",), period, ("bucket",))),
+            self._store.query(f"SELECT {label} AS lbl, count() FROM ({first.sql}) GROUP BY lbl", params),
+            run_query(self._store, MetricQuery("users", ("users",), week)),
+            run_query(self._store, MetricQuery("users", ("users",), month)),
+            run_query(self._store, MetricQuery("users", ("users",), week_before)),
+            run_query(self._store, MetricQuery("users", ("users",), month_before)),
+            session_stats(self._store, [period, previous]),
+        )
+        active = {row["period"]: int(row["users"]) for row in totals.rows}
+        per_day: dict[str, int] = {}
+        for row in daily.rows:
+            per_day[row["period"]] = per_day.get(row["period"], 0) + int(row["users"])
+        new_users = {row[0]: int(row[1]) for row in new.rows}
+
+        def figures(
+            key: str, index: str, days: int, weekly: Any, monthly: Any, stats: SessionStats
+        ) -> dict[str, float]:
+            users = active.get(key, 0)
+            dau = per_day.get(key, 0) / days
+            mau_value = int(monthly.rows[0]["users"]) if monthly.rows else 0
+            return {
+                "active_users": users,
+                "new_users": new_users.get(index, 0),
+                "returning_users": users - new_users.get(index, 0),
+                "dau": round(dau, 4),
+                "wau": int(weekly.rows[0]["users"]) if weekly.rows else 0,
+                "mau": mau_value,
+                "stickiness": round(dau / mau_value, 4) if mau_value else 0.0,
+                "sessions": stats.sessions,
+                "average_session_duration": stats.average_duration,
+                "bounce_rate": stats.bounce_rate,
+                "pages_per_session": stats.pages_per_session,
+            }
+
+        now = figures("current", "0", period.days, wau, mau, sessions[0])
+        before = figures("previous", "1", previous.days, wau_before, mau_before, sessions[1])
+        counts = {bucket_label(row["bucket"], period): int(row["users"]) for row in series.rows}
+        return UsersOverview(
+            period=PeriodInfo.of(period),
+            previous_period=PeriodInfo.of(previous),
+            active_users=int(now["active_users"]),
+            new_users=int(now["new_users"]),
+            returning_users=int(now["returning_users"]),
+            dau=now["dau"],
+            wau=int(now["wau"]),
+            mau=int(now["mau"]),
+            stickiness=now["stickiness"],
+            sessions=sessions[0],
+            series=[
+                ActiveUsersPoint(bucket=label, active_users=counts.get(label, 0)) for label in period_buckets(period)
+            ],
+            comparison=compare(now, before),
+            source=totals.source,
+        )

@@ -1,0 +1,40 @@
+"""The window parameters every analytics route takes, resolved into a semantic Period."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query
+
+from core.errors import InvalidRequest
+from semantic.periods import Period, parse_zone
+from serve_app.deps import ServicesDep
+
+_WINDOW_DAYS = {"1d": 1, "7d": 7, "14d": 14, "28d": 28, "30d": 30, "90d": 90}
+
+
+async def analytics_period(
+    services: ServicesDep,
+    start_date: Annotated[date | None, Query(description="first day of the range (ISO date, included)")] = None,
+    end_date: Annotated[
+        date | None, Query(description="last day of the range (ISO date, included); default today")
+    ] = None,
+    granularity: Annotated[Literal["hour", "day", "week", "month"], Query(description="series bucket size")] = "day",
+    timezone: Annotated[str, Query(max_length=64, description="IANA time zone the dates and buckets are in")] = "UTC",
+    window: Annotated[
+        str | None, Query(description="shorthand for the last N days up to today: 1d, 7d, 14d, 28d, 30d or 90d")
+    ] = None,
+) -> Period:
+    analytics = services.analytics
+    if window is not None:
+        if window not in _WINDOW_DAYS:
+            raise InvalidRequest(f"window must be one of {', '.join(_WINDOW_DAYS)}", details={"field": "window"})
+        if start_date is not None:
+            raise InvalidRequest("give either window or start_date, not both", details={"field": "window"})
+        today = end_date or datetime.now(parse_zone(timezone)).date()
+        start_date, end_date = today - timedelta(days=_WINDOW_DAYS[window] - 1), today
+    return analytics.period(start_date, end_date, granularity, timezone)
+
+
+PeriodDep = Annotated[Period, Depends(analytics_period)]

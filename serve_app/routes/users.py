@@ -1,0 +1,94 @@
+"""User analytics: /api/v1/analytics/users/... (static paths before /users/{user_id})."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from core.access import READ_ANALYTICS, require
+from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.http import json_response
+from serve_app.periods import PeriodDep
+
+router = APIRouter(prefix="/api/v1/analytics/users", tags=["user analytics"])
+
+
+@router.get("", summary="Aggregated user analytics: active, new and returning users, DAU/WAU/MAU, stickiness, sessions")
+async def users_overview(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.users.overview(period)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/segments", summary="Rule-based segments: new, churning, power, regular, casual")
+async def user_segments(
+    services: ServicesDep,
+    principal: CurrentPrincipal,
+    period: PeriodDep,
+    power_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
+    regular_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
+    churn_inactive_days: Annotated[int | None, Query(ge=1, le=365)] = None,
+) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    rules = services.analytics.segments.rules(power_min_share, regular_min_share, churn_inactive_days)
+    result = await services.analytics.segments.segments(period, rules)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/cohorts", summary="Cohorts by first-seen day, week or month (the granularity) and their retention cells")
+async def user_cohorts(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.retention.cohorts(period)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/retention", summary="Retention curve over all cohorts, and churn against the previous period")
+async def user_retention(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.retention.retention(period)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/behavior-patterns", summary="Views by hour and weekday, session lengths, next-content transitions")
+async def behavior_patterns(
+    services: ServicesDep,
+    principal: CurrentPrincipal,
+    period: PeriodDep,
+    transitions: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.behavior.patterns(period, transitions=transitions)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/{user_id}", summary="UserAnalytics of one user, against the previous period")
+async def user_analytics(
+    user_id: str, services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep
+) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.users.report(user_id, period)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/{user_id}/journey", summary="One user's sessions, step by step, and content-to-content transitions")
+async def user_journey(
+    user_id: str,
+    services: ServicesDep,
+    principal: CurrentPrincipal,
+    period: PeriodDep,
+    sessions: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.journeys.user_journey(user_id, period, sessions=sessions)
+    return json_response(result.model_dump(mode="json"))
+
+
+@router.get("/{user_id}/preferences", summary="Categories, languages and content types the user views")
+async def user_preferences(
+    user_id: str, services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep
+) -> Response:
+    require(principal, READ_ANALYTICS, "read analytics")
+    result = await services.analytics.users.preferences(user_id, period)
+    return json_response(result.model_dump(mode="json"))

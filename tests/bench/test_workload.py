@@ -1,0 +1,124 @@
+"""The workload generator: deterministic, exact in size, and its API form becomes exactly its
+stored form when it goes through the service's own validation and enrichment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from bench.workload import EVENT_TYPES, Workload, batch_bodies, metadata_rows, write_ndjson, write_parquet
+from core.settings import Settings
+from semantic.ingestion import IngestResult, IngestService
+from storage.events import EVENT_SCHEMA
+
+END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def small() -> Workload:
+    # Several chunks, so chunk boundaries are covered.
+    return Workload(events=12_345, days=3, seed=5, end=END, chunk_events=5_000)
+
+
+@pytest.fixture(scope="module")
+def small_tables(small: Workload) -> pa.Table:
+    return pa.concat_tables(list(small.tables()))
+
+
+def test_exact_size_unique_sequential_ids_and_the_stored_schema(small: Workload, small_tables: pa.Table) -> None:
+    assert small.chunk_sizes() == [4115, 4115, 4115]
+    assert small_tables.schema == EVENT_SCHEMA
+    assert small_tables.num_rows == 12_345
+    ids = small_tables.column("id").to_pylist()
+    assert sorted(ids, key=lambda i: int(i.split("-")[1])) == [f"e5-{i}" for i in range(12_345)]
+
+
+def test_same_arguments_same_events_and_another_seed_others(small: Workload, small_tables: pa.Table) -> None:
+    again = pa.concat_tables(list(Workload(events=12_345, days=3, seed=5, end=END, chunk_events=5_000).tables()))
+    assert again.equals(small_tables)
+    other = pa.concat_tables(list(Workload(events=12_345, days=3, seed=6, end=END, chunk_events=5_000).tables()))
+    assert not other.column("timestamp").equals(small_tables.column("timestamp"))
+
+
+def test_events_fall_in_the_window_and_chunks_are_chronological_slices(small: Workload) -> None:
+    start = END - timedelta(days=3)
+    previous_median = None
+    for table in small.tables():
+        bounds = pc.min_max(table.column("timestamp")).as_py()
+        assert start <= bounds["min"] and bounds["max"] < END
+        median = pc.approximate_median(pc.cast(table.column("timestamp"), pa.int64())).as_py()
+        assert previous_median is None or median > previous_median
+        previous_median = median
+
+
+def test_every_family_of_the_issue_is_present(small_tables: pa.Table) -> None:
+    types = set(small_tables.column("event_type").to_pylist())
+    assert types >= set(EVENT_TYPES) - {"user_register"}  # registrations are rare (0.6% of sessions)
+    props = [orjson.loads(p) for p in small_tables.column("properties").to_pylist()]
+    kinds = small_tables.column("event_type").to_pylist()
+    searches = [p for p, k in zip(props, kinds, strict=True) if k == "search_query"]
+    assert any(p["results_count"] == 0 for p in searches) and any(p["results_count"] > 0 for p in searches)
+    api = [p for p, k in zip(props, kinds, strict=True) if k == "api_request"]
+    assert {p["service"] for p in api} >= {"content-service", "search-service", "user-service"}
+    assert all(p["response_time_ms"] > 0 for p in api)
+    assert {small_tables.column("device_type")[i].as_py() for i in range(small_tables.num_rows)} >= {"desktop", "mobile", "tablet", "bot"}
+
+
+def test_popularity_is_skewed_towards_a_few_items(small_tables: pa.Table) -> None:
+    views = small_tables.filter(pc.equal(small_tables.column("event_type"), "content_view"))
+    counts = sorted((r["counts"] for r in pc.value_counts(views.column("content_id")).to_pylist()), reverse=True)
+    assert counts[0] > 5 * counts[len(counts) // 2]
+
+
+def test_the_api_form_ingests_into_exactly_the_stored_rows(small: Workload) -> None:
+    table, lines = next(small.both())
+    ingest = IngestService(None, Settings(internal_hosts=["platform.example"]))  # type: ignore[arg-type]  # no writes here
+    raw = [orjson.loads(line) for line in lines.to_pylist()]
+    now = END + timedelta(minutes=1)
+    checked = ingest.validator.validate_batch(raw, now)
+    assert checked.errors == []
+    ingested, _ = ingest._to_table(checked.events, now, IngestResult(batch_id="b"))
+    for name in EVENT_SCHEMA.names:
+        if name in ("processed_at", "batch_id", "properties"):
+            continue
+        assert ingested.column(name).equals(table.column(name)), name
+    as_stored = [orjson.loads(p) for p in table.column("properties").to_pylist()]
+    assert [orjson.loads(p) for p in ingested.column("properties").to_pylist()] == as_stored
+
+
+def test_batch_bodies_split_the_lines_into_requests(small: Workload) -> None:
+    lines = next(small.api_lines())
+    bodies = batch_bodies(lines, 1000)
+    assert len(bodies) == 5
+    events = [orjson.loads(b)["events"] for b in bodies]
+    assert [len(e) for e in events] == [1000, 1000, 1000, 1000, 115]
+    assert [e["id"] for batch in events for e in batch] == [orjson.loads(x)["id"] for x in lines.to_pylist()]
+
+
+def test_catalogue_covers_every_content_id_and_fits_the_metadata_table(small: Workload, small_tables: pa.Table) -> None:
+    catalogue = small.content_metadata()
+    assert catalogue.num_rows == small.n_contents
+    assert set(pc.unique(small_tables.column("content_id")).to_pylist()) - {""} <= set(catalogue.column("content_id").to_pylist())
+    assert set(catalogue.column("category").to_pylist()) <= {"news", "sports", "music", "comedy", "documentary", "kids", "education", "technology", "cooking", "travel"}
+    table, rows = metadata_rows(small, {"content_metadata_updates": {"content_id", "title", "category", "published_at", "updated_at", "source"}})
+    assert table == "content_metadata_updates"
+    assert rows.column_names == ["content_id", "title", "category", "published_at", "updated_at", "source"]
+    assert rows.column("updated_at").equals(rows.column("published_at"))
+    assert metadata_rows(small, {"other": {"x"}}) is None
+
+
+def test_writers(small: Workload, small_tables: pa.Table, tmp_path: Path) -> None:
+    summary = write_parquet(small, tmp_path / "w.parquet", progress=False)
+    assert summary.events == 12_345 and sum(summary.by_type.values()) == 12_345
+    assert pq.read_table(tmp_path / "w.parquet").equals(small_tables)
+    assert pq.read_table(tmp_path / "w.content.parquet").num_rows == small.n_contents
+    write_ndjson(small, tmp_path / "w.ndjson", progress=False)
+    lines = (tmp_path / "w.ndjson").read_bytes().splitlines()
+    assert len(lines) == 12_345
+    assert orjson.loads(lines[-1])["id"] == small_tables.column("id")[-1].as_py()
