@@ -47,7 +47,7 @@ def open_store(data_dir: Path, *, schema: str = "full", retention_days: int = 73
     if schema == "full":
         clickhouse.apply_migrations(client, template={"retention_days": retention_days})
     else:
-        version, _, sql = clickhouse.migration_files()[0]
+        _, _, sql = clickhouse.migration_files()[0]
         for statement in clickhouse._statements(Template(sql).substitute({"retention_days": retention_days})):
             client.command(statement)
     return ClickHouseEvents(client)

@@ -30,7 +30,15 @@ import httpx
 import orjson
 import ray
 
-from bench.common import BenchService, load_average, percentiles, print_table, service_memory, service_processes, write_result
+from bench.common import (
+    BenchService,
+    load_average,
+    percentiles,
+    print_table,
+    service_memory,
+    service_processes,
+    write_result,
+)
 from bench.loadgen import LoadGenerator
 from bench.workload import PLATFORM_HOST, Workload, load_into_actor, load_metadata_into_actor
 

@@ -110,7 +110,7 @@ async def _open(base_url: str, api_key: str, path: str, bodies: list[bytes], rat
             async with session.post(path, data=body, headers=headers) as response:
                 payload = await response.read()
             status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             payload, status = b"", 599  # no answer in time: counted, with its latency so far
         done = loop.time()
         latencies.append(done - due)

@@ -45,7 +45,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -837,9 +837,10 @@ class Workload:
         source = np.select([rec_unit, e_kind == _SEARCH, is_entry[e_unit]], ["recommendation", "search", "external"], "browse")
         null_text = pa.scalar(None, pa.string())
 
-        def only(mask: np.ndarray, values: Any, kind_: pa.DataType = pa.int64()) -> pa.Array:
+        def only(mask: np.ndarray, values: Any) -> pa.Array:
+            """``values`` where ``mask``, null elsewhere (the key is left out of those events)."""
             array = values if isinstance(values, pa.Array) else pa.array(values)
-            return pc.if_else(pa.array(mask), array, pa.scalar(None, array.type if isinstance(values, pa.Array) else kind_))
+            return pc.if_else(pa.array(mask), array, pa.scalar(None, array.type))
 
         props = {
             "source": pc.if_else(pa.array(is_view), pa.array(source), null_text),

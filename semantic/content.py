@@ -164,6 +164,8 @@ class ContentNumbers:
     previous: ContentAnalytics
     series: list[ContentSeriesPoint]
     source: str
+    # Whether the content had any activity in the period or the previous one.
+    active: bool = True
 
     def comparison(self) -> dict[str, MetricChange]:
         return compare(_scalars(self.current), _scalars(self.previous))
@@ -205,13 +207,13 @@ class ContentAnalyticsService:
             )
 
     async def report(self, content_id: str, period: Period) -> ContentAnalyticsReport:
-        # The existence check runs beside the numbers; an unknown id's numbers are thrown away.
-        _, numbers, metadata = await asyncio.gather(
-            self.require_known([content_id]),
-            self.compute([content_id], period, series=True),
-            self._metadata.get_many([content_id]),
+        numbers, metadata = await asyncio.gather(
+            self.compute([content_id], period, series=True), self._metadata.get_many([content_id])
         )
         found = numbers[content_id]
+        if not found.active and content_id not in metadata:
+            # No activity in either period: it may still be known (events at other times).
+            await self.require_known([content_id])
         return ContentAnalyticsReport(
             content_id=content_id,
             metadata=metadata.get(content_id),
@@ -229,13 +231,22 @@ class ContentAnalyticsService:
         """ContentAnalytics of each id for the period and the previous period, in a fixed number of queries."""
         previous = period.previous()
         only = content_filters(content_ids)
+        # A daily series over both periods also gives the daily views the trend needs.
+        daily_series = series and period.granularity == "day"
+        days_query = MetricQuery("content", ("views",), period, ("content_id", "day"), only, with_previous=True)
+        series_query = MetricQuery(
+            "content",
+            ("views", "unique_views", "completion_rate", "interactions"),
+            period,
+            ("content_id", "bucket"),
+            only,
+            with_previous=daily_series,
+        )
         queries: list[Any] = [
             run_query(
                 self._store, MetricQuery("content", _TOTALS, period, ("content_id", "period"), only, with_previous=True)
             ),
-            run_query(
-                self._store, MetricQuery("content", ("views",), period, ("content_id", "day"), only, with_previous=True)
-            ),
+            run_query(self._store, series_query if daily_series else days_query),
             run_query(self._store, MetricQuery("content", ("views",), period, ("content_id", "hour_of_day"), only)),
             run_query(
                 self._store,
@@ -252,25 +263,16 @@ class ContentAnalyticsService:
             content_watch_seconds(self._store, content_ids, [period, previous]),
             self._most_views(period),
         ]
-        if series:
-            queries.append(
-                run_query(
-                    self._store,
-                    MetricQuery(
-                        "content",
-                        ("views", "unique_views", "completion_rate", "interactions"),
-                        period,
-                        ("content_id", "bucket"),
-                        only,
-                    ),
-                )
-            )
+        if series and not daily_series:
+            queries.append(run_query(self._store, series_query))
         results = await asyncio.gather(*queries)
         totals, days, hours, locations, watch, most = results[:6]
+        series_rows = days.rows if daily_series else results[6].rows if series else []
         by_content: dict[str, dict[str, dict[str, Any]]] = {}
         for row in totals.rows:
             by_content.setdefault(row["content_id"], {})[row["period"]] = row
-        daily: dict[tuple[str, date], int] = {(r["content_id"], r["day"]): int(r["views"]) for r in days.rows}
+        day_column = "bucket" if daily_series else "day"
+        daily: dict[tuple[str, date], int] = {(r["content_id"], r[day_column]): int(r["views"]) for r in days.rows}
         hourly: dict[str, dict[int, int]] = {}
         for row in hours.rows:
             hourly.setdefault(row["content_id"], {})[int(row["hour_of_day"])] = int(row["views"])
@@ -279,7 +281,7 @@ class ContentAnalyticsService:
             places.setdefault((row["content_id"], row["dimension"]), {})[row["value"]] = int(row["views"])
         points: dict[str, dict[str, ContentSeriesPoint]] = {}
         if series:
-            for row in results[6].rows:
+            for row in series_rows:
                 label = bucket_label(row["bucket"], period)
                 points.setdefault(row["content_id"], {})[label] = ContentSeriesPoint(
                     bucket=label,
@@ -326,6 +328,7 @@ class ContentAnalyticsService:
                 if series
                 else [],
                 source=totals.source,
+                active=content_id in by_content,
             )
         return out
 

@@ -1,6 +1,7 @@
 """Content, user, segment, retention, journey and search analytics on a hand-built dataset, through HTTP.
 
-The dataset (``build_dataset``) is about 120 events over 24 days, sent through the real ingest API
+The dataset (``build_dataset``) is 236 events: 76 written one by one, most over 24 days, and 160 made by a
+rule in a later window, sent through the real ingest API
 (so enrichment decides devices, browsers and traffic sources), plus metadata PUTs. Every expected
 number below was worked out by hand from it; the comments show the arithmetic. Days are counted
 from BASE, a Monday about 600 days ago: far from the "now" and June 2026 that other tests use, and
@@ -42,7 +43,7 @@ class Dataset:
     def __init__(self, prefix: str) -> None:
         self.p = prefix
         self.events: list[dict[str, Any]] = []
-        self.a, self.b, self.c, self.d, self.e = (f"{prefix}-{x}" for x in "abcde")
+        self.a, self.b, self.c, self.d, self.e, self.f = (f"{prefix}-{x}" for x in "abcdef")
 
     def user(self, n: int) -> str:
         return f"{self.p}-u{n}"
@@ -186,6 +187,52 @@ def build_dataset(prefix: str) -> Dataset:
     for user, days in ((8, (0, 2, 4, 6, 8, 10, 12)), (6, (5, 7)), (9, (9,))):
         for day in days:
             add("user_login", day, "06:00:00", {"user_id": ds.user(user), "user_agent": DESKTOP})
+    # --- a later, busier window (days 30..43): content F and users f0..f9, by a rule ---
+    # User j watches F on window day k when j + k is even (days 0..9): view at 12:j, play 10 s later; j < 5
+    # completes 60 s after the play, the others pause 30 s after it. Each user likes F in their first session.
+    add(
+        "content_published",
+        29,
+        "09:00:00",
+        content=ds.f,
+        properties={"title": "Cartoon", "category": "kids", "content_type": "video", "language": "en"},
+    )
+    for k in range(10):
+        for j in range(10):
+            if (j + k) % 2:
+                continue
+            context = {
+                "session_id": f"{ds.p}-f{j}-{k}",
+                "user_id": f"{ds.p}-f{j}",
+                "user_agent": ANDROID if j % 2 == 0 else DESKTOP,
+                "country": "SA" if j < 3 else "AE",
+                "region": "Riyadh" if j < 3 else "Dubai",
+            }
+            start = datetime.combine(BASE + timedelta(days=30 + k), time(12, j), UTC)
+            for kind, seconds in (
+                ("content_view", 0),
+                ("content_play", 10),
+                ("content_complete" if j < 5 else "content_pause", 70 if j < 5 else 40),
+            ):
+                ds.events.append(
+                    {
+                        "id": f"{ds.p}-e{len(ds.events)}",
+                        "event_type": kind,
+                        "content_id": ds.f,
+                        "timestamp": (start + timedelta(seconds=seconds)).isoformat(),
+                        **context,
+                    }
+                )
+            if k == j % 2:
+                ds.events.append(
+                    {
+                        "id": f"{ds.p}-e{len(ds.events)}",
+                        "event_type": "content_like",
+                        "content_id": ds.f,
+                        "timestamp": (start + timedelta(seconds=80)).isoformat(),
+                        **context,
+                    }
+                )
     return ds
 
 
@@ -909,3 +956,75 @@ def test_every_graphql_analytics_query_answers_like_rest(analyst: httpx.Client, 
     assert d["topSearchQueries"]["queries"][0] == {"query": "desert film", "searches": 2, "clickThroughRate": 0.5}
     assert d["zeroResultQueries"]["queries"] == [{"query": "nothing here"}]
     assert d["recommendationPerformance"]["contents"] == [{"contentId": data.a, "clicks": 1}]
+
+
+LATER = {"start_date": (BASE + timedelta(days=30)).isoformat(), "end_date": (BASE + timedelta(days=43)).isoformat()}
+
+
+def test_a_busier_content_and_its_users_in_a_later_window(analyst: httpx.Client, data: Dataset) -> None:
+    a = get(analyst, f"/content/{data.f}", **LATER)["analytics"]
+    expected = {
+        "total_views": 50,  # 5 users a day on days 0..9
+        "unique_views": 10,
+        "average_view_duration": 45.0,  # 25 sessions x 60 s + 25 x 30 s, over 50
+        "completion_rate": 0.5,
+        "likes": 10,
+        "shares": 0,
+        "direct_traffic": 50,
+        "top_countries": {"AE": 35, "SA": 15},  # users 0..2 are in SA: 5 sessions each
+        "top_regions": {"Dubai": 35, "Riyadh": 15},
+        "desktop_views": 25,
+        "mobile_views": 25,
+        "tablet_views": 0,
+        "hourly_distribution": hours(h12=50),
+        "daily_trend": trend([5] * 10 + [0] * 4),
+        "popularity_score": 100.0,
+        "engagement_score": 80.0,  # 10 likes / 50 views / 0.25
+        "quality_score": 65.0,  # 0.7 * 0.5 + 0.3 * min(1, 10 likes / 10 viewers)
+    }
+    assert {k: a[k] for k in expected} == expected
+    u = get(analyst, f"/users/{data.p}-f0", **LATER)["analytics"]
+    expected_user = {
+        "sessions": 5,  # days 0, 2, 4, 6, 8
+        "total_session_duration": 360.0,  # 70 s each, 80 s for the first (the like)
+        "average_session_duration": 72.0,
+        "content_views": 5,
+        "unique_content_views": 1,
+        "total_watch_time": 300.0,
+        "content_completions": 5,
+        "pages_visited": 5,
+        "bounce_rate": 0.0,
+        "return_visits": 4,
+        "preferred_categories": {"kids": 5},
+        "preferred_languages": {"en": 5},
+        "device_types": {"mobile": 16},
+        "browser_types": {"Chrome Mobile": 16},
+        "engagement_score": 90.0,  # 0.5 * 5/5 + 0.5 * (1 like / 5 views / 0.25)
+        "loyalty_score": 47.78,  # 0.5 * 14 / 90 + 0.5 * 4 / 5
+        "activity_score": 35.71,  # 5 of 14 days
+    }
+    assert {k: u[k] for k in expected_user} == expected_user
+    overview = get(analyst, "/users", **LATER)
+    assert (overview["active_users"], overview["new_users"], overview["wau"], overview["mau"]) == (10, 10, 10, 10)
+    assert (overview["dau"], overview["stickiness"]) == (round(50 / 14, 4), round(50 / 14 / 10, 4))
+    # j < 5: 5 x 80 + 20 x 70; j >= 5: 5 x 80 + 20 x 40
+    assert overview["sessions"] == {
+        "sessions": 50,
+        "total_duration": 3000.0,
+        "average_duration": 60.0,
+        "bounces": 0,
+        "bounce_rate": 0.0,
+        "pages": 50,
+        "pages_per_session": 1.0,
+    }
+    segments = get(analyst, "/users/segments", **LATER)
+    assert {s["name"]: s["users"] for s in segments["segments"]} == {
+        "new": 10,
+        "churning": 0,
+        "power": 0,
+        "regular": 0,
+        "casual": 0,
+    }
+    cohorts = get(analyst, "/users/cohorts", granularity="week", **LATER)["cohorts"]
+    # the window starts on a Wednesday: weeks of day 0-4, 5-11, 12-13
+    assert [(c["size"], [cell["users"] for cell in c["cells"]]) for c in cohorts] == [(10, [10, 10, 0])]

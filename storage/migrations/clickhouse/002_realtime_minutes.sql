@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS realtime_minutes
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMMDD(minute)
 ORDER BY (minute, content_id, event_type)
-TTL minute + INTERVAL 30 DAY;
+TTL minute + INTERVAL 30 DAY
+SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS realtime_minutes_mv TO realtime_minutes AS
 SELECT
