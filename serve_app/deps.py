@@ -10,7 +10,8 @@ from core.access import Principal
 from serve_app.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a plain def dependency runs in the thread pool, a thread hop on every request.
     return request.app.state.services
 
 
