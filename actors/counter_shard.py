@@ -22,6 +22,7 @@ import pyarrow as pa
 import ray
 
 from actors import names
+from actors.service_actor import service_actor
 from core.settings import Settings
 from semantic.live_counters import LiveCounters
 from semantic.live_deltas import shard_of
@@ -263,17 +264,11 @@ class CounterShardActor:
 
 def counter_shard_actor(settings: Settings, index: int, *, detached: bool = False) -> ray.actor.ActorHandle:
     """Counter shard ``index``: created on first call, looked up afterwards."""
-    return ray.remote(CounterShardActor).options(
-        name=names.counter_shard(index),
-        namespace=names.NAMESPACE,
-        get_if_exists=True,
-        lifetime="detached" if detached else None,
-        # Restarted after a crash; it rebuilds its window from ClickHouse.
-        max_restarts=-1,
-        max_task_retries=0,
-        max_concurrency=1000,
-        num_cpus=0,
-    ).remote(settings.model_dump(mode="json"), index)
+    # Restarted after a crash; it rebuilds its window from ClickHouse.
+    return service_actor(
+        CounterShardActor, names.counter_shard(index), settings.model_dump(mode="json"), index,
+        detached=detached, max_concurrency=1000,
+    )
 
 
 def counter_shard_actors(settings: Settings, *, detached: bool = False) -> list[ray.actor.ActorHandle]:

@@ -28,6 +28,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 from actors import names
 from actors.group_commit import GroupCommit
 from actors.realtime_feed import RealtimeFeed
+from actors.service_actor import service_actor
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from storage import clickhouse
@@ -218,18 +219,10 @@ def event_store_actor(settings: Settings, *, detached: bool = False) -> ray.acto
     ``analytics run`` owns it (it dies with the service); a cluster deployed from
     serve_config.yaml gets a detached one that outlives the deploy command.
     """
-    remote = ray.remote(EventStoreActor)
-    return remote.options(
-        name=names.EVENT_STORE,
-        namespace=names.NAMESPACE,
-        get_if_exists=True,
-        lifetime="detached" if detached else None,
-        # Restarted after a crash; the constructor rebuilds the id index from the store.
-        max_restarts=-1,
-        max_task_retries=0,
-        max_concurrency=10_000,
-        num_cpus=0,
-    ).remote(settings.model_dump(mode="json"))
+    # Restarted after a crash; the constructor rebuilds the id index from the store.
+    return service_actor(
+        EventStoreActor, names.EVENT_STORE, settings.model_dump(mode="json"), detached=detached, max_concurrency=10_000
+    )
 
 
 def find_event_store_actor(timeout_seconds: float = 60.0) -> ray.actor.ActorHandle:

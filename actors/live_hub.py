@@ -17,6 +17,7 @@ import orjson
 import ray
 
 from actors import names
+from actors.service_actor import service_actor
 from core.settings import Settings
 from semantic.live_counters import iso_millis, merge_global
 from semantic.live_deltas import shard_of
@@ -169,13 +170,6 @@ class LiveHubActor:
 
 
 def live_hub_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:
-    return ray.remote(LiveHubActor).options(
-        name=names.LIVE_HUB,
-        namespace=names.NAMESPACE,
-        get_if_exists=True,
-        lifetime="detached" if detached else None,
-        max_restarts=-1,
-        max_task_retries=0,
-        max_concurrency=10_000,
-        num_cpus=0,
-    ).remote(settings.model_dump(mode="json"))
+    return service_actor(
+        LiveHubActor, names.LIVE_HUB, settings.model_dump(mode="json"), detached=detached, max_concurrency=10_000
+    )

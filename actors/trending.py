@@ -19,6 +19,7 @@ import ray
 
 from actors import names
 from actors.event_store import RemoteEventStore, find_event_store_actor
+from actors.service_actor import service_actor
 from core.settings import Settings
 from semantic.live_counters import WINDOWS, iso_millis
 from storage.content_categories import load_categories
@@ -170,15 +171,8 @@ class TrendingActor:
 
 
 def trending_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:
-    return ray.remote(TrendingActor).options(
-        name=names.TRENDING,
-        namespace=names.NAMESPACE,
-        get_if_exists=True,
-        lifetime="detached" if detached else None,
-        max_restarts=-1,
-        max_task_retries=0,
-        max_concurrency=1000,
-        num_cpus=0,
-    ).remote(settings.model_dump(mode="json"))
+    return service_actor(
+        TrendingActor, names.TRENDING, settings.model_dump(mode="json"), detached=detached, max_concurrency=1000
+    )
 
 

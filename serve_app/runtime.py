@@ -100,7 +100,8 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
             include_dashboard=False,
             _temp_dir=temp_dir if settings.ray_address is None else None,
             runtime_env={"env_vars": settings_env(settings)},
-            log_to_driver=settings.environment != "test",
+            # Replica access logs streamed into the driver cost CPU on every request: development only.
+            log_to_driver=settings.environment == "development",
             configure_logging=False,
         )
         started_ray = True
