@@ -28,6 +28,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 from actors import names
 from actors.group_commit import GroupCommit
 from actors.realtime_feed import RealtimeFeed
+from actors.rollup_feeder import RollupFeeder
 from actors.service_actor import service_actor
 from core.errors import StoreUnavailable
 from core.settings import Settings
@@ -85,6 +86,12 @@ class EventStoreActor:
         self._m_index.set(len(self._index))
         self.index_load_seconds = time.perf_counter() - started
         self._commit = GroupCommit(self._flush, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT)
+        self._rollups = RollupFeeder(
+            self._connect,
+            fed_through=self._store.rollups.fed_through,
+            interval_seconds=config.rollup_feed_interval_ms / 1000,
+            registry=self._registry,
+        )
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
 
@@ -124,11 +131,12 @@ class EventStoreActor:
             self._m_index.set(len(self._index))
             started = time.perf_counter()
             try:
-                self._store.insert(fresh, token)
+                seq = self._store.insert_raw(fresh, token)
             except Exception:
                 self._m_errors.inc()
                 raise
             self._m_insert_seconds.observe(time.perf_counter() - started)
+            self._rollups.stored(seq)
             self._m_insert_rows.observe(fresh.num_rows)
             # Only what ClickHouse accepted reaches the live counters.
             self._feed.inserted(fresh)
@@ -149,13 +157,14 @@ class EventStoreActor:
             out.append(receipts)
         return out
 
+    def _connect(self) -> Any:
+        config = self._config
+        return clickhouse.connect(config.clickhouse_dsn, chdb_path=config.chdb_path, database=config.clickhouse_database)
+
     def _reader(self) -> ClickHouseEvents:
         store = getattr(self._local, "store", None)
         if store is None:
-            config = self._config
-            store = ClickHouseEvents(
-                clickhouse.connect(config.clickhouse_dsn, chdb_path=config.chdb_path, database=config.clickhouse_database)
-            )
+            store = ClickHouseEvents(self._connect())
             self._local.store = store
         return store
 
@@ -185,6 +194,13 @@ class EventStoreActor:
 
     async def insert_table(self, table: str, rows: pa.Table) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._insert_table, table, rows)
+        if table == "events":
+            # A bulk load is done when its rows are in the rollups too.
+            await self._rollups.settle()
+
+    async def settle_rollups(self) -> int:
+        """Wait until every insert acknowledged so far is in the rollups; returns the fed seq."""
+        return await self._rollups.settle()
 
     def _insert_table(self, table: str, rows: pa.Table) -> None:
         if table == "events":
@@ -210,7 +226,12 @@ class EventStoreActor:
         return generate_latest(self._registry)
 
     async def describe(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "indexed_ids": len(self._index), "index_load_seconds": self.index_load_seconds}
+        return {
+            "pid": os.getpid(),
+            "indexed_ids": len(self._index),
+            "index_load_seconds": self.index_load_seconds,
+            "rollup_lag_inserts": self._rollups.lag,
+        }
 
 
 def event_store_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:
@@ -294,6 +315,9 @@ class RemoteEventStore:
 
     async def insert_table(self, table: str, rows: pa.Table) -> None:
         await self._retrying(self._actor.insert_table, table, rows)
+
+    async def settle_rollups(self) -> int:
+        return int(await self._retrying(self._actor.settle_rollups))
 
     async def metrics_text(self) -> bytes:
         return bytes(await self._retrying(self._actor.metrics_text))

@@ -2,12 +2,14 @@
 
 ``serve``: what a user would write instead of this service. One uvicorn process with a FastAPI
 app that validates and enriches exactly as the service does (``semantic.ingestion.IngestService``,
-i.e. ``core.validation`` and ``core.enrichment``) and inserts straight into chDB in-process, with
-the same tables and materialized views (all ClickHouse migrations). Concurrent requests share one
-insert (``--group-commit``, on by default) because chDB's per-insert cost is high with the views
-attached; without it every request is its own insert. What it leaves out, and the service pays
-for: Ray Serve's proxy and replica hop, the hop to the event store actor, the id index that makes
-retries safe, API-key lookups (a fixed bearer token here) and metrics.
+i.e. ``core.validation`` and ``core.enrichment``) and inserts straight into chDB in-process.
+Concurrent requests share one insert (``--group-commit``, on by default). ``--schema events``
+(what bench_ingest runs) keeps only the events table: the baseline acknowledges after the same
+durable insert the service does, but never builds rollups, live counters or an id index.
+``--schema full`` adds every migration and builds the rollups inside each request.
+What it leaves out, and the service pays for: Ray Serve's proxy and replica hop, the hop to the
+event store actor, the id index that makes retries safe, the rollup feed and live counters,
+API-key lookups (a fixed bearer token here) and metrics.
 
 ``raw-insert``: the ceiling. The same rows, read from Parquet into memory first, inserted with
 clickhouse-connect into a fresh chDB directory in blocks of the given sizes; prints JSON.
@@ -56,8 +58,9 @@ def open_store(data_dir: Path, *, schema: str = "full", retention_days: int = 73
 class InProcessEvents:
     """The write half of ``EventStore`` on an in-process chDB client (one insert at a time)."""
 
-    def __init__(self, store: ClickHouseEvents, *, group_commit: bool) -> None:
+    def __init__(self, store: ClickHouseEvents, *, group_commit: bool, rollups: bool) -> None:
         self._store = store
+        self._insert_rows = store.insert if rollups else store.insert_raw
         self._lock = threading.Lock()
         self._commit: GroupCommit[pa.Table, WriteReceipt] | None = (
             GroupCommit(self._flush, weight=lambda t: t.num_rows, max_weight=MAX_ROWS_PER_INSERT) if group_commit else None
@@ -65,7 +68,7 @@ class InProcessEvents:
 
     def _insert(self, table: pa.Table) -> None:
         with self._lock:
-            self._store.insert(table, uuid.uuid4().hex)
+            self._insert_rows(table, uuid.uuid4().hex)
 
     async def _flush(self, tables: list[pa.Table]) -> list[WriteReceipt]:
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
@@ -85,7 +88,11 @@ def create_app(data_dir: Path, *, token: str, internal_hosts: list[str], schema:
     from serve_app.http import error_response, json_response, read_json
 
     settings = Settings(data_dir=data_dir, internal_hosts=internal_hosts, environment="test")
-    store = InProcessEvents(open_store(data_dir, schema=schema, retention_days=settings.retention_days), group_commit=group_commit)
+    store = InProcessEvents(
+        open_store(data_dir, schema=schema, retention_days=settings.retention_days),
+        group_commit=group_commit,
+        rollups=schema == "full",
+    )
     ingest = IngestService(store, settings)  # type: ignore[arg-type]  # only write() is used
     expected = f"Bearer {token}"
     app = FastAPI()
@@ -123,6 +130,7 @@ def raw_insert(parquet: Path, data_dir: Path, blocks: list[int], schema: str, ma
 
     rows = pq.read_table(parquet)
     store = open_store(data_dir, schema=schema)
+    insert_rows = store.insert if schema == "full" else store.insert_raw
     results = []
     for block in blocks:
         store.client.command("TRUNCATE TABLE events")
@@ -132,7 +140,7 @@ def raw_insert(parquet: Path, data_dir: Path, blocks: list[int], schema: str, ma
         # Small blocks are slow with the views attached: stop after max_seconds.
         while done < rows.num_rows and time.perf_counter() - started < max_seconds:
             part = rows.slice(done, block)
-            store.insert(part, uuid.uuid4().hex)
+            insert_rows(part, uuid.uuid4().hex)
             done += part.num_rows
         seconds = time.perf_counter() - started
         results.append(

@@ -70,7 +70,7 @@ def baseline_server(internal_hosts: list[str]) -> Any:
     port = free_port()
     token = secrets.token_urlsafe(16)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_app", "serve", "--port", str(port), "--data-dir", str(data_dir), "--token", token, "--internal-hosts", ",".join(internal_hosts)],
+        [sys.executable, "-m", "bench.baseline_app", "serve", "--port", str(port), "--data-dir", str(data_dir), "--token", token, "--internal-hosts", ",".join(internal_hosts), "--schema", "events"],
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

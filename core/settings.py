@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(5000, ge=1)
     max_future_skew_seconds: int = Field(300, ge=0)
     retention_days: int = Field(730, ge=1)
+    # Rollups (content/user/search analytics) trail acknowledged events by about this much.
+    rollup_feed_interval_ms: int = Field(1000, ge=10, le=60_000)
 
     # Privacy and enrichment.
     anonymize_ip: bool = True

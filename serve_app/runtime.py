@@ -43,6 +43,10 @@ class RunningService:
     ray_temp_dir: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
+    def settle_rollups(self) -> int:
+        """Wait until the rollups hold every event acknowledged so far (they trail by ~1 s)."""
+        return int(ray.get(self.event_store.settle_rollups.remote()))
+
     def stop(self) -> None:
         try:
             serve.delete(APP_NAME)

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from core.errors import InvalidRequest
 from storage import clickhouse
 from storage.id_index import hash_ids
+from storage.rollup_feed import RollupFeed, rewire_views
 
 # Column order of an insert batch; id_hash is computed by ClickHouse.
 EVENT_SCHEMA = pa.schema(
@@ -129,13 +130,30 @@ class ClickHouseEvents:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        # The last insert's stored_seq (set by open(); only the writer's instance uses it).
+        self.stored_seq = 0
+        self.rollups = RollupFeed(client, EVENT_COLUMNS)
 
     @classmethod
     def open(cls, dsn: str | None, *, chdb_path: Path | None, database: str, retention_days: int) -> ClickHouseEvents:
+        """Connect, migrate, and finish feeding the rollups where a previous writer stopped."""
         store = cls(clickhouse.connect(dsn, chdb_path=chdb_path, database=database))
+        # Caught up before migrating too: a new rollup's backfill then covers exactly what the
+        # feed will not send it again.
+        store._catch_up_rollups()
         clickhouse.apply_migrations(store.client, template={"retention_days": int(retention_days)})
+        rewire_views(store.client)
         store._ensure_retention(int(retention_days))
+        store._catch_up_rollups()
         return store
+
+    def _catch_up_rollups(self) -> None:
+        if not self.client.query("EXISTS TABLE rollup_feed_claims").result_rows[0][0]:
+            return
+        self.rollups.recover()
+        highest_stored = int(self.client.query("SELECT max(stored_seq) FROM events").result_rows[0][0])
+        self.rollups.feed_through(highest_stored)
+        self.stored_seq = max(highest_stored, self.rollups.highest_claimed())
 
     def _ensure_retention(self, days: int) -> None:
         """Bring every table's retention TTL to ``days`` (the setting may change between starts)."""
@@ -151,14 +169,18 @@ class ClickHouseEvents:
                 )
 
     def insert(self, batch: pa.Table, dedup_token: str) -> None:
-        # The token makes a retried insert of the same rows a no-op inside ClickHouse too.
-        # The materialized views on events dominate an insert's time; pushing the block into
-        # them in parallel roughly halved it in bench/ (chDB, 8 views).
-        self.client.insert_arrow(
-            "events",
-            batch.select(EVENT_COLUMNS),
-            settings={"insert_deduplication_token": dedup_token, "parallel_view_processing": 1},
+        """Store ``batch`` and bring the rollups up to it before returning (bulk loads, tests)."""
+        self.rollups.feed_through(self.insert_raw(batch, dedup_token))
+
+    def insert_raw(self, batch: pa.Table, dedup_token: str) -> int:
+        """Store ``batch`` durably; the rollups get it later (storage/rollup_feed.py). Returns its stored_seq."""
+        self.stored_seq += 1
+        rows = batch.select(EVENT_COLUMNS).append_column(
+            "stored_seq", pa.array(np.full(batch.num_rows, self.stored_seq, dtype=np.uint64))
         )
+        # The token makes a retried insert of the same rows a no-op inside ClickHouse too.
+        self.client.insert_arrow("events", rows, settings={"insert_deduplication_token": dedup_token})
+        return self.stored_seq
 
     def stored_ids(self, ids: list[str]) -> set[str]:
         if not ids:

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from serve_app import runtime
+
 pytestmark = pytest.mark.e2e
 
 API = "/api/v1/analytics"
@@ -237,10 +239,10 @@ def build_dataset(prefix: str) -> Dataset:
 
 
 @pytest.fixture(scope="module")
-def data(client_for: Any) -> Dataset:
+def data(client_for: Any, service: runtime.RunningService) -> Dataset:
     ds = build_dataset(f"ka{secrets.token_hex(4)}")
-    service = client_for("service")
-    response = service.post(f"{API}/events/batch", json={"events": ds.events})
+    ingest = client_for("service")
+    response = ingest.post(f"{API}/events/batch", json={"events": ds.events})
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == len(ds.events) and response.json()["rejected"] == 0
     metadata = {
@@ -274,10 +276,12 @@ def data(client_for: Any) -> Dataset:
         },
     }
     for content_id, body in metadata.items():
-        put = service.put(f"{API}/content-metadata/{content_id}", json=body)
+        put = ingest.put(f"{API}/content-metadata/{content_id}", json=body)
         assert put.status_code == 200, put.text
     # A partial update keeps the other fields.
-    assert service.put(f"{API}/content-metadata/{ds.c}", json={"author": "Sami"}).status_code == 200
+    assert ingest.put(f"{API}/content-metadata/{ds.c}", json={"author": "Sami"}).status_code == 200
+    # The rollups trail acknowledged events by about a second.
+    service.settle_rollups()
     return ds
 
 

@@ -1,5 +1,6 @@
 """Kill the actor that owns chDB while batches stream in: every acknowledged event is stored
-exactly once, and unacknowledged batches, once retried, land exactly once too."""
+exactly once, and unacknowledged batches, once retried, land exactly once too; the rollups,
+fed after the acknowledgement, end up holding each stored event once."""
 
 from __future__ import annotations
 
@@ -98,3 +99,11 @@ def test_killing_the_event_store_actor_loses_and_duplicates_nothing(service: Any
     for batch in batches[:8]:
         assert admin.post("/api/v1/analytics/events/batch", json={"events": batch}).json()["duplicates"] == BATCH_SIZE
     assert ray.get(actor.count.remote(EventFilter(session_id=session))) == BATCHES * BATCH_SIZE
+
+    # The rollups, fed after the acknowledgement by the actor that was killed three times, hold
+    # every stored event exactly once too.
+    service.settle_rollups()
+    rolled_up = ray.get(
+        actor.query.remote("SELECT sum(events) FROM session_rollup WHERE session_id = {s:String}", {"s": session})
+    )
+    assert rolled_up.rows[0][0] == BATCHES * BATCH_SIZE

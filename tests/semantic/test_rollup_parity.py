@@ -23,7 +23,7 @@ from semantic.segments import SegmentRules, SegmentService
 from semantic.sessions import length_distribution, session_stats
 from semantic.users import UserAnalyticsService
 from storage import clickhouse
-from storage.events import ClickHouseEvents
+from storage.events import EVENT_COLUMNS, ClickHouseEvents
 from tests.semantic.conftest import InProcessStore
 from tests.semantic.generator import generate
 
@@ -54,9 +54,10 @@ def backfilled(chdb_dir: Path) -> Iterator[InProcessStore]:
         if version == 1:
             for statement in clickhouse._statements(Template(sql).substitute({"retention_days": 3650})):
                 client.command(statement)
-    events = ClickHouseEvents(client)
-    events.insert(generate(20_000, start=START, days=DAYS, seed=5, prefix="b"), "backfill")
+    # Stored as an earlier version did: no stored_seq, so the rollup feed never sends them again.
+    client.insert_arrow("events", generate(20_000, start=START, days=DAYS, seed=5, prefix="b").select(EVENT_COLUMNS))
     clickhouse.apply_migrations(client, template={"retention_days": 3650})
+    events = ClickHouseEvents(client)
     # After the backfill, new events reach the rollups through the materialized views.
     events.insert(generate(5_000, start=START, days=DAYS, seed=6, prefix="n"), "after-backfill")
     yield InProcessStore(events)

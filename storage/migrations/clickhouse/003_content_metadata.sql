@@ -74,7 +74,7 @@ SELECT
     ) AS published_at,
     timestamp AS updated_at,
     'event' AS source
-FROM events
+FROM events_rollup_feed
 WHERE event_type IN ('content_published', 'content_updated') AND content_id != '';
 
 INSERT INTO content_metadata_updates

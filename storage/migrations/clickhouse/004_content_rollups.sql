@@ -63,7 +63,7 @@ FROM
         if(content_id != '', content_id, JSONExtractString(properties, 'content_id')) AS content_key,
         if(user_id != '', user_id, if(session_id != '', concat('session:', session_id), concat('event:', id))) AS viewer_key,
         if(session_id != '', session_id, if(user_id != '', concat('user:', user_id), concat('event:', id))) AS session_key
-    FROM events
+    FROM events_rollup_feed
     WHERE event_type IN ('content_view', 'content_play', 'content_complete', 'content_like', 'content_share',
                          'content_bookmark', 'content_comment', 'search_impression', 'search_result_click',
                          'recommendation_impression', 'recommendation_click')
@@ -171,7 +171,7 @@ FROM
         if(content_id != '', content_id, JSONExtractString(properties, 'content_id')) AS content_key,
         if(user_id != '', user_id, if(session_id != '', concat('session:', session_id), concat('event:', id))) AS viewer_key,
         if(session_id != '', session_id, if(user_id != '', concat('user:', user_id), concat('event:', id))) AS session_key
-    FROM events
+    FROM events_rollup_feed
     WHERE event_type IN ('content_view', 'content_play', 'content_complete', 'content_like', 'content_share',
                          'content_bookmark', 'content_comment', 'search_impression', 'search_result_click',
                          'recommendation_impression', 'recommendation_click')

@@ -30,7 +30,7 @@ FROM
         if(user_id != '', user_id, if(session_id != '', concat('session:', session_id), concat('event:', id))) AS viewer_key,
         [('traffic_source', toString(traffic_source)), ('country', toString(country)), ('region', toString(region)),
          ('device_type', toString(device_type)), ('browser', toString(browser)), ('referrer_host', toString(referrer_host))] AS pairs
-    FROM events
+    FROM events_rollup_feed
     WHERE event_type = 'content_view'
 )
 ARRAY JOIN pairs AS pair

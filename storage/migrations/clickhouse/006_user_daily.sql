@@ -37,7 +37,7 @@ SELECT
     countIf(event_type IN ('content_view', 'search_query', 'page_view')) AS pages,
     min(timestamp) AS first_seen,
     max(timestamp) AS last_seen
-FROM events
+FROM events_rollup_feed
 WHERE user_id != ''
 GROUP BY day, user_id;
 

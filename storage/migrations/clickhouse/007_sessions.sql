@@ -25,7 +25,7 @@ SELECT
     max(timestamp) AS ended,
     count() AS events,
     countIf(event_type IN ('content_view', 'search_query', 'page_view')) AS pages
-FROM events
+FROM events_rollup_feed
 WHERE session_id != ''
 GROUP BY session_id;
 

@@ -41,7 +41,7 @@ SELECT
 FROM
 (
     SELECT *, if(content_id != '', content_id, JSONExtractString(properties, 'content_id')) AS content_key
-    FROM events
+    FROM events_rollup_feed
     WHERE user_id != ''
 );
 

@@ -35,7 +35,7 @@ FROM
         lower(trimBoth(JSONExtractString(properties, 'query'))) AS query,
         if(event_type = 'search_result_click', toUInt16(least(greatest(JSONExtractInt(properties, 'position'), 0), 1000)), 0) AS click_position,
         if(user_id != '', user_id, if(session_id != '', concat('session:', session_id), concat('event:', id))) AS searcher_key
-    FROM events
+    FROM events_rollup_feed
     WHERE event_type IN ('search_query', 'search_result_click')
 )
 GROUP BY day, query, click_position;

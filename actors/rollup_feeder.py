@@ -1,0 +1,93 @@
+"""The thread in the event store actor that brings the rollups up to the stored inserts.
+
+Ingest is acknowledged once the rows are in ``events``; this thread feeds the rollup views
+(storage/rollup_feed.py) at most once per interval, so a busy writer feeds many inserts in
+one step and a quiet one feeds each within about an interval. It has its own ClickHouse
+client: feeding runs beside the next inserts, never in front of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from clickhouse_connect.driver.client import Client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from storage.events import EVENT_COLUMNS
+from storage.rollup_feed import RollupFeed
+
+log = logging.getLogger("analytics.rollup_feeder")
+
+_RETRY_SECONDS = 1.0
+
+
+class RollupFeeder:
+    def __init__(
+        self, connect: Callable[[], Client], *, fed_through: int, interval_seconds: float, registry: CollectorRegistry
+    ) -> None:
+        self._connect = connect
+        self._interval = interval_seconds
+        self._fed_through = fed_through
+        self._stored = fed_through
+        self._wake = threading.Event()
+        self._m_pending = Gauge(
+            "analytics_rollup_pending_inserts", "Stored inserts not yet fed to the rollups", registry=registry
+        )
+        self._m_rows = Counter("analytics_rollup_fed_rows", "Event rows fed to the rollups", registry=registry)
+        self._m_seconds = Histogram(
+            "analytics_rollup_feed_seconds",
+            "Duration of one rollup feed step",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self._m_errors = Counter("analytics_rollup_feed_errors", "Failed rollup feed steps", registry=registry)
+        self._thread = threading.Thread(target=self._run, name="rollup-feed", daemon=True)
+        self._thread.start()
+
+    @property
+    def lag(self) -> int:
+        return self._stored - self._fed_through
+
+    def stored(self, seq: int) -> None:
+        """Called on the write thread after insert ``seq`` is durable."""
+        self._stored = max(self._stored, seq)
+        self._m_pending.set(self.lag)
+
+    async def settle(self, timeout_seconds: float = 60.0) -> int:
+        """Wait until everything stored before this call is in the rollups; returns the fed seq."""
+        target = self._stored
+        deadline = time.monotonic() + timeout_seconds
+        self._wake.set()
+        while self._fed_through < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rollups still {target - self._fed_through} inserts behind")
+            await asyncio.sleep(0.01)
+        return self._fed_through
+
+    def _run(self) -> None:
+        feed: RollupFeed | None = None
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            target = self._stored
+            if self._fed_through >= target:
+                continue
+            started = time.perf_counter()
+            try:
+                if feed is None:
+                    feed = RollupFeed(self._connect(), EVENT_COLUMNS, fed_through=self._fed_through)
+                rows = feed.feed_through(target)
+            except Exception:  # noqa: BLE001 - the same claim is re-run on the next step
+                self._m_errors.inc()
+                log.exception("rollup feed through insert %s failed; retrying", target)
+                time.sleep(_RETRY_SECONDS)
+                self._wake.set()
+                continue
+            self._fed_through = feed.fed_through
+            self._m_rows.inc(rows)
+            self._m_seconds.observe(time.perf_counter() - started)
+            self._m_pending.set(self.lag)

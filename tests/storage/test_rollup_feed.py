@@ -1,0 +1,163 @@
+"""The rollup feed on real chDB: acknowledged inserts reach the rollups later, exactly once,
+also when the writer dies before, during or after a feed step."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from storage import clickhouse
+from storage.events import EVENT_SCHEMA, ClickHouseEvents
+from storage.rollup_feed import CLAIMS_TABLE, FEED_TABLE, RollupFeed, rewire_views
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+
+
+def _events(prefix: str, n: int) -> pa.Table:
+    cols = {name: [""] * n for name in EVENT_SCHEMA.names}
+    cols.update(
+        id=[f"{prefix}{i}" for i in range(n)],
+        event_type=["content_view"] * n,
+        event_category=["content"] * n,
+        timestamp=[START + timedelta(minutes=i) for i in range(n)],
+        processed_at=[START] * n,
+        content_id=[f"c{i % 3}" for i in range(n)],
+        user_id=[f"u{i % 7}" for i in range(n)],
+        session_id=[f"s{i % 5}" for i in range(n)],
+        properties=["{}"] * n,
+    )
+    return pa.table(cols, schema=EVENT_SCHEMA)
+
+
+def _open(chdb_dir: Path, database: str) -> ClickHouseEvents:
+    return ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=730)
+
+
+def _counts(store: ClickHouseEvents) -> tuple[int, int, int]:
+    """(raw events, rows in the by-user copy, views in the hourly content rollup)."""
+    raw = store.query("SELECT count() FROM events").rows[0][0]
+    by_user = store.query("SELECT count() FROM events_by_user").rows[0][0]
+    hourly = store.query("SELECT sum(views) FROM content_hourly").rows[0][0]
+    return raw, by_user, hourly
+
+
+@pytest.fixture
+def database() -> str:
+    return f"feed_{secrets.token_hex(4)}"
+
+
+def test_raw_insert_reaches_rollups_only_when_fed(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    first = store.insert_raw(_events("a", 40), "a")
+    second = store.insert_raw(_events("b", 20), "b")
+    assert (first, second) == (1, 2)
+    assert _counts(store) == (60, 0, 0)
+    assert store.rollups.feed_through(second) == 60
+    assert _counts(store) == (60, 60, 60)
+    # Fed ranges are never fed again.
+    assert store.rollups.feed_through(second) == 0
+    assert _counts(store) == (60, 60, 60)
+    # The synchronous insert stores and feeds in one call.
+    store.insert(_events("c", 5), "c")
+    assert _counts(store) == (65, 65, 65)
+
+
+def test_writer_dying_after_a_feed_step_does_not_feed_twice(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    store.insert(_events("a", 30), "a")
+    store.close()
+    # The new writer re-runs the latest claim: every target already has its token.
+    reopened = _open(chdb_dir, database)
+    assert _counts(reopened) == (30, 30, 30)
+    assert reopened.stored_seq == 1
+    reopened.insert(_events("b", 10), "b")
+    assert _counts(reopened) == (40, 40, 40)
+
+
+def test_writer_dying_before_the_feed_is_caught_up_on_open(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    store.insert(_events("a", 10), "a")
+    store.insert_raw(_events("b", 25), "b")  # acknowledged, then the writer died
+    store.close()
+    reopened = _open(chdb_dir, database)
+    assert _counts(reopened) == (35, 35, 35)
+    # Its next insert gets a seq after everything stored.
+    assert reopened.stored_seq == 2
+    reopened.insert(_events("c", 1), "c")
+    assert _counts(reopened) == (36, 36, 36)
+
+
+def test_writer_dying_between_claim_and_feed_is_fed_on_open(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    seq = store.insert_raw(_events("a", 12), "a")
+    store.client.command(
+        f"INSERT INTO {CLAIMS_TABLE} (first_seq, last_seq, token) VALUES ({seq}, {seq}, 'rollup-unfinished')"
+    )
+    store.close()
+    assert _counts(_open(chdb_dir, database)) == (12, 12, 12)
+
+
+class _DiesAfterFeeding(RollupFeed):
+    """Feeds the claim, then fails as if the process died before recording it."""
+
+    failures = 1
+
+    def _feed(self, claim):  # type: ignore[no-untyped-def]
+        rows = super()._feed(claim)
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("lost the connection after the insert")
+        return rows
+
+
+def test_failed_feed_step_is_retried_with_the_same_claim(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    seq = store.insert_raw(_events("a", 50), "a")
+    feed = _DiesAfterFeeding(store.client, tuple(EVENT_SCHEMA.names), fed_through=store.rollups.fed_through)
+    with pytest.raises(ConnectionError):
+        feed.feed_through(seq)
+    assert _counts(store) == (50, 50, 50)  # it did land
+    feed.feed_through(seq)  # the retry carries the same token: skipped everywhere
+    assert _counts(store) == (50, 50, 50)
+    assert feed.fed_through == seq
+    assert store.query(f"SELECT count() FROM {CLAIMS_TABLE} FINAL").rows[0][0] == 1
+
+
+def test_views_of_an_earlier_schema_are_pointed_at_the_feed(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    store.insert(_events("a", 8), "a")
+    # An earlier schema's view reading events directly, as the first releases created them.
+    ddl = store.query(
+        "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'events_by_user_mv'"
+    ).rows[0][0]
+    store.client.command("DROP VIEW events_by_user_mv")
+    store.client.command(ddl.replace(f"{database}.{FEED_TABLE}", f"{database}.events"))
+    assert "events_by_user_mv" in _dependents(store, "events")
+    store.close()
+
+    reopened = _open(chdb_dir, database)
+    assert "events_by_user_mv" in _dependents(reopened, FEED_TABLE)
+    assert _dependents(reopened, "events") == ["realtime_minutes_mv"]
+    reopened.insert(_events("b", 4), "b")
+    assert _counts(reopened) == (12, 12, 12)
+    assert rewire_views(reopened.client) == []
+
+
+def _dependents(store: ClickHouseEvents, table: str) -> list[str]:
+    return sorted(
+        store.query(
+            "SELECT dependencies_table FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+            {"t": table},
+        ).rows[0][0]
+    )
+
+
+def test_feed_table_keeps_nothing(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    store.insert(_events("a", 5), "a")
+    assert store.query(f"SELECT count() FROM {FEED_TABLE}").rows[0][0] == 0
+    assert clickhouse.identifier(FEED_TABLE) == FEED_TABLE
