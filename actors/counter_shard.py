@@ -23,6 +23,7 @@ import ray
 
 from actors import names
 from actors.service_actor import service_actor
+from actors.wire import unpack
 from core.settings import Settings
 from semantic.live_counters import LiveCounters
 from semantic.live_deltas import shard_of
@@ -175,8 +176,11 @@ class CounterShardActor:
             self._received.discard(self._contiguous)
 
     # ---- feed -----------------------------------------------------------------------------
-    async def apply(self, tag: Tag, rows: pa.Table | None, seconds: pa.Table | None) -> None:
+    async def apply(self, tag: Tag, rows_payload: bytes | None, seconds_payload: bytes | None) -> None:
+        """One insert's delta for this shard (actors/wire.py payloads; None when it had none)."""
         self._ensure_started()
+        rows = unpack(rows_payload) if rows_payload is not None else None
+        seconds = unpack(seconds_payload) if seconds_payload is not None else None
         tag = (int(tag[0]), int(tag[1]))
         if self._resyncing:
             self._log.append((tag, rows, seconds))

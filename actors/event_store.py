@@ -30,6 +30,7 @@ from actors.group_commit import GroupCommit
 from actors.realtime_feed import RealtimeFeed
 from actors.rollup_feeder import RollupFeeder
 from actors.service_actor import service_actor
+from actors.wire import pack, unpack
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from storage import clickhouse
@@ -95,10 +96,11 @@ class EventStoreActor:
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
 
-    async def write(self, table: pa.Table, sizes: list[int]) -> list[WriteReceipt]:
-        """Store ``table``; ``sizes`` splits it into the callers' requests, each getting a receipt."""
+    async def write(self, payload: bytes, sizes: list[int]) -> list[WriteReceipt]:
+        """Store the rows in ``payload`` (actors/wire.py); ``sizes`` splits them into the callers'
+        requests, each getting a receipt."""
         self._feed.bind_loop(asyncio.get_running_loop())
-        return await self._commit.submit(_Part(table, sizes))
+        return await self._commit.submit(_Part(unpack(payload), sizes))
 
     async def _flush(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
         loop = asyncio.get_running_loop()
@@ -276,7 +278,7 @@ class RemoteEventStore:
 
     async def _send(self, tables: list[pa.Table]) -> list[WriteReceipt]:
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        receipts: list[WriteReceipt] = await self._retrying(self._actor.write, table, [t.num_rows for t in tables])
+        receipts: list[WriteReceipt] = await self._retrying(self._actor.write, pack(table), [t.num_rows for t in tables])
         return receipts
 
     async def _retrying(self, method: Any, *args: Any) -> Any:

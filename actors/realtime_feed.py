@@ -23,6 +23,7 @@ import ray
 from clickhouse_connect.driver.client import Client
 
 from actors import names
+from actors.wire import pack
 from core.settings import Settings
 from semantic.live_deltas import epoch_millis, shard_deltas
 from storage.bus import EVENT_PROCESSED, EventBus, InProcessBus, open_bus
@@ -100,7 +101,7 @@ class RealtimeFeed:
                 if handle is None:
                     continue
                 delta = deltas.get(index)
-                ref = handle.apply.remote(tag, delta.rows if delta else None, delta.seconds if delta else None)
+                ref = handle.apply.remote(tag, pack(delta.rows) if delta else None, pack(delta.seconds) if delta else None)
                 self._in_flight.append(ref)
                 self.sent += 1
             self._publish(tag, fresh)
