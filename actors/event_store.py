@@ -4,14 +4,19 @@ chDB allows one process per data directory, so in embedded mode this actor is th
 process that touches ClickHouse. It is also the single writer in server mode, because the
 id index that keeps retries from being stored twice needs one owner.
 
-Durability: ``write`` returns only after ClickHouse accepted the insert. Retrying a write
-is always safe: ids already stored are reported as duplicates and not inserted again.
+Durability: ``write`` returns once the new rows are in the write-ahead log, fsync'd
+(storage/write_ahead_log.py). A flusher inserts what the log holds into ClickHouse every
+``store_flush_interval_ms`` (or at once when a read of the event API needs it), then
+feeds the live counters and the rollups. A restarted actor first inserts whatever the log
+holds past its checkpoint. Retrying a write is always safe: ids already accepted, stored or
+still waiting in the log, are reported as duplicates and not written again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -30,27 +35,35 @@ from actors.group_commit import GroupCommit
 from actors.realtime_feed import RealtimeFeed
 from actors.rollup_feeder import RollupFeeder
 from actors.service_actor import service_actor
-from actors.wire import pack, unpack
+from core.arrow_ipc import pack, unpack
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from storage import clickhouse
 from storage.events import EVENT_COLUMNS, ClickHouseEvents, EventFilter, EventPage, QueryResult, WriteReceipt
 from storage.id_index import IdHashIndex, hash_ids
+from storage.write_ahead_log import WriteAheadLog
+
+log = logging.getLogger("analytics.event_store")
 
 # One insert carries at most this many rows; bigger queues are split over several inserts.
 MAX_ROWS_PER_INSERT = 200_000
+# Writes wait while this many acknowledged rows are not yet in ClickHouse (ClickHouse is down
+# or slower than ingest): memory stays bounded and clients see the back-pressure.
+MAX_PENDING_ROWS = 1_000_000
+_FLUSH_RETRY_SECONDS = 1.0
 
 
 @dataclass(slots=True)
 class _Part:
-    """A table from one caller, split back into per-request segments after the insert."""
+    """A table from one caller, split back into per-request segments after the append."""
 
     table: pa.Table
     sizes: list[int]
 
 
 # Read queries run on a small pool, each thread with its own client (chDB serves several
-# clients on one directory inside one process); writes keep a thread of their own.
+# clients on one directory inside one process). Appends to the log have a thread of their
+# own, and so do ClickHouse writes, so a slow insert never holds up an acknowledgement.
 READ_THREADS = 4
 
 
@@ -58,7 +71,8 @@ class EventStoreActor:
     def __init__(self, settings: dict[str, Any]) -> None:
         config = Settings(**settings)
         self._config = config
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-write")
+        self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-append")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-write")
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="clickhouse-read")
         self._local = threading.local()
         self._store = ClickHouseEvents.open(
@@ -69,6 +83,7 @@ class EventStoreActor:
         )
         started = time.perf_counter()
         self._index = IdHashIndex(self._store.all_id_hashes())
+        self.index_load_seconds = time.perf_counter() - started
         self._registry = CollectorRegistry()
         self._m_insert_rows = Histogram(
             "analytics_store_insert_rows",
@@ -79,71 +94,101 @@ class EventStoreActor:
         self._m_insert_seconds = Histogram(
             "analytics_store_insert_seconds", "Duration of one ClickHouse insert", registry=self._registry
         )
+        self._m_append_seconds = Histogram(
+            "analytics_store_log_append_seconds",
+            "Duration of one write-ahead log append, fsync included",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=self._registry,
+        )
         self._m_duplicates = Counter(
             "analytics_store_duplicates_dropped", "Events not inserted because their id was stored", registry=self._registry
         )
         self._m_errors = Counter("analytics_store_insert_errors", "Failed ClickHouse inserts", registry=self._registry)
         self._m_index = Gauge("analytics_store_indexed_ids", "Event ids in the dedup index", registry=self._registry)
+        self._m_pending = Gauge(
+            "analytics_store_pending_rows", "Acknowledged rows not yet in ClickHouse", registry=self._registry
+        )
+        # Acknowledged, in the log, not yet in ClickHouse: (log seq, rows), and their ids.
+        self._pending: list[tuple[int, pa.Table]] = []
+        self._pending_ids: set[str] = set()
+        self._pending_rows = 0
+        self._pending_lock = threading.Lock()
+        self._wal = WriteAheadLog(config.data_dir.resolve() / "wal")
+        self.replayed_rows = self._replay_log()
+        self._stored_through = self._wal.last_seq
         self._m_index.set(len(self._index))
-        self.index_load_seconds = time.perf_counter() - started
-        self._commit = GroupCommit(self._flush, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT)
+        self._commit = GroupCommit(self._accept_parts, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT)
         self._rollups = RollupFeeder(
             self._connect,
             fed_through=self._store.rollups.fed_through,
             interval_seconds=config.rollup_feed_interval_ms / 1000,
             registry=self._registry,
         )
+        self._rollups.stored(self._store.stored_seq)
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
+        self._flusher: asyncio.Task[None] | None = None
+        self._flush_wanted: asyncio.Event | None = None
+        self._flush_now: asyncio.Event | None = None
 
+    # ---- accepting writes -----------------------------------------------------------------
     async def write(self, payload: bytes, sizes: list[int]) -> list[WriteReceipt]:
-        """Store the rows in ``payload`` (actors/wire.py); ``sizes`` splits them into the callers'
-        requests, each getting a receipt."""
-        self._feed.bind_loop(asyncio.get_running_loop())
-        return await self._commit.submit(_Part(unpack(payload), sizes))
+        """Accept the rows in ``payload`` (core/arrow_ipc.py); ``sizes`` splits them into the
+        callers' requests, each getting a receipt. Returns once they are in the log."""
+        self._start_flusher()
+        while self._pending_rows > MAX_PENDING_ROWS:
+            assert self._flush_now is not None
+            self._flush_now.set()
+            await asyncio.sleep(0.01)
+        receipts = await self._commit.submit(_Part(unpack(payload), sizes))
+        assert self._flush_wanted is not None
+        self._flush_wanted.set()
+        return receipts
 
-    async def _flush(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._insert_parts, parts)
+    async def _accept_parts(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
+        return await asyncio.get_running_loop().run_in_executor(self._appender, self._append_parts, parts)
 
-    def _insert_parts(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
+    def _append_parts(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
         table = pa.concat_tables([p.table for p in parts]) if len(parts) > 1 else parts[0].table
         ids: list[str] = table.column("id").to_pylist()
         hashes = hash_ids(ids)
+        keep = self._new_rows(ids, hashes, self._reader())
+        fresh = table.filter(pa.array(keep)) if not keep.all() else table
+        if fresh.num_rows:
+            started = time.perf_counter()
+            seq = self._wal.append(fresh)
+            self._m_append_seconds.observe(time.perf_counter() - started)
+            # Indexed now: a retry that arrives before the flush is already a duplicate.
+            self._index.add(hashes[keep])
+            self._m_index.set(len(self._index))
+            with self._pending_lock:
+                self._pending.append((seq, fresh))
+                self._pending_ids.update(ids[i] for i in np.flatnonzero(keep))
+                self._pending_rows += fresh.num_rows
+            self._m_pending.set(self._pending_rows)
+        self._m_duplicates.inc(int((~keep).sum()))
+        return self._receipts(parts, ids, keep)
+
+    def _new_rows(self, ids: list[str], hashes: np.ndarray, store: ClickHouseEvents) -> np.ndarray:
+        """Which rows are new: not repeated earlier in ``ids``, not accepted before."""
         keep = np.ones(len(ids), dtype=bool)
-        # A repeat inside this group: the first occurrence wins.
         first_seen: dict[str, int] = {}
         for pos, event_id in enumerate(ids):
             if event_id in first_seen:
                 keep[pos] = False
             else:
                 first_seen[event_id] = pos
+        # The index may answer yes for an id never stored (a hash collision, a failed insert):
+        # a yes is confirmed against the log's pending rows, then against ClickHouse.
         candidates = np.flatnonzero(self._index.contains(hashes) & keep)
         if candidates.size:
-            stored = self._store.stored_ids([ids[i] for i in candidates])
+            with self._pending_lock:
+                pending = {ids[i] for i in candidates if ids[i] in self._pending_ids}
+            stored = store.stored_ids([ids[i] for i in candidates if ids[i] not in pending])
             for i in candidates:
-                if ids[i] in stored:
+                if ids[i] in pending or ids[i] in stored:
                     keep[i] = False
-        fresh = table.filter(pa.array(keep)) if not keep.all() else table
-        if fresh.num_rows:
-            token = hashlib.blake2b("\n".join(sorted(fresh.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
-            # Indexed before the insert: a failed insert may still have stored some parts, and an
-            # indexed id is only a candidate that the next write confirms against ClickHouse.
-            self._index.add(hashes[keep])
-            self._m_index.set(len(self._index))
-            started = time.perf_counter()
-            try:
-                seq = self._store.insert_raw(fresh, token)
-            except Exception:
-                self._m_errors.inc()
-                raise
-            self._m_insert_seconds.observe(time.perf_counter() - started)
-            self._rollups.stored(seq)
-            self._m_insert_rows.observe(fresh.num_rows)
-            # Only what ClickHouse accepted reaches the live counters.
-            self._feed.inserted(fresh)
-        self._m_duplicates.inc(int((~keep).sum()))
-        return self._receipts(parts, ids, keep)
+        return keep
 
     @staticmethod
     def _receipts(parts: list[_Part], ids: list[str], keep: np.ndarray) -> list[list[WriteReceipt]]:
@@ -158,6 +203,113 @@ class EventStoreActor:
                 offset += size
             out.append(receipts)
         return out
+
+    # ---- from the log into ClickHouse -----------------------------------------------------
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            loop = asyncio.get_running_loop()
+            self._feed.bind_loop(loop)
+            self._flush_wanted = asyncio.Event()
+            self._flush_now = asyncio.Event()
+            self._flusher = loop.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        assert self._flush_wanted is not None and self._flush_now is not None
+        loop = asyncio.get_running_loop()
+        interval = self._config.store_flush_interval_ms / 1000
+        while True:
+            await self._flush_wanted.wait()
+            # Linger so one insert carries everything that arrives meanwhile, unless a reader waits.
+            try:
+                await asyncio.wait_for(self._flush_now.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            self._flush_wanted.clear()
+            self._flush_now.clear()
+            with self._pending_lock:
+                batch = self._take_batch()
+            if not batch:
+                continue
+            try:
+                await loop.run_in_executor(self._writer, self._store_pending, batch)
+            except Exception:
+                self._m_errors.inc()
+                log.exception("inserting %s logged batches failed; retrying", len(batch))
+                await asyncio.sleep(_FLUSH_RETRY_SECONDS)
+            with self._pending_lock:
+                more = bool(self._pending)
+            if more:
+                self._flush_wanted.set()
+                self._flush_now.set()
+
+    def _take_batch(self) -> list[tuple[int, pa.Table]]:
+        taken, rows = [], 0
+        for seq, table in self._pending:
+            if taken and rows + table.num_rows > MAX_ROWS_PER_INSERT:
+                break
+            taken.append((seq, table))
+            rows += table.num_rows
+        return taken
+
+    def _store_pending(self, batch: list[tuple[int, pa.Table]]) -> None:
+        """On the ClickHouse write thread: insert logged batches, then release them."""
+        table = pa.concat_tables([t for _, t in batch]) if len(batch) > 1 else batch[0][1]
+        self._insert(table)
+        last = batch[-1][0]
+        self._wal.checkpoint(last)
+        with self._pending_lock:
+            del self._pending[: len(batch)]
+            for _, t in batch:
+                self._pending_ids.difference_update(t.column("id").to_pylist())
+                self._pending_rows -= t.num_rows
+        self._stored_through = last
+        self._m_pending.set(self._pending_rows)
+
+    def _insert(self, table: pa.Table) -> None:
+        """Insert new rows into ClickHouse, then hand them to the counters and the rollups."""
+        # Same rows, same token: a retried insert is a no-op inside ClickHouse too.
+        token = hashlib.blake2b("\n".join(sorted(table.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
+        started = time.perf_counter()
+        try:
+            seq = self._store.insert_raw(table, token)
+        except Exception:
+            self._m_errors.inc()
+            raise
+        self._m_insert_seconds.observe(time.perf_counter() - started)
+        self._m_insert_rows.observe(table.num_rows)
+        self._rollups.stored(seq)
+        # Only what ClickHouse accepted reaches the live counters.
+        self._feed.inserted(table)
+
+    def _replay_log(self) -> int:
+        """At start: insert what the log acknowledged but ClickHouse may not hold (a crash)."""
+        replayed = 0
+        for seq, table in self._wal.unstored():
+            ids = table.column("id").to_pylist()
+            hashes = hash_ids(ids)
+            keep = self._new_rows(ids, hashes, self._store)
+            fresh = table.filter(pa.array(keep)) if not keep.all() else table
+            if fresh.num_rows:
+                self._index.add(hashes[keep])
+                token = hashlib.blake2b("\n".join(sorted(fresh.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
+                self._store.insert_raw(fresh, token)
+                replayed += fresh.num_rows
+            self._wal.checkpoint(seq)
+        if replayed:
+            log.warning("inserted %s acknowledged rows from the write-ahead log after a restart", replayed)
+        return replayed
+
+    async def _caught_up(self) -> None:
+        """Wait until every acknowledged row is in ClickHouse (reads of the event API)."""
+        target = self._wal.last_seq
+        if self._stored_through >= target:
+            return
+        self._start_flusher()
+        assert self._flush_wanted is not None and self._flush_now is not None
+        while self._stored_through < target:
+            self._flush_wanted.set()
+            self._flush_now.set()
+            await asyncio.sleep(0.002)
 
     def _connect(self) -> Any:
         config = self._config
@@ -176,13 +328,17 @@ class EventStoreActor:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
+    # The event API reads what it was told: it waits for acknowledged rows to be inserted.
     async def get(self, event_id: str) -> dict[str, Any] | None:
+        await self._caught_up()
         return await self._read("get", event_id)
 
     async def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage:
+        await self._caught_up()
         return await self._read("list", filters, limit, cursor)
 
     async def count(self, filters: EventFilter) -> int:
+        await self._caught_up()
         return await self._read("count", filters)
 
     async def ping(self) -> bool:
@@ -195,30 +351,42 @@ class EventStoreActor:
         return await self._read("query_arrow", sql, parameters)
 
     async def insert_table(self, table: str, rows: pa.Table) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert_table, table, rows)
-        if table == "events":
-            # A bulk load is done when its rows are in the rollups too.
-            await self._rollups.settle()
+        loop = asyncio.get_running_loop()
+        if table != "events":
+            await loop.run_in_executor(self._writer, self._store.insert_table, table, rows)
+            return
+        await self.load_events(rows)
+        await self._rollups.settle()
+
+    async def load_events(self, rows: pa.Table) -> None:
+        """Bulk load: skips the log (durable when this returns) but deduplicated, indexed and
+        counted like ingest. The rollups get the rows later (``settle_rollups`` waits for them)."""
+        await asyncio.get_running_loop().run_in_executor(self._appender, self._load_events, rows)
+
+    def _load_events(self, rows: pa.Table) -> None:
+        for start in range(0, rows.num_rows, MAX_ROWS_PER_INSERT):
+            chunk = rows.slice(start, MAX_ROWS_PER_INSERT).select(EVENT_COLUMNS)
+            ids = chunk.column("id").to_pylist()
+            hashes = hash_ids(ids)
+            keep = self._new_rows(ids, hashes, self._reader())
+            fresh = chunk.filter(pa.array(keep)) if not keep.all() else chunk
+            self._m_duplicates.inc(int((~keep).sum()))
+            if fresh.num_rows:
+                self._index.add(hashes[keep])
+                self._writer.submit(self._insert, fresh).result()
+        self._m_index.set(len(self._index))
 
     async def settle_rollups(self) -> int:
-        """Wait until every insert acknowledged so far is in the rollups; returns the fed seq."""
+        """Wait until every write acknowledged so far is in ClickHouse and in the rollups."""
+        await self._caught_up()
         return await self._rollups.settle()
-
-    def _insert_table(self, table: str, rows: pa.Table) -> None:
-        if table == "events":
-            # Bulk loads of events take the same path as ingest: deduplicated, indexed, counted.
-            for start in range(0, rows.num_rows, MAX_ROWS_PER_INSERT):
-                chunk = rows.slice(start, MAX_ROWS_PER_INSERT).select(EVENT_COLUMNS)
-                self._insert_parts([_Part(chunk, [chunk.num_rows])])
-            return
-        self._store.insert_table(table, rows)
 
     async def realtime_snapshot(self, shard: int) -> dict[str, Any]:
         """A counter shard's window from ClickHouse, tagged with the last insert it includes.
 
-        Runs on the write thread, between inserts, so the tag is exact.
+        Runs on the ClickHouse write thread, between inserts, so the tag is exact.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._feed.snapshot, self._store.client, shard)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._feed.snapshot, self._store.client, shard)
 
     async def realtime_position(self) -> tuple[int, int]:
         """(epoch, seq) of the last stored insert: shards compare it with the deltas they got."""
@@ -227,12 +395,25 @@ class EventStoreActor:
     async def metrics_text(self) -> bytes:
         return generate_latest(self._registry)
 
+    def close(self) -> None:
+        """Stop the threads and close the log (the actor's process ends anyway; for tests and tools)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._rollups.stop()
+        for pool in (self._appender, self._writer, self._readers):
+            pool.shutdown(wait=True)
+        self._wal.close()
+
     async def describe(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
             "indexed_ids": len(self._index),
             "index_load_seconds": self.index_load_seconds,
             "rollup_lag_inserts": self._rollups.lag,
+            "pending_rows": self._pending_rows,
+            "log_seq": self._wal.last_seq,
+            "stored_through": self._stored_through,
+            "replayed_rows": self.replayed_rows,
         }
 
 

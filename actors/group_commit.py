@@ -47,7 +47,7 @@ class GroupCommit(Generic[T, R]):
             taken, self._queue = self._queue[:count], self._queue[count:]
             try:
                 results = await self._flush([item for item, _ in taken])
-            except BaseException as exc:  # noqa: BLE001 - every waiter must hear about the failure
+            except BaseException as exc:
                 for _, future in taken:
                     if not future.done():
                         future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))

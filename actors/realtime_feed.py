@@ -23,7 +23,7 @@ import ray
 from clickhouse_connect.driver.client import Client
 
 from actors import names
-from actors.wire import pack
+from core.arrow_ipc import pack
 from core.settings import Settings
 from semantic.live_deltas import epoch_millis, shard_deltas
 from storage.bus import EVENT_PROCESSED, EventBus, InProcessBus, open_bus
@@ -93,6 +93,9 @@ class RealtimeFeed:
         _, self._in_flight = ray.wait(self._in_flight, num_returns=len(self._in_flight), timeout=0, fetch_local=False)
 
     def _send(self, tag: tuple[int, int], fresh: pa.Table) -> None:
+        # The shards live in the cluster; a store opened outside an actor (tests, tools) has none.
+        if ray._private.worker.global_worker.mode != ray.WORKER_MODE:
+            return
         try:
             self._reap()
             deltas = shard_deltas(fresh, self._shards)
@@ -105,7 +108,7 @@ class RealtimeFeed:
                 self._in_flight.append(ref)
                 self.sent += 1
             self._publish(tag, fresh)
-        except Exception:  # noqa: BLE001 - counters repair themselves from ClickHouse
+        except Exception:
             log.exception("real-time feed failed for %s", tag)
 
     def _publish(self, tag: tuple[int, int], fresh: pa.Table) -> None:

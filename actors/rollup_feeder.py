@@ -34,6 +34,7 @@ class RollupFeeder:
         self._fed_through = fed_through
         self._stored = fed_through
         self._wake = threading.Event()
+        self._stopped = False
         self._m_pending = Gauge(
             "analytics_rollup_pending_inserts", "Stored inserts not yet fed to the rollups", registry=registry
         )
@@ -68,9 +69,14 @@ class RollupFeeder:
             await asyncio.sleep(0.01)
         return self._fed_through
 
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
     def _run(self) -> None:
         feed: RollupFeed | None = None
-        while True:
+        while not self._stopped:
             self._wake.wait(self._interval)
             self._wake.clear()
             target = self._stored
@@ -81,7 +87,7 @@ class RollupFeeder:
                 if feed is None:
                     feed = RollupFeed(self._connect(), EVENT_COLUMNS, fed_through=self._fed_through)
                 rows = feed.feed_through(target)
-            except Exception:  # noqa: BLE001 - the same claim is re-run on the next step
+            except Exception:
                 self._m_errors.inc()
                 log.exception("rollup feed through insert %s failed; retrying", target)
                 time.sleep(_RETRY_SECONDS)

@@ -1137,7 +1137,8 @@ def load_into_store(workload: Workload, write: Callable[[pa.Table], Any], *, pro
 
 
 def load_into_actor(workload: Workload, actor: Any, *, progress: bool | None = None, in_flight: int = 2) -> LoadSummary:
-    """Bulk load through a running service's event store actor (``write``: its id index stays exact).
+    """Bulk load through a running service's event store actor (its id index stays exact); done
+    when the rows are in the rollups too.
 
     Up to ``in_flight`` writes overlap, so generating the next chunk hides behind the insert.
     """
@@ -1146,7 +1147,7 @@ def load_into_actor(workload: Workload, actor: Any, *, progress: bool | None = N
     pending: list[Any] = []
 
     def write(part: pa.Table) -> None:
-        pending.append(actor.write.remote(part, [part.num_rows]))
+        pending.append(actor.load_events.remote(part))
         while len(pending) >= in_flight:
             ray.get(pending.pop(0))
 
@@ -1154,6 +1155,7 @@ def load_into_actor(workload: Workload, actor: Any, *, progress: bool | None = N
     started = time.perf_counter()
     for ref in pending:
         ray.get(ref)
+    ray.get(actor.settle_rollups.remote())
     summary.seconds += time.perf_counter() - started
     return summary
 

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 _PLACEHOLDERS = frozenset({"changeme", "change-me", "admin", "password", "secret", "test"})
 
 
@@ -37,6 +36,8 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(5000, ge=1)
     max_future_skew_seconds: int = Field(300, ge=0)
     retention_days: int = Field(730, ge=1)
+    # Acknowledged events (in the write-ahead log) are inserted into ClickHouse this often.
+    store_flush_interval_ms: int = Field(200, ge=1, le=10_000)
     # Rollups (content/user/search analytics) trail acknowledged events by about this much.
     rollup_feed_interval_ms: int = Field(1000, ge=10, le=60_000)
 

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from core.access import INGEST, READ_RAW_EVENTS, require
-from core.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors, to_camel
 from storage.events import MAX_PAGE_SIZE, EventFilter

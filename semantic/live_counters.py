@@ -177,8 +177,7 @@ class LiveCounters:
             g.watch += watch
             g.users.add(user_hashes)
             g.sessions.add(np.fromiter(sessions, dtype=np.uint64))
-        if last_ms > self.last_event_ms:
-            self.last_event_ms = last_ms
+        self.last_event_ms = max(self.last_event_ms, last_ms)
         if not content_id:
             return
         c = self._contents.get(content_id)

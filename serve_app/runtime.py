@@ -50,7 +50,7 @@ class RunningService:
     def stop(self) -> None:
         try:
             serve.delete(APP_NAME)
-        except Exception:  # noqa: BLE001 - best effort while shutting down
+        except Exception:
             log.debug("serve app already gone", exc_info=True)
         if self.started_ray:
             try:

@@ -59,7 +59,7 @@ class NatsBus:
         self._retry_at = 0.0
         self.failures = 0
 
-    async def _client(self):  # noqa: ANN202 - nats.aio.client.Client, imported lazily
+    async def _client(self):
         if self._nc is not None and self._nc.is_connected:
             return self._nc
         if time.monotonic() < self._retry_at:
@@ -83,7 +83,7 @@ class NatsBus:
         try:
             nc = await self._client()
             await nc.publish(subject, payload, headers={"Nats-Msg-Id": message_id} if message_id else None)
-        except Exception:  # noqa: BLE001 - a notification must never fail the write path
+        except Exception:
             self.failures += 1
             log.warning("could not publish to %s", subject, exc_info=True)
 
@@ -95,7 +95,7 @@ class NatsBus:
         if self._nc is not None:
             try:
                 await self._nc.drain()
-            except Exception:  # noqa: BLE001 - closing anyway
+            except Exception:
                 log.debug("nats drain failed", exc_info=True)
             self._nc = None
 

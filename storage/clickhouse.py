@@ -4,9 +4,9 @@ and the versioned DDL migrations both share."""
 from __future__ import annotations
 
 import re
-from string import Template
 from importlib import resources
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import clickhouse_connect

@@ -1,24 +1,15 @@
 """Fixtures for the analytics layer against embedded chDB in the test process.
 
-chDB allows one data directory per process, so this is the same directory tests/storage uses.
+chDB allows one data directory per process: ``chdb_dir`` (tests/conftest.py) is shared.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from storage.events import ClickHouseEvents, QueryResult
-
-
-@pytest.fixture(scope="session")
-def chdb_dir(session_tmp: Path) -> Path:
-    path = session_tmp / "chdb"
-    path.mkdir(exist_ok=True)
-    return path.resolve()
 
 
 class InProcessStore:

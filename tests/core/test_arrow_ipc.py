@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from actors.wire import pack, unpack
+from core.arrow_ipc import pack, unpack
 
 
 def test_round_trip_keeps_rows_types_and_nulls() -> None:

@@ -1,0 +1,156 @@
+"""The write-ahead log in front of ClickHouse: where an event is durable when it is acknowledged.
+
+A chDB insert costs ~20 ms of CPU whatever its size (one new part per insert; measured in
+bench/), so acknowledging after each insert spent a core on part creation at a few hundred
+requests per second. Instead each accepted batch is appended here and fsync'd (well under a
+millisecond), acknowledged, and inserted into ClickHouse a moment later together with the
+batches that arrived meanwhile.
+
+Layout: segment files ``wal-<first seq>.log`` of records
+``[length u32][crc32 u32][seq u64][Arrow IPC stream]`` (little endian), and a ``checkpoint``
+file holding the highest seq known to be in ClickHouse. Segments wholly at or below the
+checkpoint are deleted. On open, a torn record at the end of the last segment (a crash in
+the middle of an append, never acknowledged) is cut off.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from core.arrow_ipc import pack, unpack
+
+_HEADER = struct.Struct("<IIQ")
+_PREFIX = "wal-"
+_SUFFIX = ".log"
+# A new segment is started past this size, so checkpointed data is deleted in steps.
+SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+class CorruptLog(RuntimeError):
+    """A record the log cannot read, not at its very end: the store refuses to start without it."""
+
+
+class WriteAheadLog:
+    def __init__(self, folder: Path, *, fsync: bool = True) -> None:
+        self._folder = folder
+        self._fsync = fsync
+        folder.mkdir(parents=True, exist_ok=True)
+        self.checkpointed = self._read_checkpoint()
+        self.last_seq = self.checkpointed
+        self._segments: list[tuple[int, Path]] = sorted(
+            (int(p.name[len(_PREFIX) : -len(_SUFFIX)]), p) for p in folder.glob(f"{_PREFIX}*{_SUFFIX}")
+        )
+        for i, (_, path) in enumerate(self._segments):
+            self.last_seq = max(self.last_seq, self._scan(path, last=i == len(self._segments) - 1))
+        self._file = None
+        self._file_size = 0
+        # Appends (the accepting thread) and checkpoints (the ClickHouse writer) share the segment list.
+        self._lock = threading.Lock()
+
+    # ---- appending ------------------------------------------------------------------------
+    def append(self, table: pa.Table) -> int:
+        """Write ``table`` and make it durable; returns its seq."""
+        payload = pack(table)
+        with self._lock:
+            seq = self.last_seq + 1
+            if self._file is None or self._file_size >= SEGMENT_BYTES:
+                self._roll(seq)
+            file = self._file
+            assert file is not None
+        record = _HEADER.pack(len(payload), zlib.crc32(payload), seq) + payload
+        file.write(record)
+        file.flush()
+        if self._fsync:
+            os.fdatasync(file.fileno())
+        self._file_size += len(record)
+        self.last_seq = seq
+        return seq
+
+    def _roll(self, first_seq: int) -> None:
+        if self._file is not None:
+            self._file.close()
+        path = self._folder / f"{_PREFIX}{first_seq:020d}{_SUFFIX}"
+        self._file = open(path, "ab")  # noqa: SIM115 - kept open across appends
+        self._file_size = self._file.tell()
+        self._segments.append((first_seq, path))
+        if self._fsync:
+            _fsync_dir(self._folder)
+
+    # ---- after the rows are in ClickHouse -------------------------------------------------
+    def checkpoint(self, seq: int) -> None:
+        """Every record up to ``seq`` is in ClickHouse: remember it and drop what is no longer needed."""
+        if seq <= self.checkpointed:
+            return
+        tmp = self._folder / "checkpoint.tmp"
+        tmp.write_text(str(seq))
+        os.replace(tmp, self._folder / "checkpoint")
+        self.checkpointed = seq
+        # A segment can go once the next one starts at or below the checkpoint + 1.
+        with self._lock:
+            while len(self._segments) > 1 and self._segments[1][0] <= seq + 1:
+                _, path = self._segments.pop(0)
+                path.unlink(missing_ok=True)
+
+    # ---- after a restart ------------------------------------------------------------------
+    def unstored(self) -> Iterator[tuple[int, pa.Table]]:
+        """The records after the checkpoint, in order: acknowledged, maybe not yet in ClickHouse."""
+        for _, path in list(self._segments):
+            for seq, payload in _records(path):
+                if seq > self.checkpointed:
+                    yield seq, unpack(payload)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    # ---- internals ------------------------------------------------------------------------
+    def _read_checkpoint(self) -> int:
+        path = self._folder / "checkpoint"
+        return int(path.read_text()) if path.exists() else 0
+
+    def _scan(self, path: Path, *, last: bool) -> int:
+        """The last seq in ``path``. A torn tail of the newest segment (a crash during an append
+        that was never acknowledged) is cut off; a bad record anywhere else is corruption."""
+        last_seq, good_end = 0, 0
+        for seq, _, end in _records_with_end(path):
+            last_seq, good_end = seq, end
+        size = path.stat().st_size
+        if good_end != size:
+            if not last:
+                raise CorruptLog(f"{path}: unreadable record at byte {good_end} of {size}; acknowledged events may follow it")
+            with open(path, "r+b") as f:
+                f.truncate(good_end)
+        return last_seq
+
+
+def _records(path: Path) -> Iterator[tuple[int, bytes]]:
+    for seq, payload, _ in _records_with_end(path):
+        yield seq, payload
+
+
+def _records_with_end(path: Path) -> Iterator[tuple[int, bytes, int]]:
+    data = path.read_bytes()
+    pos = 0
+    while pos + _HEADER.size <= len(data):
+        length, crc, seq = _HEADER.unpack_from(data, pos)
+        start, end = pos + _HEADER.size, pos + _HEADER.size + length
+        if end > len(data) or zlib.crc32(data[start:end]) != crc:
+            return
+        yield seq, data[start:end], end
+        pos = end
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
