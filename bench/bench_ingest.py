@@ -45,6 +45,7 @@ from bench.common import (
     write_result,
 )
 from bench.loadgen import LoadGenerator
+from bench.serve_floor import FLOOR_PREFIX, deploy_empty_endpoint, remove_empty_endpoint
 from bench.workload import PLATFORM_HOST, Workload, batch_bodies, load_into_actor
 
 NAME = "ingest"
@@ -200,13 +201,20 @@ def run(
             batch_cells.append(cell)
 
         single_cells = []
+        if params["single_rates"]:
+            deploy_empty_endpoint(SINGLE_PATH)
         for rate in params["single_rates"]:
             chunk, _ = take(int(rate * params["single_seconds"]))
             bodies = [line.encode() for line in chunk.to_pylist()]
             cell = {"rate": rate, "seconds": params["single_seconds"], "requests": len(bodies)}
             for name, (url, key) in targets.items():
                 cell[name] = _summary(generator.open_loop(url, key, SINGLE_PATH, bodies, rate))
+            # The same requests to an empty endpoint behind the same Serve proxy (bench/serve_floor.py).
+            floor_url = service.base_url.rstrip("/") + FLOOR_PREFIX + "/"
+            cell["serve_floor"] = _summary(generator.open_loop(floor_url, service.admin_key, SINGLE_PATH.lstrip("/"), bodies, rate))
             single_cells.append(cell)
+        if params["single_rates"]:
+            remove_empty_endpoint()
 
         # Durability: every acknowledged event is in ClickHouse.
         import ray
@@ -276,6 +284,9 @@ def _headline(payload: dict[str, Any]) -> dict[str, Any]:
         "best_baseline_events_per_second": best_base,
         "ratio_best_to_best_baseline": round(best["service"]["events_per_second"] / best_base, 3) if best and best_base else None,
         "single_p95_ms_at_500": at_500["service"]["latency"].get("p95_ms") if at_500 else None,
+        "single_achieved_rate_at_500": at_500["service"]["achieved_rate"] if at_500 else None,
+        "empty_serve_endpoint_p95_ms_at_500": at_500["serve_floor"]["latency"].get("p95_ms") if at_500 else None,
+        "empty_serve_endpoint_achieved_rate_at_500": at_500["serve_floor"]["achieved_rate"] if at_500 else None,
         "memory_rss_mib": large["rss_mib"],
         "memory_pss_mib": large["pss_mib"],
         "memory_events_stored": large["events_stored"],
@@ -301,8 +312,9 @@ def _print(payload: dict[str, Any], path: Path) -> None:
     rows = []
     for c in payload["single"]:
         s, b = c["service"], c.get("baseline")
-        rows.append([c["rate"], s["achieved_rate"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"), s["latency"].get("p99_ms"), s["statuses"], b["latency"].get("p95_ms") if b else "-", s["dispatch_lag_max_ms"]])
-    print_table(["req/s", "achieved", "p50 ms", "p95 ms", "p99 ms", "statuses", "baseline p95", "send lag max ms"], rows)
+        f = c.get("serve_floor")
+        rows.append([c["rate"], s["achieved_rate"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"), s["latency"].get("p99_ms"), s["statuses"], b["latency"].get("p95_ms") if b else "-", f"{f['achieved_rate']} / {f['latency'].get('p95_ms')}" if f else "-", s["dispatch_lag_max_ms"]])
+    print_table(["req/s", "achieved", "p50 ms", "p95 ms", "p99 ms", "statuses", "baseline p95", "empty Serve endpoint req/s / p95", "send lag max ms"], rows)
     for engine in payload["raw_engine"]:
         print(f"\nraw chDB insert ({engine['schema']} schema): " + ", ".join(f"{r['block_rows']:,}-row blocks {r['rows_per_second']:,} rows/s" for r in engine["results"]))
     m = payload["memory_large"] or payload["memory"]
