@@ -2,7 +2,8 @@
 raw SQL time on the engine (the floor), plus the spec's naive content-analytics workflow.
 
     python -m bench.bench_queries --size small     # 300k events
-    python -m bench.bench_queries --size full      # 10M events
+    python -m bench.bench_queries --size full      # 10M events (written to queries_full.json)
+    python -m bench.bench_queries --size full --classes content.analytics,users.analytics
 
 Adding a query class is one entry in ``QUERY_CLASSES``: a REST request, a GraphQL query and the
 SQL that does the same work directly on the engine (each optional). A class whose route does not
@@ -229,9 +230,23 @@ def _interface_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(size: str = "small", *, service: Any = None, results_dir: Path | None = None, workload_end: datetime | None = None) -> dict[str, Any]:
-    """Run the query benchmark; ``service`` is an already running service (e.g. the test session's)."""
+def run(
+    size: str = "small",
+    *,
+    service: Any = None,
+    results_dir: Path | None = None,
+    workload_end: datetime | None = None,
+    classes_wanted: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run the query benchmark; ``service`` is an already running service (e.g. the test session's).
+
+    ``classes_wanted``: names of the query classes to run (all when None).
+    """
     params = SIZES[size]
+    selected = [qc for qc in QUERY_CLASSES if classes_wanted is None or qc.name in classes_wanted]
+    unknown = set(classes_wanted or ()) - {qc.name for qc in QUERY_CLASSES}
+    if unknown:
+        raise SystemExit(f"unknown query classes: {', '.join(sorted(unknown))}")
     load_before = load_average()
     end = workload_end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     workload = Workload(events=params["events"], days=params["days"], seed=41, prefix=f"bq{secrets.token_hex(3)}-", end=end)
@@ -248,7 +263,7 @@ def run(size: str = "small", *, service: Any = None, results_dir: Path | None = 
         url, key = service.base_url, service.admin_key
 
         classes = []
-        for qc in QUERY_CLASSES:
+        for qc in selected:
             entry: dict[str, Any] = {"name": qc.name}
             if qc.sql:
                 sql, make = qc.sql
@@ -305,7 +320,7 @@ def run(size: str = "small", *, service: Any = None, results_dir: Path | None = 
     payload["summary"] = {
         c["name"]: {k: c[k].get("p95_ms") for k in c if k.startswith(("rest_", "graphql_", "floor_"))} for c in classes
     }
-    path = write_result(NAME, payload, results_dir)
+    path = write_result(NAME if size != "full" else f"{NAME}_full", payload, results_dir)
     _print(payload, path)
     return payload
 
@@ -331,8 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_queries")
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--results-dir", type=Path)
+    parser.add_argument("--classes", help="comma-separated query classes to run (default: all)")
     args = parser.parse_args(argv)
-    run(args.size, results_dir=args.results_dir)
+    wanted = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    run(args.size, results_dir=args.results_dir, classes_wanted=wanted)
     return 0
 
 

@@ -17,25 +17,14 @@ from actors.event_store import EventStoreActor
 from core.arrow_ipc import pack
 from core.settings import Settings
 from storage import clickhouse
-from storage.events import EVENT_SCHEMA, ClickHouseEvents
+from storage.events import ClickHouseEvents
+from tests.support import stored_events
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
 def _events(prefix: str, n: int) -> pa.Table:
-    cols: dict[str, Any] = {name: [""] * n for name in EVENT_SCHEMA.names}
-    cols.update(
-        id=[f"{prefix}{i}" for i in range(n)],
-        event_type=["content_view"] * n,
-        event_category=["content"] * n,
-        timestamp=[NOW + timedelta(seconds=i) for i in range(n)],
-        processed_at=[NOW] * n,
-        content_id=[f"c{i % 4}" for i in range(n)],
-        user_id=[f"u{i % 3}" for i in range(n)],
-        session_id=["s1"] * n,
-        properties=["{}"] * n,
-    )
-    return pa.table(cols, schema=EVENT_SCHEMA)
+    return stored_events(prefix, n, NOW, step=timedelta(seconds=1), session_id=["s1"] * n)
 
 
 @pytest.fixture

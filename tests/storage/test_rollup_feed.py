@@ -13,24 +13,13 @@ import pytest
 from storage import clickhouse
 from storage.events import EVENT_SCHEMA, ClickHouseEvents
 from storage.rollup_feed import CLAIMS_TABLE, FEED_TABLE, RollupFeed, rewire_views
+from tests.support import stored_events
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 
 
 def _events(prefix: str, n: int) -> pa.Table:
-    cols = {name: [""] * n for name in EVENT_SCHEMA.names}
-    cols.update(
-        id=[f"{prefix}{i}" for i in range(n)],
-        event_type=["content_view"] * n,
-        event_category=["content"] * n,
-        timestamp=[START + timedelta(minutes=i) for i in range(n)],
-        processed_at=[START] * n,
-        content_id=[f"c{i % 3}" for i in range(n)],
-        user_id=[f"u{i % 7}" for i in range(n)],
-        session_id=[f"s{i % 5}" for i in range(n)],
-        properties=["{}"] * n,
-    )
-    return pa.table(cols, schema=EVENT_SCHEMA)
+    return stored_events(prefix, n, START)
 
 
 def _open(chdb_dir: Path, database: str) -> ClickHouseEvents:
