@@ -29,9 +29,9 @@ def test_empty_index():
     assert index.contains(np.empty(0, np.uint64)).tolist() == []
 
 
-def test_initial_hashes_are_deduplicated():
+def test_repeated_initial_hashes_are_harmless():
     index = IdHashIndex(hash_ids(["a", "b", "a"]))
-    assert len(index) == 2
+    assert len(index) == 3
     assert index.contains(hash_ids(["b", "c", "a"])).tolist() == [True, False, True]
 
 
@@ -61,10 +61,21 @@ def test_many_small_adds_merge_into_the_sorted_array():
         assert index.contains(hash_ids(seen)).all()
         assert not index.contains(hash_ids(_ids("never", 5))).any()
         assert len(index) == 5 * n
-    # The 17th and the 34th add merged the runs; six runs are still pending.
-    assert index._sorted.size == 34 * 5
+    # The 17th and the 34th add merged the runs into the middle level; six runs are still pending.
+    assert index._middle.size == 34 * 5
     assert len(index._recent) == 6
-    assert np.all(np.diff(index._sorted.astype(np.uint64)) > 0)
+    assert np.all(np.diff(index._middle.astype(np.uint64)) > 0)
+
+
+def test_the_middle_level_merges_into_the_main_array_at_an_eighth_of_it():
+    index = IdHashIndex(hash_ids(_ids("base", 800_000)))
+    index.add(hash_ids(_ids("m", 70_000)))  # over the run size limit: straight to the middle level
+    assert index._recent == [] and index._middle.size == 70_000 and index._sorted.size == 800_000
+    index.add(hash_ids(_ids("n", 70_000)))  # the middle passes 100k = 800k / 8: one main array
+    assert index._middle.size == 0 and index._sorted.size == 940_000
+    assert np.all(np.diff(index._sorted.astype(np.uint64)) >= 0)
+    probe = hash_ids(["base-799999", "m-0", "n-69999", "n-70000"])
+    assert index.contains(probe).tolist() == [True, True, True, False]
 
 
 def test_large_add_merges_at_once():
@@ -72,17 +83,17 @@ def test_large_add_merges_at_once():
     big = _ids("big", 70_000)
     index.add(hash_ids(big))
     assert index._recent == []
-    assert index._sorted.size == 70_010
+    assert index._middle.size + index._sorted.size == 70_010
     probe = hash_ids(["big-0", "big-69999", "base-3", "big-70000", "base-10"])
     assert index.contains(probe).tolist() == [True, True, True, False, False]
 
 
-def test_duplicates_across_adds_collapse_on_merge():
+def test_repeats_across_adds_are_harmless():
     index = IdHashIndex()
     for _ in range(17):
         index.add(hash_ids(["same", "also-same"]))
     assert index._recent == []
-    assert len(index) == 2
+    assert len(index) == 34
     assert index.contains(hash_ids(["same", "also-same", "other"])).tolist() == [True, True, False]
 
 
