@@ -5,9 +5,11 @@ single-event route with a fixed 201 and does nothing else: no auth, no validatio
 What it cannot sustain, no service behind Ray Serve's HTTP proxy can.
 """
 
-from __future__ import annotations
-
 from typing import Any
+
+# Imported here, not in the function: FastAPI resolves the endpoint's annotations by module name.
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 FLOOR_APP = "bench-floor"
 FLOOR_PREFIX = "/bench-floor"
@@ -15,8 +17,6 @@ FLOOR_PREFIX = "/bench-floor"
 
 def deploy_empty_endpoint(path: str) -> None:
     """Run the empty app under ``FLOOR_PREFIX`` (Serve must be running in this process's Ray)."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import Response
     from ray import serve
 
     app = FastAPI()
