@@ -113,6 +113,9 @@ class _Content:
     sums: list[list[float]] = field(default_factory=lambda: [[0.0, 0.0, 0.0] for _ in _WINDOW_MINUTES])
     acc: list[float] = field(default_factory=lambda: [0.0 for _ in _WINDOW_MINUTES])
     last_event_ms: int = 0
+    # The counters' change number of the last delta row for this content (unique across contents):
+    # a cached view is valid while it and the minute hold.
+    version: int = 0
 
 
 def _iso(millis: int | None) -> str | None:
@@ -141,6 +144,10 @@ class LiveCounters:
         self._seconds: dict[int, int] = {}
         self.last_event_ms = 0
         self.dirty: set[str] = set()
+        # content id -> (version, window figures without trending, series): reads, Redis flushes
+        # and hub ticks of an unchanged content share one computation. Emptied each minute.
+        self._views: dict[str, tuple[int, dict[str, dict[str, Any]], list[dict[str, Any]]]] = {}
+        self._changes = 0
 
     # ---- feeding -------------------------------------------------------------------------
     def apply(self, rows: pa.Table | None, seconds: pa.Table | None = None, *, now: float | None = None) -> None:
@@ -184,6 +191,8 @@ class LiveCounters:
         if c is None:
             c = self._contents[content_id] = _Content()
         self._by_minute.setdefault(minute, set()).add(content_id)
+        self._changes += 1
+        c.version = self._changes
         c.last_event_ms = max(c.last_event_ms, last_ms)
         self.dirty.add(content_id)
         weight = TREND_WEIGHTS.get(event_type, 0.0) * events
@@ -254,6 +263,7 @@ class LiveCounters:
         self._ref = new
         self._minute = new
         self._closed.clear()
+        self._views.clear()
         for minute in [m for m in self._global if new - m >= DETAIL_MINUTES]:
             del self._global[minute]
         floor = int(now) - SECONDS_KEPT
@@ -287,8 +297,22 @@ class LiveCounters:
         c = self._contents.get(content_id)
         if c is None:
             return self.empty_view(content_id) if empty_ok else None
-        windows: dict[str, Any] = {}
-        for i, (name, window) in enumerate(WINDOWS.items()):
+        cached = self._views.get(content_id)
+        if cached is None or cached[0] != c.version:
+            cached = (c.version, *self._figures(c))
+            self._views[content_id] = cached
+        _, figures, series = cached
+        # Trending decays with the clock, so it is computed at every read (it is cheap).
+        windows = {
+            name: {**figures[name], "by_event_type": dict(figures[name]["by_event_type"]), "trending": self._trend(c, i, now)}
+            for i, name in enumerate(WINDOWS)
+        }
+        return {"content_id": content_id, "as_of": _iso(c.last_event_ms), "windows": windows, "series": [dict(p) for p in series]}
+
+    def _figures(self, c: _Content) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """A content's counts per window and its last hour by minute, as of the current minute."""
+        figures: dict[str, dict[str, Any]] = {}
+        for name, window in WINDOWS.items():
             counts: dict[str, int] = {}
             watch = 0.0
             sketches = []
@@ -300,8 +324,7 @@ class LiveCounters:
                     sketches.append(b.users)
             metrics = _metrics(counts, watch)
             metrics["unique_users"] = UserSketch.union(sketches).estimate() if sketches else 0
-            metrics["trending"] = self._trend(c, i, now)
-            windows[name] = metrics
+            figures[name] = metrics
         series = []
         for minute in range(self._minute - 59, self._minute + 1):
             b = c.minutes.get(minute)
@@ -310,7 +333,7 @@ class LiveCounters:
                 "events": sum(b.counts.values()) if b else 0,
                 "views": b.counts.get("content_view", 0) if b else 0,
             })
-        return {"content_id": content_id, "as_of": _iso(c.last_event_ms), "windows": windows, "series": series}
+        return figures, series
 
     def empty_view(self, content_id: str) -> dict[str, Any]:
         """The view of a content id with nothing in the window: zeros, not an error."""

@@ -29,14 +29,20 @@ CLAIMS_TABLE = "rollup_feed_claims"
 # rollup, because counter shards rebuild from it tagged with the exact insert it includes.
 SYNCHRONOUS_VIEWS = frozenset({"realtime_minutes_mv"})
 
-# One INSERT ... SELECT feeds at most this many stored inserts (each one ≤ 200k rows), so a
-# long backlog is worked off in steps that each leave a claim behind.
-MAX_INSERTS_PER_CLAIM = 64
+# One INSERT ... SELECT feeds at most this many rows (and always at least one stored insert, which
+# holds ≤ 200k), so a long backlog is worked off in steps that each leave a claim behind.
+MAX_ROWS_PER_CLAIM = 1_000_000
 
 _FEED_SETTINGS = {
     # The claim's token reaches every view target, so a re-run claim is skipped where it landed.
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "parallel_view_processing": 1,
+    # Deduplication is per block: a re-run must cut the claim's rows into the same blocks however
+    # the parts holding them were merged since. One stream squashed into one block does.
+    "max_threads": 1,
+    "max_insert_threads": 1,
+    "min_insert_block_size_rows": 2 * MAX_ROWS_PER_CLAIM,
+    "min_insert_block_size_bytes": 1 << 34,
 }
 
 
@@ -59,13 +65,18 @@ class RollupFeed:
         self._open: Claim | None = None
 
     def recover(self) -> int:
-        """Re-run the latest claim (a crash may have cut it short); returns the last fed seq."""
+        """Finish the latest claim if a crash cut it short; returns the last fed seq."""
         latest = self._client.query(
-            f"SELECT first_seq, last_seq, token FROM {CLAIMS_TABLE} ORDER BY last_seq DESC, claimed_at DESC LIMIT 1"
+            f"SELECT first_seq, last_seq, token, done FROM {CLAIMS_TABLE} ORDER BY last_seq DESC, done DESC LIMIT 1"
         ).result_rows
         if latest:
-            self._open = Claim(*latest[0])
-            self.feed_through(self._open.last_seq)
+            first, last, token, done = latest[0]
+            if done:
+                self.fed_through = max(self.fed_through, int(last))
+            else:
+                # Maybe fed, maybe not, maybe in part: the same token makes the re-run safe.
+                self._open = Claim(int(first), int(last), token)
+                self.feed_through(int(last))
         return self.fed_through
 
     def highest_claimed(self) -> int:
@@ -79,23 +90,46 @@ class RollupFeed:
                 if self.fed_through >= stored_seq:
                     break
                 first = self.fed_through + 1
-                claim = Claim(first, min(stored_seq, first + MAX_INSERTS_PER_CLAIM - 1), f"rollup-{uuid.uuid4().hex}")
-                self._client.command(
-                    f"INSERT INTO {CLAIMS_TABLE} (first_seq, last_seq, token) VALUES ({{f:UInt64}}, {{l:UInt64}}, {{t:String}})",
-                    parameters={"f": claim.first_seq, "l": claim.last_seq, "t": claim.token},
-                )
+                claim = Claim(first, self._claim_end(first, stored_seq), f"rollup-{uuid.uuid4().hex}")
+                self._mark(claim, done=False)
                 self._open = claim
             fed += self._feed(self._open)
+            # Marked done, so a restart does not even re-run it; the token covers a crash before this.
+            self._mark(self._open, done=True)
             self.fed_through = max(self.fed_through, self._open.last_seq)
             self._open = None
         self.fed_rows += fed
         return fed
 
+    def _claim_end(self, first: int, stored_seq: int) -> int:
+        """The last insert of a claim starting at ``first``: as many as fit in MAX_ROWS_PER_CLAIM."""
+        sizes = self._client.query(
+            "SELECT stored_seq, count() FROM events WHERE stored_seq BETWEEN {f:UInt64} AND {l:UInt64} "
+            "GROUP BY stored_seq ORDER BY stored_seq",
+            parameters={"f": first, "l": stored_seq},
+        ).result_rows
+        end, rows = first, 0
+        for seq, count in sizes:
+            if rows and rows + count > MAX_ROWS_PER_CLAIM:
+                return end
+            end, rows = int(seq), rows + int(count)
+        # Inserts without rows (every id was a duplicate) still belong to some claim.
+        return stored_seq if rows <= MAX_ROWS_PER_CLAIM else end
+
+    def _mark(self, claim: Claim, *, done: bool) -> None:
+        self._client.command(
+            f"INSERT INTO {CLAIMS_TABLE} (first_seq, last_seq, token, done) VALUES "
+            "({f:UInt64}, {l:UInt64}, {t:String}, {d:UInt8})",
+            parameters={"f": claim.first_seq, "l": claim.last_seq, "t": claim.token, "d": int(done)},
+        )
+
     def _feed(self, claim: Claim) -> int:
         in_range = "FROM events WHERE stored_seq BETWEEN {f:UInt64} AND {l:UInt64}"
         bounds = {"f": claim.first_seq, "l": claim.last_seq}
+        # In id order: a re-run must present the views the very same block, row for row, to be
+        # recognized (their deduplication looks at the data, not only at the token).
         self._client.command(
-            f"INSERT INTO {FEED_TABLE} ({self._columns}) SELECT {self._columns} {in_range}",
+            f"INSERT INTO {FEED_TABLE} ({self._columns}) SELECT {self._columns} {in_range} ORDER BY id",
             parameters=bounds,
             settings={**_FEED_SETTINGS, "insert_deduplication_token": claim.token},
         )

@@ -78,3 +78,25 @@ def test_global_figures_merge_shards():
     assert merged["events_per_second"] == pytest.approx(5 / 60, abs=1e-3)
     assert merged["windows"]["24h"]["views"] == 2 and merged["windows"]["24h"]["searches"] == 3
     assert merged["as_of"].startswith("2027-01-15T08:00:00.001")
+
+
+def test_views_follow_every_change_though_they_are_cached():
+    c = LiveCounters(now=T0 + 10)
+    c.apply(rows((T0, "a", "content_view", 2, [1]), (T0, "b", "content_view", 1, [9])), now=T0 + 10)
+    first = c.content_view("a", now=T0 + 10)
+    # Read again unchanged: the same figures; trending decays with the clock even within the minute.
+    again = c.content_view("a", now=T0 + 40)
+    assert again["windows"]["5m"] | {"trending": None} == first["windows"]["5m"] | {"trending": None}
+    assert again["windows"]["5m"]["trending"]["popularity"] < first["windows"]["5m"]["trending"]["popularity"]
+    # A caller changing what it got does not change the next answer.
+    again["windows"]["5m"]["by_event_type"]["content_view"] = 99
+    again["series"][-1]["views"] = 99
+    # A delta for "b" leaves "a" as it was; one for "a" shows at once, in the same minute.
+    c.apply(rows((T0, "b", "content_view", 5, [8])), now=T0 + 41)
+    assert c.content_view("a", now=T0 + 42)["windows"]["5m"]["by_event_type"] == {"content_view": 2}
+    c.apply(rows((T0, "a", "content_view", 3, [2, 3])), now=T0 + 43)
+    latest = c.content_view("a", now=T0 + 44)
+    assert latest["windows"]["5m"]["views"] == 5 and latest["windows"]["5m"]["unique_users"] == 3
+    assert latest["series"][-1]["views"] == 5
+    # The next minute moves the windows: the last hour's series shifts by one.
+    assert c.content_view("a", now=T0 + 61)["series"][-2]["views"] == 5

@@ -150,3 +150,36 @@ def test_feed_table_keeps_nothing(chdb_dir: Path, database: str) -> None:
     store.insert(_events("a", 5), "a")
     assert store.query(f"SELECT count() FROM {FEED_TABLE}").rows[0][0] == 0
     assert clickhouse.identifier(FEED_TABLE) == FEED_TABLE
+
+
+class _DiesBeforeMarkingDone(RollupFeed):
+    """Feeds the claim, then dies before recording that it is done."""
+
+    def _mark(self, claim, *, done):  # type: ignore[no-untyped-def]
+        if done:
+            raise ConnectionError("died before marking the claim done")
+        super()._mark(claim, done=done)
+
+
+def test_a_claim_rerun_after_its_parts_were_merged_feeds_nothing_twice(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    seqs = [store.insert_raw(_events(f"p{i}-", 30), f"p{i}") for i in range(6)]  # six parts
+    feed = _DiesBeforeMarkingDone(store.client, tuple(EVENT_SCHEMA.names), fed_through=store.rollups.fed_through)
+    with pytest.raises(ConnectionError):
+        feed.feed_through(seqs[-1])
+    assert _counts(store) == (180, 180, 180)
+    # The claim's rows now sit in one part: the re-run reads them in another layout.
+    store.client.command("OPTIMIZE TABLE events FINAL")
+    store.close()
+    assert _counts(_open(chdb_dir, database)) == (180, 180, 180)
+
+
+def test_claims_stop_at_a_million_rows(chdb_dir: Path, database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("storage.rollup_feed.MAX_ROWS_PER_CLAIM", 25)
+    store = _open(chdb_dir, database)
+    last = [store.insert_raw(_events(f"q{i}-", 10), f"q{i}") for i in range(5)][-1]
+    store.rollups.feed_through(last)
+    # 10 + 10 fit, a third would not: claims of two inserts, the last one alone.
+    claims = store.query(f"SELECT first_seq, last_seq FROM {CLAIMS_TABLE} WHERE done = 1 ORDER BY first_seq").rows
+    assert [(int(a), int(b)) for a, b in claims] == [(1, 2), (3, 4), (5, 5)]
+    assert _counts(store) == (50, 50, 50)

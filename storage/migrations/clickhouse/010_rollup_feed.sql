@@ -6,14 +6,15 @@ ALTER TABLE events ADD INDEX IF NOT EXISTS idx_stored_seq stored_seq TYPE minmax
 
 CREATE TABLE IF NOT EXISTS events_rollup_feed AS events ENGINE = Null;
 
--- The range of inserts being fed to the rollups, written before it is fed. Merges keep only
--- the latest claim (the one a restarted writer re-runs).
+-- The range of inserts being fed to the rollups: written before it is fed (done = 0) and again
+-- after (done = 1). Merges keep only the latest; a restarted writer re-runs it unless it is done.
 CREATE TABLE IF NOT EXISTS rollup_feed_claims
 (
     slot UInt8 DEFAULT 0,
     first_seq UInt64,
     last_seq UInt64,
     token String,
+    done UInt8 DEFAULT 0,
     claimed_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(last_seq)
