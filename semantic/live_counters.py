@@ -20,6 +20,7 @@ as documented in the README:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable
@@ -122,6 +123,12 @@ def _iso(millis: int | None) -> str | None:
     if not millis:
         return None
     return datetime.fromtimestamp(millis / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_iso(minute: int) -> str | None:
+    """The ISO time of a minute (minutes since the epoch): every view's series repeats the same 60."""
+    return _iso(minute * 60_000)
 
 
 def _metrics(counts: dict[str, int], watch: float) -> dict[str, Any]:
@@ -329,7 +336,7 @@ class LiveCounters:
         for minute in range(self._minute - 59, self._minute + 1):
             b = c.minutes.get(minute)
             series.append({
-                "minute": _iso(minute * 60_000),
+                "minute": _minute_iso(minute),
                 "events": sum(b.counts.values()) if b else 0,
                 "views": b.counts.get("content_view", 0) if b else 0,
             })
@@ -339,7 +346,7 @@ class LiveCounters:
         """The view of a content id with nothing in the window: zeros, not an error."""
         zero = {name: 0 for name in METRIC_TYPES} | {"watch_time_seconds": 0.0, "events": 0, "by_event_type": {}, "unique_users": 0}
         trend = {"activity": 0.0, "popularity": 0.0, "baseline_per_minute": 0.0, "velocity": 0.0, "acceleration": 0.0, "score": 0.0}
-        series = [{"minute": _iso(m * 60_000), "events": 0, "views": 0} for m in range(self._minute - 59, self._minute + 1)]
+        series = [{"minute": _minute_iso(m), "events": 0, "views": 0} for m in range(self._minute - 59, self._minute + 1)]
         return {"content_id": content_id, "as_of": None, "windows": {w: {**zero, "trending": dict(trend)} for w in WINDOWS}, "series": series}
 
     def trending_table(self, now: float | None = None) -> pa.Table:
