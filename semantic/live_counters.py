@@ -318,19 +318,23 @@ class LiveCounters:
 
     def _figures(self, c: _Content) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """A content's counts per window and its last hour by minute, as of the current minute."""
-        figures: dict[str, dict[str, Any]] = {}
-        for name, window in WINDOWS.items():
-            counts: dict[str, int] = {}
-            watch = 0.0
-            sketches = []
-            for minute, b in c.minutes.items():
-                if self._minute - minute < window:
+        # One pass over the minutes: each adds to every window that holds it (5m ⊂ 1h ⊂ 24h).
+        counts: list[dict[str, int]] = [{} for _ in _WINDOW_MINUTES]
+        watch = [0.0 for _ in _WINDOW_MINUTES]
+        sketches: list[list[UserSketch]] = [[] for _ in _WINDOW_MINUTES]
+        for minute, b in c.minutes.items():
+            age = self._minute - minute
+            for i, window in enumerate(_WINDOW_MINUTES):
+                if age < window:
+                    into = counts[i]
                     for t, n in b.counts.items():
-                        counts[t] = counts.get(t, 0) + n
-                    watch += b.watch
-                    sketches.append(b.users)
-            metrics = _metrics(counts, watch)
-            metrics["unique_users"] = UserSketch.union(sketches).estimate() if sketches else 0
+                        into[t] = into.get(t, 0) + n
+                    watch[i] += b.watch
+                    sketches[i].append(b.users)
+        figures: dict[str, dict[str, Any]] = {}
+        for i, name in enumerate(WINDOWS):
+            metrics = _metrics(counts[i], watch[i])
+            metrics["unique_users"] = UserSketch.union(sketches[i]).estimate() if sketches[i] else 0
             figures[name] = metrics
         series = []
         for minute in range(self._minute - 59, self._minute + 1):
