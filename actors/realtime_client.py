@@ -81,7 +81,12 @@ class RealtimeClient:
     async def trending(self, window: str, limit: int, category: str | None = None) -> dict[str, Any]:
         check_window(window)
         check_limit(limit)
-        return await self._call(names.TRENDING, "top", window, limit, category)
+        try:
+            return await self._call(names.TRENDING, "top", window, limit, category)
+        except StoreUnavailable:
+            if self._rollup is None:
+                raise
+            return await self._rollup.trending(window, limit, category)
 
     async def content_live(self, content_id: str) -> dict[str, Any]:
         if not content_id:

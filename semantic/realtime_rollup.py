@@ -1,8 +1,9 @@
 """The live figures computed from ClickHouse's minute table instead of the actors.
 
 Used when the counter actors cannot answer (restarting, not deployed): the same windows and
-definitions, ``source: "rollup"``. Unique counts here are exact (ClickHouse merges the id sets);
-trending needs the actors and is not offered from rollups.
+definitions, ``source: "rollup"``. Unique counts here are exact (ClickHouse merges the id sets).
+Trending uses the same weights, periods and decay as the live counters (semantic/live_counters.py),
+summed per minute in SQL.
 """
 
 from __future__ import annotations
@@ -10,7 +11,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from semantic.live_counters import ACTIVE_WINDOW, METRIC_TYPES, RATE_SECONDS, WINDOWS, iso_millis
+from semantic.live_counters import (
+    ACTIVE_WINDOW,
+    METRIC_TYPES,
+    RATE_SECONDS,
+    TREND_WEIGHTS,
+    WINDOWS,
+    half_life_minutes,
+    iso_millis,
+    trend_score,
+)
+from storage.content_categories import load_categories
 from storage.events import EventStore
 
 _CONTENT_SQL = """
@@ -47,6 +58,27 @@ WHERE minute >= toDateTime({w1440:Int64}, 'UTC')
 _RATE_SQL = """
 SELECT toInt64(count()) FROM events
 WHERE timestamp > fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC') AND timestamp < fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')
+"""
+
+_WEIGHT = "multiIf(" + ", ".join(f"event_type = '{t}', {w!r}" for t, w in TREND_WEIGHTS.items()) + ", 0.0)"
+# Per content: weighted activity in the window (a0) and the two windows before it (a1, a2), and
+# the window's activity decayed to now (each minute counts at its start, as in the live counters).
+_TRENDING_SQL = f"""
+SELECT content_id,
+       sumIf(w, minute >= toDateTime({{p0:Int64}}, 'UTC')) AS a0,
+       sumIf(w, minute >= toDateTime({{p1:Int64}}, 'UTC') AND minute < toDateTime({{p0:Int64}}, 'UTC')) AS a1,
+       sumIf(w, minute < toDateTime({{p1:Int64}}, 'UTC')) AS a2,
+       sumIf(w * pow(2, (toUnixTimestamp(minute) - {{now:Float64}}) / 60 / {{half_life:Float64}}),
+             minute >= toDateTime({{p0:Int64}}, 'UTC')) AS popularity,
+       toInt64(toUnixTimestamp64Milli(max(last_event))) AS last_ms
+FROM (
+    SELECT minute, content_id, last_event, toFloat64(events) * {_WEIGHT} AS w
+    FROM realtime_minutes
+    WHERE content_id != '' AND minute >= toDateTime({{p2:Int64}}, 'UTC')
+      AND event_type IN ({", ".join(f"'{t}'" for t in TREND_WEIGHTS)})
+)
+GROUP BY content_id
+HAVING a0 > 0
 """
 
 
@@ -99,4 +131,49 @@ class RealtimeRollup:
             "windows": windows,
             "source": "rollup",
             "computed_at": iso_millis(int(now * 1000)),
+        }
+
+    async def trending(self, window: str, limit: int, category: str | None = None, now: float | None = None) -> dict[str, Any]:
+        """The live ranking (score, then content id) computed from the minute table."""
+        now = time.time() if now is None else now
+        size = WINDOWS[window]
+        minute = int(now // 60) * 60
+        params = {
+            "p0": minute - (size - 1) * 60,
+            "p1": minute - (2 * size - 1) * 60,
+            "p2": minute - (3 * size - 1) * 60,
+            "now": now,
+            "half_life": half_life_minutes(size),
+        }
+        rows = (await self._store.query(_TRENDING_SQL, params)).dicts()
+        categories = await load_categories(self._store)
+        if category is not None:
+            rows = [r for r in rows if categories.get(r["content_id"]) == category]
+        ranked = []
+        for r in rows:
+            r0, r1, r2 = (float(r[k]) / size for k in ("a0", "a1", "a2"))
+            popularity = float(r["popularity"])
+            ranked.append((-trend_score(popularity, r0, r1), r["content_id"], r, popularity, r0, r1, r2))
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        items = [
+            {
+                "rank": rank,
+                "content_id": content_id,
+                "category": categories.get(content_id),
+                "score": -neg_score,
+                "popularity": popularity,
+                "activity": float(r["a0"]),
+                "baseline_per_minute": r1,
+                "velocity": r0 - r1,
+                "acceleration": r0 - 2 * r1 + r2,
+            }
+            for rank, (neg_score, content_id, r, popularity, r0, r1, r2) in enumerate(ranked[:limit], start=1)
+        ]
+        return {
+            "window": window,
+            "category": category,
+            "computed_at": iso_millis(int(now * 1000)),
+            "as_of": iso_millis(max((int(r["last_ms"]) for _, _, r, *_ in ranked), default=0)),
+            "source": "rollup",
+            "items": items,
         }

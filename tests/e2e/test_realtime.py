@@ -279,6 +279,9 @@ async def test_rollup_source_gives_the_same_figures(admin: httpx.Client, unique:
     from semantic.realtime_rollup import RealtimeRollup
 
     events, contents = known_stream(f"rollup-{unique}")
+    category = f"cat-rollup-{unique}"
+    for content_id in contents:
+        assert admin.put(f"/api/v1/analytics/content-metadata/{content_id}", json={"category": category}).status_code == 200
     send(admin, events)
     rollup = RealtimeRollup(RemoteEventStore(find_event_store_actor()))
     for content_id in contents:
@@ -296,3 +299,26 @@ async def test_rollup_source_gives_the_same_figures(admin: httpx.Client, unique:
                        lambda v: v["windows"]["24h"]["events"] == totals["windows"]["24h"]["events"])
     assert live_totals["windows"]["24h"]["by_event_type"] == totals["windows"]["24h"]["by_event_type"]
     assert totals["source"] == "rollup"
+
+    # Trending from the minute table: the same items, order and figures as computed here (and live).
+    for window, size in WINDOWS.items():
+        ranking = await rollup.trending(window, 100, category)
+        assert ranking["source"] == "rollup" and ranking["category"] == category
+        at = datetime.fromisoformat(ranking["computed_at"]).timestamp()
+        want = {cid: expected_trend(events, cid, size, at) for cid in contents}
+        want = {cid: w for cid, w in want.items() if w["activity"] > 0}
+        assert [i["content_id"] for i in ranking["items"]] == sorted(want, key=lambda cid: (-want[cid]["score"], cid)), window
+        for item in ranking["items"]:
+            for field in ("activity", "baseline_per_minute", "velocity", "acceleration"):
+                assert item[field] == pytest.approx(want[item["content_id"]][field], abs=1e-9), (window, field)
+            for field in ("popularity", "score"):
+                # computed_at is to the millisecond; the decay used the exact clock.
+                assert item[field] == pytest.approx(want[item["content_id"]][field], rel=1e-4), (window, field)
+            assert item["category"] == category
+        mine = [i["content_id"] for i in ranking["items"]]
+        # The live ranking learns new categories on its next metadata refresh.
+        live = poll(
+            lambda w=window: admin.get("/api/v1/analytics/content/trending", params={"window": w, "limit": 100, "category": category}).json(),
+            lambda r, want=mine: [i["content_id"] for i in r["items"]] == want,
+        )
+        assert [i["content_id"] for i in live["items"]] == mine, window
