@@ -113,10 +113,6 @@ class EventStoreActor:
         self._pending_ids: set[str] = set()
         self._pending_rows = 0
         self._pending_lock = threading.Lock()
-        self._wal = WriteAheadLog(config.data_dir.resolve() / "wal")
-        self.replayed_rows = self._replay_log()
-        self._stored_through = self._wal.last_seq
-        self._m_index.set(len(self._index))
         self._commit = GroupCommit(self._accept_parts, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT)
         self._rollups = RollupFeeder(
             self._connect,
@@ -124,9 +120,12 @@ class EventStoreActor:
             interval_seconds=config.rollup_feed_interval_ms / 1000,
             registry=self._registry,
         )
-        self._rollups.stored(self._store.stored_seq)
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
+        self._wal = WriteAheadLog(config.data_dir.resolve() / "wal")
+        self.replayed_rows = self._replay_log()
+        self._stored_through = self._wal.last_seq
+        self._m_index.set(len(self._index))
         self._flusher: asyncio.Task[None] | None = None
         self._flush_wanted: asyncio.Event | None = None
         self._flush_now: asyncio.Event | None = None
@@ -150,10 +149,7 @@ class EventStoreActor:
 
     def _append_parts(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
         table = pa.concat_tables([p.table for p in parts]) if len(parts) > 1 else parts[0].table
-        ids: list[str] = table.column("id").to_pylist()
-        hashes = hash_ids(ids)
-        keep = self._new_rows(ids, hashes, self._reader())
-        fresh = table.filter(pa.array(keep)) if not keep.all() else table
+        fresh, ids, hashes, keep = self._fresh(table, self._reader())
         if fresh.num_rows:
             started = time.perf_counter()
             seq = self._wal.append(fresh)
@@ -168,6 +164,13 @@ class EventStoreActor:
             self._m_pending.set(self._pending_rows)
         self._m_duplicates.inc(int((~keep).sum()))
         return self._receipts(parts, ids, keep)
+
+    def _fresh(self, table: pa.Table, store: ClickHouseEvents) -> tuple[pa.Table, list[str], np.ndarray, np.ndarray]:
+        """The rows of ``table`` not accepted before, with every row's id, id hash and keep flag."""
+        ids: list[str] = table.column("id").to_pylist()
+        hashes = hash_ids(ids)
+        keep = self._new_rows(ids, hashes, store)
+        return (table.filter(pa.array(keep)) if not keep.all() else table), ids, hashes, keep
 
     def _new_rows(self, ids: list[str], hashes: np.ndarray, store: ClickHouseEvents) -> np.ndarray:
         """Which rows are new: not repeated earlier in ``ids``, not accepted before."""
@@ -285,14 +288,10 @@ class EventStoreActor:
         """At start: insert what the log acknowledged but ClickHouse may not hold (a crash)."""
         replayed = 0
         for seq, table in self._wal.unstored():
-            ids = table.column("id").to_pylist()
-            hashes = hash_ids(ids)
-            keep = self._new_rows(ids, hashes, self._store)
-            fresh = table.filter(pa.array(keep)) if not keep.all() else table
+            fresh, _, hashes, keep = self._fresh(table, self._store)
             if fresh.num_rows:
                 self._index.add(hashes[keep])
-                token = hashlib.blake2b("\n".join(sorted(fresh.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
-                self._store.insert_raw(fresh, token)
+                self._insert(fresh)
                 replayed += fresh.num_rows
             self._wal.checkpoint(seq)
         if replayed:
@@ -366,10 +365,7 @@ class EventStoreActor:
     def _load_events(self, rows: pa.Table) -> None:
         for start in range(0, rows.num_rows, MAX_ROWS_PER_INSERT):
             chunk = rows.slice(start, MAX_ROWS_PER_INSERT).select(EVENT_COLUMNS)
-            ids = chunk.column("id").to_pylist()
-            hashes = hash_ids(ids)
-            keep = self._new_rows(ids, hashes, self._reader())
-            fresh = chunk.filter(pa.array(keep)) if not keep.all() else chunk
+            fresh, _, hashes, keep = self._fresh(chunk, self._reader())
             self._m_duplicates.inc(int((~keep).sum()))
             if fresh.num_rows:
                 self._index.add(hashes[keep])

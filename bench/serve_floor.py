@@ -5,8 +5,6 @@ single-event route with a fixed 201 and does nothing else: no auth, no validatio
 What it cannot sustain, no service behind Ray Serve's HTTP proxy can.
 """
 
-from typing import Any
-
 # Imported here, not in the function: FastAPI resolves the endpoint's annotations by module name.
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -34,7 +32,7 @@ def deploy_empty_endpoint(path: str) -> None:
     serve.run(EmptyIngest.bind(), name=FLOOR_APP, route_prefix=FLOOR_PREFIX)
 
 
-def remove_empty_endpoint() -> Any:
+def remove_empty_endpoint() -> None:
     from ray import serve
 
     serve.delete(FLOOR_APP)

@@ -153,7 +153,8 @@ class ClickHouseEvents:
         self.rollups.recover()
         highest_stored = int(self.client.query("SELECT max(stored_seq) FROM events").result_rows[0][0])
         self.rollups.feed_through(highest_stored)
-        self.stored_seq = max(highest_stored, self.rollups.highest_claimed())
+        # Fed through covers every claim ever made (the latest one was just finished).
+        self.stored_seq = max(highest_stored, self.rollups.fed_through)
 
     def _ensure_retention(self, days: int) -> None:
         """Bring every table's retention TTL to ``days`` (the setting may change between starts)."""

@@ -79,9 +79,6 @@ class RollupFeed:
                 self.feed_through(int(last))
         return self.fed_through
 
-    def highest_claimed(self) -> int:
-        return int(self._client.query(f"SELECT max(last_seq) FROM {CLAIMS_TABLE}").result_rows[0][0])
-
     def feed_through(self, stored_seq: int) -> int:
         """Feed every stored insert up to ``stored_seq``; returns the rows fed."""
         fed = 0

@@ -102,7 +102,7 @@ class WriteAheadLog:
     def unstored(self) -> Iterator[tuple[int, pa.Table]]:
         """The records after the checkpoint, in order: acknowledged, maybe not yet in ClickHouse."""
         for _, path in list(self._segments):
-            for seq, payload in _records(path):
+            for seq, payload, _ in _records(path):
                 if seq > self.checkpointed:
                     yield seq, unpack(payload)
 
@@ -120,7 +120,7 @@ class WriteAheadLog:
         """The last seq in ``path``. A torn tail of the newest segment (a crash during an append
         that was never acknowledged) is cut off; a bad record anywhere else is corruption."""
         last_seq, good_end = 0, 0
-        for seq, _, end in _records_with_end(path):
+        for seq, _, end in _records(path):
             last_seq, good_end = seq, end
         size = path.stat().st_size
         if good_end != size:
@@ -131,12 +131,8 @@ class WriteAheadLog:
         return last_seq
 
 
-def _records(path: Path) -> Iterator[tuple[int, bytes]]:
-    for seq, payload, _ in _records_with_end(path):
-        yield seq, payload
-
-
-def _records_with_end(path: Path) -> Iterator[tuple[int, bytes, int]]:
+def _records(path: Path) -> Iterator[tuple[int, bytes, int]]:
+    """(seq, payload, end offset) of each readable record, stopping at the first bad one."""
     data = path.read_bytes()
     pos = 0
     while pos + _HEADER.size <= len(data):
