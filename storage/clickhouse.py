@@ -12,6 +12,8 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from storage.playback_rollup import backfill_sql
+
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -56,8 +58,10 @@ def migration_files() -> list[tuple[int, str, str]]:
 def apply_migrations(client: Client, *, template: dict[str, Any]) -> list[str]:
     """Apply the migrations not yet recorded; returns the names applied now.
 
-    ``template`` fills ``${name}`` slots with values from Settings (never user input).
+    ``template`` fills ``${name}`` slots with values from Settings (never user input), and
+    ``${playback_backfill}`` with the one statement that is built in Python.
     """
+    template = {"playback_backfill": backfill_sql(), **template}
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime DEFAULT now()) "

@@ -11,6 +11,9 @@ to ``rollup_feed_claims``; the feed insert carries that token, and every view ta
 deduplication window. A restarted writer re-runs its latest claim with the same token: the
 targets that already have it skip it, the others get it. Claims are fed in order, so every
 range before the latest claim is complete.
+
+Watch time is fed the same way, by a second insert per claim with its own token: the change the
+range makes to the touched sessions' pieces (storage/playback_rollup.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from storage import playback_rollup
 from storage.clickhouse import identifier
 
 FEED_TABLE = "events_rollup_feed"
@@ -43,6 +47,12 @@ _FEED_SETTINGS = {
     "max_insert_threads": 1,
     "min_insert_block_size_rows": 2 * MAX_ROWS_PER_CLAIM,
     "min_insert_block_size_bytes": 1 << 34,
+}
+
+_PLAYBACK_SETTINGS = {
+    "max_insert_threads": 1,
+    "min_insert_block_size_rows": 1 << 40,
+    "min_insert_block_size_bytes": 1 << 40,
 }
 
 
@@ -129,6 +139,12 @@ class RollupFeed:
             f"INSERT INTO {FEED_TABLE} ({self._columns}) SELECT {self._columns} {in_range} ORDER BY id",
             parameters=bounds,
             settings={**_FEED_SETTINGS, "insert_deduplication_token": claim.token},
+        )
+        # Sorted and squashed into one block, so a re-run is recognized by its token.
+        self._client.command(
+            playback_rollup.delta_sql(),
+            parameters=bounds,
+            settings={**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"},
         )
         # chDB reports no written rows for INSERT ... SELECT; the minmax index makes this cheap.
         return int(self._client.query(f"SELECT count() {in_range}", parameters=bounds).result_rows[0][0])

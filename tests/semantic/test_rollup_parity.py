@@ -18,6 +18,7 @@ import pytest
 from semantic.catalog import FAMILIES
 from semantic.compiler import Filter, MetricQuery, compile_query, run_query
 from semantic.periods import Period
+from semantic.playback import content_watch_seconds
 from semantic.retention import RetentionService
 from semantic.segments import SegmentRules, SegmentService
 from semantic.sessions import length_distribution, session_stats
@@ -229,6 +230,25 @@ async def test_user_analytics_from_events_by_user_match_raw(store: InProcessStor
             assert copy.analytics.content_views > 0
 
 
+async def _same_watch_time(store: InProcessStore, tz: str) -> dict[tuple[str, int], float]:
+    played = await store.query(
+        "SELECT content_id FROM events WHERE event_type = 'content_play' GROUP BY content_id ORDER BY count() DESC, content_id LIMIT 60"
+    )
+    ids = [row[0] for row in played.rows]
+    periods = [_period(tz), _period(tz).previous()]
+    routed = await content_watch_seconds(store, ids, periods)
+    raw = await content_watch_seconds(store, ids, periods, route="raw")
+    assert routed == raw
+    return routed
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Riyadh", "America/New_York", "Asia/Kolkata"])
+async def test_watch_time_from_playback_hourly_matches_raw(store: InProcessStore, tz: str) -> None:
+    watch = await _same_watch_time(store, tz)
+    assert len(watch) > 60 and sum(watch.values()) > 10_000
+    assert {index for _, index in watch} == {0, 1}
+
+
 async def test_segments_and_cohorts_match_raw(store: InProcessStore) -> None:
     segments = SegmentService(store, SegmentRules())
     routed = await segments.segments(_period(), route="auto")
@@ -264,6 +284,7 @@ async def test_backfilled_rollups_match_raw(backfilled: InProcessStore) -> None:
     await _same(
         backfilled, MetricQuery("search", tuple(FAMILIES["search"].metrics), _period(), ("query",)), "search_daily"
     )
+    assert sum((await _same_watch_time(backfilled, "UTC")).values()) > 1_000
     periods = [_period()]
     assert await session_stats(backfilled, periods) == await session_stats(backfilled, periods, source="events")
     users = UserAnalyticsService(backfilled)

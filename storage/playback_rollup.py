@@ -1,0 +1,108 @@
+"""Watch time as pieces, kept per content and hour in ``playback_hourly``.
+
+A playback session (semantic.catalog.SESSION_KEY) of one content yields pieces of watch time:
+- if it has a play or resume event at all, one piece per pause or complete whose previous
+  event, among the session's play / resume / pause / complete events in (time, id) order, is a
+  play or resume: from the opener to the closer;
+- otherwise, one piece per content_view, of the ``duration_seconds`` it reported (articles, or
+  clients that report durations), at the view's time.
+
+A period's watch time is the sum of the pieces that open and close inside it. Pieces depend on a
+session's whole history, so no view over one insert can make them; instead the rollup feed
+(storage/rollup_feed.py) adds, for each fed range of inserts, the pieces of every session the
+range touches minus the pieces those sessions had before it. The sums are then additive per
+(content, hour opened, hour closed), and periods that start and end on whole hours read them.
+"""
+
+from __future__ import annotations
+
+from semantic.catalog import (
+    CONTENT_KEY,
+    DURATION_SECONDS,
+    SEGMENT_CLOSERS,
+    SEGMENT_OPENERS,
+    SESSION_KEY,
+    VIEW,
+    sql_list,
+)
+
+TABLE = "playback_hourly"
+EVENT_TYPES = (VIEW, *SEGMENT_OPENERS, *SEGMENT_CLOSERS)
+
+_SEGMENT_TYPES = sql_list((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
+_OPENERS = sql_list(SEGMENT_OPENERS)
+_CLOSERS = sql_list(SEGMENT_CLOSERS)
+_HOUR_MS = 3_600_000
+
+
+def pieces_sql(rows: str) -> str:
+    """(content_key, opened_ms, closed_ms, watch_ms) per piece, over ``rows`` with columns
+    content_key, session_key, timestamp, event_type, id, duration_seconds."""
+    return f"""
+SELECT content_key, piece.1 AS opened_ms, piece.2 AS closed_ms, piece.3 AS watch_ms
+FROM (
+    SELECT
+        content_key, session_key,
+        arraySort(x -> (x.1, x.3), groupArrayIf((toUnixTimestamp64Milli(timestamp), toString(event_type), id),
+                                               event_type IN {_SEGMENT_TYPES})) AS seq,
+        if(countIf(event_type IN {_OPENERS}) > 0,
+           arrayMap(i -> (seq[i - 1].1, seq[i].1, seq[i].1 - seq[i - 1].1),
+                    arrayFilter(i -> seq[i].2 IN {_CLOSERS} AND seq[i - 1].2 IN {_OPENERS}, range(2, length(seq) + 1))),
+           groupArrayIf((toUnixTimestamp64Milli(timestamp), toUnixTimestamp64Milli(timestamp),
+                         toInt64(round(duration_seconds * 1000))), event_type = '{VIEW}')) AS pieces
+    FROM {rows}
+    GROUP BY content_key, session_key
+)
+ARRAY JOIN pieces AS piece"""
+
+
+def event_rows(condition: str) -> str:
+    """The playback rows of ``events`` matching ``condition`` (over content_key, session_key and the columns)."""
+    return f"""(
+    SELECT content_key, session_key, timestamp, event_type, id, duration_seconds
+    FROM (
+        SELECT timestamp, event_type, id, stored_seq, content_id,
+               {CONTENT_KEY} AS content_key, {SESSION_KEY} AS session_key,
+               if(event_type = '{VIEW}', {DURATION_SECONDS}, 0) AS duration_seconds
+        FROM events
+        WHERE event_type IN {sql_list(EVENT_TYPES)}
+    )
+    WHERE {condition}
+)"""
+
+
+def _hourly(pieces: str, signed: str = "watch_ms") -> str:
+    hour = "toDateTime(intDiv({0}, {1}) * 3600, 'UTC')"
+    return f"""
+SELECT content_key AS content_id,
+       {hour.format("opened_ms", _HOUR_MS)} AS opened_hour,
+       {hour.format("closed_ms", _HOUR_MS)} AS closed_hour,
+       sum({signed}) AS watch_ms
+FROM ({pieces})
+GROUP BY content_id, opened_hour, closed_hour
+HAVING watch_ms != 0
+ORDER BY content_id, opened_hour, closed_hour"""
+
+
+def backfill_sql() -> str:
+    """The pieces of every stored event, for a new ``playback_hourly`` (migration 011)."""
+    return f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) {_hourly(pieces_sql(event_rows('1')))}"
+
+
+def delta_sql() -> str:
+    """What inserts {f}..{l} change: the touched sessions' pieces through {l} minus those before {f}."""
+    touched = f"""
+        SELECT DISTINCT {CONTENT_KEY} AS content_key, {SESSION_KEY} AS session_key
+        FROM events
+        WHERE stored_seq BETWEEN {{f:UInt64}} AND {{l:UInt64}} AND event_type IN {sql_list(EVENT_TYPES)}"""
+    of_touched = (
+        "(content_id = '' OR content_id IN (SELECT content_key FROM touched)) "
+        "AND (content_key, session_key) IN (SELECT content_key, session_key FROM touched)"
+    )
+    after = pieces_sql(event_rows(f"stored_seq <= {{l:UInt64}} AND {of_touched}"))
+    before = pieces_sql(event_rows(f"stored_seq < {{f:UInt64}} AND {of_touched}"))
+    signed = f"SELECT *, 1 AS sign FROM ({after}) UNION ALL SELECT *, -1 AS sign FROM ({before})"
+    return (
+        f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) "
+        f"WITH touched AS ({touched}) {_hourly(signed, 'sign * watch_ms')}"
+    )
