@@ -17,32 +17,45 @@ from __future__ import annotations
 from typing import Any
 
 from semantic.catalog import SESSION_KEY, USER_EVENT_SOURCES, sql_list
-from semantic.periods import Period, period_label, utc_text
+from semantic.periods import Period
 from storage.events import EventStore
 from storage.playback_rollup import EVENT_TYPES, TABLE, event_rows, pieces_sql
 
-
-def _on_whole_hours(periods: list[Period]) -> bool:
-    return all(t.minute == 0 and t.second == 0 and t.microsecond == 0 for p in periods for t in (p.start, p.end))
-
-
-def _in_periods(opened: str, closed: str, periods: list[Period], params: dict[str, Any]) -> tuple[str, str]:
-    """(filter keeping what opens and closes in one of the periods, the label of that period)."""
-    params["w_start"] = utc_text(min(p.start for p in periods))
-    params["w_end"] = utc_text(max(p.end for p in periods))
-    label = period_label(opened, periods, params)
-    keep = (
-        f"{opened} >= {{w_start:DateTime64(3, 'UTC')}} AND {closed} < {{w_end:DateTime64(3, 'UTC')}} "
-        f"AND {label} = {period_label(closed, periods, params)} AND {label} != ''"
-    )
-    return keep, label
+_HOUR_MS = 3_600_000
+# Every zone's offset today is a multiple of 15 minutes, so period bounds fall on these (else on ms).
+_GRAINS_MS = (_HOUR_MS, 900_000, 60_000, 1_000, 1)
 
 
-def _by_period(pieces: str, periods: list[Period], params: dict[str, Any], *, group: str) -> str:
-    """Watch seconds per (group, period label) of raw pieces (opened_ms / closed_ms)."""
-    opened, closed = "fromUnixTimestamp64Milli(opened_ms, 'UTC')", "fromUnixTimestamp64Milli(closed_ms, 'UTC')"
-    keep, label = _in_periods(opened, closed, periods, params)
-    return f"SELECT {group}, {label} AS grp, sum(watch_ms) / 1000 FROM ({pieces}) WHERE {keep} GROUP BY {group}, grp HAVING sum(watch_ms) != 0"
+def _bounds_ms(periods: list[Period]) -> list[tuple[int, int]]:
+    return [(int(p.start.timestamp() * 1000), int(p.end.timestamp() * 1000)) for p in periods]
+
+
+def _grain(bounds: list[tuple[int, int]]) -> int:
+    """The coarsest time bucket whose edges include every period bound."""
+    return next(g for g in _GRAINS_MS if all(b % g == 0 for pair in bounds for b in pair))
+
+
+def _by_period(rows: list[tuple], bounds: list[tuple[int, int]]) -> dict[tuple[Any, int], float]:
+    """Sums rows (key, bucket opened at ms, bucket closed at ms, watch ms) into {(key, period index): seconds}.
+
+    Bucket edges include the period bounds, so a piece opens and closes in a period exactly when its
+    buckets' starts do."""
+    totals: dict[tuple[Any, int], int] = {}
+    for key, opened, closed, ms in rows:
+        for index, (start, end) in enumerate(bounds):
+            if start <= opened and closed < end:
+                totals[(key, index)] = totals.get((key, index), 0) + int(ms)
+                break
+    return {key: ms / 1000 for key, ms in totals.items() if ms}
+
+
+def _bucketed_pieces(pieces: str, group: str, grain: int) -> str:
+    return f"""
+SELECT {group} AS key, intDiv(opened_ms, {grain}) * {grain} AS opened, intDiv(closed_ms, {grain}) * {grain} AS closed,
+       sum(watch_ms) AS ms
+FROM ({pieces})
+WHERE opened_ms >= {{w_start:Int64}} AND closed_ms < {{w_end:Int64}}
+GROUP BY key, opened, closed"""
 
 
 async def content_watch_seconds(
@@ -54,30 +67,38 @@ async def content_watch_seconds(
     """
     if not content_ids:
         return {}
-    params: dict[str, Any] = {"ids": content_ids}
-    if route == "auto" and _on_whole_hours(periods):
-        keep, label = _in_periods("opened_hour", "closed_hour", periods, params)
-        sql = (
-            f"SELECT content_id, {label} AS grp, sum(watch_ms) / 1000 FROM {TABLE} "
-            f"WHERE content_id IN {{ids:Array(String)}} AND {keep} GROUP BY content_id, grp "
-            "HAVING sum(watch_ms) != 0"
-        )
+    bounds = _bounds_ms(periods)
+    params: dict[str, Any] = {
+        "ids": content_ids,
+        "w_start": min(b[0] for b in bounds),
+        "w_end": max(b[1] for b in bounds),
+    }
+    grain = _grain(bounds)
+    if route == "auto" and grain == _HOUR_MS:
+        sql = f"""
+            SELECT content_id, toUnixTimestamp(opened_hour) * 1000, toUnixTimestamp(closed_hour) * 1000, sum(watch_ms)
+            FROM {TABLE}
+            WHERE content_id IN {{ids:Array(String)}}
+              AND opened_hour >= fromUnixTimestamp64Milli({{w_start:Int64}}, 'UTC')
+              AND closed_hour < fromUnixTimestamp64Milli({{w_end:Int64}}, 'UTC')
+            GROUP BY content_id, opened_hour, closed_hour"""
     else:
         rows = event_rows("(content_id IN {ids:Array(String)} OR content_id = '') AND content_key IN {ids:Array(String)}")
-        sql = _by_period(pieces_sql(rows), periods, params, group="content_key")
+        sql = _bucketed_pieces(pieces_sql(rows), "content_key", grain)
     result = await store.query(sql, params)
-    return {(str(content_id), int(grp)): float(seconds) for content_id, grp, seconds in result.rows}
+    return _by_period(result.rows, bounds)
 
 
 async def user_watch_seconds(
     store: EventStore, user_id: str, periods: list[Period], *, source: str = "events_by_user"
 ) -> dict[int, float]:
     """{period index: watch seconds} of one user, summed over every content and session of the user's events."""
-    params: dict[str, Any] = {"user": user_id}
+    bounds = _bounds_ms(periods)
+    params: dict[str, Any] = {"user": user_id, "w_start": min(b[0] for b in bounds), "w_end": max(b[1] for b in bounds)}
     rows = f"""(
         SELECT content_id AS content_key, {SESSION_KEY} AS session_key, timestamp, event_type, id, duration_seconds
         FROM {USER_EVENT_SOURCES[source]}
         WHERE event_type IN {sql_list(EVENT_TYPES)}
     )"""
-    result = await store.query(_by_period(pieces_sql(rows), periods, params, group="'all'"), params)
-    return {int(grp): float(seconds) for _, grp, seconds in result.rows}
+    result = await store.query(_bucketed_pieces(pieces_sql(rows), "''", _grain(bounds)), params)
+    return {index: seconds for (_, index), seconds in _by_period(result.rows, bounds).items()}
