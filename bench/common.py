@@ -160,9 +160,13 @@ class BenchService:
             **self._overrides,
         )
         self.running = runtime.start(settings)
+        global _DRIVER_AT_START
+        _DRIVER_AT_START = _own_memory()
         return self.running
 
     def __exit__(self, *exc: object) -> None:
+        global _DRIVER_AT_START
+        _DRIVER_AT_START = None
         if self.running is not None:
             self.running.stop()
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)'))
@@ -226,11 +230,36 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     return {role: round(after[role] - before.get(role, 0.0), 3) for role in after if after[role] - before.get(role, 0.0) > 0.0005}
 
 
+# (rss, pss) bytes of this process right after BenchService started the service, before the
+# benchmark generated or loaded anything: what the driver of `analytics run` holds.
+_DRIVER_AT_START: tuple[int, int] | None = None
+
+
+def _own_memory() -> tuple[int, int] | None:
+    import psutil
+
+    try:
+        info = psutil.Process().memory_full_info()
+    except psutil.Error:
+        return None
+    return info.rss, getattr(info, "pss", info.rss)
+
+
 def service_memory(exclude: Sequence[int] = ()) -> dict[str, Any]:
     """RSS and PSS of the whole running service: the driver plus every Ray process under it.
 
+    Every process of the service descends from the driver: the GCS and the raylet are its
+    children, and every Ray worker (actors, Serve controller, proxy, replicas, the per-node
+    agents) is the raylet's child. ``exclude`` names the benchmark's own load generators.
+
     RSS counts shared pages (Ray's object store, shared libraries) once per process, so its sum
     overstates; PSS splits shared pages between their users and sums to the real footprint.
+
+    In a benchmark the driver also holds the benchmark's data, so ``service_rss_mib`` /
+    ``service_pss_mib`` count the driver as it was right after the service started (what
+    `analytics run`'s driver holds) plus every other process as it is now. bench_queries
+    generates its events after that point; bench_ingest generates its request bodies before it,
+    so there the figure overstates by their size.
     """
     by_role: dict[str, dict[str, float]] = {}
     total_rss = total_pss = 0
@@ -248,6 +277,15 @@ def service_memory(exclude: Sequence[int] = ()) -> dict[str, Any]:
         total_rss += info.rss
         total_pss += getattr(info, "pss", info.rss)
     driver = by_role.get("driver", {"rss_mib": 0.0, "pss_mib": 0.0})
+    baseline: dict[str, float] = {}
+    if _DRIVER_AT_START is not None:
+        start_rss, start_pss = (round(v / 2**20, 1) for v in _DRIVER_AT_START)
+        baseline = {
+            "driver_at_start_rss_mib": start_rss,
+            "driver_at_start_pss_mib": start_pss,
+            "service_rss_mib": round(total_rss / 2**20 - driver["rss_mib"] + start_rss, 1),
+            "service_pss_mib": round(total_pss / 2**20 - driver["pss_mib"] + start_pss, 1),
+        }
     return {
         "processes": len(processes),
         "rss_mib": round(total_rss / 2**20, 1),
@@ -255,6 +293,7 @@ def service_memory(exclude: Sequence[int] = ()) -> dict[str, Any]:
         # In a benchmark the driver also holds the benchmark's own data; `analytics run`'s does not.
         "rss_mib_without_driver": round(total_rss / 2**20 - driver["rss_mib"], 1),
         "pss_mib_without_driver": round(total_pss / 2**20 - driver["pss_mib"], 1),
+        **baseline,
         "by_role": dict(sorted(by_role.items(), key=lambda kv: -kv[1]["rss_mib"])),
     }
 

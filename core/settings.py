@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     search_conversion_minutes: int = Field(30, ge=1, le=1440)
 
     # Real-time layer: counter shard actors (by content id), live update tick, Redis snapshot period.
-    counter_shards: int = Field(2, ge=1, le=64)
+    counter_shards: int = Field(1, ge=1, le=64)
     realtime_tick_ms: int = Field(200, ge=50, le=5000)
     realtime_flush_seconds: float = Field(1.0, gt=0, le=1.0)
     # Safety net: a shard re-reads its whole window from ClickHouse this often (0 = only when needed).
