@@ -83,7 +83,9 @@ async def content_watch_seconds(
               AND closed_hour < fromUnixTimestamp64Milli({{w_end:Int64}}, 'UTC')
             GROUP BY content_id, opened_hour, closed_hour"""
     else:
-        rows = event_rows("(content_id IN {ids:Array(String)} OR content_id = '') AND content_key IN {ids:Array(String)}")
+        rows = event_rows(
+            "(content_id IN {ids:Array(String)} OR content_id = '') AND content_key IN {ids:Array(String)}"
+        )
         sql = _bucketed_pieces(pieces_sql(rows), "content_key", grain)
     result = await store.query(sql, params)
     return _by_period(result.rows, bounds)

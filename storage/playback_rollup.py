@@ -31,23 +31,25 @@ EVENT_TYPES = (VIEW, *SEGMENT_OPENERS, *SEGMENT_CLOSERS)
 
 _SEGMENT_TYPES = sql_list((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _OPENERS = sql_list(SEGMENT_OPENERS)
-_CLOSERS = sql_list(SEGMENT_CLOSERS)
 _HOUR_MS = 3_600_000
 
 
 def pieces_sql(rows: str) -> str:
     """(content_key, opened_ms, closed_ms, watch_ms) per piece, over ``rows`` with columns
     content_key, session_key, timestamp, event_type, id, duration_seconds."""
+    # ``at``: the session's segment times in order; ``opens``: whether each (in (time, id) order) opens one.
     return f"""
 SELECT content_key, piece.1 AS opened_ms, piece.2 AS closed_ms, piece.3 AS watch_ms
 FROM (
     SELECT
         content_key, session_key,
-        arraySort(x -> (x.1, x.3), groupArrayIf((toUnixTimestamp64Milli(timestamp), toString(event_type), id),
-                                               event_type IN {_SEGMENT_TYPES})) AS seq,
-        if(countIf(event_type IN {_OPENERS}) > 0,
-           arrayMap(i -> (seq[i - 1].1, seq[i].1, seq[i].1 - seq[i - 1].1),
-                    arrayFilter(i -> seq[i].2 IN {_CLOSERS} AND seq[i - 1].2 IN {_OPENERS}, range(2, length(seq) + 1))),
+        groupArrayIf(toUnixTimestamp64Milli(timestamp), event_type IN {_SEGMENT_TYPES}) AS times,
+        arraySort(times) AS at,
+        arraySort((opener, t, i) -> (t, i), groupArrayIf(event_type IN {_OPENERS}, event_type IN {_SEGMENT_TYPES}),
+                  times, groupArrayIf(id, event_type IN {_SEGMENT_TYPES})) AS opens,
+        if(has(opens, 1),
+           arrayMap(i -> (at[i - 1], at[i], at[i] - at[i - 1]),
+                    arrayFilter(i -> opens[i] = 0 AND opens[i - 1] = 1, range(2, length(at) + 1))),
            groupArrayIf((toUnixTimestamp64Milli(timestamp), toUnixTimestamp64Milli(timestamp),
                          toInt64(round(duration_seconds * 1000))), event_type = '{VIEW}')) AS pieces
     FROM {rows}
@@ -86,7 +88,9 @@ ORDER BY content_id, opened_hour, closed_hour"""
 
 def backfill_sql() -> str:
     """The pieces of every stored event, for a new ``playback_hourly`` (migration 011)."""
-    return f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) {_hourly(pieces_sql(event_rows('1')))}"
+    return (
+        f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) {_hourly(pieces_sql(event_rows('1')))}"
+    )
 
 
 def delta_sql() -> str:

@@ -27,8 +27,14 @@ def _at(minutes: float) -> datetime:
 
 
 def _event(event_id: str, event_type: str, minutes: float, session: str, content: str = "c1", **extra: Any) -> dict:
-    return {"id": event_id, "event_type": event_type, "timestamp": _at(minutes), "session_id": session,
-            "content_id": content, "properties": orjson.dumps(extra).decode()}
+    return {
+        "id": event_id,
+        "event_type": event_type,
+        "timestamp": _at(minutes),
+        "session_id": session,
+        "content_id": content,
+        "properties": orjson.dumps(extra).decode(),
+    }
 
 
 def _table(events: list[dict]) -> pa.Table:
@@ -43,7 +49,9 @@ def _table(events: list[dict]) -> pa.Table:
 
 @pytest.fixture
 def store(chdb_dir: Path) -> ClickHouseEvents:
-    opened = ClickHouseEvents.open(None, chdb_path=chdb_dir, database=f"playback_{secrets.token_hex(4)}", retention_days=3650)
+    opened = ClickHouseEvents.open(
+        None, chdb_path=chdb_dir, database=f"playback_{secrets.token_hex(4)}", retention_days=3650
+    )
     yield opened
     opened.close()
 
@@ -73,23 +81,29 @@ def test_late_and_out_of_order_events_change_the_pieces_exactly(store: ClickHous
     # s1: play 10:50, pause 10:51, resume 10:52, complete 10:55 -> 60 s + 180 s, all in hour 10.
     _feed(store, [_event("a1", "content_play", 0, "s1"), _event("a2", "content_pause", 1, "s1")])
     # s2: a view reporting 30 s, no play yet; s3: play 10:58 -> pause 11:08 (across the hour).
-    _feed(store, [
-        _event("b1", "content_view", 3, "s2", duration_seconds=30),
-        _event("c1", "content_play", 8, "s3"),
-        _event("c2", "content_pause", 18, "s3"),
-        _event("a3", "content_resume", 2, "s1"),  # arrives before the complete that closes it
-    ])
+    _feed(
+        store,
+        [
+            _event("b1", "content_view", 3, "s2", duration_seconds=30),
+            _event("c1", "content_play", 8, "s3"),
+            _event("c2", "content_pause", 18, "s3"),
+            _event("a3", "content_resume", 2, "s1"),  # arrives before the complete that closes it
+        ],
+    )
     assert _rollup(store) == {
         ("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 60_000 + 30_000,
         ("c1", "2026-03-02 10:00:00", "2026-03-02 11:00:00"): 600_000,
     }
-    _feed(store, [
-        _event("a4", "content_complete", 5, "s1"),
-        # s2 plays after all: its reported 30 s no longer count; the open play adds nothing yet.
-        _event("b2", "content_play", 4, "s2"),
-        # A pause inside s3's segment, late: play 10:58 -> pause 11:00 is the piece now.
-        _event("c3", "content_pause", 10, "s3"),
-    ])
+    _feed(
+        store,
+        [
+            _event("a4", "content_complete", 5, "s1"),
+            # s2 plays after all: its reported 30 s no longer count; the open play adds nothing yet.
+            _event("b2", "content_play", 4, "s2"),
+            # A pause inside s3's segment, late: play 10:58 -> pause 11:00 is the piece now.
+            _event("c3", "content_pause", 10, "s3"),
+        ],
+    )
     assert _rollup(store) == {
         ("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 60_000 + 180_000,
         ("c1", "2026-03-02 10:00:00", "2026-03-02 11:00:00"): 120_000,
@@ -104,13 +118,19 @@ def test_a_shuffled_stream_fed_in_many_steps_matches_a_from_scratch_computation(
         content = f"c{s % 4}"
         minutes = rng.uniform(0, 300)
         if s % 5 == 0:
-            events.append(_event(f"v{s}", "content_view", minutes, f"s{s}", content, duration_seconds=rng.randint(1, 90)))
+            events.append(
+                _event(f"v{s}", "content_view", minutes, f"s{s}", content, duration_seconds=rng.randint(1, 90))
+            )
             continue
-        for k, kind in enumerate(rng.choice([
-            ("content_play", "content_pause", "content_resume", "content_complete"),
-            ("content_play", "content_complete"),
-            ("content_play", "content_pause", "content_pause", "content_resume"),
-        ])):
+        for k, kind in enumerate(
+            rng.choice(
+                [
+                    ("content_play", "content_pause", "content_resume", "content_complete"),
+                    ("content_play", "content_complete"),
+                    ("content_play", "content_pause", "content_pause", "content_resume"),
+                ]
+            )
+        ):
             minutes += rng.uniform(0.1, 40)
             events.append(_event(f"e{s}-{k}", kind, minutes, f"s{s}", content))
         if s % 7 == 0:
@@ -126,11 +146,15 @@ def test_a_shuffled_stream_fed_in_many_steps_matches_a_from_scratch_computation(
 
 def test_a_re_fed_claim_does_not_count_its_pieces_twice(store: ClickHouseEvents) -> None:
     _feed(store, [_event("a1", "content_play", 0, "s1"), _event("a2", "content_pause", 2, "s1")])
-    seq = store.insert_raw(_table([_event("a3", "content_resume", 3, "s1"), _event("a4", "content_pause", 4, "s1")]), "x")
+    seq = store.insert_raw(
+        _table([_event("a3", "content_resume", 3, "s1"), _event("a4", "content_pause", 4, "s1")]), "x"
+    )
     store.rollups.feed_through(seq)
     once = _rollup(store)
     assert once == {("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 180_000}
     # A writer that died before marking the claim done runs it again with the same token.
-    claim = store.query("SELECT first_seq, last_seq, token FROM rollup_feed_claims ORDER BY last_seq DESC LIMIT 1").rows[0]
+    claim = store.query(
+        "SELECT first_seq, last_seq, token FROM rollup_feed_claims ORDER BY last_seq DESC LIMIT 1"
+    ).rows[0]
     store.rollups._feed(Claim(int(claim[0]), int(claim[1]), claim[2]))
     assert _rollup(store) == once
