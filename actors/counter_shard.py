@@ -12,8 +12,10 @@ Every ``realtime_flush_seconds`` (≤ 1 s) it writes the content it changed to R
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -37,8 +39,34 @@ CONTENT_KEY_TTL_SECONDS = 25 * 3600
 SHARD_KEY_TTL_SECONDS = 10
 _POSITION_CHECK_SECONDS = 2.0
 _READY_TIMEOUT_SECONDS = 30.0
-# Content views built per event-loop turn while flushing to Redis (each takes ~0.2 ms).
-_VIEWS_PER_YIELD = 10
+# A Redis flush lets reads in after this much work (a view takes ~0.03 ms alone, several times
+# that when the cores are busy: the windows' totals are kept up to date, so it does not walk the
+# content's minutes).
+_FLUSH_SLICE_SECONDS = 0.001
+# A delta is applied in slices of this many rows, letting reads in after each ~1 ms of work: an
+# insert's delta of a few hundred rows takes milliseconds, several times that on busy cores.
+_APPLY_ROWS = 32
+_APPLY_SLICE_SECONDS = 0.001
+# How often a shard collects its whole heap (also after each re-read); see _settle_heap.
+_SETTLE_SECONDS = 600.0
+# The shard process's GIL switch interval (Python's default is 5 ms). A read is handed from Ray's
+# task thread to the event loop and its answer back, and each hand-off may wait a whole interval
+# while the loop applies a delta.
+_SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def _settle_heap() -> None:
+    """Collect every object once, then keep what is left out of the automatic collections.
+
+    A shard holds many long-lived objects (its counters and everything imported), and a full
+    automatic collection walks them all on the event loop: 50-150 ms here even with a fresh state,
+    in the middle of reads. So the survivors are frozen (``gc.freeze``) and the automatic
+    collections only look at newer objects. Unfreezing first lets this full collection find
+    cycles that died while frozen, so none is kept for longer than ``_SETTLE_SECONDS``.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def content_key(content_id: str) -> str:
@@ -69,6 +97,7 @@ class CounterShardActor:
         self.resyncs = 0
         self.deltas = 0
         self.last_resync_seconds = 0.0
+        sys.setswitchinterval(_SWITCH_INTERVAL_SECONDS)  # the process holds this actor alone
 
     # ---- lifecycle ------------------------------------------------------------------------
     def _ensure_started(self) -> None:
@@ -105,6 +134,7 @@ class CounterShardActor:
             await self._resync()
         last_check = time.monotonic()
         last_full = time.monotonic()
+        last_settle = time.monotonic()
         # Inserts the store had finished at the previous check; their deltas must have come since.
         expected: int | None = None
         while True:
@@ -119,6 +149,12 @@ class CounterShardActor:
             except Exception:
                 log.warning("redis snapshot failed", exc_info=True)
             now = time.monotonic()
+            if now - last_settle >= _SETTLE_SECONDS:
+                _settle_heap()
+                last_settle = now
+            else:
+                # What survived a flush interval is likely to live on: only the next settle looks at it.
+                gc.freeze()
             if now - last_check >= _POSITION_CHECK_SECONDS:
                 last_check = now
                 try:
@@ -134,7 +170,7 @@ class CounterShardActor:
                 wanted = True
             if wanted:
                 await self._resync()
-                last_full = time.monotonic()
+                last_full = last_settle = time.monotonic()
                 expected = None
 
     async def _resync(self) -> None:
@@ -170,6 +206,7 @@ class CounterShardActor:
         self._resyncing = False
         self.resyncs += 1
         self.last_resync_seconds = time.perf_counter() - started
+        _settle_heap()  # the old counters are garbage, the new ones long-lived
         self._ready.set()
 
     def _advance_contiguous(self) -> None:
@@ -196,8 +233,32 @@ class CounterShardActor:
         if epoch == self._epoch and seq > self._contiguous:
             self._received.add(seq)
             self._advance_contiguous()
-        self._counters.apply(rows, seconds)
+        await self._apply_sliced(rows, seconds)
         self.deltas += 1
+
+    async def _apply_sliced(self, rows: pa.Table | None, seconds: pa.Table | None) -> None:
+        """Apply a delta a slice at a time, so that reads wait for one slice, not the whole delta.
+
+        A read in between may see part of the delta (for milliseconds). Counters only add up, so
+        deltas applied side by side give the same figures. If a re-read replaced the counters
+        meanwhile, the rest is dropped with the old counters: the new ones have the whole delta,
+        from the snapshot (which holds every insert whose delta arrived before it was asked for)
+        or from the deltas logged during the re-read.
+        """
+        counters = self._counters
+        counters.apply(None, seconds)
+        if rows is None:
+            return
+        start, total = 0, rows.num_rows
+        slice_start = time.perf_counter()
+        while start < total:
+            counters.apply(rows.slice(start, _APPLY_ROWS))
+            start += _APPLY_ROWS
+            if start < total and time.perf_counter() - slice_start >= _APPLY_SLICE_SECONDS:
+                await asyncio.sleep(0)
+                if self._counters is not counters:
+                    return
+                slice_start = time.perf_counter()
 
     async def resync(self) -> dict[str, Any]:
         await self._await_ready()
@@ -253,10 +314,12 @@ class CounterShardActor:
         try:
             for start in range(0, max(len(dirty), 1), 1000):
                 pipe = self._redis.pipeline(transaction=False)
-                for n, content_id in enumerate(dirty[start : start + 1000]):
-                    if n % _VIEWS_PER_YIELD == 0:
+                slice_start = time.perf_counter()
+                for content_id in dirty[start : start + 1000]:
+                    if time.perf_counter() - slice_start >= _FLUSH_SLICE_SECONDS:
                         await asyncio.sleep(0)  # let reads in between: a flush may build hundreds of views
-                    view = self._counters.content_view(content_id, now)
+                        slice_start = time.perf_counter()
+                    view = self._counters.content_view(content_id, now, series=False)
                     if view is None:
                         pipe.delete(content_key(content_id))
                     else:

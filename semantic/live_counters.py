@@ -106,9 +106,39 @@ class _GlobalBucket:
     sessions: UserSketch = field(default_factory=UserSketch)
 
 
+# Watch time is summed exactly across a window's minutes: as an integer count of the smallest
+# double (2**-1074), so adding a minute and taking it away again leaves no rounding behind.
+_WATCH_SCALE = 1 << 1074
+
+
+def _exact(seconds: float) -> int:
+    numerator, denominator = seconds.as_integer_ratio()
+    return numerator * (_WATCH_SCALE // denominator)
+
+
+def _watch_of(exact: int) -> float:
+    return exact / _WATCH_SCALE  # correctly rounded
+
+
+@dataclass(slots=True)
+class _Window:
+    """The running totals of one window of one content: its minutes, counts, exact watch time and
+    users. Kept up to date as deltas come in and minutes leave, so a view never walks the minutes."""
+
+    minutes: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    watch: int = 0
+    # The union of its minutes' users; None once a minute left (rebuilt at the next view).
+    users: UserSketch | None = field(default_factory=UserSketch)
+
+
 @dataclass(slots=True)
 class _Content:
     minutes: dict[int, _Bucket] = field(default_factory=dict)
+    windows: list[_Window] = field(default_factory=lambda: [_Window() for _ in _WINDOW_MINUTES])
+    # Per clock hour (minute // 60), the union of its minutes' users, for hours that are closed and
+    # wholly inside the 24h window: rebuilding that window's users then merges ≤ 24 of these.
+    hours: dict[int, UserSketch] = field(default_factory=dict)
     activity: dict[int, float] = field(default_factory=dict)
     # sums[w][p]: weighted activity of period p of window w; acc[w]: decayed popularity at the reference minute.
     sums: list[list[float]] = field(default_factory=lambda: [[0.0, 0.0, 0.0] for _ in _WINDOW_MINUTES])
@@ -151,9 +181,10 @@ class LiveCounters:
         self._seconds: dict[int, int] = {}
         self.last_event_ms = 0
         self.dirty: set[str] = set()
-        # content id -> (version, window figures without trending, series): reads, Redis flushes
-        # and hub ticks of an unchanged content share one computation. Emptied each minute.
-        self._views: dict[str, tuple[int, dict[str, dict[str, Any]], list[dict[str, Any]]]] = {}
+        # content id -> [version, window figures without trending, series or None until a read
+        # asks for it]: reads, Redis flushes and hub ticks of an unchanged content share one
+        # computation. Emptied each minute.
+        self._views: dict[str, list[Any]] = {}
         self._changes = 0
 
     # ---- feeding -------------------------------------------------------------------------
@@ -213,11 +244,26 @@ class LiveCounters:
                     c.acc[i] += weight * math.pow(2.0, (minute - self._ref) / half_life_minutes(window))
         if age < DETAIL_MINUTES:
             b = c.minutes.get(minute)
+            new_minute = b is None
             if b is None:
                 b = c.minutes[minute] = _Bucket()
             b.counts[event_type] = b.counts.get(event_type, 0) + events
+            before = b.watch
             b.watch += watch
             b.users.add(user_hashes)
+            # The windows' watch time moves by exactly what the minute's did (the minute's own
+            # total is a float, and that float is what leaves the windows later).
+            watch_change = _exact(b.watch) - _exact(before) if b.watch != before else 0
+            for i, window in enumerate(_WINDOW_MINUTES):
+                if age < window:
+                    w = c.windows[i]
+                    w.minutes += new_minute
+                    w.counts[event_type] = w.counts.get(event_type, 0) + events
+                    w.watch += watch_change
+                    if w.users is not None:
+                        w.users.add(user_hashes)
+            if c.hours:
+                c.hours.pop(minute // 60, None)  # a late event in a closed hour
 
     def advance(self, now: float) -> None:
         """Move to the minute of ``now``: buckets change period or leave the windows."""
@@ -249,6 +295,17 @@ class LiveCounters:
                         c.sums[i][p_new] += w
                     if leaves:
                         c.acc[i] -= w * math.pow(2.0, (minute - self._ref) / h)
+            # The minute leaves the content windows it was in: take it out of their totals.
+            for i, window in enumerate(_WINDOW_MINUTES):
+                if not a_old < window <= a_new:
+                    continue
+                for name in names:
+                    c = self._contents.get(name)
+                    b = c.minutes.get(minute) if c is not None else None
+                    if b is not None:
+                        _leave(c.windows[i], b)
+                        if window == DETAIL_MINUTES:
+                            c.hours.pop(minute // 60, None)
             if a_new >= DETAIL_MINUTES:
                 for name in names:
                     c = self._contents.get(name)
@@ -298,7 +355,9 @@ class LiveCounters:
             "score": trend_score(popularity, r0, r1),
         }
 
-    def content_view(self, content_id: str, now: float | None = None, *, empty_ok: bool = False) -> dict[str, Any] | None:
+    def content_view(self, content_id: str, now: float | None = None, *, empty_ok: bool = False,
+                     series: bool = True) -> dict[str, Any] | None:
+        """A content's figures per window and, unless ``series`` is false, its last hour by minute."""
         now = time.time() if now is None else now
         self.advance(now)
         c = self._contents.get(content_id)
@@ -306,36 +365,63 @@ class LiveCounters:
             return self.empty_view(content_id) if empty_ok else None
         cached = self._views.get(content_id)
         if cached is None or cached[0] != c.version:
-            cached = (c.version, *self._figures(c))
-            self._views[content_id] = cached
-        _, figures, series = cached
+            cached = self._views[content_id] = [c.version, self._figures(c), None]
+        figures = cached[1]
         # Trending decays with the clock, so it is computed at every read (it is cheap).
         windows = {
             name: {**figures[name], "by_event_type": dict(figures[name]["by_event_type"]), "trending": self._trend(c, i, now)}
             for i, name in enumerate(WINDOWS)
         }
-        return {"content_id": content_id, "as_of": _iso(c.last_event_ms), "windows": windows, "series": [dict(p) for p in series]}
+        view = {"content_id": content_id, "as_of": _iso(c.last_event_ms), "windows": windows}
+        if series:
+            if cached[2] is None:
+                cached[2] = self._series(c)
+            view["series"] = [dict(p) for p in cached[2]]
+        return view
 
-    def _figures(self, c: _Content) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-        """A content's counts per window and its last hour by minute, as of the current minute."""
-        # One pass over the minutes: each adds to every window that holds it (5m ⊂ 1h ⊂ 24h).
-        counts: list[dict[str, int]] = [{} for _ in _WINDOW_MINUTES]
-        watch = [0.0 for _ in _WINDOW_MINUTES]
-        sketches: list[list[UserSketch]] = [[] for _ in _WINDOW_MINUTES]
-        for minute, b in c.minutes.items():
-            age = self._minute - minute
-            for i, window in enumerate(_WINDOW_MINUTES):
-                if age < window:
-                    into = counts[i]
-                    for t, n in b.counts.items():
-                        into[t] = into.get(t, 0) + n
-                    watch[i] += b.watch
-                    sketches[i].append(b.users)
+    def _figures(self, c: _Content) -> dict[str, dict[str, Any]]:
+        """A content's counts per window, as of the current minute, from the windows' running totals."""
         figures: dict[str, dict[str, Any]] = {}
+        previous: _Window | None = None
         for i, name in enumerate(WINDOWS):
-            metrics = _metrics(counts[i], watch[i])
-            metrics["unique_users"] = UserSketch.union(sketches[i]).estimate() if sketches[i] else 0
+            w = c.windows[i]
+            if previous is not None and w.minutes == previous.minutes:
+                # The windows are nested, so one with as many minutes as the one inside it holds the same.
+                figures[name] = figures[WINDOW_NAMES[i - 1]]
+                continue
+            metrics = _metrics(w.counts, _watch_of(w.watch))
+            if w.users is None:
+                w.users = self._window_users(c, _WINDOW_MINUTES[i])
+            metrics["unique_users"] = w.users.estimate()
             figures[name] = metrics
+            previous = w
+        return figures
+
+    def _window_users(self, c: _Content, window: int) -> UserSketch:
+        """The union of the users of a content's minutes in a window (after a minute left it)."""
+        after = self._minute - window  # the window holds the minutes after this one
+        if window <= 60:
+            return UserSketch.union([b.users for m, b in c.minutes.items() if m > after])
+        # Whole closed hours inside the window merge as one cached sketch each.
+        parts: list[UserSketch] = []
+        hours: dict[int, list[UserSketch]] = {}
+        for m, b in c.minutes.items():
+            if m <= after:
+                continue
+            h = m // 60
+            if h * 60 > after and h * 60 + 59 < self._minute:
+                hours.setdefault(h, []).append(b.users)
+            else:
+                parts.append(b.users)
+        for h, users in hours.items():
+            sketch = c.hours.get(h)
+            if sketch is None:
+                sketch = c.hours[h] = UserSketch.union(users)
+            parts.append(sketch)
+        return UserSketch.union(parts)
+
+    def _series(self, c: _Content) -> list[dict[str, Any]]:
+        """A content's last hour by minute."""
         series = []
         for minute in range(self._minute - 59, self._minute + 1):
             b = c.minutes.get(minute)
@@ -344,7 +430,7 @@ class LiveCounters:
                 "events": sum(b.counts.values()) if b else 0,
                 "views": b.counts.get("content_view", 0) if b else 0,
             })
-        return figures, series
+        return series
 
     def empty_view(self, content_id: str) -> dict[str, Any]:
         """The view of a content id with nothing in the window: zeros, not an error."""
@@ -400,6 +486,19 @@ class LiveCounters:
         start = int(now) - RATE_SECONDS
         recent = sum(n for s, n in self._seconds.items() if start < s <= int(now))
         return {"windows": windows, "events_last_60s": recent, "last_event_ms": self.last_event_ms}
+
+
+def _leave(w: _Window, b: _Bucket) -> None:
+    """Take a minute out of a window's totals."""
+    w.minutes -= 1
+    for t, n in b.counts.items():
+        left = w.counts[t] - n
+        if left:
+            w.counts[t] = left
+        else:
+            del w.counts[t]
+    w.watch -= _exact(b.watch)
+    w.users = None
 
 
 def _merge_buckets(buckets: Iterable[_GlobalBucket]) -> _GlobalBucket:

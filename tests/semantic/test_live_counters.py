@@ -1,11 +1,13 @@
 """The live counters on a fixed clock: windows, periods, decay, expiry and the global figures."""
 
 import math
+import random
 
 import pyarrow as pa
 import pytest
 
-from semantic.live_counters import DELTA_SCHEMA, SECONDS_SCHEMA, LiveCounters, merge_global
+from semantic.live_counters import DELTA_SCHEMA, SECONDS_SCHEMA, LiveCounters, _watch_of, merge_global
+from semantic.user_sketch import UserSketch
 
 T0 = 1_800_000_000 - (1_800_000_000 % 60)  # a minute start
 
@@ -100,3 +102,152 @@ def test_views_follow_every_change_though_they_are_cached():
     assert latest["series"][-1]["views"] == 5
     # The next minute moves the windows: the last hour's series shifts by one.
     assert c.content_view("a", now=T0 + 61)["series"][-2]["views"] == 5
+
+
+# ---- the windows' running totals against a from-scratch computation ---------------------------
+
+WINDOW_LENGTHS = {"5m": 5, "1h": 60, "24h": 1440}
+TYPES = ("content_view", "content_play", "content_complete", "content_share", "search_query", "content_like")
+
+
+def _from_scratch(applied: list[tuple], content: str, minute_now: int) -> dict[str, dict]:
+    """Each window's figures straight from every row ever applied (no running totals)."""
+    out = {}
+    for name, length in WINDOW_LENGTHS.items():
+        counts: dict[str, int] = {}
+        buckets: dict[int, float] = {}  # per minute, the watch time summed in arrival order
+        users: list[int] = []
+        for minute, c, event_type, events, watch, hashes in applied:
+            if c != content or not minute_now - minute < length:
+                continue
+            counts[event_type] = counts.get(event_type, 0) + events
+            buckets[minute] = buckets.get(minute, 0.0) + watch
+            users.extend(hashes)
+        out[name] = {
+            "minutes": len(buckets),
+            "by_event_type": dict(sorted(counts.items())),
+            "events": sum(counts.values()),
+            "views": counts.get("content_view", 0),
+            "shares": counts.get("content_share", 0),
+            "searches": counts.get("search_query", 0),
+            "watch": math.fsum(buckets.values()),
+            "unique_users": UserSketch.of(users).estimate() if users else 0,
+        }
+    return out
+
+
+def _walk_minutes(c: LiveCounters, content: str) -> dict[str, dict]:
+    """Each window's figures by walking the content's minutes, as views were built before the totals."""
+    state = c._contents[content]
+    out = {}
+    for name, length in WINDOW_LENGTHS.items():
+        inside = [b for m, b in state.minutes.items() if c._minute - m < length]
+        counts: dict[str, int] = {}
+        for b in inside:
+            for t, n in b.counts.items():
+                counts[t] = counts.get(t, 0) + n
+        out[name] = {
+            "by_event_type": dict(sorted(counts.items())),
+            "watch": math.fsum(b.watch for b in inside),
+            "unique_users": UserSketch.union([b.users for b in inside]).estimate() if inside else 0,
+        }
+    return out
+
+
+def _check(c: LiveCounters, applied: list[tuple], contents: list[str], now: float) -> None:
+    minute_now = int(now // 60)
+    for content in contents:
+        view = c.content_view(content, now=now)
+        want = _from_scratch(applied, content, minute_now)
+        if view is None:
+            # Gone only once nothing of it is left in any window.
+            assert all(w["events"] == 0 for w in want.values()), content
+            continue
+        state = c._contents[content]
+        walked = _walk_minutes(c, content)
+        for i, (name, w) in enumerate(want.items()):
+            got = view["windows"][name]
+            totals = state.windows[i]
+            assert totals.minutes == w["minutes"], (name, content)
+            assert totals.counts == {t: n for t, n in w["by_event_type"].items()}, (name, content)
+            assert _watch_of(totals.watch) == w["watch"] == walked[name]["watch"], (name, content)
+            assert got["by_event_type"] == w["by_event_type"] == walked[name]["by_event_type"], (name, content)
+            for field in ("events", "views", "shares", "searches", "unique_users"):
+                assert got[field] == w[field], (name, content, field)
+            assert got["unique_users"] == walked[name]["unique_users"]
+            assert got["watch_time_seconds"] == round(w["watch"], 3)
+        # What a Redis flush builds is the same view without the series.
+        assert c.content_view(content, now=now, series=False) == {k: v for k, v in view.items() if k != "series"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_running_totals_match_a_computation_from_scratch(seed):
+    """Random deltas (late, future and too old ones among them) and clock moves, minutes ageing out
+    of every window (the 24h one too, in steps and in jumps): the totals never drift."""
+    rng = random.Random(seed)
+    contents = [f"c{i}" for i in range(4)]
+    now = float(T0)
+    c = LiveCounters(now=now)
+    applied: list[tuple] = []
+    for step in range(160):
+        minute_now = int(now // 60)
+        batch = []
+        for _ in range(rng.randint(0, 6)):
+            # Mostly the current minute; some late (up to past the 24 h detail), a few a minute ahead.
+            age = rng.choice([0, 0, 0, 1, 2, rng.randint(0, 70), rng.randint(0, 1500), -1])
+            minute = minute_now - age
+            many = rng.random() < 0.05  # now and then enough users to make the sketches dense
+            hashes = [rng.getrandbits(64) for _ in range(rng.randint(2100, 2600) if many else rng.randint(0, 4))]
+            hashes += [rng.randint(1, 50) for _ in range(rng.randint(0, 3))]  # repeat users
+            row = (minute, rng.choice(contents), rng.choice(TYPES), rng.randint(1, 5),
+                   rng.choice([0.0, round(rng.uniform(0, 500), rng.randint(0, 6)), rng.random() / 3]), hashes)
+            batch.append(row)
+            if age < 1440:  # what the counters keep in detail
+                applied.append(row)
+        if batch:
+            table = pa.table(
+                {
+                    "minute": [r[0] * 60 for r in batch],
+                    "content_id": [r[1] for r in batch],
+                    "event_type": [r[2] for r in batch],
+                    "events": [r[3] for r in batch],
+                    "watch_seconds": [r[4] for r in batch],
+                    "users": [r[5] for r in batch],
+                    "sessions": [[1] for _ in batch],
+                    "last_event_ms": [r[0] * 60_000 for r in batch],
+                },
+                schema=DELTA_SCHEMA,
+            )
+            c.apply(table, now=now)
+        if rng.random() < 0.5:
+            _check(c, applied, contents, now)
+        # Move the clock: within the minute, a minute or a few, an hour, or most of (or past) a day.
+        now += rng.choice([0, 20, 60, 60, 180, 3600, rng.randint(1, 1500) * 60, rng.randint(1380, 1500) * 60])
+    _check(c, applied, contents, now)
+    # A day and more later every window is empty, with nothing left over in the totals.
+    now += 1441 * 60
+    c.advance(now)
+    for state in c._contents.values():
+        for totals in state.windows:
+            assert (totals.minutes, totals.counts, totals.watch) == (0, {}, 0)
+        assert state.hours == {}
+
+
+def test_late_event_in_a_closed_hour_reaches_the_24h_users():
+    """Rebuilding the 24h users merges whole closed hours from a cache; a late event in such an hour
+    must reach the next rebuild."""
+    c = LiveCounters(now=T0)  # T0 starts an hour
+    c.apply(rows((T0, "a", "content_view", 1, [100]), (T0 + 60, "a", "content_view", 1, [101])), now=T0 + 60)
+    for h in range(1, 5):
+        c.apply(rows((T0 + h * 3600, "a", "content_view", 1, [200 + h])), now=T0 + h * 3600)
+    # The minute of T0 leaves the 24h window: its users are rebuilt, hours 1-4 from the cache.
+    now = T0 + 86400 + 10
+    assert c.content_view("a", now=now)["windows"]["24h"]["unique_users"] == 5
+    assert set(c._contents["a"].hours) == {T0 // 3600 + h for h in range(1, 5)}
+    c.apply(rows((T0 + 2 * 3600 + 600, "a", "content_view", 1, [999])), now=now)  # late, in hour 2
+    assert c.content_view("a", now=now)["windows"]["24h"]["unique_users"] == 6
+    # The next minute (user 101) leaves: rebuilt again, with the late user.
+    assert c.content_view("a", now=now + 60)["windows"]["24h"]["unique_users"] == 5
+    # Each hour leaves the cache with its first minute that leaves the window.
+    assert c.content_view("a", now=T0 + 86400 + 3600 + 10)["windows"]["24h"]["unique_users"] == 4
+    assert set(c._contents["a"].hours) == {T0 // 3600 + h for h in range(2, 5)}
