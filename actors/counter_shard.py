@@ -43,10 +43,6 @@ _READY_TIMEOUT_SECONDS = 30.0
 # that when the cores are busy: the windows' totals are kept up to date, so it does not walk the
 # content's minutes).
 _FLUSH_SLICE_SECONDS = 0.001
-# A delta is applied in slices of this many rows, letting reads in after each ~1 ms of work: an
-# insert's delta of a few hundred rows takes milliseconds, several times that on busy cores.
-_APPLY_ROWS = 32
-_APPLY_SLICE_SECONDS = 0.001
 # How often a shard collects its whole heap (also after each re-read); see _settle_heap.
 _SETTLE_SECONDS = 600.0
 # The shard process's GIL switch interval (Python's default is 5 ms). A read is handed from Ray's
@@ -233,32 +229,9 @@ class CounterShardActor:
         if epoch == self._epoch and seq > self._contiguous:
             self._received.add(seq)
             self._advance_contiguous()
-        await self._apply_sliced(rows, seconds)
+        # Whole, between two awaits: a read sees all of an insert's delta or none of it.
+        self._counters.apply(rows, seconds)
         self.deltas += 1
-
-    async def _apply_sliced(self, rows: pa.Table | None, seconds: pa.Table | None) -> None:
-        """Apply a delta a slice at a time, so that reads wait for one slice, not the whole delta.
-
-        A read in between may see part of the delta (for milliseconds). Counters only add up, so
-        deltas applied side by side give the same figures. If a re-read replaced the counters
-        meanwhile, the rest is dropped with the old counters: the new ones have the whole delta,
-        from the snapshot (which holds every insert whose delta arrived before it was asked for)
-        or from the deltas logged during the re-read.
-        """
-        counters = self._counters
-        counters.apply(None, seconds)
-        if rows is None:
-            return
-        start, total = 0, rows.num_rows
-        slice_start = time.perf_counter()
-        while start < total:
-            counters.apply(rows.slice(start, _APPLY_ROWS))
-            start += _APPLY_ROWS
-            if start < total and time.perf_counter() - slice_start >= _APPLY_SLICE_SECONDS:
-                await asyncio.sleep(0)
-                if self._counters is not counters:
-                    return
-                slice_start = time.perf_counter()
 
     async def resync(self) -> dict[str, Any]:
         await self._await_ready()
