@@ -164,7 +164,7 @@ def _stop_idle_head_processes(*, keep_log_monitor: bool) -> None:
     for stop in stops:
         try:
             stop(check_alive=False)
-        except Exception:  # noqa: BLE001 - a private Ray API: a newer Ray may differ; the service runs either way
+        except Exception:  # a private Ray API: a newer Ray may differ; the service runs either way
             log.warning("could not stop an idle Ray head process (%s)", stop.__name__, exc_info=True)
 
 

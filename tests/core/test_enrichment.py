@@ -361,15 +361,15 @@ def test_geoip_load_leaves_environment_alone():
 
 
 def _enrich(**overrides):
-    args = dict(
-        user_agent=IPHONE,
-        referrer="https://www.google.com/",
-        ip_address="8.8.8.8",
-        country=None,
-        region=None,
-        city=None,
-        properties=None,
-    )
+    args = {
+        "user_agent": IPHONE,
+        "referrer": "https://www.google.com/",
+        "ip_address": "8.8.8.8",
+        "country": None,
+        "region": None,
+        "city": None,
+        "properties": None,
+    }
     args.update(overrides)
     return enrich(**args)
 

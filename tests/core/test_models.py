@@ -172,10 +172,10 @@ def test_report_defaults():
 
 
 def test_report_defaults_are_not_shared_between_instances():
-    kwargs = dict(
-        id="r1", name="n", report_type="custom", report_format="json", data_source="events",
-        date_range={"start_date": "2026-01-01", "end_date": "2026-01-01"}, created_by="k",
-    )
+    kwargs = {
+        "id": "r1", "name": "n", "report_type": "custom", "report_format": "json", "data_source": "events",
+        "date_range": {"start_date": "2026-01-01", "end_date": "2026-01-01"}, "created_by": "k",
+    }
     first = Report(**kwargs)
     first.filters["a"] = 1
     first.shared_with.append("x")
@@ -193,10 +193,10 @@ def test_report_defaults_are_not_shared_between_instances():
     ],
 )
 def test_report_refuses_bad_values(field, value, error):
-    kwargs = dict(
-        id="r1", name="n", report_type="custom", report_format="json", data_source="events",
-        date_range={"start_date": "2026-01-01", "end_date": "2026-01-01"}, created_by="k",
-    )
+    kwargs = {
+        "id": "r1", "name": "n", "report_type": "custom", "report_format": "json", "data_source": "events",
+        "date_range": {"start_date": "2026-01-01", "end_date": "2026-01-01"}, "created_by": "k",
+    }
     with pytest.raises(ValidationError) as exc:
         Report(**{**kwargs, field: value})
     assert _error_types(exc) == [((field,), error)]
