@@ -119,7 +119,7 @@ class CounterShardActor:
         while True:
             try:
                 await self._maintain_loop()
-            except Exception:
+            except Exception:  # keep the shard serving; the next resync repairs it
                 log.exception("shard %s: maintenance failed", self.index)
                 self._wake.set()
                 await asyncio.sleep(1.0)
@@ -142,7 +142,7 @@ class CounterShardActor:
             self._wake.clear()
             try:
                 await self._flush_redis()
-            except Exception:
+            except Exception:  # Redis down: the actors keep counting
                 log.warning("redis snapshot failed", exc_info=True)
             now = time.monotonic()
             if now - last_settle >= _SETTLE_SECONDS:
@@ -179,7 +179,7 @@ class CounterShardActor:
             try:
                 snapshot = await self._event_store().realtime_snapshot.remote(self.index)
                 break
-            except Exception:
+            except Exception:  # the event store is (re)starting
                 self._store = None
                 log.info("shard %s: snapshot failed, retrying", self.index, exc_info=True)
                 await asyncio.sleep(delay)

@@ -47,7 +47,7 @@ class GroupCommit(Generic[T, R]):
             taken, self._queue = self._queue[:count], self._queue[count:]
             try:
                 results = await self._flush([item for item, _ in taken])
-            except BaseException as exc:
+            except BaseException as exc:  # every waiter must hear about the failure
                 for _, future in taken:
                     if not future.done():
                         future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))

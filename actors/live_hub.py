@@ -124,7 +124,7 @@ class LiveHubActor:
                 async with self._lock:
                     await self._compute()
                 await self._flush_redis()
-            except Exception:
+            except Exception:  # try again next tick
                 log.warning("live hub tick failed", exc_info=True)
 
     # ---- API ------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ class RealtimeFeed:
                 self._in_flight.append(ref)
                 self.sent += 1
             self._publish(tag, fresh)
-        except Exception:
+        except Exception:  # counters repair themselves from ClickHouse
             log.exception("real-time feed failed for %s", tag)
 
     def _publish(self, tag: tuple[int, int], fresh: pa.Table) -> None:

@@ -87,7 +87,7 @@ class RollupFeeder:
                 if feed is None:
                     feed = RollupFeed(self._connect(), EVENT_COLUMNS, fed_through=self._fed_through)
                 rows = feed.feed_through(target)
-            except Exception:
+            except Exception:  # the same claim is re-run on the next step
                 self._m_errors.inc()
                 log.exception("rollup feed through insert %s failed; retrying", target)
                 time.sleep(_RETRY_SECONDS)

@@ -81,7 +81,7 @@ class TrendingActor:
         self._categories_at = time.monotonic()
         try:
             self._categories = await load_categories(RemoteEventStore(find_event_store_actor(5.0), retry_seconds=2.0))
-        except Exception:
+        except Exception:  # keep the last known categories
             log.warning("could not load content categories", exc_info=True)
 
     async def _fresh(self, max_age: float) -> None:
@@ -153,7 +153,7 @@ class TrendingActor:
             try:
                 await self._fresh(self._config.realtime_flush_seconds / 2)
                 await self._flush_redis()
-            except Exception:
+            except Exception:  # try again next round
                 log.warning("trending refresh failed", exc_info=True)
 
     async def _flush_redis(self) -> None:

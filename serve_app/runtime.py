@@ -55,7 +55,7 @@ class RunningService:
     def stop(self) -> None:
         try:
             serve.delete(APP_NAME)
-        except Exception:
+        except Exception:  # best effort while shutting down
             log.debug("serve app already gone", exc_info=True)
         if self.started_ray:
             try:

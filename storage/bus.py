@@ -83,7 +83,7 @@ class NatsBus:
         try:
             nc = await self._client()
             await nc.publish(subject, payload, headers={"Nats-Msg-Id": message_id} if message_id else None)
-        except Exception:
+        except Exception:  # a notification must never fail the write path
             self.failures += 1
             log.warning("could not publish to %s", subject, exc_info=True)
 
@@ -95,7 +95,7 @@ class NatsBus:
         if self._nc is not None:
             try:
                 await self._nc.drain()
-            except Exception:
+            except Exception:  # closing anyway
                 log.debug("nats drain failed", exc_info=True)
             self._nc = None
 
