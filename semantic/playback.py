@@ -19,11 +19,10 @@ from typing import Any
 from semantic.catalog import SESSION_KEY, USER_EVENT_SOURCES, sql_list
 from semantic.periods import Period
 from storage.events import EventStore
-from storage.playback_rollup import EVENT_TYPES, TABLE, event_rows, pieces_sql
+from storage.playback_rollup import EVENT_TYPES, HOUR_MS, TABLE, event_rows, pieces_sql
 
-_HOUR_MS = 3_600_000
 # Every zone's offset today is a multiple of 15 minutes, so period bounds fall on these (else on ms).
-_GRAINS_MS = (_HOUR_MS, 900_000, 60_000, 1_000, 1)
+_GRAINS_MS = (HOUR_MS, 900_000, 60_000, 1_000, 1)
 
 
 def _bounds_ms(periods: list[Period]) -> list[tuple[int, int]]:
@@ -74,7 +73,7 @@ async def content_watch_seconds(
         "w_end": max(b[1] for b in bounds),
     }
     grain = _grain(bounds)
-    if route == "auto" and grain == _HOUR_MS:
+    if route == "auto" and grain == HOUR_MS:
         sql = f"""
             SELECT content_id, toUnixTimestamp(opened_hour) * 1000, toUnixTimestamp(closed_hour) * 1000, sum(watch_ms)
             FROM {TABLE}

@@ -113,16 +113,15 @@ class UserAnalyticsService:
     async def report(self, user_id: str, period: Period, *, source: str = "events_by_user") -> UserAnalyticsReport:
         previous = period.previous()
         periods = [period, previous]
-        counts, sessions, watch, preferences = await asyncio.gather(
+        (counts, known), sessions, watch, preferences = await asyncio.gather(
             self._counts(user_id, periods, source),
             self._sessions(user_id, periods, source),
             user_watch_seconds(self._store, user_id, periods, source=source),
             self._preference_counts(user_id, [period], source),
         )
-        everything = counts.pop(-1)
-        if not everything["events"]:
+        if known is None:
             raise self._unknown(user_id)
-        first_seen, last_seen = _utc(everything["first_event"]), _utc(everything["last_event"])
+        first_seen, last_seen = known
         now = utc_now()
         analytics = [
             self._analytics(user_id, p, counts.get(i, {}), sessions.get(i, {}), watch.get(i, 0.0), first_seen, now)
@@ -146,8 +145,13 @@ class UserAnalyticsService:
             source=source,
         )
 
-    async def _counts(self, user_id: str, periods: list[Period], source: str) -> dict[int, dict[str, Any]]:
-        """Counts per period index, and under -1 the user's events, first and last event over all time."""
+    async def _counts(
+        self, user_id: str, periods: list[Period], source: str
+    ) -> tuple[dict[int, dict[str, Any]], tuple[datetime, datetime] | None]:
+        """(counts per period index, the user's first and last event ever or None for an unknown user).
+
+        One pass over the user's rows answers both the periods and "is this user known".
+        """
         params: dict[str, Any] = {"user": user_id, "tz": periods[0].timezone}
         label = period_label("timestamp", periods, params)
         result = await self._store.query(
@@ -164,20 +168,15 @@ class UserAnalyticsService:
                 uniqExact(toDate(timestamp, {{tz:String}})) AS active_days,
                 sumMapIf([toString(device_type)], [toUInt64(1)], device_type != '') AS devices,
                 sumMapIf([toString(browser)], [toUInt64(1)], browser != '') AS browsers,
-                count() AS events, min(timestamp) AS first_event, max(timestamp) AS last_event
+                min(timestamp) AS first_event, max(timestamp) AS last_event
             FROM (SELECT *, {label} AS lbl FROM {USER_EVENT_SOURCES[source]})
             GROUP BY lbl""",
             params,
         )
-        rows = {int(row["lbl"] or -1): row for row in result.dicts()}
-        # One pass over the user's rows answers both the periods and "is this user known".
-        everything = {"events": sum(int(r["events"]) for r in rows.values())}
-        if rows:
-            everything["first_event"] = min(r["first_event"] for r in rows.values())
-            everything["last_event"] = max(r["last_event"] for r in rows.values())
-        rows.pop(-1, None)
-        rows[-1] = everything
-        return rows
+        rows = result.dicts()
+        # Rows outside every period (label '') count for the first and last event only.
+        known = (_utc(min(r["first_event"] for r in rows)), _utc(max(r["last_event"] for r in rows))) if rows else None
+        return {int(row["lbl"]): row for row in rows if row["lbl"]}, known
 
     async def _sessions(self, user_id: str, periods: list[Period], source: str) -> dict[int, dict[str, Any]]:
         """Sessions of the user that started in each period; a return visit is any but the user's first session ever."""

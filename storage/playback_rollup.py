@@ -31,7 +31,7 @@ EVENT_TYPES = (VIEW, *SEGMENT_OPENERS, *SEGMENT_CLOSERS)
 
 _SEGMENT_TYPES = sql_list((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _OPENERS = sql_list(SEGMENT_OPENERS)
-_HOUR_MS = 3_600_000
+HOUR_MS = 3_600_000
 
 
 def pieces_sql(rows: str) -> str:
@@ -74,11 +74,10 @@ def event_rows(condition: str) -> str:
 
 
 def _hourly(pieces: str, signed: str = "watch_ms") -> str:
-    hour = "toDateTime(intDiv({0}, {1}) * 3600, 'UTC')"
     return f"""
 SELECT content_key AS content_id,
-       {hour.format("opened_ms", _HOUR_MS)} AS opened_hour,
-       {hour.format("closed_ms", _HOUR_MS)} AS closed_hour,
+       toDateTime(intDiv(opened_ms, {HOUR_MS}) * 3600, 'UTC') AS opened_hour,
+       toDateTime(intDiv(closed_ms, {HOUR_MS}) * 3600, 'UTC') AS closed_hour,
        sum({signed}) AS watch_ms
 FROM ({pieces})
 GROUP BY content_id, opened_hour, closed_hour
