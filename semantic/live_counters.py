@@ -20,6 +20,7 @@ as documented in the README:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from semantic.user_sketch import UserSketch
 
@@ -134,19 +136,15 @@ class _Window:
 
 @dataclass(slots=True)
 class _Content:
+    # Its row in the counters' per-content arrays (trending sums, decayed popularity, last event,
+    # version), which apply and trending_table update and read for all contents at once.
+    slot: int
     minutes: dict[int, _Bucket] = field(default_factory=dict)
     windows: list[_Window] = field(default_factory=lambda: [_Window() for _ in _WINDOW_MINUTES])
     # Per clock hour (minute // 60), the union of its minutes' users, for hours that are closed and
     # wholly inside the 24h window: rebuilding that window's users then merges ≤ 24 of these.
     hours: dict[int, UserSketch] = field(default_factory=dict)
     activity: dict[int, float] = field(default_factory=dict)
-    # sums[w][p]: weighted activity of period p of window w; acc[w]: decayed popularity at the reference minute.
-    sums: list[list[float]] = field(default_factory=lambda: [[0.0, 0.0, 0.0] for _ in _WINDOW_MINUTES])
-    acc: list[float] = field(default_factory=lambda: [0.0 for _ in _WINDOW_MINUTES])
-    last_event_ms: int = 0
-    # The counters' change number of the last delta row for this content (unique across contents):
-    # a cached view is valid while it and the minute hold.
-    version: int = 0
 
 
 def _iso(millis: int | None) -> str | None:
@@ -161,10 +159,20 @@ def _minute_iso(minute: int) -> str | None:
     return _iso(minute * 60_000)
 
 
+_METRIC_OF: dict[str, str] = {t: name for name, types in METRIC_TYPES.items() for t in types}
+_NO_METRICS: dict[str, int] = dict.fromkeys(METRIC_TYPES, 0)
+
+
 def _metrics(counts: dict[str, int], watch: float) -> dict[str, Any]:
-    out: dict[str, Any] = {name: sum(counts.get(t, 0) for t in types) for name, types in METRIC_TYPES.items()}
+    out: dict[str, Any] = dict(_NO_METRICS)
+    events = 0
+    for t, n in counts.items():
+        events += n
+        name = _METRIC_OF.get(t)
+        if name is not None:
+            out[name] += n
     out["watch_time_seconds"] = round(watch, 3)
-    out["events"] = sum(counts.values())
+    out["events"] = events
     out["by_event_type"] = dict(sorted(counts.items()))
     return out
 
@@ -186,6 +194,40 @@ class LiveCounters:
         # computation. Emptied each minute.
         self._views: dict[str, list[Any]] = {}
         self._changes = 0
+        # Per content slot (_Content.slot): _sums[s, w, p] the weighted activity of period p of
+        # window w, _acc[s, w] the decayed popularity at the reference minute, the last event and
+        # the counters' change number of the last delta row for it (unique across contents: a
+        # cached view is valid while it and the minute hold). A freed slot is all zeros.
+        self._sums = np.zeros((0, len(_WINDOW_MINUTES), 3), dtype=np.float64)
+        self._acc = np.zeros((0, len(_WINDOW_MINUTES)), dtype=np.float64)
+        self._last_ms = np.zeros(0, dtype=np.int64)
+        self._version = np.zeros(0, dtype=np.int64)
+        self._free: list[int] = []
+        self._used = 0  # slots ever handed out (the free ones among them are in _free)
+
+    # ---- content slots ---------------------------------------------------------------------
+    def _new_content(self, content_id: str) -> _Content:
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = self._used
+            self._used += 1
+            if slot >= len(self._version):
+                grow = max(64, 2 * len(self._version))
+                self._sums = np.concatenate([self._sums, np.zeros((grow, *self._sums.shape[1:]))])
+                self._acc = np.concatenate([self._acc, np.zeros((grow, self._acc.shape[1]))])
+                self._last_ms = np.concatenate([self._last_ms, np.zeros(grow, np.int64)])
+                self._version = np.concatenate([self._version, np.zeros(grow, np.int64)])
+        c = self._contents[content_id] = _Content(slot)
+        return c
+
+    def _drop_content(self, content_id: str) -> None:
+        slot = self._contents.pop(content_id).slot
+        self._sums[slot] = 0.0
+        self._acc[slot] = 0.0
+        self._last_ms[slot] = 0
+        self._version[slot] = 0
+        self._free.append(slot)
 
     # ---- feeding -------------------------------------------------------------------------
     def apply(self, rows: pa.Table | None, seconds: pa.Table | None = None, *, now: float | None = None) -> None:
@@ -198,70 +240,141 @@ class LiveCounters:
                     self._seconds[second] = self._seconds.get(second, 0) + int(events)
         if rows is None or not rows.num_rows:
             return
-        data = rows.to_pydict()
-        for minute_s, content_id, event_type, events, watch, users, sessions, last_ms in zip(
-            data["minute"], data["content_id"], data["event_type"], data["events"], data["watch_seconds"],
-            data["users"], data["sessions"], data["last_event_ms"], strict=True,
-        ):
-            self._apply_row(int(minute_s) // 60, content_id, event_type, int(events), float(watch or 0.0),
-                            users or (), sessions or (), int(last_ms or 0))
+        self._apply_rows(rows)
 
-    def _apply_row(self, minute: int, content_id: str, event_type: str, events: int, watch: float,
-                   users: Iterable[int], sessions: Iterable[int], last_ms: int) -> None:
-        age = self._minute - minute
-        if age >= HISTORY_MINUTES or events <= 0:
+    def _apply_rows(self, rows: pa.Table) -> None:
+        """A delta's rows, grouped with numpy before any Python object is touched.
+
+        The result is the same, bit for bit, as applying the rows one by one in their order: each
+        float total still gets its additions in row order (``np.add.at`` adds in index order), the
+        sketches are order-independent, and dicts get their keys in order of first appearance.
+        """
+        minutes = _int_column(rows, "minute") // 60
+        events = _int_column(rows, "events")
+        age = self._minute - minutes
+        keep = (age < HISTORY_MINUTES) & (events > 0)
+        if not keep.any():
             return
-        user_hashes = np.fromiter(users, dtype=np.uint64)
-        if age < DETAIL_MINUTES:
-            if minute < self._minute:
-                self._closed.clear()  # a late event changed a closed minute
-            g = self._global.get(minute)
-            if g is None:
-                g = self._global[minute] = _GlobalBucket()
-            g.counts[event_type] = g.counts.get(event_type, 0) + events
-            g.watch += watch
-            g.users.add(user_hashes)
-            g.sessions.add(np.fromiter(sessions, dtype=np.uint64))
-        self.last_event_ms = max(self.last_event_ms, last_ms)
-        if not content_id:
+        last_ms = _int_column(rows, "last_event_ms")
+        self.last_event_ms = max(self.last_event_ms, int(last_ms[keep].max()))
+        watch = _float_column(rows, "watch_seconds")
+        types, type_code = _encoded(rows, "event_type")
+        users, user_off = _lists(rows, "users")
+        detail = keep & (age < DETAIL_MINUTES)
+        # ---- the global buckets, per minute
+        if detail.any():
+            sessions, session_off = _lists(rows, "sessions")
+            for minute, at in _groups(minutes, np.flatnonzero(detail)):
+                if minute < self._minute:
+                    self._closed.clear()  # a late event changed a closed minute
+                g = self._global.get(minute)
+                if g is None:
+                    g = self._global[minute] = _GlobalBucket()
+                for t, k in _type_counts(type_code[at], events[at], types):
+                    g.counts[t] = g.counts.get(t, 0) + k
+                added = watch[at]
+                for w in added[added != 0.0].tolist():  # adding 0.0 changes no total: skipped
+                    g.watch += w
+                g.users.add(_gather(users, user_off, at))
+                g.sessions.add(_gather(sessions, session_off, at))
+        # ---- the contents
+        names, content_code = _encoded(rows, "content_id")
+        has_content = np.array([bool(name) for name in names], dtype=bool)
+        on = np.flatnonzero(keep & has_content[content_code])
+        if not on.size:
             return
-        c = self._contents.get(content_id)
-        if c is None:
-            c = self._contents[content_id] = _Content()
-        self._by_minute.setdefault(minute, set()).add(content_id)
-        self._changes += 1
-        c.version = self._changes
-        c.last_event_ms = max(c.last_event_ms, last_ms)
-        self.dirty.add(content_id)
-        weight = TREND_WEIGHTS.get(event_type, 0.0) * events
-        if weight:
-            c.activity[minute] = c.activity.get(minute, 0.0) + weight
+        codes = content_code[on]
+        slot_of = np.full(len(names), -1, dtype=np.int64)
+        touched: list[str] = []
+        for code in _first_seen(codes).tolist():  # new contents in order of first appearance
+            name = names[code]
+            c = self._contents.get(name)
+            if c is None:
+                c = self._new_content(name)
+            slot_of[code] = c.slot
+            touched.append(name)
+        slots = slot_of[codes]
+        self.dirty.update(touched)
+        for minute, at in _groups(minutes[on], np.arange(on.size)):
+            self._by_minute.setdefault(minute, set()).update(names[code] for code in np.unique(codes[at]).tolist())
+        np.maximum.at(self._version, slots, self._changes + np.arange(1, on.size + 1, dtype=np.int64))
+        self._changes += int(on.size)
+        np.maximum.at(self._last_ms, slots, last_ms[on])
+        # Trending: weighted activity per minute, period sums and decayed popularity per window.
+        weight = _type_weights(tuple(types))[type_code[on]] * events[on].astype(np.float64)
+        weighted = np.flatnonzero(weight != 0.0)
+        if weighted.size:
+            w_slots, w_weight = slots[weighted], weight[weighted]
+            w_minutes, w_age = minutes[on][weighted], age[on][weighted]
+            for code, minute, value in zip(codes[weighted].tolist(), w_minutes.tolist(), w_weight.tolist(), strict=True):
+                activity = self._contents[names[code]].activity
+                activity[minute] = activity.get(minute, 0.0) + value
+            distinct = np.unique(w_minutes).tolist()
             for i, window in enumerate(_WINDOW_MINUTES):
-                p = _period(age, window)
-                if p < 3:
-                    c.sums[i][p] += weight
-                if age < window:
-                    c.acc[i] += weight * math.pow(2.0, (minute - self._ref) / half_life_minutes(window))
-        if age < DETAIL_MINUTES:
+                period = np.minimum(np.maximum(w_age, 0) // window, 3)
+                inside = period < 3
+                np.add.at(self._sums, (w_slots[inside], i, period[inside]), w_weight[inside])
+                recent = w_age < window
+                if recent.any():
+                    h = half_life_minutes(window)
+                    factor = {m: math.pow(2.0, (m - self._ref) / h) for m in distinct}
+                    factors = np.array([factor[m] for m in w_minutes[recent].tolist()], dtype=np.float64)
+                    np.add.at(self._acc, (w_slots[recent], i), w_weight[recent] * factors)
+        # The minute buckets and the windows' running totals, per (content, minute).
+        d = np.flatnonzero(age[on] < DETAIL_MINUTES)
+        if not d.size:
+            return
+        rows_on = on[d]
+        lo = int(minutes[rows_on].min())
+        pair = codes[d] * (int(minutes[rows_on].max()) - lo + 1) + (minutes[rows_on] - lo)
+        row_list = rows_on.tolist()
+        minute_list = minutes[rows_on].tolist()
+        content_list = [self._contents[names[code]] for code in codes[d].tolist()]
+        type_list = [types[code] for code in type_code[rows_on].tolist()]
+        event_list = events[rows_on].tolist()
+        watch_list = watch[rows_on].tolist()
+        offsets = user_off.tolist()
+        for group in _group_lists(pair):
+            j = group[0]
+            minute = minute_list[j]
+            c = content_list[j]
             b = c.minutes.get(minute)
             new_minute = b is None
             if b is None:
                 b = c.minutes[minute] = _Bucket()
-            b.counts[event_type] = b.counts.get(event_type, 0) + events
             before = b.watch
-            b.watch += watch
-            b.users.add(user_hashes)
+            if len(group) == 1:
+                t, k = type_list[j], event_list[j]
+                counts = ((t, k),)
+                b.counts[t] = b.counts.get(t, 0) + k
+                if watch_list[j] != 0.0:
+                    b.watch += watch_list[j]
+                r = row_list[j]
+                hashes = users[offsets[r] : offsets[r + 1]]
+            else:
+                totals: dict[Any, int] = {}
+                for j in group:
+                    t = type_list[j]
+                    totals[t] = totals.get(t, 0) + event_list[j]
+                    if watch_list[j] != 0.0:
+                        b.watch += watch_list[j]
+                counts = tuple(totals.items())
+                for t, k in counts:
+                    b.counts[t] = b.counts.get(t, 0) + k
+                hashes = _gather(users, user_off, rows_on[group])
+            b.users.add(hashes)
             # The windows' watch time moves by exactly what the minute's did (the minute's own
             # total is a float, and that float is what leaves the windows later).
             watch_change = _exact(b.watch) - _exact(before) if b.watch != before else 0
-            for i, window in enumerate(_WINDOW_MINUTES):
-                if age < window:
-                    w = c.windows[i]
-                    w.minutes += new_minute
-                    w.counts[event_type] = w.counts.get(event_type, 0) + events
-                    w.watch += watch_change
-                    if w.users is not None:
-                        w.users.add(user_hashes)
+            # The windows are nested: the minute is in those from the first that is longer than its age.
+            for w in c.windows[bisect.bisect_right(_WINDOW_MINUTES, self._minute - minute) :]:
+                w.minutes += new_minute
+                wc = w.counts
+                for t, k in counts:
+                    wc[t] = wc.get(t, 0) + k
+                w.watch += watch_change
+                if w.users is not None:
+                    w.users.add(hashes)
             if c.hours:
                 c.hours.pop(minute // 60, None)  # a late event in a closed hour
 
@@ -271,30 +384,30 @@ class LiveCounters:
         old = self._minute
         if new <= old:
             return
-        for minute in list(self._by_minute):
+        for minute in _moving(self._by_minute, old, new):
             a_old, a_new = old - minute, new - minute
             names = self._by_minute[minute]
+            moves = []
             for i, window in enumerate(_WINDOW_MINUTES):
                 p_old, p_new = _period(a_old, window), _period(a_new, window)
-                if p_old == p_new:
-                    continue
-                leaves = a_old < window <= a_new
-                h = half_life_minutes(window)
-                for name in names:
-                    c = self._contents.get(name)
-                    if c is None:
-                        continue
-                    if leaves:
-                        self.dirty.add(name)
-                    w = c.activity.get(minute, 0.0)
-                    if not w:
-                        continue
-                    if p_old < 3:
-                        c.sums[i][p_old] -= w
-                    if p_new < 3:
-                        c.sums[i][p_new] += w
-                    if leaves:
-                        c.acc[i] -= w * math.pow(2.0, (minute - self._ref) / h)
+                if p_old != p_new:
+                    moves.append((i, window, p_old, p_new, a_old < window <= a_new))
+            if moves:
+                present = [(name, c) for name in names if (c := self._contents.get(name)) is not None]
+                if any(leaves for *_, leaves in moves):
+                    self.dirty.update(name for name, _ in present)
+                weighted = [(c.slot, w) for _, c in present if (w := c.activity.get(minute, 0.0))]
+                if weighted:
+                    slots = np.array([s for s, _ in weighted], dtype=np.int64)
+                    values = np.array([w for _, w in weighted], dtype=np.float64)
+                    for i, window, p_old, p_new, leaves in moves:
+                        if p_old < 3:
+                            np.subtract.at(self._sums, (slots, i, p_old), values)
+                        if p_new < 3:
+                            np.add.at(self._sums, (slots, i, p_new), values)
+                        if leaves:
+                            factor = math.pow(2.0, (minute - self._ref) / half_life_minutes(window))
+                            np.subtract.at(self._acc, (slots, i), values * factor)
             # The minute leaves the content windows it was in: take it out of their totals.
             for i, window in enumerate(_WINDOW_MINUTES):
                 if not a_old < window <= a_new:
@@ -318,12 +431,12 @@ class LiveCounters:
                         continue
                     c.activity.pop(minute, None)
                     if not c.activity and not c.minutes:
-                        del self._contents[name]
+                        self._drop_content(name)
                 del self._by_minute[minute]
         # Rebase the decayed accumulators on the new minute so the exponents stay small.
-        factors = [math.pow(2.0, -(new - self._ref) / half_life_minutes(w)) for w in _WINDOW_MINUTES]
-        for c in self._contents.values():
-            c.acc = [max(0.0, a * f) if a > 1e-12 else 0.0 for a, f in zip(c.acc, factors, strict=True)]
+        factors = np.array([math.pow(2.0, -(new - self._ref) / half_life_minutes(w)) for w in _WINDOW_MINUTES])
+        acc = self._acc
+        self._acc = np.where(acc > 1e-12, np.maximum(0.0, acc * factors), 0.0)
         self._ref = new
         self._minute = new
         self._closed.clear()
@@ -342,18 +455,24 @@ class LiveCounters:
         return list(self._contents)
 
     # ---- views ---------------------------------------------------------------------------
-    def _trend(self, c: _Content, i: int, now: float) -> dict[str, float]:
-        window = _WINDOW_MINUTES[i]
-        popularity = c.acc[i] * math.pow(2.0, -((now - self._ref * 60.0) / 60.0) / half_life_minutes(window))
-        r0, r1, r2 = (s / window for s in c.sums[i])
-        return {
-            "activity": c.sums[i][0],
-            "popularity": popularity,
-            "baseline_per_minute": r1,
-            "velocity": r0 - r1,
-            "acceleration": r0 - 2 * r1 + r2,
-            "score": trend_score(popularity, r0, r1),
-        }
+    def _trends(self, c: _Content, now: float) -> list[dict[str, float]]:
+        """A content's trending figures per window, decayed to ``now``."""
+        all_sums = self._sums[c.slot].tolist()
+        all_acc = self._acc[c.slot].tolist()
+        minutes = (now - self._ref * 60.0) / 60.0
+        out = []
+        for window, sums, acc in zip(_WINDOW_MINUTES, all_sums, all_acc, strict=True):
+            popularity = acc * math.pow(2.0, -minutes / half_life_minutes(window))
+            r0, r1, r2 = (s / window for s in sums)
+            out.append({
+                "activity": sums[0],
+                "popularity": popularity,
+                "baseline_per_minute": r1,
+                "velocity": r0 - r1,
+                "acceleration": r0 - 2 * r1 + r2,
+                "score": trend_score(popularity, r0, r1),
+            })
+        return out
 
     def content_view(self, content_id: str, now: float | None = None, *, empty_ok: bool = False,
                      series: bool = True) -> dict[str, Any] | None:
@@ -363,16 +482,17 @@ class LiveCounters:
         c = self._contents.get(content_id)
         if c is None:
             return self.empty_view(content_id) if empty_ok else None
+        version = int(self._version[c.slot])
         cached = self._views.get(content_id)
-        if cached is None or cached[0] != c.version:
-            cached = self._views[content_id] = [c.version, self._figures(c), None]
+        if cached is None or cached[0] != version:
+            cached = self._views[content_id] = [version, self._figures(c), None]
         figures = cached[1]
         # Trending decays with the clock, so it is computed at every read (it is cheap).
         windows = {
-            name: {**figures[name], "by_event_type": dict(figures[name]["by_event_type"]), "trending": self._trend(c, i, now)}
-            for i, name in enumerate(WINDOWS)
+            name: {**figures[name], "by_event_type": dict(figures[name]["by_event_type"]), "trending": trend}
+            for name, trend in zip(WINDOW_NAMES, self._trends(c, now), strict=True)
         }
-        view = {"content_id": content_id, "as_of": _iso(c.last_event_ms), "windows": windows}
+        view = {"content_id": content_id, "as_of": _iso(int(self._last_ms[c.slot])), "windows": windows}
         if series:
             if cached[2] is None:
                 cached[2] = self._series(c)
@@ -443,14 +563,14 @@ class LiveCounters:
         """Every content with activity in any window: its trending figures per window."""
         now = time.time() if now is None else now
         self.advance(now)
-        names = [n for n, c in self._contents.items() if any(any(row) for row in c.sums) or any(c.acc)]
+        names = list(self._contents)
+        slots = np.fromiter((c.slot for c in self._contents.values()), dtype=np.int64, count=len(names))
+        sums, acc = self._sums[slots], self._acc[slots]  # (n, windows, 3), (n, windows)
+        active = (sums != 0.0).any(axis=(1, 2)) | (acc != 0.0).any(axis=1)
+        if not active.all():
+            names = [n for n, a in zip(names, active.tolist(), strict=True) if a]
+            slots, sums, acc = slots[active], sums[active], acc[active]
         columns: dict[str, Any] = {"content_id": pa.array(names, pa.string())}
-        if names:
-            sums = np.array([self._contents[n].sums for n in names], dtype=np.float64)  # (n, windows, 3)
-            acc = np.array([self._contents[n].acc for n in names], dtype=np.float64)
-        else:
-            sums = np.zeros((0, len(_WINDOW_MINUTES), 3))
-            acc = np.zeros((0, len(_WINDOW_MINUTES)))
         for i, (label, window) in enumerate(WINDOWS.items()):
             popularity = acc[:, i] * np.power(2.0, -((now - self._ref * 60.0) / 60.0) / half_life_minutes(window))
             r0, r1, r2 = (sums[:, i, p] / window for p in range(3))
@@ -460,7 +580,7 @@ class LiveCounters:
             columns[f"velocity_{label}"] = r0 - r1
             columns[f"acceleration_{label}"] = r0 - 2 * r1 + r2
             columns[f"score_{label}"] = popularity * (1.0 + np.maximum(0.0, r0 - r1) / (r1 + 1.0))
-        columns["last_event_ms"] = pa.array([self._contents[n].last_event_ms for n in names], pa.int64())
+        columns["last_event_ms"] = pa.array(self._last_ms[slots], pa.int64())
         return pa.table(columns)
 
     def global_partial(self, now: float | None = None) -> dict[str, Any]:
@@ -548,3 +668,124 @@ def merge_global(partials: list[dict[str, Any]]) -> dict[str, Any]:
 
 def iso_millis(millis: int | None) -> str | None:
     return _iso(millis)
+
+
+# ---- grouping a delta's rows with numpy ----------------------------------------------------------
+
+@functools.lru_cache(maxsize=256)
+def _type_weights(types: tuple[Any, ...]) -> np.ndarray:
+    return np.array([TREND_WEIGHTS.get(t, 0.0) for t in types], dtype=np.float64)
+
+
+def _column(rows: pa.Table, name: str) -> pa.Array:
+    column = rows.column(name)
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _int_column(rows: pa.Table, name: str) -> np.ndarray:
+    """An integer column (a null is 0: a row without events or minute is dropped, as a missing last event)."""
+    column = _column(rows, name)
+    if column.null_count:
+        column = pc.fill_null(column, 0)
+    return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _float_column(rows: pa.Table, name: str) -> np.ndarray:
+    """A float column (a null is 0.0)."""
+    column = _column(rows, name)
+    if column.null_count:
+        column = pc.fill_null(column, 0.0)
+    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _encoded(rows: pa.Table, name: str) -> tuple[list[Any], np.ndarray]:
+    """A text column's distinct values (in order of first appearance) and each row's index into them."""
+    encoded = pc.dictionary_encode(_column(rows, name), null_encoding="encode")
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _lists(rows: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A list column's values (one copy, so sketches holding slices of it keep no Arrow buffer alive)
+    and each row's offsets into them (a null list is empty)."""
+    column = _column(rows, name)
+    if column.null_count:
+        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+        offsets = np.zeros(len(column) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+    else:
+        offsets = column.offsets.to_numpy().astype(np.int64)
+        offsets -= offsets[0]
+    values = np.array(column.flatten().to_numpy(zero_copy_only=False), dtype=np.uint64)
+    return values, offsets
+
+
+def _gather(values: np.ndarray, offsets: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The values of the rows ``at``, concatenated."""
+    if at.size == 1:
+        r = int(at[0])
+        return values[offsets[r] : offsets[r + 1]]
+    starts = offsets[at]
+    lengths = offsets[at + 1] - starts
+    total = int(lengths.sum())
+    if total == values.size:
+        return values
+    ends = np.cumsum(lengths)
+    index = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+    return values[index]
+
+
+def _first_seen(keys: np.ndarray) -> np.ndarray:
+    """The distinct keys in order of first appearance."""
+    uniq, first = np.unique(keys, return_index=True)
+    return uniq[np.argsort(first, kind="stable")]
+
+
+def _groups(keys: np.ndarray, at: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``at`` split by ``keys[at]``: (key, the entries of ``at`` with it, in their order), the groups
+    in order of first appearance."""
+    k = keys[at]
+    if not k.size:
+        return []
+    uniq, first, inverse, counts = np.unique(k, return_index=True, return_inverse=True, return_counts=True)
+    if uniq.size == 1:
+        return [(int(uniq[0]), at)]
+    order = at[np.argsort(inverse, kind="stable")]
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    keys_list, starts_list, ends_list = uniq.tolist(), starts.tolist(), ends.tolist()
+    return [(keys_list[g], order[starts_list[g] : ends_list[g]]) for g in np.argsort(first, kind="stable").tolist()]
+
+
+def _type_counts(codes: np.ndarray, events: np.ndarray, types: list[Any]) -> list[tuple[Any, int]]:
+    """Events per type, the types in order of first appearance."""
+    totals: dict[Any, int] = {}
+    for code, n in zip(codes.tolist(), events.tolist(), strict=True):
+        t = types[code]
+        totals[t] = totals.get(t, 0) + n
+    return list(totals.items())
+
+
+def _group_lists(keys: np.ndarray) -> list[list[int]]:
+    """The positions of ``keys`` grouped by key: each group in position order, the groups in order of
+    first appearance."""
+    if keys.size <= 1:
+        return [[0]] if keys.size else []
+    uniq, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    if uniq.size == keys.size:
+        return [[j] for j in range(keys.size)]
+    order = np.argsort(inverse, kind="stable").tolist()
+    ends = np.cumsum(counts).tolist()
+    starts = [e - n for e, n in zip(ends, counts.tolist(), strict=True)]
+    return [order[starts[g] : ends[g]] for g in np.argsort(first, kind="stable").tolist()]
+
+
+def _moving(by_minute: dict[int, set[str]], old: int, new: int) -> list[int]:
+    """The minutes (in their order) that change period in some window when the clock moves from minute
+    ``old`` to ``new``; nothing happens to the others. A minute leaves the 24h window, the detail and
+    the history only as its period there changes."""
+    minutes = np.fromiter(by_minute, dtype=np.int64, count=len(by_minute))
+    a_old, a_new = old - minutes, new - minutes
+    moved = np.zeros(minutes.size, dtype=bool)
+    for window in _WINDOW_MINUTES:
+        moved |= np.minimum(np.maximum(a_old, 0) // window, 3) != np.minimum(np.maximum(a_new, 0) // window, 3)
+    return minutes[moved].tolist()

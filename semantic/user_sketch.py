@@ -42,6 +42,18 @@ def _registers_of(hashes: np.ndarray) -> np.ndarray:
     return registers
 
 
+def _sorted_unique(hashes: np.ndarray) -> np.ndarray:
+    """``np.unique`` of 64-bit hashes (sorted, distinct), with less overhead for the small arrays
+    the counters fold all the time."""
+    out = np.sort(hashes.astype(np.uint64, copy=False))
+    if out.size > 1:
+        keep = np.empty(out.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(out[1:], out[:-1], out=keep[1:])
+        out = out[keep]
+    return out
+
+
 class UserSketch:
     """``add`` only queues hashes (a sorted-set union per added row was most of a counter
     shard's CPU); they are folded in, all at once, before anything reads the sketch."""
@@ -62,12 +74,14 @@ class UserSketch:
 
     @property
     def hashes(self) -> np.ndarray | None:
-        self._fold()
+        if self._queued:
+            self._fold()
         return self._hashes
 
     @property
     def registers(self) -> np.ndarray | None:
-        self._fold()
+        if self._queued:
+            self._fold()
         return self._registers
 
     @property
@@ -85,12 +99,13 @@ class UserSketch:
     def _fold(self) -> None:
         if not self._queued:
             return
-        queued = np.concatenate(self._queued) if len(self._queued) > 1 else self._queued[0]
-        self._queued, self._queued_size = [], 0
         if self._registers is not None:
+            queued = np.concatenate(self._queued) if len(self._queued) > 1 else self._queued[0]
+            self._queued, self._queued_size = [], 0
             np.maximum(self._registers, _registers_of(queued), out=self._registers)
             return
-        merged = np.union1d(self._hashes, queued)
+        merged = _sorted_unique(np.concatenate([self._hashes, *self._queued]))
+        self._queued, self._queued_size = [], 0
         if merged.size > SPARSE_LIMIT:
             self._registers = _registers_of(merged)
             self._hashes = None
@@ -113,7 +128,7 @@ class UserSketch:
         dense: list[np.ndarray] = []
         for s in sketches:
             (dense.append(s.registers) if s.registers is not None else sparse.append(s.hashes))
-        hashes = np.unique(np.concatenate(sparse)) if sparse else np.empty(0, np.uint64)
+        hashes = _sorted_unique(np.concatenate(sparse)) if sparse else np.empty(0, np.uint64)
         if not dense and hashes.size <= SPARSE_LIMIT:
             return cls(hashes=hashes)
         registers = _registers_of(hashes)

@@ -251,3 +251,82 @@ def test_late_event_in_a_closed_hour_reaches_the_24h_users():
     # Each hour leaves the cache with its first minute that leaves the window.
     assert c.content_view("a", now=T0 + 86400 + 3600 + 10)["windows"]["24h"]["unique_users"] == 4
     assert set(c._contents["a"].hours) == {T0 // 3600 + h for h in range(2, 5)}
+
+
+# ---- a delta is applied with numpy, whole: the same, bit for bit, as its rows one at a time ----
+
+def _table(batch: list[dict]) -> pa.Table:
+    table = pa.Table.from_pylist(batch, schema=DELTA_SCHEMA)
+    if table.num_rows > 2:  # as several chunks, as a concatenation of deltas would be
+        table = pa.concat_tables([table.slice(0, table.num_rows // 2), table.slice(table.num_rows // 2)])
+    return table
+
+
+def _same(whole: LiveCounters, by_row: LiveCounters, contents: list[str], now: float) -> None:
+    assert whole.content_ids() == by_row.content_ids()
+    for content in contents:
+        # repr compares floats bit for bit (and tells 0.0 from -0.0).
+        assert repr(whole.content_view(content, now=now)) == repr(by_row.content_view(content, now=now)), content
+    assert repr(whole.trending_table(now=now).to_pylist()) == repr(by_row.trending_table(now=now).to_pylist())
+    assert repr(whole.global_partial(now=now)) == repr(by_row.global_partial(now=now))
+    assert whole.take_dirty() == by_row.take_dirty()
+    assert whole.last_event_ms == by_row.last_event_ms
+    for content, state in whole._contents.items():
+        other = by_row._contents[content]
+        assert list(state.minutes) == list(other.minutes)
+        for minute, b in state.minutes.items():
+            assert (b.counts, repr(b.watch)) == (other.minutes[minute].counts, repr(other.minutes[minute].watch))
+        assert repr(state.activity) == repr(other.activity)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_delta_applied_whole_equals_its_rows_one_by_one(seed):
+    """Several rows per content, minute and type (a snapshot's parts), rows without content, nulls,
+    late, future and too old rows, zero counts, dense sketches, contents leaving after three days
+    and coming back (their array slots are reused)."""
+    rng = random.Random(seed)
+    contents = [f"c{i}" for i in range(6)]
+    now = float(T0 + 7)
+    whole, by_row = LiveCounters(now=now), LiveCounters(now=now)
+    for _ in range(120):
+        minute_now = int(now // 60)
+        batch = []
+        for _ in range(rng.choice([0, 1, 4, 12, 30])):
+            age = rng.choice([0, 0, 0, 1, 3, rng.randint(0, 70), rng.randint(0, 1500), rng.randint(1400, 4400), -1])
+            many = rng.random() < 0.03
+            hashes = [rng.getrandbits(64) for _ in range(rng.randint(2100, 2400) if many else rng.randint(0, 3))]
+            batch.append({
+                "minute": (minute_now - age) * 60,
+                "content_id": rng.choice([*contents, "", None]),
+                "event_type": rng.choice([*TYPES, "content_bookmark"]),
+                "events": rng.choice([1, 1, 2, 7, 0]),
+                "watch_seconds": rng.choice([0.0, None, round(rng.uniform(0, 500), rng.randint(0, 6)), rng.random()]),
+                "users": rng.choice([hashes, hashes + [rng.randint(1, 20)], None]),
+                "sessions": rng.choice([[rng.randint(1, 30)], [], None]),
+                "last_event_ms": rng.choice([None, (minute_now - age) * 60_000 + rng.randint(0, 59_999)]),
+            })
+        if batch:
+            whole.apply(_table(batch), now=now)
+            for row in batch:
+                by_row.apply(pa.Table.from_pylist([row], schema=DELTA_SCHEMA), now=now)
+        if rng.random() < 0.5:
+            _same(whole, by_row, contents, now + rng.choice([0, 30]))
+        now += rng.choice([0, 20, 60, 180, 3600, rng.randint(1, 1500) * 60, rng.randint(4000, 4400) * 60])
+    _same(whole, by_row, contents, now)
+    _same(whole, by_row, contents, now + 3 * 1441 * 60)
+    assert whole.content_ids() == [] and whole.trending_table(now=now + 3 * 1441 * 60).num_rows == 0
+
+
+def test_a_content_that_comes_back_starts_from_zero():
+    """A content dropped after three days frees its slot; whatever takes it starts from nothing."""
+    c = LiveCounters(now=T0)
+    c.apply(rows((T0, "a", "content_share", 4, [1])), now=T0)
+    later = T0 + 3 * 1440 * 60 + 60
+    c.apply(rows((later - later % 60, "b", "content_view", 1, [2])), now=later)
+    assert c.content_ids() == ["b"]
+    trend = c.content_view("b", now=later)["windows"]["24h"]["trending"]
+    assert trend["activity"] == 1.0 and trend["baseline_per_minute"] == 0.0
+    (row,) = c.trending_table(now=later).to_pylist()
+    assert row["content_id"] == "b" and row["activity_24h"] == 1.0
+    assert row["last_event_ms"] == (later - later % 60) * 1000 + 1
+    assert row["popularity_5m"] == c.content_view("b", now=later)["windows"]["5m"]["trending"]["popularity"]
