@@ -25,7 +25,7 @@ import ray
 
 from actors import names
 from actors.service_actor import service_actor
-from core.arrow_ipc import unpack
+from core.arrow_ipc import pack, unpack
 from core.settings import Settings
 from semantic.live_counters import LiveCounters
 from semantic.live_deltas import shard_of
@@ -243,9 +243,11 @@ class CounterShardActor:
         await self._await_ready()
         return self._counters.content_view(content_id, empty_ok=True)
 
-    async def trending_table(self) -> pa.Table:
+    async def trending_table(self) -> bytes:
+        """The trending figures of this shard's content, as one Arrow IPC buffer (core/arrow_ipc.py:
+        Ray's own Arrow serializer cost more than computing the table)."""
         await self._await_ready()
-        return self._counters.trending_table()
+        return pack(self._counters.trending_table())
 
     async def global_partial(self) -> dict[str, Any]:
         await self._await_ready()

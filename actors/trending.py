@@ -20,6 +20,7 @@ import ray
 from actors import names
 from actors.event_store import RemoteEventStore, find_event_store_actor
 from actors.service_actor import service_actor
+from core.arrow_ipc import unpack
 from core.settings import Settings
 from semantic.live_counters import WINDOWS, iso_millis
 from storage.content_categories import load_categories
@@ -62,7 +63,7 @@ class TrendingActor:
 
     async def _shard_table(self, index: int) -> pa.Table | None:
         try:
-            return await self._shard(index).trending_table.remote()
+            return unpack(await self._shard(index).trending_table.remote())
         except Exception:  # noqa: BLE001 - a restarting shard is left out of this round
             self._shards.pop(index, None)
             return None
