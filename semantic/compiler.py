@@ -50,6 +50,9 @@ class MetricQuery:
     # Keep only groups where each metric is at least the value.
     at_least: tuple[tuple[str, float], ...] = ()
     route: Route = "auto"
+    # Several groupings of ``dimensions`` in one pass over the rows (ClickHouse GROUPING SETS): each
+    # row's ``grouping_set`` is the index of its set here, and its dimensions outside the set are empty.
+    grouping_sets: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class CompiledQuery:
     # The table that answers: a rollup, or "events".
     source: str
     columns: tuple[str, ...] = field(default=())
+    # grouping() bit mask -> index of the grouping set (queries with grouping sets only).
+    grouping_masks: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -85,6 +90,9 @@ async def run_query(store: EventStore, query: MetricQuery) -> QueryRows:
     compiled = compile_query(query)
     result = await store.query(compiled.sql, compiled.parameters)
     rows = [dict(zip(compiled.columns, row, strict=True)) for row in result.rows]
+    if compiled.grouping_masks:
+        for row in rows:
+            row["grouping_set"] = compiled.grouping_masks[int(row["grouping_set"])]
     return QueryRows(rows=rows, source=compiled.source)
 
 
@@ -108,6 +116,9 @@ def _check_names(family: Family, query: MetricQuery) -> None:
         raise UnknownName("time dimensions need a period")
     if "period" in query.dimensions and not query.with_previous:
         raise UnknownName("the period dimension needs with_previous")
+    for grouping in query.grouping_sets:
+        if not set(grouping) <= set(query.dimensions):
+            raise UnknownName(f"grouping set {grouping} is not a subset of the dimensions")
 
 
 def _metric_closure(family: Family, names: tuple[str, ...]) -> list[Metric]:
@@ -271,6 +282,14 @@ class _Builder:
         for metric in _selected_metrics(self.family, query):
             select.append(f"{self._metric(metric)} AS m_{metric.name}")
             columns.append(metric.name)
+        masks: dict[int, int] = {}
+        if query.grouping_sets:
+            # grouping() sets bit (n - 1 - i) when dimension i is NOT grouped in the row's set.
+            n = len(query.dimensions)
+            for index, grouping in enumerate(query.grouping_sets):
+                masks[sum(1 << (n - 1 - i) for i, name in enumerate(query.dimensions) if name not in grouping)] = index
+            select.append(f"grouping({', '.join(f'd_{name}' for name in query.dimensions)}) AS g_set")
+            columns.append("grouping_set")
         source = self._source()
         where: list[str] = []
         if self.rollup is not None:
@@ -283,7 +302,12 @@ class _Builder:
         sql = f"SELECT {', '.join(select)} FROM {source}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        if query.dimensions:
+        if query.grouping_sets:
+            sets = ", ".join(
+                "(" + ", ".join(f"d_{name}" for name in grouping) + ")" for grouping in query.grouping_sets
+            )
+            sql += f" GROUP BY GROUPING SETS ({sets})"
+        elif query.dimensions:
             sql += " GROUP BY " + ", ".join(f"d_{name}" for name in query.dimensions)
         if query.at_least:
             sql += " HAVING " + " AND ".join(
@@ -303,6 +327,7 @@ class _Builder:
             parameters=self.params,
             source=self.rollup.table if self.rollup else "events",
             columns=tuple(columns),
+            grouping_masks=masks,
         )
 
     def _alias(self, name: str) -> str:

@@ -113,14 +113,16 @@ class UserAnalyticsService:
     async def report(self, user_id: str, period: Period, *, source: str = "events_by_user") -> UserAnalyticsReport:
         previous = period.previous()
         periods = [period, previous]
-        (counts, known), sessions, watch, preferences = await asyncio.gather(
+        (counts, known), sessions, watch = await asyncio.gather(
             self._counts(user_id, periods, source),
             self._sessions(user_id, periods, source),
             user_watch_seconds(self._store, user_id, periods, source=source),
-            self._preference_counts(user_id, [period], source),
         )
         if known is None:
             raise self._unknown(user_id)
+        # The counts query already gave the views per content; only their metadata is left to read.
+        current_views = counts.get(0, {}).get("viewed") or ([], [])
+        preferences = await self._by_metadata([(0, c, v) for c, v in zip(*current_views, strict=True)])
         first_seen, last_seen = known
         now = utc_now()
         analytics = [
@@ -168,6 +170,7 @@ class UserAnalyticsService:
                 uniqExact(toDate(timestamp, {{tz:String}})) AS active_days,
                 sumMapIf([toString(device_type)], [toUInt64(1)], device_type != '') AS devices,
                 sumMapIf([toString(browser)], [toUInt64(1)], browser != '') AS browsers,
+                sumMapIf([content_id], [toUInt64(1)], event_type = '{VIEW}' AND content_id != '') AS viewed,
                 min(timestamp) AS first_event, max(timestamp) AS last_event
             FROM (SELECT *, {label} AS lbl FROM {USER_EVENT_SOURCES[source]})
             GROUP BY lbl""",
@@ -204,11 +207,7 @@ class UserAnalyticsService:
     async def _preference_counts(
         self, user_id: str, periods: list[Period], source: str
     ) -> dict[tuple[str, int], dict[str, int]]:
-        """{(field, period index): {value: views}} over the content the user viewed, by its metadata.
-
-        The user's views per content are few; their metadata is looked up by id, which costs a
-        fraction of joining the metadata table in SQL.
-        """
+        """{(field, period index): {value: views}} over the content the user viewed, by its metadata."""
         params: dict[str, Any] = {"user": user_id}
         label = period_label("timestamp", periods, params)
         viewed = await self._store.query(
@@ -219,7 +218,15 @@ class UserAnalyticsService:
             GROUP BY lbl, content_id""",
             params,
         )
-        ids = sorted({row[1] for row in viewed.rows})
+        return await self._by_metadata([(int(lbl), content_id, views) for lbl, content_id, views in viewed.rows])
+
+    async def _by_metadata(self, viewed: list[tuple[int, str, int]]) -> dict[tuple[str, int], dict[str, int]]:
+        """(period index, content id, views) rows summed by the content's category / language / content type.
+
+        The user's views per content are few; their metadata is looked up by id, which costs a
+        fraction of joining the metadata table in SQL.
+        """
+        ids = sorted({content_id for _, content_id, _ in viewed})
         metadata = (
             await self._store.query(
                 "SELECT content_id, category, language, content_type FROM content_metadata "
@@ -234,10 +241,10 @@ class UserAnalyticsService:
             for row in (metadata.rows if metadata else [])
         }
         out: dict[tuple[str, int], dict[str, int]] = {}
-        for lbl, content_id, views in viewed.rows:
+        for index, content_id, views in viewed:
             for name, value in fields.get(content_id, ()):
                 if value:
-                    counts = out.setdefault((name, int(lbl)), {})
+                    counts = out.setdefault((name, index), {})
                     counts[value] = counts.get(value, 0) + int(views)
         return {key: dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))) for key, counts in out.items()}
 

@@ -16,6 +16,10 @@ range touches minus the pieces those sessions had before it. The sums are then a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import Any
+
 from semantic.catalog import (
     CONTENT_KEY,
     DURATION_SECONDS,
@@ -29,6 +33,7 @@ from semantic.catalog import (
 TABLE = "playback_hourly"
 EVENT_TYPES = (VIEW, *SEGMENT_OPENERS, *SEGMENT_CLOSERS)
 
+_SEGMENT_SET = frozenset((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _SEGMENT_TYPES = sql_list((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _OPENERS = sql_list(SEGMENT_OPENERS)
 HOUR_MS = 3_600_000
@@ -56,6 +61,35 @@ FROM (
     GROUP BY content_key, session_key
 )
 ARRAY JOIN pieces AS piece"""
+
+
+def pieces_of(rows: Iterable[tuple[Any, str, int, str, str, float]]) -> list[tuple[Any, int, int, int]]:
+    """The same pieces as pieces_sql, in Python, for a few rows (one user's events): rows are
+    (content_key, session_key, time ms, event_type, id, duration_seconds); returns
+    (content_key, opened_ms, closed_ms, watch_ms). For a handful of rows, the SQL's planning
+    costs more than the rows."""
+    sessions: dict[tuple[Any, str], list[tuple[int, str, str, float]]] = {}
+    for content_key, session_key, at, event_type, event_id, duration in rows:
+        sessions.setdefault((content_key, session_key), []).append((at, event_id, event_type, duration))
+    pieces: list[tuple[Any, int, int, int]] = []
+    for (content_key, _), events in sessions.items():
+        segment = sorted(
+            (at, event_id, event_type in SEGMENT_OPENERS)
+            for at, event_id, event_type, _ in events
+            if event_type in _SEGMENT_SET
+        )
+        if any(opens for _, _, opens in segment):
+            for (opened, _, opener), (closed, _, closer_opens) in pairwise(segment):
+                if opener and not closer_opens:
+                    pieces.append((content_key, opened, closed, closed - opened))
+        else:
+            # round() on a float is round-half-even, as ClickHouse's round() on Float64.
+            pieces.extend(
+                (content_key, at, at, round(duration * 1000))
+                for at, _, event_type, duration in events
+                if event_type == VIEW
+            )
+    return pieces
 
 
 def event_rows(condition: str) -> str:

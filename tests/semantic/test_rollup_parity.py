@@ -121,6 +121,33 @@ async def test_content_per_item_with_previous_period_match_raw(store: InProcessS
     assert sum(r["search_impressions"] for r in rows) > 1000
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Riyadh"])
+async def test_grouping_sets_equal_the_separate_groupings(store: InProcessStore, tz: str) -> None:
+    """The content report asks period totals and days in one pass; each set must equal its own query."""
+    period = _period(tz)
+    both = await _same(
+        store,
+        MetricQuery(
+            "content",
+            CONTENT_METRICS,
+            period,
+            ("content_id", "period", "bucket"),
+            with_previous=True,
+            grouping_sets=(("content_id", "period"), ("content_id", "bucket")),
+        ),
+        "content_daily" if tz == "UTC" else "content_hourly",
+    )
+    for index, dimensions in enumerate((("content_id", "period"), ("content_id", "bucket"))):
+        alone = await run_query(store, MetricQuery("content", CONTENT_METRICS, period, dimensions, with_previous=True))
+        in_set = [
+            {k: v for k, v in row.items() if k in dimensions or k in CONTENT_METRICS}
+            for row in both
+            if row["grouping_set"] == index
+        ]
+        assert len(in_set) > 100
+        assert _sorted(in_set) == _sorted(alone.rows)
+
+
 async def test_filters_top_lists_and_time_of_day_match_raw(store: InProcessStore) -> None:
     ids = ("gc1", "gc2", "gc3", "gc250")
     await _same(

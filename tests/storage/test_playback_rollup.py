@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from storage.events import EVENT_SCHEMA, ClickHouseEvents
-from storage.playback_rollup import TABLE, event_rows, pieces_sql
+from storage.playback_rollup import TABLE, event_rows, pieces_of, pieces_sql
 from storage.rollup_feed import Claim
 from tests.support import stored_events
 
@@ -158,3 +158,31 @@ def test_a_re_fed_claim_does_not_count_its_pieces_twice(store: ClickHouseEvents)
     ).rows[0]
     store.rollups._feed(Claim(int(claim[0]), int(claim[1]), claim[2]))
     assert _rollup(store) == once
+
+
+def test_pieces_made_in_python_equal_the_sql_pieces(store: ClickHouseEvents) -> None:
+    """User watch time makes pieces in Python (pieces_of); they must be exactly the SQL's."""
+    rng = random.Random(11)
+    kinds = ("content_play", "content_pause", "content_resume", "content_complete", "content_view")
+    events = []
+    for s in range(150):
+        minutes = rng.uniform(0, 300)
+        for k in range(rng.randint(1, 7)):
+            # Whole minutes now and then, so several events of a session share a timestamp and
+            # the (time, id) order decides.
+            minutes += rng.choice((0, 0, 0.5, rng.uniform(0.1, 30)))
+            kind = "content_view" if s % 10 == 0 else rng.choice(kinds)  # some sessions only report durations
+            extra = (
+                {"duration_seconds": rng.choice((12.3455, 0.0035, 1.9996, 90, 2.5))} if kind == "content_view" else {}
+            )
+            events.append(_event(f"e{s}-{rng.randint(0, 99)}-{k}", kind, minutes, f"s{s % 60}", f"c{s % 3}", **extra))
+    _feed(store, events)
+    rows = store.query(
+        "SELECT content_key, session_key, toUnixTimestamp64Milli(timestamp), event_type, id, duration_seconds "
+        f"FROM {event_rows('1')}"
+    ).rows
+    in_sql = store.query(
+        f"SELECT content_key, opened_ms, closed_ms, watch_ms FROM ({pieces_sql(event_rows('1'))})"
+    ).rows
+    assert len(in_sql) > 50
+    assert sorted(pieces_of(rows)) == sorted(tuple(row) for row in in_sql)
