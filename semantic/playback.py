@@ -9,17 +9,17 @@ across the period's edge is not counted.
 
 Content watch time reads ``playback_hourly`` when every period starts and ends on a whole UTC
 hour (every timezone with a whole-hour offset), and the content's events otherwise; both give the
-same number. A user's watch time always reads the user's own events.
+same number. A user's watch time is made in Python from the user's own events
+(semantic/user_events.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from semantic.catalog import SESSION_KEY, USER_EVENT_SOURCES, sql_list
 from semantic.periods import Period
 from storage.events import EventStore
-from storage.playback_rollup import EVENT_TYPES, HOUR_MS, TABLE, event_rows, pieces_of, pieces_sql
+from storage.playback_rollup import HOUR_MS, TABLE, event_rows, pieces_sql
 
 # Every zone's offset today is a multiple of 15 minutes, so period bounds fall on these (else on ms).
 _GRAINS_MS = (HOUR_MS, 900_000, 60_000, 1_000, 1)
@@ -88,26 +88,3 @@ async def content_watch_seconds(
         sql = _bucketed_pieces(pieces_sql(rows), "content_key", grain)
     result = await store.query(sql, params)
     return _by_period(result.rows, bounds)
-
-
-async def user_watch_seconds(
-    store: EventStore, user_id: str, periods: list[Period], *, source: str = "events_by_user"
-) -> dict[int, float]:
-    """{period index: watch seconds} of one user, summed over every content and session of the user's events.
-
-    One user's playback events are few, so the pieces are made in Python from a plain read of them.
-    """
-    bounds = _bounds_ms(periods)
-    result = await store.query(
-        f"""SELECT content_id, {SESSION_KEY}, toUnixTimestamp64Milli(timestamp), event_type, id, duration_seconds
-        FROM {USER_EVENT_SOURCES[source]}
-        WHERE event_type IN {sql_list(EVENT_TYPES)}""",
-        {"user": user_id},
-    )
-    totals: dict[int, int] = {}
-    for _, opened, closed, ms in pieces_of(result.rows):
-        for index, (start, end) in enumerate(bounds):
-            if start <= opened and closed < end:
-                totals[index] = totals.get(index, 0) + ms
-                break
-    return {index: ms / 1000 for index, ms in totals.items() if ms}

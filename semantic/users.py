@@ -15,12 +15,12 @@ from pydantic import BaseModel
 from core.errors import NotFound
 from core.models import UserAnalytics, utc_now
 from semantic import scores
-from semantic.catalog import PAGE_TYPES, USER_EVENT_SOURCES, VIEW, sql_list
+from semantic.catalog import USER_EVENT_SOURCES, VIEW
 from semantic.compiler import MetricQuery, compile_query, run_query
 from semantic.periods import Period, period_label
-from semantic.playback import user_watch_seconds
 from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
 from semantic.sessions import SessionStats, session_stats
+from semantic.user_events import PeriodNumbers, read_user_numbers
 from storage.events import EventStore
 
 COMPARED_FIELDS = tuple(
@@ -113,21 +113,13 @@ class UserAnalyticsService:
     async def report(self, user_id: str, period: Period, *, source: str = "events_by_user") -> UserAnalyticsReport:
         previous = period.previous()
         periods = [period, previous]
-        (counts, known), sessions, watch = await asyncio.gather(
-            self._counts(user_id, periods, source),
-            self._sessions(user_id, periods, source),
-            user_watch_seconds(self._store, user_id, periods, source=source),
-        )
-        if known is None:
+        numbers = await read_user_numbers(self._store, user_id, periods, source=source)
+        if numbers is None:
             raise self._unknown(user_id)
-        # The counts query already gave the views per content; only their metadata is left to read.
-        current_views = counts.get(0, {}).get("viewed") or ([], [])
-        preferences = await self._by_metadata([(0, c, v) for c, v in zip(*current_views, strict=True)])
-        first_seen, last_seen = known
+        preferences = await self._by_metadata([(0, c, v) for c, v in numbers.periods[0].content_viewed.items()])
         now = utc_now()
         analytics = [
-            self._analytics(user_id, p, counts.get(i, {}), sessions.get(i, {}), watch.get(i, 0.0), first_seen, now)
-            for i, p in enumerate(periods)
+            self._analytics(user_id, p, numbers.periods[i], numbers.first_event, now) for i, p in enumerate(periods)
         ]
         current = analytics[0]
         current.preferred_categories = {k: v for k, v in preferences.get(("category", 0), {}).items()}
@@ -137,8 +129,8 @@ class UserAnalyticsService:
             user_id=user_id,
             period=PeriodInfo.of(period),
             previous_period=PeriodInfo.of(previous),
-            first_seen=first_seen,
-            last_seen=last_seen,
+            first_seen=numbers.first_event,
+            last_seen=numbers.last_event,
             analytics=current,
             comparison=compare(
                 {n: float(getattr(current, n)) for n in COMPARED_FIELDS},
@@ -146,63 +138,6 @@ class UserAnalyticsService:
             ),
             source=source,
         )
-
-    async def _counts(
-        self, user_id: str, periods: list[Period], source: str
-    ) -> tuple[dict[int, dict[str, Any]], tuple[datetime, datetime] | None]:
-        """(counts per period index, the user's first and last event ever or None for an unknown user).
-
-        One pass over the user's rows answers both the periods and "is this user known".
-        """
-        params: dict[str, Any] = {"user": user_id, "tz": periods[0].timezone}
-        label = period_label("timestamp", periods, params)
-        result = await self._store.query(
-            f"""SELECT lbl,
-                countIf(event_type = '{VIEW}') AS views,
-                uniqExactIf(content_id, event_type = '{VIEW}' AND content_id != '') AS unique_content,
-                countIf(event_type = 'content_complete') AS completions,
-                countIf(event_type = 'search_query') AS searches,
-                countIf(event_type = 'content_share') AS shares,
-                countIf(event_type = 'content_bookmark') AS bookmarks,
-                countIf(event_type = 'content_comment') AS comments,
-                countIf(event_type = 'content_like') AS likes,
-                countIf(event_type IN {sql_list(PAGE_TYPES)}) AS pages,
-                uniqExact(toDate(timestamp, {{tz:String}})) AS active_days,
-                sumMapIf([toString(device_type)], [toUInt64(1)], device_type != '') AS devices,
-                sumMapIf([toString(browser)], [toUInt64(1)], browser != '') AS browsers,
-                sumMapIf([content_id], [toUInt64(1)], event_type = '{VIEW}' AND content_id != '') AS viewed,
-                min(timestamp) AS first_event, max(timestamp) AS last_event
-            FROM (SELECT *, {label} AS lbl FROM {USER_EVENT_SOURCES[source]})
-            GROUP BY lbl""",
-            params,
-        )
-        rows = result.dicts()
-        # Rows outside every period (label '') count for the first and last event only.
-        known = (_utc(min(r["first_event"] for r in rows)), _utc(max(r["last_event"] for r in rows))) if rows else None
-        return {int(row["lbl"]): row for row in rows if row["lbl"]}, known
-
-    async def _sessions(self, user_id: str, periods: list[Period], source: str) -> dict[int, dict[str, Any]]:
-        """Sessions of the user that started in each period; a return visit is any but the user's first session ever."""
-        params: dict[str, Any] = {"user": user_id}
-        label = period_label("s_started", periods, params)
-        result = await self._store.query(
-            f"""SELECT lbl, count() AS sessions, sum(duration) AS total_duration, countIf(s_events = 1) AS bounces,
-                       countIf(s_started > first_start) AS return_visits
-            FROM (
-                SELECT {label} AS lbl, s_started, s_events, duration, min(s_started) OVER () AS first_start
-                FROM (
-                    SELECT session_id, min(timestamp) AS s_started, count() AS s_events,
-                           dateDiff('millisecond', min(timestamp), max(timestamp)) / 1000 AS duration
-                    FROM {USER_EVENT_SOURCES[source]}
-                    WHERE session_id != ''
-                    GROUP BY session_id
-                )
-            )
-            WHERE lbl != ''
-            GROUP BY lbl""",
-            params,
-        )
-        return {int(row["lbl"]): row for row in result.dicts()}
 
     async def _preference_counts(
         self, user_id: str, periods: list[Period], source: str
@@ -250,25 +185,15 @@ class UserAnalyticsService:
 
     @staticmethod
     def _analytics(
-        user_id: str,
-        period: Period,
-        counts: dict[str, Any],
-        sessions: dict[str, Any],
-        watch_seconds: float,
-        first_seen: datetime,
-        now: datetime,
+        user_id: str, period: Period, numbers: PeriodNumbers, first_seen: datetime, now: datetime
     ) -> UserAnalytics:
-        def n(row: dict[str, Any], name: str) -> int:
-            return int(row.get(name, 0))
-
-        session_count = n(sessions, "sessions")
-        total_duration = round(float(sessions.get("total_duration", 0.0)), 3)
-        views = n(counts, "views")
-        interactions = n(counts, "likes") + n(counts, "shares") + n(counts, "bookmarks") + n(counts, "comments")
+        counts = numbers.counts
+        session_count = numbers.sessions
+        total_duration = round(numbers.session_ms / 1000, 3)
+        views = counts["views"]
+        interactions = counts["likes"] + counts["shares"] + counts["bookmarks"] + counts["comments"]
         first_day = _local_date(first_seen, period)
         tenure = (period.end_date - first_day).days + 1 if first_day <= period.end_date else 0
-        devices = counts.get("devices") or ([], [])
-        browsers = counts.get("browsers") or ([], [])
         return UserAnalytics(
             user_id=user_id,
             date=period.end_date,
@@ -276,21 +201,21 @@ class UserAnalyticsService:
             total_session_duration=total_duration,
             average_session_duration=round(total_duration / session_count, 3) if session_count else 0.0,
             content_views=views,
-            unique_content_views=n(counts, "unique_content"),
-            total_watch_time=round(watch_seconds, 3),
-            content_completions=n(counts, "completions"),
-            searches_performed=n(counts, "searches"),
-            shares_made=n(counts, "shares"),
-            bookmarks_created=n(counts, "bookmarks"),
-            comments_made=n(counts, "comments"),
-            pages_visited=n(counts, "pages"),
-            bounce_rate=n(sessions, "bounces") / session_count if session_count else 0.0,
-            return_visits=n(sessions, "return_visits"),
-            device_types={str(k): int(v) for k, v in zip(*devices, strict=True)},
-            browser_types={str(k): int(v) for k, v in zip(*browsers, strict=True)},
-            engagement_score=scores.user_engagement(views, n(counts, "completions"), interactions),
-            loyalty_score=scores.user_loyalty(tenure, session_count, n(sessions, "return_visits")),
-            activity_score=scores.user_activity(n(counts, "active_days"), period.days),
+            unique_content_views=len(numbers.content_viewed),
+            total_watch_time=round(numbers.watch_ms / 1000, 3),
+            content_completions=counts["completions"],
+            searches_performed=counts["searches"],
+            shares_made=counts["shares"],
+            bookmarks_created=counts["bookmarks"],
+            comments_made=counts["comments"],
+            pages_visited=counts["pages"],
+            bounce_rate=numbers.bounces / session_count if session_count else 0.0,
+            return_visits=numbers.return_visits,
+            device_types=dict(sorted(numbers.devices.items())),
+            browser_types=dict(sorted(numbers.browsers.items())),
+            engagement_score=scores.user_engagement(views, counts["completions"], interactions),
+            loyalty_score=scores.user_loyalty(tenure, session_count, numbers.return_visits),
+            activity_score=scores.user_activity(len(numbers.active_days), period.days),
             calculated_at=now,
             last_updated=now,
         )

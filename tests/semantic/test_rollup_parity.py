@@ -17,11 +17,12 @@ import pytest
 
 from semantic.catalog import FAMILIES
 from semantic.compiler import Filter, MetricQuery, compile_query, run_query
-from semantic.periods import Period
+from semantic.periods import Period, period_label
 from semantic.playback import content_watch_seconds
 from semantic.retention import RetentionService
 from semantic.segments import SegmentRules, SegmentService
 from semantic.sessions import length_distribution, session_stats
+from semantic.user_events import read_user_numbers
 from semantic.users import UserAnalyticsService
 from storage import clickhouse
 from storage.events import EVENT_COLUMNS, ClickHouseEvents
@@ -255,6 +256,63 @@ async def test_user_analytics_from_events_by_user_match_raw(store: InProcessStor
             ignore = {"calculated_at", "last_updated"}
             assert copy.analytics.model_dump(exclude=ignore) == raw.analytics.model_dump(exclude=ignore)
             assert copy.analytics.content_views > 0
+
+
+async def test_user_numbers_made_in_python_match_sql_aggregates(store: InProcessStore) -> None:
+    """UserAnalytics counts one user's events in Python; the same numbers in SQL over raw events."""
+    users = [
+        row[0]
+        for row in (
+            await store.query("SELECT DISTINCT user_id FROM events WHERE user_id != '' ORDER BY user_id LIMIT 25")
+        ).rows
+    ]
+    seen = {"views": 0, "sessions": 0, "bounces": 0, "return_visits": 0}
+    for tz in ("UTC", "Asia/Kolkata"):
+        periods = [_period(tz), _period(tz).previous()]
+        for user_id in users:
+            numbers = await read_user_numbers(store, user_id, periods, source="events")
+            assert numbers is not None
+            params: dict[str, Any] = {"user": user_id, "tz": tz}
+            label = period_label("timestamp", periods, params)
+            counts = await store.query(
+                f"""SELECT lbl, countIf(event_type = 'content_view'),
+                       uniqExactIf(content_id, event_type = 'content_view' AND content_id != ''),
+                       uniqExact(toDate(timestamp, {{tz:String}})), countIf(event_type = 'content_complete')
+                FROM (SELECT *, {label} AS lbl FROM events WHERE user_id = {{user:String}}) WHERE lbl != '' GROUP BY lbl""",
+                params,
+            )
+            started = period_label("s_started", periods, params)
+            sessions = await store.query(
+                f"""SELECT {started} AS lbl, count(), sum(toInt64(dateDiff('millisecond', s_started, s_ended))),
+                       countIf(s_events = 1), countIf(s_started > first_start)
+                FROM (SELECT *, min(s_started) OVER () AS first_start FROM (
+                    SELECT session_id, min(timestamp) AS s_started, max(timestamp) AS s_ended, count() AS s_events
+                    FROM events WHERE user_id = {{user:String}} AND session_id != '' GROUP BY session_id))
+                WHERE lbl != '' GROUP BY lbl""",
+                params,
+            )
+            expected = {
+                int(lbl): (views, unique, days, completes) for lbl, views, unique, days, completes in counts.rows
+            }
+            got = {
+                i: (p.counts["views"], len(p.content_viewed), len(p.active_days), p.counts["completions"])
+                for i, p in enumerate(numbers.periods)
+                if p.counts["views"] or p.active_days
+            }
+            assert got == expected, (user_id, tz)
+            expected_sessions = {int(row[0]): tuple(int(v) for v in row[1:]) for row in sessions.rows}
+            got_sessions = {
+                i: (p.sessions, p.session_ms, p.bounces, p.return_visits)
+                for i, p in enumerate(numbers.periods)
+                if p.sessions
+            }
+            assert got_sessions == expected_sessions, (user_id, tz)
+            for p in numbers.periods:
+                seen["views"] += p.counts["views"]
+                seen["sessions"] += p.sessions
+                seen["bounces"] += p.bounces
+                seen["return_visits"] += p.return_visits
+    assert all(seen.values()), seen
 
 
 async def _same_watch_time(store: InProcessStore, tz: str) -> dict[tuple[str, int], float]:
