@@ -33,6 +33,7 @@ _COUNTED = {
 _PAGES = frozenset(PAGE_TYPES)
 _PLAYBACK = frozenset(PLAYBACK_TYPES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_QUARTER_MS = 900_000
 
 
 def _instant(ms: int) -> datetime:
@@ -84,6 +85,7 @@ async def read_user_numbers(
     out = [PeriodNumbers() for _ in periods]
     sessions: dict[str, list[int]] = {}  # session_id -> [first ms, last ms, events]
     playback: list[tuple[Any, str, int, str, str, float]] = []
+    local_days: dict[int, date] = {}
     first = last = result.rows[0][0]
     for ms, event_type, content_id, session_id, event_id, duration, device, browser in result.rows:
         first, last = min(first, ms), max(last, ms)
@@ -107,7 +109,12 @@ async def read_user_numbers(
             numbers.counts["pages"] += 1
         if event_type == VIEW and content_id:
             numbers.content_viewed[content_id] = numbers.content_viewed.get(content_id, 0) + 1
-        numbers.active_days.add(_instant(ms).astimezone(periods[index].zone).date())
+        # Every zone's offset is a whole number of quarter hours, so a local date holds for a quarter hour.
+        quarter = ms // _QUARTER_MS
+        day = local_days.get(quarter)
+        if day is None:
+            day = local_days[quarter] = _instant(quarter * _QUARTER_MS).astimezone(periods[index].zone).date()
+        numbers.active_days.add(day)
         if device:
             numbers.devices[device] = numbers.devices.get(device, 0) + 1
         if browser:
