@@ -1,5 +1,7 @@
 """The live hub: computes the live state once per tick and fans it out to every ingress replica.
 
+It also owns the trending rankings (actors/trending.py) and answers trending reads.
+
 Replicas long-poll ``poll`` with the version they have and the content ids their subscribers
 watch; the hub computes global metrics, the trending rankings and those content views once
 per tick (``realtime_tick_ms``) for all of them, however many subscribers there are. Idle
@@ -18,6 +20,7 @@ import ray
 
 from actors import names
 from actors.service_actor import service_actor
+from actors.trending import Trending
 from core.settings import Settings
 from semantic.live_counters import iso_millis, merge_global
 from semantic.live_deltas import shard_of
@@ -42,11 +45,13 @@ class LiveHubActor:
         self._task: asyncio.Task[None] | None = None
         self._handles: dict[str, Any] = {}
         self._redis: Any = None
+        self._rankings = Trending(self._config)
         self.ticks = 0
 
     def _ensure_started(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._rankings.ensure_started()
 
     async def ready(self) -> bool:
         self._ensure_started()
@@ -73,9 +78,9 @@ class LiveHubActor:
 
     async def _trending(self) -> dict[str, Any]:
         try:
-            return await self._actor(names.TRENDING).top_all.remote(max_age=self._config.realtime_tick_ms / 2000)
-        except Exception:  # noqa: BLE001 - keep the last ranking
-            self._handles.pop(names.TRENDING, None)
+            return await self._rankings.top_all(max_age=self._config.realtime_tick_ms / 2000)
+        except Exception:  # keep the last ranking
+            log.warning("trending refresh failed", exc_info=True)
             return (self._state or {}).get("trending", {})
 
     async def _compute(self) -> None:
@@ -134,7 +139,9 @@ class LiveHubActor:
         state = await self._fresh(max_age)
         return {**state["global"], "computed_at": state["computed_at"]}
 
-    async def poll(self, replica: str, after_version: int, content_ids: list[str], timeout: float = 10.0) -> dict[str, Any] | None:
+    async def poll(
+        self, replica: str, after_version: int, content_ids: list[str], timeout: float = 10.0
+    ) -> dict[str, Any] | None:
         """The state once its version differs from ``after_version`` (None after ``timeout``)."""
         self._ensure_started()
         ids = frozenset(content_ids)
@@ -154,6 +161,16 @@ class LiveHubActor:
         state = self._state
         assert state is not None
         return {**state, "contents": {c: v for c, v in state["contents"].items() if c in ids}}
+
+    async def top(
+        self, window: str, limit: int = 20, category: str | None = None, max_age: float = 0.2
+    ) -> dict[str, Any]:
+        """One window's trending ranking (``GET /content/trending``)."""
+        self._ensure_started()
+        return await self._rankings.top(window, limit, category, max_age)
+
+    async def categories(self) -> dict[str, str]:
+        return await self._rankings.categories()
 
     async def describe(self) -> dict[str, Any]:
         return {"version": self._version, "ticks": self.ticks, "watchers": len(self._watchers)}

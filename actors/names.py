@@ -2,7 +2,6 @@
 
 NAMESPACE = "analytics"
 EVENT_STORE = "analytics-event-store"
-TRENDING = "analytics-trending"
 LIVE_HUB = "analytics-live-hub"
 
 

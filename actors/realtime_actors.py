@@ -1,4 +1,4 @@
-"""The real-time layer's actors, created together: counter shards, trending, live hub."""
+"""The real-time layer's actors, created together: counter shards and the live hub (which ranks trending)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import ray
 
 from actors.counter_shard import counter_shard_actors
 from actors.live_hub import live_hub_actor
-from actors.trending import trending_actor
 from core.settings import Settings
 
 
@@ -14,7 +13,6 @@ def realtime_actors(settings: Settings, *, detached: bool = False) -> list[ray.a
     """Create (or look up) every real-time actor; the event store actor must exist already."""
     return [
         *counter_shard_actors(settings, detached=detached),
-        trending_actor(settings, detached=detached),
         live_hub_actor(settings, detached=detached),
     ]
 

@@ -64,7 +64,9 @@ class RealtimeClient:
 
     async def _call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await asyncio.wait_for(getattr(self.actor(name), method).remote(*args, **kwargs), _CALL_TIMEOUT_SECONDS)
+            return await asyncio.wait_for(
+                getattr(self.actor(name), method).remote(*args, **kwargs), _CALL_TIMEOUT_SECONDS
+            )
         except (RayActorError, TimeoutError) as exc:
             self._handles.pop(name, None)
             raise StoreUnavailable("the live counters are restarting; retry shortly") from exc
@@ -82,7 +84,7 @@ class RealtimeClient:
         check_window(window)
         check_limit(limit)
         try:
-            return await self._call(names.TRENDING, "top", window, limit, category)
+            return await self._call(names.LIVE_HUB, "top", window, limit, category)
         except StoreUnavailable:
             if self._rollup is None:
                 raise

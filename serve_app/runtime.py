@@ -42,7 +42,7 @@ class RunningService:
     started_ray: bool
     # Held for the service's lifetime: the actor is owned by this process and dies with its last handle.
     event_store: ray.actor.ActorHandle
-    # Counter shards, trending and the live hub: owned the same way.
+    # Counter shards and the live hub (which ranks trending): owned the same way.
     realtime: list[ray.actor.ActorHandle] = field(default_factory=list)
     embedded_postgres: EmbeddedPostgres | None = None
     ray_temp_dir: str | None = None
