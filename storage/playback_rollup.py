@@ -16,9 +16,9 @@ range touches minus the pieces those sessions had before it. The sums are then a
 
 from __future__ import annotations
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import Any
 
 from semantic.catalog import (
     CONTENT_KEY,
@@ -63,55 +63,33 @@ FROM (
 ARRAY JOIN pieces AS piece"""
 
 
-def pieces_of(events: pa.Table) -> pa.Table:
-    """The same pieces as pieces_sql, with numpy, for one user's events (few enough to hold here).
-
-    ``events`` has columns content_key, session_key, at_ms, event_type, id, duration_seconds; the
-    result has content_key, opened_ms, closed_ms, watch_ms. For a user's few rows, the SQL's
-    planning cost more than the rows."""
-    n = events.num_rows
-    types = events.column("event_type")
-    segment = _flags(types, _SEGMENT_SET)
-    opener = _flags(types, SEGMENT_OPENERS)
-    view = _flags(types, (VIEW,))
-    at = events.column("at_ms").to_numpy().astype(np.int64)
-    # A playback session is (content, session): one integer per pair, then (time, id) order inside it.
-    content = _codes(events.column("content_key"))
-    session = _codes(events.column("session_key"))
-    group = content * (int(session.max(initial=0)) + 1) + session
-    # Arrow orders strings by their bytes, as ClickHouse does.
-    id_rank = pc.rank(events.column("id"), sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
-    played = np.zeros(int(group.max(initial=0)) + 1, bool)
-    played[group[segment & opener]] = True
-    # Segment events in (group, time, id) order: a piece closes where an opener is followed by a
-    # non-opener of the same group.
-    s = np.flatnonzero(segment)
-    s = s[np.lexsort((id_rank[s], at[s], group[s]))]
-    closes = np.flatnonzero((group[s[1:]] == group[s[:-1]]) & opener[s[:-1]] & ~opener[s[1:]]) + 1
-    first, second = s[closes - 1], s[closes]
-    # A group that never played counts its views' reported durations (rounded half to even, as
-    # ClickHouse's round() on Float64 and Python's round()).
-    views = np.flatnonzero(view & ~played[group])
-    duration = events.column("duration_seconds").to_numpy(zero_copy_only=False).astype(np.float64)
-    keys = events.column("content_key")
-    return pa.table(
-        {
-            "content_key": pa.concat_arrays([keys.take(first).combine_chunks(), keys.take(views).combine_chunks()])
-            if n
-            else pa.array([], keys.type),
-            "opened_ms": np.concatenate([at[first], at[views]]),
-            "closed_ms": np.concatenate([at[second], at[views]]),
-            "watch_ms": np.concatenate([at[second] - at[first], np.round(duration[views] * 1000).astype(np.int64)]),
-        }
-    )
-
-
-def _flags(column: pa.ChunkedArray, values: tuple[str, ...] | frozenset[str]) -> np.ndarray:
-    return pc.is_in(column, value_set=pa.array(sorted(values), pa.string())).to_numpy(zero_copy_only=False)
-
-
-def _codes(column: pa.ChunkedArray) -> np.ndarray:
-    return pc.dictionary_encode(column.combine_chunks()).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+def pieces_of(rows: Iterable[tuple[Any, str, int, str, str, float]]) -> list[tuple[Any, int, int, int]]:
+    """The same pieces as pieces_sql, in Python, for a few rows (one user's events): rows are
+    (content_key, session_key, time ms, event_type, id, duration_seconds); returns
+    (content_key, opened_ms, closed_ms, watch_ms). For a handful of rows, the SQL's planning
+    costs more than the rows."""
+    sessions: dict[tuple[Any, str], list[tuple[int, str, str, float]]] = {}
+    for content_key, session_key, at, event_type, event_id, duration in rows:
+        sessions.setdefault((content_key, session_key), []).append((at, event_id, event_type, duration))
+    pieces: list[tuple[Any, int, int, int]] = []
+    for (content_key, _), events in sessions.items():
+        segment = sorted(
+            (at, event_id, event_type in SEGMENT_OPENERS)
+            for at, event_id, event_type, _ in events
+            if event_type in _SEGMENT_SET
+        )
+        if any(opens for _, _, opens in segment):
+            for (opened, _, opener), (closed, _, closer_opens) in pairwise(segment):
+                if opener and not closer_opens:
+                    pieces.append((content_key, opened, closed, closed - opened))
+        else:
+            # round() on a float is round-half-even, as ClickHouse's round() on Float64.
+            pieces.extend(
+                (content_key, at, at, round(duration * 1000))
+                for at, _, event_type, duration in events
+                if event_type == VIEW
+            )
+    return pieces
 
 
 def event_rows(condition: str) -> str:

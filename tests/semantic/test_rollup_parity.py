@@ -258,8 +258,8 @@ async def test_user_analytics_from_events_by_user_match_raw(store: InProcessStor
             assert copy.analytics.content_views > 0
 
 
-async def test_user_numbers_counted_by_the_service_match_sql_aggregates(store: InProcessStore) -> None:
-    """UserAnalytics counts one user's events with numpy; the same numbers in SQL over raw events."""
+async def test_user_numbers_made_in_python_match_sql_aggregates(store: InProcessStore) -> None:
+    """UserAnalytics counts one user's events in Python; the same numbers in SQL over raw events."""
     users = [
         row[0]
         for row in (
