@@ -75,6 +75,15 @@ class Period:
         }
 
 
+# Every zone's offset today is a whole number of quarter hours: local midnights and period bounds fall on these.
+QUARTER_HOUR_MS = 900_000
+
+
+def bounds_ms(periods: list[Period]) -> list[tuple[int, int]]:
+    """Each period's [start, end) as UTC epoch milliseconds."""
+    return [(int(p.start.timestamp() * 1000), int(p.end.timestamp() * 1000)) for p in periods]
+
+
 def utc_text(moment: datetime) -> str:
     """An instant as ClickHouse reads a DateTime64(3, 'UTC') parameter."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

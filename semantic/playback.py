@@ -17,16 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from semantic.periods import Period
+from semantic.periods import QUARTER_HOUR_MS, Period, bounds_ms
 from storage.events import EventStore
 from storage.playback_rollup import HOUR_MS, TABLE, event_rows, pieces_sql
 
-# Every zone's offset today is a multiple of 15 minutes, so period bounds fall on these (else on ms).
-_GRAINS_MS = (HOUR_MS, 900_000, 60_000, 1_000, 1)
-
-
-def _bounds_ms(periods: list[Period]) -> list[tuple[int, int]]:
-    return [(int(p.start.timestamp() * 1000), int(p.end.timestamp() * 1000)) for p in periods]
+# Period bounds fall on quarter hours (else, in principle, on any millisecond).
+_GRAINS_MS = (HOUR_MS, QUARTER_HOUR_MS, 60_000, 1_000, 1)
 
 
 def _grain(bounds: list[tuple[int, int]]) -> int:
@@ -34,11 +30,12 @@ def _grain(bounds: list[tuple[int, int]]) -> int:
     return next(g for g in _GRAINS_MS if all(b % g == 0 for pair in bounds for b in pair))
 
 
-def _by_period(rows: list[tuple], bounds: list[tuple[int, int]]) -> dict[tuple[Any, int], float]:
-    """Sums rows (key, bucket opened at ms, bucket closed at ms, watch ms) into {(key, period index): seconds}.
+def watch_by_period(rows: list[tuple], bounds: list[tuple[int, int]]) -> dict[tuple[Any, int], float]:
+    """Sums rows (key, opened at ms, closed at ms, watch ms) into {(key, period index): seconds}: a piece
+    counts in the period it opens and closes in.
 
-    Bucket edges include the period bounds, so a piece opens and closes in a period exactly when its
-    buckets' starts do."""
+    Rows may be pieces or buckets of them whose edges include the period bounds: a piece opens and
+    closes in a period exactly when its buckets' starts do."""
     totals: dict[tuple[Any, int], int] = {}
     for key, opened, closed, ms in rows:
         for index, (start, end) in enumerate(bounds):
@@ -66,7 +63,7 @@ async def content_watch_seconds(
     """
     if not content_ids:
         return {}
-    bounds = _bounds_ms(periods)
+    bounds = bounds_ms(periods)
     params: dict[str, Any] = {
         "ids": content_ids,
         "w_start": min(b[0] for b in bounds),
@@ -87,4 +84,4 @@ async def content_watch_seconds(
         )
         sql = _bucketed_pieces(pieces_sql(rows), "content_key", grain)
     result = await store.query(sql, params)
-    return _by_period(result.rows, bounds)
+    return watch_by_period(result.rows, bounds)

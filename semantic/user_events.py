@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from semantic.catalog import PAGE_TYPES, USER_EVENT_SOURCES, VIEW
-from semantic.periods import Period
+from semantic.periods import QUARTER_HOUR_MS, Period, bounds_ms
+from semantic.playback import watch_by_period
 from storage.events import EventStore
 from storage.playback_rollup import EVENT_TYPES as PLAYBACK_TYPES
 from storage.playback_rollup import pieces_of
@@ -33,7 +34,6 @@ _COUNTED = {
 _PAGES = frozenset(PAGE_TYPES)
 _PLAYBACK = frozenset(PLAYBACK_TYPES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_QUARTER_MS = 900_000
 
 
 def _instant(ms: int) -> datetime:
@@ -51,7 +51,7 @@ class PeriodNumbers:
     session_ms: int = 0
     bounces: int = 0
     return_visits: int = 0
-    watch_ms: int = 0
+    watch_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -81,7 +81,7 @@ async def read_user_numbers(
     )
     if not result.rows:
         return None
-    bounds = [(int(p.start.timestamp() * 1000), int(p.end.timestamp() * 1000)) for p in periods]
+    bounds = bounds_ms(periods)
     out = [PeriodNumbers() for _ in periods]
     sessions: dict[str, list[int]] = {}  # session_id -> [first ms, last ms, events]
     playback: list[tuple[Any, str, int, str, str, float]] = []
@@ -109,11 +109,11 @@ async def read_user_numbers(
             numbers.counts["pages"] += 1
         if event_type == VIEW and content_id:
             numbers.content_viewed[content_id] = numbers.content_viewed.get(content_id, 0) + 1
-        # Every zone's offset is a whole number of quarter hours, so a local date holds for a quarter hour.
-        quarter = ms // _QUARTER_MS
+        # A local date holds for a whole quarter hour (semantic.periods.QUARTER_HOUR_MS).
+        quarter = ms // QUARTER_HOUR_MS
         day = local_days.get(quarter)
         if day is None:
-            day = local_days[quarter] = _instant(quarter * _QUARTER_MS).astimezone(periods[index].zone).date()
+            day = local_days[quarter] = _instant(quarter * QUARTER_HOUR_MS).astimezone(periods[index].zone).date()
         numbers.active_days.add(day)
         if device:
             numbers.devices[device] = numbers.devices.get(device, 0) + 1
@@ -129,11 +129,10 @@ async def read_user_numbers(
         numbers.session_ms += ended - started
         numbers.bounces += events == 1
         numbers.return_visits += started > first_start
-    for _, opened, closed, ms in pieces_of(playback):
-        for index, (start, end) in enumerate(bounds):
-            if start <= opened and closed < end:
-                out[index].watch_ms += ms
-                break
+    # Summed over all the user's content: one key for every piece.
+    pieces = [(None, opened, closed, ms) for _, opened, closed, ms in pieces_of(playback)]
+    for (_, index), seconds in watch_by_period(pieces, bounds).items():
+        out[index].watch_seconds = seconds
     return UserNumbers(
         periods=out,
         first_event=_instant(first),

@@ -202,7 +202,7 @@ class UserAnalyticsService:
             average_session_duration=round(total_duration / session_count, 3) if session_count else 0.0,
             content_views=views,
             unique_content_views=len(numbers.content_viewed),
-            total_watch_time=round(numbers.watch_ms / 1000, 3),
+            total_watch_time=round(numbers.watch_seconds, 3),
             content_completions=counts["completions"],
             searches_performed=counts["searches"],
             shares_made=counts["shares"],
