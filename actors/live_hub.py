@@ -29,6 +29,7 @@ log = logging.getLogger("analytics.live_hub")
 
 WATCHER_IDLE_SECONDS = 15.0
 GLOBAL_KEY = "analytics:rt:global"
+TRENDING_KEY_PREFIX = "analytics:rt:trending:"
 REDIS_TTL_SECONDS = 10
 
 
@@ -51,7 +52,6 @@ class LiveHubActor:
     def _ensure_started(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
-        self._rankings.ensure_started()
 
     async def ready(self) -> bool:
         self._ensure_started()
@@ -183,7 +183,12 @@ class LiveHubActor:
 
             self._redis = redis.from_url(self._config.redis_url, socket_timeout=5, socket_connect_timeout=5)
         body = {**self._state["global"], "computed_at": self._state["computed_at"]}
-        await self._redis.set(GLOBAL_KEY, orjson.dumps(body), ex=REDIS_TTL_SECONDS)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(GLOBAL_KEY, orjson.dumps(body), ex=REDIS_TTL_SECONDS)
+        # The tick's rankings: every window's top MAX_LIMIT.
+        for window, ranking in self._state["trending"].items():
+            pipe.set(f"{TRENDING_KEY_PREFIX}{window}", orjson.dumps(ranking), ex=REDIS_TTL_SECONDS)
+        await pipe.execute()
 
 
 def live_hub_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:

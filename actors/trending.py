@@ -2,9 +2,9 @@
 
 Each counter shard computes the trending figures of its own content (a content id lives in
 exactly one shard, so its figures are complete there); ``Trending`` merges the shards' tables,
-ranks them, and writes the rankings to Redis every ``realtime_flush_seconds``. It runs inside
-the live hub actor, which needs every ranking each tick: one process instead of two saves
-~190 MiB and a Ray call per tick.
+and ranks them. It runs inside the live hub actor, which needs every ranking each tick (and
+writes them to Redis with its own snapshot): one process instead of two saves ~190 MiB and a Ray
+call per tick.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
@@ -29,7 +28,6 @@ from storage.content_categories import load_categories
 log = logging.getLogger("analytics.trending")
 
 MAX_LIMIT = 100
-REDIS_TTL_SECONDS = 10
 _CATEGORY_REFRESH_SECONDS = 30.0
 # A category query sees metadata changes within this many seconds.
 _CATEGORY_QUERY_REFRESH_SECONDS = 2.0
@@ -45,14 +43,7 @@ class Trending:
         self._lock = asyncio.Lock()
         self._categories: dict[str, str] = {}
         self._categories_at = -1e9
-        self._task: asyncio.Task[None] | None = None
-        self._redis: Any = None
         self._shards: dict[int, Any] = {}
-
-    def ensure_started(self) -> None:
-        """Start the Redis flush loop (on the owner's running event loop)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def _shard(self, index: int) -> Any:
         if index not in self._shards:
@@ -133,7 +124,6 @@ class Trending:
     async def top(
         self, window: str, limit: int = 20, category: str | None = None, max_age: float = 0.2
     ) -> dict[str, Any]:
-        self.ensure_started()
         if category is not None:
             await self._load_categories(_CATEGORY_QUERY_REFRESH_SECONDS)
         await self._fresh(max_age)
@@ -141,31 +131,8 @@ class Trending:
 
     async def top_all(self, limit: int = MAX_LIMIT, max_age: float = 0.2) -> dict[str, dict[str, Any]]:
         """Every window's ranking from one refresh (what a live hub tick needs)."""
-        self.ensure_started()
         await self._fresh(max_age)
         return {w: self._rank(w, min(limit, MAX_LIMIT), None) for w in WINDOWS}
 
     async def categories(self) -> dict[str, str]:
         return dict(self._categories)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._config.realtime_flush_seconds)
-            try:
-                await self._fresh(self._config.realtime_flush_seconds / 2)
-                await self._flush_redis()
-            except Exception:  # try again next round
-                log.warning("trending refresh failed", exc_info=True)
-
-    async def _flush_redis(self) -> None:
-        if not self._config.redis_url:
-            return
-        if self._redis is None:
-            import redis.asyncio as redis
-
-            self._redis = redis.from_url(self._config.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        pipe = self._redis.pipeline(transaction=False)
-        for window in WINDOWS:
-            ranking = self._rank(window, MAX_LIMIT, None)
-            pipe.set(f"analytics:rt:trending:{window}", orjson.dumps(ranking), ex=REDIS_TTL_SECONDS)
-        await pipe.execute()
