@@ -233,15 +233,6 @@ class ContentAnalyticsService:
         only = content_filters(content_ids)
         # A daily series over both periods also gives the daily views the trend needs.
         daily_series = series and period.granularity == "day"
-        days_query = MetricQuery("content", ("views",), period, ("content_id", "day"), only, with_previous=True)
-        series_query = MetricQuery(
-            "content",
-            ("views", "unique_views", "completion_rate", "interactions"),
-            period,
-            ("content_id", "bucket"),
-            only,
-            with_previous=daily_series,
-        )
         totals_query = MetricQuery("content", _TOTALS, period, ("content_id", "period"), only, with_previous=True)
         if daily_series:
             # One pass over the daily states gives both the period totals and the days: reading the
@@ -274,9 +265,13 @@ class ContentAnalyticsService:
             self._most_views(period),
         ]
         if not daily_series:
-            queries.append(run_query(self._store, days_query))
+            days = MetricQuery("content", ("views",), period, ("content_id", "day"), only, with_previous=True)
+            queries.append(run_query(self._store, days))
             if series:
-                queries.append(run_query(self._store, series_query))
+                metrics = ("views", "unique_views", "completion_rate", "interactions")
+                queries.append(
+                    run_query(self._store, MetricQuery("content", metrics, period, ("content_id", "bucket"), only))
+                )
         results = await asyncio.gather(*queries)
         totals, hours, locations, watch, most = results[:5]
         if daily_series:
