@@ -45,7 +45,7 @@ from bench.common import (
     write_result,
 )
 from bench.loadgen import LoadGenerator
-from bench.serve_floor import FLOOR_PREFIX, deploy_empty_endpoint, remove_empty_endpoint
+from bench.serve_floor import deploy_empty_endpoint, remove_empty_endpoint
 from bench.workload import PLATFORM_HOST, Workload, batch_bodies, load_into_actor
 
 NAME = "ingest"
@@ -201,16 +201,14 @@ def run(
             batch_cells.append(cell)
 
         single_cells = []
-        if params["single_rates"]:
-            deploy_empty_endpoint(SINGLE_PATH)
+        floor_url = deploy_empty_endpoint(SINGLE_PATH, service) + "/" if params["single_rates"] else ""
         for rate in params["single_rates"]:
             chunk, _ = take(int(rate * params["single_seconds"]))
             bodies = [line.encode() for line in chunk.to_pylist()]
             cell = {"rate": rate, "seconds": params["single_seconds"], "requests": len(bodies)}
             for name, (url, key) in targets.items():
                 cell[name] = _summary(generator.open_loop(url, key, SINGLE_PATH, bodies, rate))
-            # The same requests to an empty endpoint behind the same Serve proxy (bench/serve_floor.py).
-            floor_url = service.base_url.rstrip("/") + FLOOR_PREFIX + "/"
+            # The same requests to an empty endpoint deployed the same way (bench/serve_floor.py).
             cell["serve_floor"] = _summary(generator.open_loop(floor_url, service.admin_key, SINGLE_PATH.lstrip("/"), bodies, rate))
             single_cells.append(cell)
         if params["single_rates"]:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
 
     # Ray / Serve topology.
     ray_address: str | None = None  # unset = start a local Ray instance
+    # direct: each ingress replica serves HTTP itself on host:port (serve_app/direct_server.py), no
+    # Serve proxy; proxy: Serve's HTTP proxy listens on host:port and forwards to the replicas.
+    ingress_mode: Literal["direct", "proxy"] = "direct"
     ingress_replicas: int = Field(1, ge=1)
     ingress_max_ongoing_requests: int = Field(256, ge=1)
     auth_cache_seconds: float = Field(5.0, ge=0)

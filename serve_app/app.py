@@ -10,6 +10,7 @@ from ray.serve import Application
 from actors.event_store import event_store_actor
 from actors.realtime_actors import realtime_actors
 from core.settings import Settings
+from serve_app.direct_server import DirectAnalyticsServer
 from serve_app.factory import create_app
 
 
@@ -38,8 +39,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     # The event store actor must exist before replicas look it up; `analytics run` has made it already.
     event_store_actor(settings, detached=True)
     realtime_actors(settings, detached=True)
+    # Both modes deploy under one name, so a config's `deployments: - name: AnalyticsIngress` applies to either.
     deployment = serve.deployment(
-        AnalyticsIngress,
+        DirectAnalyticsServer if settings.ingress_mode == "direct" else AnalyticsIngress,
         name="AnalyticsIngress",
         num_replicas=settings.ingress_replicas,
         max_ongoing_requests=settings.ingress_max_ongoing_requests,
