@@ -4,7 +4,8 @@ rates (open loop), side by side with a bare uvicorn app and the raw engine, and 
     python -m bench.bench_ingest --size small            # a few minutes
     python -m bench.bench_ingest --size full             # + memory with 10M events stored
     python -m bench.bench_ingest --size memory --no-baseline   # only the memory with 10M events stored
-    python -m bench.bench_ingest --serve-env RAY_SERVE_THROUGHPUT_OPTIMIZED=1 --serve-env RAY_SERVE_ENABLE_DIRECT_INGRESS=0
+    ANALYTICS_INGRESS_MODE=proxy python -m bench.bench_ingest --size small --results-dir /tmp/proxy   # behind Serve's proxy
+    python -m bench.bench_ingest --serve-env RAY_SERVE_THROUGHPUT_OPTIMIZED=1   # try a Ray Serve knob
 
 Every acknowledged event is durable (a 2xx means stored in ClickHouse), so events/s here is
 durable events/s; the run ends by counting the stored rows to prove it. Each cell sends fresh
@@ -24,6 +25,7 @@ import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,16 @@ def _summary(outcome: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _with_cpu(run_cell: Any, processes: list[Any], events: int) -> dict[str, Any]:
+    """The cell's summary with the CPU each service process used meanwhile, in total and per event."""
+    before = cpu_by_role(processes)
+    out = _summary(run_cell())
+    used = cpu_delta(before, cpu_by_role(processes))
+    out["cpu_seconds_by_role"] = used
+    out["cpu_us_per_event"] = {role: round(seconds / events * 1e6, 1) for role, seconds in used.items()}
+    return out
+
+
 def run(
     size: str = "small",
     *,
@@ -189,13 +201,8 @@ def run(
             bodies = batch_bodies(chunk, batch_size)
             cell: dict[str, Any] = {"batch_size": batch_size, "concurrency": concurrency, "events": len(chunk)}
             for name, (url, key) in targets.items():
-                before = cpu_by_role(processes) if name == "service" else None
-                outcome = generator.closed_loop(url, key, BATCH_PATH, bodies, concurrency)
-                cell[name] = _summary(outcome)
-                if before is not None:
-                    used = cpu_delta(before, cpu_by_role(processes))
-                    cell[name]["cpu_seconds_by_role"] = used
-                    cell[name]["cpu_us_per_event"] = {r: round(s / len(chunk) * 1e6, 1) for r, s in used.items()}
+                run_cell = partial(generator.closed_loop, url, key, BATCH_PATH, bodies, concurrency)
+                cell[name] = _with_cpu(run_cell, processes, len(chunk)) if name == "service" else _summary(run_cell())
             if base:
                 cell["ratio_to_baseline"] = round(cell["service"]["events_per_second"] / max(1, cell["baseline"]["events_per_second"]), 3)
             batch_cells.append(cell)
@@ -207,7 +214,8 @@ def run(
             bodies = [line.encode() for line in chunk.to_pylist()]
             cell = {"rate": rate, "seconds": params["single_seconds"], "requests": len(bodies)}
             for name, (url, key) in targets.items():
-                cell[name] = _summary(generator.open_loop(url, key, SINGLE_PATH, bodies, rate))
+                run_cell = partial(generator.open_loop, url, key, SINGLE_PATH, bodies, rate)
+                cell[name] = _with_cpu(run_cell, processes, len(bodies)) if name == "service" else _summary(run_cell())
             # The same requests to an empty endpoint deployed the same way (bench/serve_floor.py).
             cell["serve_floor"] = _summary(generator.open_loop(floor_url, service.admin_key, SINGLE_PATH.lstrip("/"), bodies, rate))
             single_cells.append(cell)
@@ -245,6 +253,7 @@ def run(
         "size": size,
         "parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "serve_env": serve_env or {},
+        "ingress_mode": service.settings.ingress_mode,
         "load_average": {"before": load_before, "after": load_average()},
         "targets": TARGETS,
         "batch": batch_cells,
@@ -311,8 +320,9 @@ def _print(payload: dict[str, Any], path: Path) -> None:
     for c in payload["single"]:
         s, b = c["service"], c.get("baseline")
         f = c.get("serve_floor")
-        rows.append([c["rate"], s["achieved_rate"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"), s["latency"].get("p99_ms"), s["statuses"], b["latency"].get("p95_ms") if b else "-", f"{f['achieved_rate']} / {f['latency'].get('p95_ms')}" if f else "-", s["dispatch_lag_max_ms"]])
-    print_table(["req/s", "achieved", "p50 ms", "p95 ms", "p99 ms", "statuses", "baseline p95", "empty Serve endpoint req/s / p95", "send lag max ms"], rows)
+        cpu = " ".join(f"{k}={v}" for k, v in sorted(s.get("cpu_us_per_event", {}).items(), key=lambda kv: -kv[1])[:3])
+        rows.append([c["rate"], s["achieved_rate"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"), s["latency"].get("p99_ms"), s["statuses"], b["latency"].get("p95_ms") if b else "-", f"{f['achieved_rate']} / {f['latency'].get('p95_ms')}" if f else "-", s["dispatch_lag_max_ms"], cpu])
+    print_table(["req/s", "achieved", "p50 ms", "p95 ms", "p99 ms", "statuses", "baseline p95", "empty Serve endpoint req/s / p95", "send lag max ms", "service CPU us/request"], rows)
     for engine in payload["raw_engine"]:
         print(f"\nraw chDB insert ({engine['schema']} schema): " + ", ".join(f"{r['block_rows']:,}-row blocks {r['rows_per_second']:,} rows/s" for r in engine["results"]))
     m = payload["memory_large"] or payload["memory"]

@@ -39,7 +39,8 @@ def test_ingest_benchmark_runs_and_writes_its_result(service: Any, tmp_path: Pat
     [single] = result["single"]
     assert single["service"]["statuses"] == {"201": 20} and single["service"]["latency"]["n"] == 20
     assert single["baseline"]["statuses"] == {"201": 20}
-    # The empty endpoint behind the same Serve proxy answered every request (and is gone again).
+    assert "ServeReplica" in single["service"]["cpu_us_per_event"] and result["ingress_mode"] == "direct"
+    # The empty endpoint deployed like the service answered every request (and is gone again).
     assert single["serve_floor"]["statuses"] == {"201": 20}
     # What was acknowledged is stored.
     assert result["durability"] == {"sent": 1220, "acknowledged": 1220, "stored": 1220, "all_stored": True}
