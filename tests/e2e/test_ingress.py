@@ -30,6 +30,19 @@ def listener_of(port: int) -> psutil.Process | None:
     return None
 
 
+def wait_ready(base_url: str, seconds: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process is None or process.poll() is None, "the service's process exited while starting"
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{base_url} did not answer /readyz within {seconds} s"
+        time.sleep(0.5)
+
+
 def test_the_service_port_is_served_by_the_replica_on_loopback(service: runtime.RunningService) -> None:
     assert service.settings.ingress_mode == "direct"
     port = service.settings.port
@@ -58,15 +71,7 @@ def test_a_killed_replica_comes_back_on_the_same_port(
 
     # Serve replaces the replica, which binds the same port at once although connections to the
     # killed one linger in TIME_WAIT (SO_REUSEADDR).
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{service.base_url}/readyz", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the service did not answer on its port again within 90 s"
-        time.sleep(0.5)
+    wait_ready(service.base_url, 90)
     back = listener_of(service.settings.port)
     assert back is not None and back.pid != replica.pid
 
@@ -103,16 +108,7 @@ def test_proxy_mode_serves_the_same_api_behind_serves_proxy(make_database: Any, 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, "the proxy-mode service exited while starting"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the proxy-mode service did not become ready"
-            time.sleep(0.5)
+        wait_ready(base, 180, process)
         listener = listener_of(port)
         assert listener is not None and listener.cmdline()[0].startswith("ray::ProxyActor"), listener
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
