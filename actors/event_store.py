@@ -39,7 +39,17 @@ from core.arrow_ipc import pack, unpack
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from storage import clickhouse
-from storage.events import EVENT_COLUMNS, ClickHouseEvents, EventFilter, EventPage, QueryResult, WriteReceipt
+from storage.events import (
+    EVENT_COLUMNS,
+    ClickHouseEvents,
+    EventColumns,
+    EventFilter,
+    EventPage,
+    QueryResult,
+    WriteReceipt,
+    column_rows,
+    events_table,
+)
 from storage.id_index import IdHashIndex, hash_ids
 from storage.write_ahead_log import WriteAheadLog
 
@@ -448,16 +458,17 @@ class RemoteEventStore:
     def __init__(self, actor: ray.actor.ActorHandle, *, retry_seconds: float = 30.0) -> None:
         self._actor = actor
         self._retry_seconds = retry_seconds
-        self._commit: GroupCommit[pa.Table, WriteReceipt] = GroupCommit(
-            self._send, weight=lambda t: t.num_rows, max_weight=MAX_ROWS_PER_INSERT
+        self._commit: GroupCommit[EventColumns, WriteReceipt] = GroupCommit(
+            self._send, weight=column_rows, max_weight=MAX_ROWS_PER_INSERT
         )
 
-    async def write(self, batch: pa.Table) -> WriteReceipt:
-        return await self._commit.submit(batch)
+    async def write(self, rows: EventColumns) -> WriteReceipt:
+        return await self._commit.submit(rows)
 
-    async def _send(self, tables: list[pa.Table]) -> list[WriteReceipt]:
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        receipts: list[WriteReceipt] = await self._retrying(self._actor.write, pack(table), [t.num_rows for t in tables])
+    async def _send(self, parts: list[EventColumns]) -> list[WriteReceipt]:
+        # One table for every request in this flush (built here, not per request).
+        table = events_table(parts)
+        receipts: list[WriteReceipt] = await self._retrying(self._actor.write, pack(table), [column_rows(p) for p in parts])
         return receipts
 
     async def _retrying(self, method: Any, *args: Any) -> Any:

@@ -38,7 +38,7 @@ from fastapi.responses import Response
 from actors.group_commit import GroupCommit
 from core.settings import Settings
 from storage import clickhouse
-from storage.events import ClickHouseEvents, WriteReceipt
+from storage.events import ClickHouseEvents, EventColumns, WriteReceipt, column_rows, events_table
 
 MAX_ROWS_PER_INSERT = 200_000
 
@@ -62,24 +62,23 @@ class InProcessEvents:
         self._store = store
         self._insert_rows = store.insert if rollups else store.insert_raw
         self._lock = threading.Lock()
-        self._commit: GroupCommit[pa.Table, WriteReceipt] | None = (
-            GroupCommit(self._flush, weight=lambda t: t.num_rows, max_weight=MAX_ROWS_PER_INSERT) if group_commit else None
+        self._commit: GroupCommit[EventColumns, WriteReceipt] | None = (
+            GroupCommit(self._flush, weight=column_rows, max_weight=MAX_ROWS_PER_INSERT) if group_commit else None
         )
 
     def _insert(self, table: pa.Table) -> None:
         with self._lock:
             self._insert_rows(table, uuid.uuid4().hex)
 
-    async def _flush(self, tables: list[pa.Table]) -> list[WriteReceipt]:
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        await asyncio.to_thread(self._insert, table)
-        return [WriteReceipt(inserted=t.num_rows) for t in tables]
+    async def _flush(self, parts: list[EventColumns]) -> list[WriteReceipt]:
+        await asyncio.to_thread(self._insert, events_table(parts))
+        return [WriteReceipt(inserted=column_rows(p)) for p in parts]
 
-    async def write(self, table: pa.Table) -> WriteReceipt:
+    async def write(self, rows: EventColumns) -> WriteReceipt:
         if self._commit is not None:
-            return await self._commit.submit(table)
-        await asyncio.to_thread(self._insert, table)
-        return WriteReceipt(inserted=table.num_rows)
+            return await self._commit.submit(rows)
+        await asyncio.to_thread(self._insert, events_table([rows]))
+        return WriteReceipt(inserted=column_rows(rows))
 
 
 def create_app(data_dir: Path, *, token: str, internal_hosts: list[str], schema: str = "full", group_commit: bool = True) -> Any:

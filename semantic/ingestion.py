@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from core.enrichment import enrich
 from core.errors import FieldError, InvalidRequest, PayloadTooLarge, StoreUnavailable
@@ -20,7 +19,7 @@ from core.models import EventIn, utc_now
 from core.settings import Settings
 from core.taxonomy import default_category
 from core.validation import EventValidator
-from storage.events import EVENT_SCHEMA, EventStore
+from storage.events import EventColumns, EventStore
 
 
 @dataclass(slots=True)
@@ -83,8 +82,8 @@ class IngestService:
         result = IngestResult(errors=checked.errors, batch_id=uuid.uuid4().hex)
         if not checked.events:
             return result
-        table, ids = self._to_table(checked.events, now, result)
-        receipt = await self._write(table)
+        columns, ids = self._to_columns(checked.events, now, result)
+        receipt = await self._write(columns)
         result.accepted = len(ids)
         result.duplicates = len(receipt.duplicate_ids)
         result.ids = ids
@@ -95,21 +94,23 @@ class IngestService:
         now = utc_now()
         event = self.validator.validate_one(raw, now)
         result = IngestResult(batch_id=uuid.uuid4().hex)
-        table, ids = self._to_table([(0, event)], now, result)
-        receipt = await self._write(table)
+        columns, ids = self._to_columns([(0, event)], now, result)
+        receipt = await self._write(columns)
         return ids[0], bool(receipt.duplicate_ids)
 
-    async def _write(self, table: pa.Table) -> Any:
+    async def _write(self, columns: EventColumns) -> Any:
         try:
-            return await self.store.write(table)
+            return await self.store.write(columns)
         except StoreUnavailable:
             raise
         except Exception as exc:
             raise StoreUnavailable(f"events could not be stored: {type(exc).__name__}; retry the request") from exc
 
-    def _to_table(self, events: list[tuple[int, EventIn]], now: datetime, result: IngestResult) -> tuple[pa.Table, list[str]]:
+    def _to_columns(
+        self, events: list[tuple[int, EventIn]], now: datetime, result: IngestResult
+    ) -> tuple[EventColumns, list[str]]:
         # Built column by column with comprehensions: on the hot path this is about twice as
-        # fast as appending each event's row to 23 lists.
+        # fast as appending each event's row to 23 lists. The store's writer makes the Arrow table.
         ids: list[str] = []
         for index, event in events:
             event_id = event.id
@@ -135,7 +136,7 @@ class IngestService:
             for e in models
         ]
         dumps = orjson.dumps
-        columns: dict[str, list[Any]] = {
+        columns: EventColumns = {
             "id": ids,
             "event_type": [e.event_type for e in models],
             "event_category": [e.event_category or default_category(e.event_type) for e in models],
@@ -160,4 +161,4 @@ class IngestService:
             "traffic_source": [x.traffic_source for x in extras],
             "referrer_host": [x.referrer_host or "" for x in extras],
         }
-        return pa.table(columns, schema=EVENT_SCHEMA), ids
+        return columns, ids

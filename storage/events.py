@@ -96,8 +96,26 @@ class WriteReceipt:
     duplicate_ids: list[str] = field(default_factory=list)
 
 
+# Validated events as columns named as EVENT_COLUMNS, not yet an Arrow table: a writer that gathers
+# several requests builds one table for all of them (a one-row table costs ~0.15-0.5 ms to build, a
+# quarter of a replica's CPU per single event).
+EventColumns = dict[str, list[Any]]
+
+
+def column_rows(columns: EventColumns) -> int:
+    return len(columns["id"])
+
+
+def events_table(parts: list[EventColumns]) -> pa.Table:
+    """One Arrow table of the rows of ``parts``, in order."""
+    if len(parts) == 1:
+        return pa.table(parts[0], schema=EVENT_SCHEMA)
+    merged = {name: [value for part in parts for value in part[name]] for name in EVENT_SCHEMA.names}
+    return pa.table(merged, schema=EVENT_SCHEMA)
+
+
 class EventStore(Protocol):
-    async def write(self, batch: pa.Table) -> WriteReceipt: ...
+    async def write(self, rows: EventColumns) -> WriteReceipt: ...
     async def get(self, event_id: str) -> dict[str, Any] | None: ...
     async def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage: ...
     async def count(self, filters: EventFilter) -> int: ...

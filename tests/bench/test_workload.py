@@ -15,7 +15,7 @@ import pytest
 from bench.workload import EVENT_TYPES, Workload, batch_bodies, metadata_rows, write_ndjson, write_parquet
 from core.settings import Settings
 from semantic.ingestion import IngestResult, IngestService
-from storage.events import EVENT_SCHEMA
+from storage.events import EVENT_SCHEMA, events_table
 
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -83,7 +83,8 @@ def test_the_api_form_ingests_into_exactly_the_stored_rows(small: Workload) -> N
     now = END + timedelta(minutes=1)
     checked = ingest.validator.validate_batch(raw, now)
     assert checked.errors == []
-    ingested, _ = ingest._to_table(checked.events, now, IngestResult(batch_id="b"))
+    columns, _ = ingest._to_columns(checked.events, now, IngestResult(batch_id="b"))
+    ingested = events_table([columns])
     for name in EVENT_SCHEMA.names:
         if name in ("processed_at", "batch_id", "properties"):
             continue
