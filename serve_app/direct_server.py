@@ -1,7 +1,8 @@
 """Direct ingress: each Serve replica runs the FastAPI app in its own uvicorn server on the port.
 
-Serve's HTTP proxy is one more process and one more hop per request: on two cores it cost ~40%
-of the batch ingest rate and half the single-event rate (bench/bench_ingest.py). Here Serve
+Serve's HTTP proxy is one more process and one more hop per request: on two cores, behind it even
+an empty endpoint completed only ~104 single requests/s, against ~500 served this way, and batch
+ingest ran 15-60% slower (bench/bench_ingest.py). Here Serve
 still places, health-checks and restarts the replicas, but the requests go straight from the
 socket to the app in the replica. Every replica binds the same address with SO_REUSEPORT, so
 the kernel spreads connections over the replicas of a node, and a replacement replica binds
