@@ -32,23 +32,18 @@ def deploy_empty_endpoint(path: str, service: Any) -> str:
     from ray import serve
 
     from bench.common import free_port
-    from serve_app.direct_server import ReplicaHttpServer
+    from serve_app.direct_server import DirectAnalyticsServer, ReplicaHttpServer
 
     settings = service.settings
     if settings.ingress_mode == "direct":
         host, port = settings.host, free_port()
 
+        # The service's own replica class (health check, shutdown), serving the empty app instead.
         @serve.deployment(ray_actor_options={"num_cpus": 0})
-        class EmptyIngestServer:
+        class EmptyIngestServer(DirectAnalyticsServer):
             async def __init__(self) -> None:
                 self._http = ReplicaHttpServer(_empty_app(path), host, port)
                 await self._http.start()
-
-            async def check_health(self) -> None:
-                self._http.check()
-
-            async def __del__(self) -> None:
-                await self._http.stop()
 
         serve.run(EmptyIngestServer.bind(), name=FLOOR_APP, route_prefix=None)
         return f"http://{host}:{port}"

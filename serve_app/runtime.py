@@ -128,13 +128,14 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     wait_ready(live)
     timings["realtime"] = time.perf_counter() - t0
 
-    if settings.ingress_mode == "direct":
+    direct = settings.ingress_mode == "direct"
+    if direct:
         # The replicas serve HTTP themselves (serve_app/direct_server.py): no Serve proxy at all.
         serve.start(proxy_location="Disabled")
-        serve.run(build_app(settings.model_dump(mode="json")), name=APP_NAME, route_prefix=None, blocking=False)
     else:
         serve.start(http_options={"host": settings.host, "port": settings.port})
-        serve.run(build_app(settings.model_dump(mode="json")), name=APP_NAME, route_prefix="/", blocking=False)
+    app = build_app(settings.model_dump(mode="json"))
+    serve.run(app, name=APP_NAME, route_prefix=None if direct else "/", blocking=False)
     base_url = f"http://{settings.host}:{settings.port}"
     _wait_ready(base_url, wait_ready_seconds)
     timings["ready"] = time.perf_counter() - t0
