@@ -109,3 +109,33 @@ def test_event_api_reads_see_acknowledged_writes_at_once(settings: dict[str, Any
     count, got = asyncio.run(run())
     assert count == 7
     assert got is not None and got["id"] == "r3"
+
+
+def test_a_steady_stream_of_writes_is_inserted_once_per_interval(settings: dict[str, Any]) -> None:
+    """Writes that arrive during an insert wait for the next interval: they do not start another
+    insert at once (each costs ~20 ms of CPU whatever its size)."""
+    interval_ms, seconds = 300, 1.8
+
+    async def stream() -> tuple[int, float, tuple[int, int]]:
+        store = EventStoreActor({**settings, "store_flush_interval_ms": interval_ms})
+        loop = asyncio.get_running_loop()
+        started, written = loop.time(), 0
+        while loop.time() - started < seconds:
+            await store.write(pack(_events(f"w{written}-", 3)), [3])
+            written += 3
+            await asyncio.sleep(0.005)
+        elapsed = loop.time() - started
+        await store.settle_rollups()
+        text = (await store.metrics_text()).decode()
+        (inserts,) = [
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("analytics_store_insert_rows_count")
+        ]
+        store.close()
+        return int(inserts), elapsed, (written, written)
+
+    inserts, elapsed, expected = asyncio.run(stream())
+    assert _stored(settings) == expected
+    # One insert per interval while writes keep coming, plus the one the final read asks for.
+    assert 2 <= inserts <= elapsed / (interval_ms / 1000) + 2, inserts
