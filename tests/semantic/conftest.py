@@ -5,10 +5,14 @@ chDB allows one data directory per process: ``chdb_dir`` (tests/conftest.py) is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
+from storage import clickhouse
 from storage.events import ClickHouseEvents, QueryResult
 
 
@@ -26,3 +30,22 @@ class InProcessStore:
 
     async def insert_table(self, table: str, rows: pa.Table) -> None:
         self.events.insert_table(table, rows)
+
+
+def open_store(chdb_dir: Path, database: str) -> ClickHouseEvents:
+    return ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=3650)
+
+
+def release_before(
+    migration: str, chdb_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], ClickHouseEvents]:
+    """Opens a database as the release before ``migration`` did: only the migrations before it."""
+    every = clickhouse.migration_files()
+    (version,) = [v for v, name, _ in every if name == migration]
+
+    def open_old(database: str) -> ClickHouseEvents:
+        with monkeypatch.context() as patch:
+            patch.setattr(clickhouse, "migration_files", lambda: [m for m in every if m[0] < version])
+            return open_store(chdb_dir, database)
+
+    return open_old

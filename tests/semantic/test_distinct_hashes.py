@@ -20,7 +20,7 @@ from semantic.periods import Period
 from storage import clickhouse
 from storage.events import ClickHouseEvents
 from storage.rollup_feed import FEED_TABLE
-from tests.semantic.conftest import InProcessStore
+from tests.semantic.conftest import InProcessStore, open_store, release_before
 from tests.semantic.generator import generate
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -47,22 +47,9 @@ QUERIES = (
 )
 
 
-def _open(chdb_dir: Path, database: str) -> ClickHouseEvents:
-    return ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=3650)
-
-
 @pytest.fixture
 def open_old(chdb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ClickHouseEvents]:
-    """Opens a database as the release before 012 did: migrations up to 011 only."""
-    every = clickhouse.migration_files()
-    assert every[LAST_BEFORE][1] == "012_distinct_hashes.sql"
-
-    def open_old(database: str) -> ClickHouseEvents:
-        with monkeypatch.context() as patch:
-            patch.setattr(clickhouse, "migration_files", lambda: [m for m in every if m[0] <= LAST_BEFORE])
-            return _open(chdb_dir, database)
-
-    return open_old
+    return release_before("012_distinct_hashes.sql", chdb_dir, monkeypatch)
 
 
 def _events(seed: int, n: int, ids: str) -> pa.Table:
@@ -140,7 +127,7 @@ async def test_upgrade_keeps_every_answer_and_counts_later_events_once(
     answers = await _answers(old)
     old.close()
 
-    store = _open(chdb_dir, database)
+    store = open_store(chdb_dir, database)
     assert _state_types(store) == {"AggregateFunction(uniqExact, UInt64)"}
     assert await _answers(store) == answers
     assert _rollup_sums(store) == _expected_sums(*before)
@@ -163,7 +150,7 @@ async def test_an_insert_not_yet_fed_before_the_upgrade_is_counted_once(
     old.insert_raw(unfed, "unfed")  # acknowledged, then the writer stopped before feeding it
     old.close()
 
-    store = _open(chdb_dir, database)
+    store = open_store(chdb_dir, database)
     assert _state_types(store) == {"AggregateFunction(uniqExact, UInt64)"}
     await _answers(store)
     assert _rollup_sums(store) == _expected_sums(fed, unfed)
@@ -181,7 +168,7 @@ def test_a_new_and_an_upgraded_database_have_the_same_schema(
     old.client.command("DROP VIEW content_daily_mv")
     old.client.command(ddl.replace(f"{upgraded_name}.{FEED_TABLE}", f"{upgraded_name}.events"))
     old.close()
-    upgraded, fresh = _open(chdb_dir, upgraded_name), _open(chdb_dir, fresh_name)
+    upgraded, fresh = open_store(chdb_dir, upgraded_name), open_store(chdb_dir, fresh_name)
 
     schema = _create_statements(upgraded, upgraded_name)
     assert schema == _create_statements(fresh, fresh_name)

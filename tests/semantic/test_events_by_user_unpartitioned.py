@@ -18,35 +18,21 @@ from semantic.periods import Period
 from semantic.users import UserAnalyticsService
 from storage import clickhouse
 from storage.events import ClickHouseEvents
-from tests.semantic.conftest import InProcessStore
+from tests.semantic.conftest import InProcessStore, open_store, release_before
 from tests.semantic.generator import generate
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 # Three calendar months, so the old table has three partitions.
 DAYS = 75
-LAST_BEFORE = 12
 MIGRATION = "013_events_by_user_unpartitioned.sql"
 WHOLE_RANGE = Period(date(2025, 3, 1), date(2025, 5, 14))
 APRIL = Period(date(2025, 4, 1), date(2025, 4, 30), "America/New_York")
 ROWS = "SELECT count(), sum(cityHash64(user_id, id, timestamp, event_type, session_id, content_id, duration_seconds)) FROM events_by_user"
 
 
-def _open(chdb_dir: Path, database: str) -> ClickHouseEvents:
-    return ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=3650)
-
-
 @pytest.fixture
 def open_old(chdb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ClickHouseEvents]:
-    """Opens a database as the release before 013 did: migrations up to 012 only."""
-    every = clickhouse.migration_files()
-    assert every[LAST_BEFORE][1] == MIGRATION
-
-    def open_old(database: str) -> ClickHouseEvents:
-        with monkeypatch.context() as patch:
-            patch.setattr(clickhouse, "migration_files", lambda: [m for m in every if m[0] <= LAST_BEFORE])
-            return _open(chdb_dir, database)
-
-    return open_old
+    return release_before(MIGRATION, chdb_dir, monkeypatch)
 
 
 def _events(seed: int, n: int, ids: str) -> pa.Table:
@@ -84,13 +70,16 @@ async def test_upgrade_drops_the_partitions_and_keeps_every_row_and_answer(
     before = _events(1, 12_000, "a")
     old.insert(before, "before")
     assert _partition_key(old) == "toYYYYMM(timestamp)"
-    parts = old.query("SELECT uniqExact(partition) FROM system.parts WHERE active AND table = 'events_by_user'")
+    parts = old.query(
+        "SELECT uniqExact(partition) FROM system.parts "
+        "WHERE active AND database = currentDatabase() AND table = 'events_by_user'"
+    )
     assert parts.rows[0][0] == 3
     rows, users = old.query(ROWS).rows[0], _users(old)
     reports = await _reports(old, users)
     old.close()
 
-    store = _open(chdb_dir, database)
+    store = open_store(chdb_dir, database)
     assert _partition_key(store) == ""
     assert store.query(ROWS).rows[0] == rows
     assert await _reports(store, users) == reports
@@ -121,7 +110,7 @@ async def test_a_migration_cut_short_after_the_swap_finishes_on_the_next_start(
         old.client.command(statement)
     old.close()
 
-    store = _open(chdb_dir, database)
+    store = open_store(chdb_dir, database)
     assert _partition_key(store) == ""
     assert store.query(ROWS).rows[0] == rows
     assert await _reports(store, users) == reports
@@ -138,7 +127,7 @@ def test_a_new_and_an_upgraded_database_have_the_same_events_by_user(
     old = open_old(upgraded_name)
     old.insert(_events(5, 1_000, "e"), "old")
     old.close()
-    upgraded, fresh = _open(chdb_dir, upgraded_name), _open(chdb_dir, fresh_name)
+    upgraded, fresh = open_store(chdb_dir, upgraded_name), open_store(chdb_dir, fresh_name)
     for name in ("events_by_user", "events_by_user_mv"):
         statements = [
             store.query(f"SHOW CREATE TABLE {name}").rows[0][0].replace(f"{db}.", "DB.")
