@@ -80,8 +80,8 @@ class UsersOverview(BaseModel):
 
 
 # The fields of the content_metadata view (migration 003) that preferences use, read from its state
-# table: a filter on content_id reaches the state table's key here, and through the view it did not
-# (16 against 12 ms for 200 ids on 25,000 items).
+# table with the filter on content_id applied before the merge (12 ms against 14-16 through the view,
+# for 200 ids on 25,000 items).
 _METADATA_BY_ID = (
     "SELECT content_id, argMaxMerge(category), argMaxMerge(language), argMaxMerge(content_type) "
     "FROM content_metadata_state"
