@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     app = build_app(settings.model_dump(mode="json"))
     serve.run(app, name=APP_NAME, route_prefix=None if direct else "/", blocking=False)
     base_url = f"http://{settings.host}:{settings.port}"
-    _wait_ready(base_url, wait_ready_seconds)
+    wait_http_ready(base_url, wait_ready_seconds)
     timings["ready"] = time.perf_counter() - t0
     return RunningService(
         settings=settings,
@@ -174,10 +175,13 @@ def _stop_idle_head_processes(*, keep_log_monitor: bool) -> None:
             log.warning("could not stop an idle Ray head process (%s)", stop.__name__, exc_info=True)
 
 
-def _wait_ready(base_url: str, timeout: float) -> None:
+def wait_http_ready(base_url: str, timeout: float, *, alive: Callable[[], bool] = lambda: True) -> None:
+    """Until ``base_url`` answers /readyz with 200; ``alive`` says whether its server can still come up."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"the service at {base_url} stopped while starting: {last}")
         try:
             response = httpx.get(f"{base_url}/readyz", timeout=5)
             if response.status_code == 200:

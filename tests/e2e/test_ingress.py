@@ -8,7 +8,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +27,6 @@ def listener_of(port: int) -> psutil.Process | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
             return psutil.Process(conn.pid)
     return None
-
-
-def wait_ready(base_url: str, seconds: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        assert process is None or process.poll() is None, "the service's process exited while starting"
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"{base_url} did not answer /readyz within {seconds} s"
-        time.sleep(0.5)
 
 
 def test_the_service_port_is_served_by_the_replica_on_loopback(service: runtime.RunningService) -> None:
@@ -71,7 +57,7 @@ def test_a_killed_replica_comes_back_on_the_same_port(
 
     # Serve replaces the replica, which binds the same port at once although connections to the
     # killed one linger in TIME_WAIT (SO_REUSEADDR).
-    wait_ready(service.base_url, 90)
+    runtime.wait_http_ready(service.base_url, 90)
     back = listener_of(service.settings.port)
     assert back is not None and back.pid != replica.pid
 
@@ -108,7 +94,7 @@ def test_proxy_mode_serves_the_same_api_behind_serves_proxy(make_database: Any, 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, 180, process)
+        runtime.wait_http_ready(base, 180, alive=lambda: process.poll() is None)
         listener = listener_of(port)
         assert listener is not None and listener.cmdline()[0].startswith("ray::ProxyActor"), listener
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
