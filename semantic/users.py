@@ -183,7 +183,7 @@ class UserAnalyticsService:
         return await self._by_metadata([(int(lbl), content_id, views) for lbl, content_id, views in viewed.rows])
 
     async def _by_metadata(self, viewed: list[tuple[int, str, int]]) -> dict[tuple[str, int], dict[str, int]]:
-        """(period index, content id, views) rows summed by the content's category / language / content type.
+        """(period index, content id, views) rows summed by the content's metadata.
 
         The user's views per content are few; their metadata is looked up by id, which costs a
         fraction of joining the metadata table in SQL.
@@ -191,16 +191,17 @@ class UserAnalyticsService:
         ids = sorted({content_id for _, content_id, _ in viewed})
         if not ids:
             return {}
-        metadata = await self._store.query(
-            f"{_METADATA_BY_ID} WHERE content_id IN {{ids:Array(String)}} GROUP BY content_id", {"ids": ids}
-        )
-        return _sum_by_metadata(viewed, metadata.rows)
+        return _sum_by_metadata(viewed, await self._metadata("{ids:Array(String)}", {"ids": ids}))
 
     async def _viewed_metadata(self, user_id: str, source: str) -> list[tuple[Any, ...]]:
         """Category, language and content type of every content the user ever viewed."""
         viewed = f"SELECT content_id FROM {USER_EVENT_SOURCES[source]} WHERE event_type = '{VIEW}' AND content_id != ''"
+        return await self._metadata(f"({viewed})", {"user": user_id})
+
+    async def _metadata(self, content_ids: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """(content id, category, language, content type) of the content in ``content_ids`` (SQL)."""
         result = await self._store.query(
-            f"{_METADATA_BY_ID} WHERE content_id IN ({viewed}) GROUP BY content_id", {"user": user_id}
+            f"{_METADATA_BY_ID} WHERE content_id IN {content_ids} GROUP BY content_id", parameters
         )
         return result.rows
 
