@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -44,6 +45,7 @@ from bench.common import (
     print_table,
     service_memory,
     service_processes,
+    settle,
     write_result,
 )
 from bench.loadgen import LoadGenerator
@@ -192,6 +194,11 @@ def run(
         warm, _ = take(params["warmup"])
         for url, key in targets.values():
             generator.closed_loop(url, key, BATCH_PATH, batch_bodies(warm, 100), 4)
+        # Each cell starts on a quiet machine and its tail (rollup feed, merges) is waited out after
+        # it, not charged to the next cell; the tail is reported with the cell.
+        quiet_on = processes + ([psutil.Process(base[2])] if base else [])
+        wait_quiet = partial(settle, service.event_store, quiet_on, max_seconds=5.0 if size == "tiny" else 90.0)
+        wait_quiet()
 
         batch_cells = []
         raw_slices = []
@@ -203,6 +210,7 @@ def run(
             for name, (url, key) in targets.items():
                 run_cell = partial(generator.closed_loop, url, key, BATCH_PATH, bodies, concurrency)
                 cell[name] = _with_cpu(run_cell, processes, len(chunk)) if name == "service" else _summary(run_cell())
+                cell[name]["tail"] = wait_quiet()
             if base:
                 cell["ratio_to_baseline"] = round(cell["service"]["events_per_second"] / max(1, cell["baseline"]["events_per_second"]), 3)
             batch_cells.append(cell)
@@ -216,6 +224,7 @@ def run(
             for name, (url, key) in targets.items():
                 run_cell = partial(generator.open_loop, url, key, SINGLE_PATH, bodies, rate)
                 cell[name] = _with_cpu(run_cell, processes, len(bodies)) if name == "service" else _summary(run_cell())
+                cell[name]["tail"] = wait_quiet()
             # The same requests to an empty endpoint deployed the same way (bench/serve_floor.py).
             cell["serve_floor"] = _summary(generator.open_loop(floor_url, service.admin_key, SINGLE_PATH.lstrip("/"), bodies, rate))
             single_cells.append(cell)

@@ -219,7 +219,7 @@ def cpu_by_role(processes: Sequence[Any]) -> dict[str, float]:
     for process in processes:
         try:
             times = process.cpu_times()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S112 - a process may end while we look
             continue
         role = "driver" if process.pid == os.getpid() else _process_role(process)
         out[role] = out.get(role, 0.0) + times.user + times.system
@@ -228,6 +228,31 @@ def cpu_by_role(processes: Sequence[Any]) -> dict[str, float]:
 
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {role: round(after[role] - before.get(role, 0.0), 3) for role in after if after[role] - before.get(role, 0.0) > 0.0005}
+
+
+def settle(
+    event_store: Any, processes: Sequence[Any], *, quiet_share: float = 0.15, max_seconds: float = 90.0
+) -> dict[str, float]:
+    """Wait until the work a cell left behind is done, so the next cell measures its own load.
+
+    A cell's tail is real work (the rollup feed of its rows, the merges of its parts), but run
+    into the next cell it would be charged to that cell: after the throughput cells, the event
+    store spent seconds merging while the single-event cells ran. So: the rollups catch up with
+    every acknowledged event, then ``processes`` together use under ``quiet_share`` of one core
+    for a whole second. Returns how long that took and the CPU used meanwhile.
+    """
+    import ray
+
+    started = time.monotonic()
+    before = cpu_by_role(processes)
+    ray.get(event_store.settle_rollups.remote())
+    while time.monotonic() - started < max_seconds:
+        window = sum(cpu_by_role(processes).values())
+        time.sleep(1.0)
+        if sum(cpu_by_role(processes).values()) - window < quiet_share:
+            break
+    used = cpu_delta(before, cpu_by_role(processes))
+    return {"seconds": round(time.monotonic() - started, 2), "cpu_seconds": round(sum(used.values()), 3)}
 
 
 # (rss, pss) bytes of this process right after BenchService started the service, before the
@@ -267,7 +292,7 @@ def service_memory(exclude: Sequence[int] = ()) -> dict[str, Any]:
     for process in processes:
         try:
             info = process.memory_full_info()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S112 - a process may end while we look
             continue
         role = "driver" if process.pid == os.getpid() else _process_role(process)
         entry = by_role.setdefault(role, {"processes": 0, "rss_mib": 0.0, "pss_mib": 0.0})
