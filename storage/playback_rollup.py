@@ -92,8 +92,9 @@ def pieces_of(rows: Iterable[tuple[Any, str, int, str, str, float]]) -> list[tup
     return pieces
 
 
-def event_rows(condition: str) -> str:
-    """The playback rows of ``events`` matching ``condition`` (over content_key, session_key and the columns)."""
+def event_rows(condition: str, stored: str = "1") -> str:
+    """The playback rows of ``events`` matching ``condition`` (over content_key, session_key and the
+    columns); ``stored`` is a condition on the stored columns, checked first."""
     return f"""(
     SELECT content_key, session_key, timestamp, event_type, id, duration_seconds
     FROM (
@@ -101,7 +102,7 @@ def event_rows(condition: str) -> str:
                {CONTENT_KEY} AS content_key, {SESSION_KEY} AS session_key,
                if(event_type = '{VIEW}', {DURATION_SECONDS}, 0) AS duration_seconds
         FROM events
-        WHERE event_type IN {sql_list(EVENT_TYPES)}
+        WHERE event_type IN {sql_list(EVENT_TYPES)} AND {stored}
     )
     WHERE {condition}
 )"""
@@ -136,8 +137,14 @@ def delta_sql() -> str:
         "(content_id = '' OR content_id IN (SELECT content_key FROM touched)) "
         "AND (content_key, session_key) IN (SELECT content_key, session_key FROM touched)"
     )
-    after = pieces_sql(event_rows(f"stored_seq <= {{l:UInt64}} AND {of_touched}"))
-    before = pieces_sql(event_rows(f"stored_seq < {{f:UInt64}} AND {of_touched}"))
+    # Implied by of_touched (a row with a session id has it as its session key), but on the stored
+    # column, where the session_id bloom filter skips the granules of other sessions; without it every
+    # event of a touched content is read, and a popular content has most of them. On 1M events over 30
+    # days, a step of 100 events: 166-190 -> 133-139 ms of CPU (alternated, warm); the rest is the
+    # statement's own cost, paid whatever the data.
+    of_touched_sessions = "(session_id = '' OR session_id IN (SELECT session_key FROM touched))"
+    after = pieces_sql(event_rows(f"stored_seq <= {{l:UInt64}} AND {of_touched}", of_touched_sessions))
+    before = pieces_sql(event_rows(f"stored_seq < {{f:UInt64}} AND {of_touched}", of_touched_sessions))
     signed = f"SELECT *, 1 AS sign FROM ({after}) UNION ALL SELECT *, -1 AS sign FROM ({before})"
     return (
         f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) "
