@@ -282,9 +282,8 @@ def service_memory(exclude: Sequence[int] = ()) -> dict[str, Any]:
 
     In a benchmark the driver also holds the benchmark's data, so ``service_rss_mib`` /
     ``service_pss_mib`` count the driver as it was right after the service started (what
-    `analytics run`'s driver holds) plus every other process as it is now. bench_queries
-    generates its events after that point; bench_ingest generates its request bodies before it,
-    so there the figure overstates by their size.
+    `analytics run`'s driver holds) plus every other process as it is now. Both benchmarks
+    generate their events after that point.
     """
     by_role: dict[str, dict[str, float]] = {}
     total_rss = total_pss = 0
