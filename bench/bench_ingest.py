@@ -59,11 +59,11 @@ SINGLE_PATH = "/api/v1/analytics/events"
 SIZES: dict[str, dict[str, Any]] = {
     # For the test suite: proves the harness runs end to end, measures nothing.
     "tiny": {"warmup": 200, "cell_events": 1_000, "batch_sizes": (100,), "concurrency": (2,), "single_rates": (20,), "single_seconds": 1.0, "memory_events": 0, "raw_blocks": (500,)},
-    # A throughput cell lasts 5-20 s here: longer than the store's insert and rollup feed intervals, so
+    # A throughput cell (small and full) lasts 5-20 s here: longer than the store's insert and rollup feed intervals, so
     # it pays for the feed and the merges of what it sends, as sustained ingest does (40k-event cells
     # were over in a second, before the first feed step).
     "small": {"warmup": 5_000, "cell_events": 300_000, "batch_sizes": (100, 1000), "concurrency": (4, 16), "single_rates": (100, 500), "single_seconds": 8.0, "memory_events": 1_000_000, "raw_blocks": (1000, 10_000, 200_000)},
-    "full": {"warmup": 10_000, "cell_events": 150_000, "batch_sizes": (100, 500, 1000, 5000), "concurrency": (1, 4, 16), "single_rates": (100, 250, 500, 1000), "single_seconds": 20.0, "memory_events": 10_000_000, "raw_blocks": (1000, 10_000, 200_000)},
+    "full": {"warmup": 10_000, "cell_events": 300_000, "batch_sizes": (100, 500, 1000, 5000), "concurrency": (1, 4, 16), "single_rates": (100, 250, 500, 1000), "single_seconds": 20.0, "memory_events": 10_000_000, "raw_blocks": (1000, 10_000, 200_000)},
     # Only the memory figure: 10M events bulk-loaded through the event store actor.
     "memory": {"warmup": 1_000, "cell_events": 0, "batch_sizes": (), "concurrency": (), "single_rates": (), "single_seconds": 0.0, "memory_events": 10_000_000, "raw_blocks": ()},
 }
