@@ -36,6 +36,16 @@ def open_store(chdb_dir: Path, database: str) -> ClickHouseEvents:
     return ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=3650)
 
 
+def create_statements(store: ClickHouseEvents, database: str) -> dict[str, str]:
+    """SHOW CREATE TABLE of every table and view in ``store`` with its database written as DB, so a
+    new and an upgraded database compare equal."""
+    names = [row[0] for row in store.query("SHOW TABLES").rows if row[0] != "schema_migrations"]
+    return {
+        name: store.query(f"SHOW CREATE TABLE {clickhouse.identifier(name)}").rows[0][0].replace(f"{database}.", "DB.")
+        for name in names
+    }
+
+
 def release_before(
     migration: str, chdb_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str], ClickHouseEvents]:

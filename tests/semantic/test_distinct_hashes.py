@@ -20,7 +20,7 @@ from semantic.periods import Period
 from storage import clickhouse
 from storage.events import ClickHouseEvents
 from storage.rollup_feed import FEED_TABLE
-from tests.semantic.conftest import InProcessStore, open_store, release_before
+from tests.semantic.conftest import InProcessStore, create_statements, open_store, release_before
 from tests.semantic.generator import generate
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -107,14 +107,6 @@ def _expected_sums(*tables: pa.Table) -> tuple[int, ...]:
     return views, views, views, searches
 
 
-def _create_statements(store: ClickHouseEvents, database: str) -> dict[str, str]:
-    names = [row[0] for row in store.query("SHOW TABLES").rows if row[0] != "schema_migrations"]
-    return {
-        name: store.query(f"SHOW CREATE TABLE {clickhouse.identifier(name)}").rows[0][0].replace(f"{database}.", "DB.")
-        for name in names
-    }
-
-
 async def test_upgrade_keeps_every_answer_and_counts_later_events_once(
     chdb_dir: Path, open_old: Callable[[str], ClickHouseEvents]
 ) -> None:
@@ -170,8 +162,8 @@ def test_a_new_and_an_upgraded_database_have_the_same_schema(
     old.close()
     upgraded, fresh = open_store(chdb_dir, upgraded_name), open_store(chdb_dir, fresh_name)
 
-    schema = _create_statements(upgraded, upgraded_name)
-    assert schema == _create_statements(fresh, fresh_name)
+    schema = create_statements(upgraded, upgraded_name)
+    assert schema == create_statements(fresh, fresh_name)
     assert set(HASHED_TABLES) | {f"{t}_mv" for t in HASHED_TABLES} <= set(schema)
     for table in HASHED_TABLES:
         assert "AggregateFunction(uniqExact, UInt64)" in schema[table]

@@ -18,7 +18,7 @@ from semantic.periods import Period
 from semantic.users import UserAnalyticsService
 from storage import clickhouse
 from storage.events import ClickHouseEvents
-from tests.semantic.conftest import InProcessStore, open_store, release_before
+from tests.semantic.conftest import InProcessStore, create_statements, open_store, release_before
 from tests.semantic.generator import generate
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -128,12 +128,9 @@ def test_a_new_and_an_upgraded_database_have_the_same_events_by_user(
     old.insert(_events(5, 1_000, "e"), "old")
     old.close()
     upgraded, fresh = open_store(chdb_dir, upgraded_name), open_store(chdb_dir, fresh_name)
+    schemas = create_statements(upgraded, upgraded_name), create_statements(fresh, fresh_name)
     for name in ("events_by_user", "events_by_user_mv"):
-        statements = [
-            store.query(f"SHOW CREATE TABLE {name}").rows[0][0].replace(f"{db}.", "DB.")
-            for store, db in ((upgraded, upgraded_name), (fresh, fresh_name))
-        ]
-        assert statements[0] == statements[1]
-        assert "PARTITION BY" not in statements[0]
+        assert schemas[0][name] == schemas[1][name]
+        assert "PARTITION BY" not in schemas[0][name]
     upgraded.close()
     fresh.close()
