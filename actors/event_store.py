@@ -254,7 +254,7 @@ class EventStoreActor:
                 backlog = self._pending_rows >= MAX_ROWS_PER_INSERT
             if more:
                 # Rows that arrived during this insert wait out the interval like any others: each
-                # insert costs ~20 ms of CPU whatever its size, and going again at once made a busy
+                # insert costs 20-40 ms of CPU whatever its size, and going again at once made a busy
                 # writer insert back to back (a third of a core at 500 single events/s). Only a
                 # backlog bigger than one insert goes at once.
                 self._flush_wanted.set()

@@ -1,6 +1,6 @@
 """The write-ahead log in front of ClickHouse: where an event is durable when it is acknowledged.
 
-A chDB insert costs ~20 ms of CPU whatever its size (one new part per insert; measured in
+A chDB insert costs 20-40 ms of CPU whatever its size (one new part per insert; measured in
 bench/), so acknowledging after each insert spent a core on part creation at a few hundred
 requests per second. Instead each accepted batch is appended here and fsync'd (well under a
 millisecond), acknowledged, and inserted into ClickHouse a moment later together with the
