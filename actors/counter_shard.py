@@ -26,6 +26,7 @@ import ray
 from actors import names
 from actors.service_actor import service_actor
 from core.arrow_ipc import pack, unpack
+from core.heap import settle_heap
 from core.settings import Settings
 from semantic.live_counters import LiveCounters
 from semantic.live_deltas import shard_of
@@ -43,26 +44,15 @@ _READY_TIMEOUT_SECONDS = 30.0
 # that when the cores are busy: the windows' totals are kept up to date, so it does not walk the
 # content's minutes).
 _FLUSH_SLICE_SECONDS = 0.001
-# How often a shard collects its whole heap (also after each re-read); see _settle_heap.
+# How often a shard collects its whole heap (also after each re-read). A shard holds many long-lived
+# objects (its counters and everything imported), and a full automatic collection walks them all on
+# the event loop: 50-150 ms here even with a fresh state, in the middle of reads. So the survivors
+# are frozen (core/heap.py) and the automatic collections only look at newer objects.
 _SETTLE_SECONDS = 600.0
 # The shard process's GIL switch interval (Python's default is 5 ms). A read is handed from Ray's
 # task thread to the event loop and its answer back, and each hand-off may wait a whole interval
 # while the loop applies a delta.
 _SWITCH_INTERVAL_SECONDS = 0.001
-
-
-def _settle_heap() -> None:
-    """Collect every object once, then keep what is left out of the automatic collections.
-
-    A shard holds many long-lived objects (its counters and everything imported), and a full
-    automatic collection walks them all on the event loop: 50-150 ms here even with a fresh state,
-    in the middle of reads. So the survivors are frozen (``gc.freeze``) and the automatic
-    collections only look at newer objects. Unfreezing first lets this full collection find
-    cycles that died while frozen, so none is kept for longer than ``_SETTLE_SECONDS``.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def content_key(content_id: str) -> str:
@@ -146,7 +136,7 @@ class CounterShardActor:
                 log.warning("redis snapshot failed", exc_info=True)
             now = time.monotonic()
             if now - last_settle >= _SETTLE_SECONDS:
-                _settle_heap()
+                settle_heap()
                 last_settle = now
             else:
                 # What survived a flush interval is likely to live on: only the next settle looks at it.
@@ -202,7 +192,7 @@ class CounterShardActor:
         self._resyncing = False
         self.resyncs += 1
         self.last_resync_seconds = time.perf_counter() - started
-        _settle_heap()  # the old counters are garbage, the new ones long-lived
+        settle_heap()  # the old counters are garbage, the new ones long-lived
         self._ready.set()
 
     def _advance_contiguous(self) -> None:

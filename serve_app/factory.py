@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
 from core.errors import AnalyticsError
+from core.heap import tune_for_serving
 from core.settings import Settings, get_settings
 from graphql_schema.context import GraphQLContext
 from graphql_schema.schema import schema
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = await build_services(settings)
+        # The process serves this app from now on (a replica): see core/heap.py.
+        tune_for_serving()
         try:
             yield
         finally:

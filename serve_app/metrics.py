@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram
 
 from core.errors import FieldError
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# python_gc_collections_total and friends: the collector's work in this replica (core/heap.py).
+GCCollector(registry=REGISTRY)
 
 EVENTS_ACCEPTED = Counter(
     "analytics_events_accepted", "Events acknowledged as stored (including duplicates of stored events)", registry=REGISTRY
