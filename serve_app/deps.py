@@ -23,3 +23,10 @@ async def get_principal(services: ServicesDep, authorization: Annotated[str | No
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def ingest_caller(request: Request) -> tuple[Services, Principal]:
+    """The services and the authenticated caller, for the ingest routes, without FastAPI's
+    dependency solving: that took ~75 us of the ~1.2 ms of CPU a single-event request costs."""
+    services: Services = request.app.state.services
+    return services, await services.auth.authenticate(request.headers.get("authorization"))

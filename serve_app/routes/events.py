@@ -13,7 +13,7 @@ from core.access import INGEST, READ_RAW_EVENTS, require
 from core.errors import InvalidRequest, NotFound, PayloadTooLarge, StoreUnavailable, ValidationFailed
 from semantic.ingestion import IngestResult
 from serve_app import metrics
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import CurrentPrincipal, ServicesDep, ingest_caller
 from serve_app.http import json_response, read_json
 from storage.events import MAX_PAGE_SIZE, EventFilter
 
@@ -50,14 +50,16 @@ def batch_response(result: IngestResult) -> Response:
 
 
 @router.post("/events", status_code=201, summary="Track a single event")
-async def track_event(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+async def track_event(request: Request) -> Response:
+    services, principal = await ingest_caller(request)
     require(principal, INGEST, "ingest events")
     raw = await read_json(request, max_bytes=services.settings.max_batch_bytes)
     return await ingest_single(services, raw, "event")
 
 
 @router.post("/events/batch", summary="Track many events; valid ones are stored even when others are rejected")
-async def track_batch(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+async def track_batch(request: Request) -> Response:
+    services, principal = await ingest_caller(request)
     require(principal, INGEST, "ingest events")
     started = time.perf_counter()
     body = await read_json(request, max_bytes=services.settings.max_batch_bytes)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from core.access import INGEST, require
 from core.errors import FieldError, ValidationFailed
 from core.taxonomy import CUSTOM_EVENT_TYPE_PATTERN
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import ingest_caller
 from serve_app.http import read_json
 from serve_app.routes.events import ingest_single
 
@@ -45,7 +45,8 @@ def _move_to_properties(body: dict[str, Any], names: tuple[str, ...]) -> None:
 
 
 @router.post("/content-view", status_code=201, summary="Track a content view")
-async def track_content_view(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+async def track_content_view(request: Request) -> Response:
+    services, principal = await ingest_caller(request)
     require(principal, INGEST, "ingest events")
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     _required_text(body, "content_id", 256)
@@ -54,7 +55,8 @@ async def track_content_view(request: Request, services: ServicesDep, principal:
 
 
 @router.post("/search", status_code=201, summary="Track a search query")
-async def track_search(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+async def track_search(request: Request) -> Response:
+    services, principal = await ingest_caller(request)
     require(principal, INGEST, "ingest events")
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     _required_text(body, "query", 1024)
@@ -66,7 +68,8 @@ async def track_search(request: Request, services: ServicesDep, principal: Curre
 
 
 @router.post("/user-action", status_code=201, summary="Track a user action")
-async def track_user_action(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
+async def track_user_action(request: Request) -> Response:
+    services, principal = await ingest_caller(request)
     require(principal, INGEST, "ingest events")
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     action = _required_text(body, "action", 64)
