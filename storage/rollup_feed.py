@@ -61,6 +61,8 @@ class Claim:
     first_seq: int
     last_seq: int
     token: str
+    # Rows in the range, when known as the claim is made (not for one recovered after a restart).
+    rows: int | None = None
 
 
 class RollupFeed:
@@ -97,7 +99,8 @@ class RollupFeed:
                 if self.fed_through >= stored_seq:
                     break
                 first = self.fed_through + 1
-                claim = Claim(first, self._claim_end(first, stored_seq), f"rollup-{uuid.uuid4().hex}")
+                end, rows = self._claim_end(first, stored_seq)
+                claim = Claim(first, end, f"rollup-{uuid.uuid4().hex}", rows)
                 self._mark(claim, done=False)
                 self._open = claim
             fed += self._feed(self._open)
@@ -108,8 +111,9 @@ class RollupFeed:
         self.fed_rows += fed
         return fed
 
-    def _claim_end(self, first: int, stored_seq: int) -> int:
-        """The last insert of a claim starting at ``first``: as many as fit in MAX_ROWS_PER_CLAIM."""
+    def _claim_end(self, first: int, stored_seq: int) -> tuple[int, int]:
+        """The last insert of a claim starting at ``first`` (as many as fit in MAX_ROWS_PER_CLAIM),
+        and the rows through it."""
         sizes = self._client.query(
             "SELECT stored_seq, count() FROM events WHERE stored_seq BETWEEN {f:UInt64} AND {l:UInt64} "
             "GROUP BY stored_seq ORDER BY stored_seq",
@@ -118,10 +122,10 @@ class RollupFeed:
         end, rows = first, 0
         for seq, count in sizes:
             if rows and rows + count > MAX_ROWS_PER_CLAIM:
-                return end
+                return end, rows
             end, rows = int(seq), rows + int(count)
         # Inserts without rows (every id was a duplicate) still belong to some claim.
-        return stored_seq if rows <= MAX_ROWS_PER_CLAIM else end
+        return (stored_seq if rows <= MAX_ROWS_PER_CLAIM else end), rows
 
     def _mark(self, claim: Claim, *, done: bool) -> None:
         self._client.command(
@@ -146,6 +150,8 @@ class RollupFeed:
             parameters=bounds,
             settings={**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"},
         )
+        if claim.rows is not None:
+            return claim.rows
         # chDB reports no written rows for INSERT ... SELECT; the minmax index makes this cheap.
         return int(self._client.query(f"SELECT count() {in_range}", parameters=bounds).result_rows[0][0])
 
