@@ -73,6 +73,8 @@ class RollupFeed:
         self._columns = ", ".join(columns)
         self.fed_through = fed_through
         self.fed_rows = 0
+        # Steps of at most this many rows compute the watch-time change in Python (0: always in SQL).
+        self.python_delta_max_rows = playback_rollup.PYTHON_DELTA_MAX_ROWS
         # A claim written but not known to be fed: re-run (same token) before anything newer.
         self._open: Claim | None = None
 
@@ -144,16 +146,30 @@ class RollupFeed:
             parameters=bounds,
             settings={**_FEED_SETTINGS, "insert_deduplication_token": claim.token},
         )
-        # Sorted and squashed into one block, so a re-run is recognized by its token.
-        self._client.command(
-            playback_rollup.delta_sql(),
-            parameters=bounds,
-            settings={**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"},
-        )
+        # Sorted and squashed into one block, so a re-run is recognized by its token, whichever way
+        # computed it (a recovered claim does not know its rows, and goes to SQL).
+        playback_settings = {**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"}
+        if not self._playback_in_python(claim, playback_settings):
+            self._client.command(playback_rollup.delta_sql(), parameters=bounds, settings=playback_settings)
         if claim.rows is not None:
             return claim.rows
         # chDB reports no written rows for INSERT ... SELECT; the minmax index makes this cheap.
         return int(self._client.query(f"SELECT count() {in_range}", parameters=bounds).result_rows[0][0])
+
+    def _playback_in_python(self, claim: Claim, settings: dict[str, object]) -> bool:
+        """Feed the claim's watch-time change computed in Python, when that is the cheaper way;
+        False when the caller must run the SQL instead."""
+        if claim.rows is None or claim.rows > self.python_delta_max_rows:
+            return False
+        touched = self._client.query_arrow(
+            playback_rollup.touched_rows_sql(), parameters={"f": claim.first_seq, "l": claim.last_seq}
+        )
+        if touched.num_rows > playback_rollup.PYTHON_DELTA_MAX_TOUCHED:
+            return False
+        change = playback_rollup.delta_table(touched, claim.first_seq)
+        if change.num_rows:
+            self._client.insert_arrow(playback_rollup.TABLE, change, settings=settings)
+        return True
 
 
 def rewire_views(client: Client) -> list[str]:

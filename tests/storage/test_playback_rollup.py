@@ -14,6 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from storage import playback_rollup
 from storage.events import EVENT_SCHEMA, ClickHouseEvents
 from storage.playback_rollup import TABLE, event_rows, pieces_of, pieces_sql
 from storage.rollup_feed import Claim
@@ -47,11 +48,17 @@ def _table(events: list[dict]) -> pa.Table:
     return pa.table(columns, schema=EVENT_SCHEMA)
 
 
-@pytest.fixture
-def store(chdb_dir: Path) -> ClickHouseEvents:
+@pytest.fixture(params=["python", "sql", "sql-past-the-touched-limit"])
+def store(chdb_dir: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ClickHouseEvents:
+    """A store whose feed steps compute the watch-time change in Python (the default for small steps),
+    always in SQL, or in SQL after reading the touched rows and finding too many for Python."""
     opened = ClickHouseEvents.open(
         None, chdb_path=chdb_dir, database=f"playback_{secrets.token_hex(4)}", retention_days=3650
     )
+    if request.param == "sql":
+        opened.rollups.python_delta_max_rows = 0
+    if request.param == "sql-past-the-touched-limit":
+        monkeypatch.setattr(playback_rollup, "PYTHON_DELTA_MAX_TOUCHED", 0)
     yield opened
     opened.close()
 
