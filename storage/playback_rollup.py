@@ -190,10 +190,9 @@ def touched_rows_sql() -> str:
 def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:
     """delta_sql's rows, computed in Python from touched_rows_sql's ``rows``: the same sums, in the
     same order, so a re-run of the step by either way is one identical block."""
-    columns = [rows.column(name).to_pylist() for name in ("content_key", "session_key", "at", "event_type", "id")]
-    durations = rows.column("duration_seconds").to_pylist()
+    names = ("content_key", "session_key", "at", "event_type", "id", "duration_seconds")
+    all_rows = list(zip(*(rows.column(name).to_pylist() for name in names), strict=True))
     seqs = rows.column("stored_seq").to_pylist()
-    all_rows = list(zip(*columns, durations, strict=True))
     earlier = [row for row, seq in zip(all_rows, seqs, strict=True) if seq < first_seq]
     sums: defaultdict[tuple[str, int, int], int] = defaultdict(int)
     for pieces, sign in ((pieces_of(all_rows), 1), (pieces_of(earlier), -1)):

@@ -149,21 +149,19 @@ class RollupFeed:
         # Sorted and squashed into one block, so a re-run is recognized by its token, whichever way
         # computed it (a recovered claim does not know its rows, and goes to SQL).
         playback_settings = {**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"}
-        if not self._playback_in_python(claim, playback_settings):
+        if not self._playback_in_python(claim, bounds, playback_settings):
             self._client.command(playback_rollup.delta_sql(), parameters=bounds, settings=playback_settings)
         if claim.rows is not None:
             return claim.rows
         # chDB reports no written rows for INSERT ... SELECT; the minmax index makes this cheap.
         return int(self._client.query(f"SELECT count() {in_range}", parameters=bounds).result_rows[0][0])
 
-    def _playback_in_python(self, claim: Claim, settings: dict[str, object]) -> bool:
+    def _playback_in_python(self, claim: Claim, bounds: dict[str, int], settings: dict[str, object]) -> bool:
         """Feed the claim's watch-time change computed in Python, when that is the cheaper way;
         False when the caller must run the SQL instead."""
         if claim.rows is None or claim.rows > self.python_delta_max_rows:
             return False
-        touched = self._client.query_arrow(
-            playback_rollup.touched_rows_sql(), parameters={"f": claim.first_seq, "l": claim.last_seq}
-        )
+        touched = self._client.query_arrow(playback_rollup.touched_rows_sql(), parameters=bounds)
         if touched.num_rows > playback_rollup.PYTHON_DELTA_MAX_TOUCHED:
             return False
         change = playback_rollup.delta_table(touched, claim.first_seq)

@@ -366,18 +366,20 @@ def test_graphql_mutations_and_queries(admin: httpx.Client, client_for: Any, bas
         assert anonymous.post("/graphql", json={"query": "{ __typename }"}).status_code == 401
 
 
+def _metric(admin: httpx.Client, series: str) -> float:
+    """The value of one series (name and labels as written) on the replica's /metrics."""
+    text = admin.get("/metrics").text
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))
+
+
 def test_readiness_and_metrics(admin: httpx.Client, unique: str) -> None:
     ready = admin.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"clickhouse": True, "postgres": True, "cache": True}
 
-    def accepted_total() -> float:
-        text = admin.get("/metrics").text
-        return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith("analytics_events_accepted_total"))
-
-    before = accepted_total()
+    before = _metric(admin, "analytics_events_accepted_total")
     admin.post(f"{EVENTS}/batch", json={"events": [{"event_type": "content_view", "session_id": unique}] * 3})
-    assert accepted_total() == before + 3
+    assert _metric(admin, "analytics_events_accepted_total") == before + 3
     text = admin.get("/metrics").text
     assert "analytics_store_insert_rows_bucket" in text
     assert 'analytics_ingest_request_seconds_count{route="batch"}' in text
@@ -387,20 +389,17 @@ def test_a_batch_of_1000_events_costs_the_replica_at_most_one_young_collection(a
     """With Python's default thresholds such a batch runs about twelve young collections, whose survivors
     set off full collections of the replica's heap; the replica's collector settings (core/heap.py) avoid that."""
 
-    def young_collections() -> float:
-        text = admin.get("/metrics").text
-        return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith('python_gc_collections_total{generation="0"}'))
-
     batch = {
         "events": [
             {"event_type": "content_view", "session_id": unique, "content_id": f"c{i % 7}", "properties": {"n": i, "tags": ["a", "b"]}}
             for i in range(1000)
         ]
     }
-    before = young_collections()
+    young = 'python_gc_collections_total{generation="0"}'
+    before = _metric(admin, young)
     response = admin.post(f"{EVENTS}/batch", json=batch)
     assert response.json()["accepted"] == 1000
-    assert young_collections() - before <= 1
+    assert _metric(admin, young) - before <= 1
 
 
 def test_client_disconnect_never_half_writes(base_url: str, admin: httpx.Client, service: Any, unique: str) -> None:
