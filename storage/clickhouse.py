@@ -44,6 +44,21 @@ def identifier(name: str) -> str:
     return name
 
 
+def settings_clause(settings: dict[str, int | str]) -> str:
+    """``SETTINGS k = v, ...`` to write into an INSERT after its column list.
+
+    clickhouse-connect applies a command's ``settings=`` on chDB by reading system.settings, then a
+    SET before and another after the statement for each one: for the rollup feed's eight settings,
+    ~6 ms of CPU per statement against <1 ms for the statement itself (SELECT 1 through a Null table).
+    """
+    def literal(value: int | str) -> str:
+        if isinstance(value, int):
+            return str(value)
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return "SETTINGS " + ", ".join(f"{identifier(name)} = {literal(value)}" for name, value in settings.items())
+
+
 def migration_files() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every file in storage/migrations/clickhouse, in order."""
     folder = resources.files("storage") / "migrations" / "clickhouse"

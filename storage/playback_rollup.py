@@ -165,13 +165,14 @@ _OF_TOUCHED = (
 _OF_TOUCHED_SESSIONS = "(session_id = '' OR session_id IN (SELECT session_key FROM touched))"
 
 
-def delta_sql() -> str:
-    """What inserts {f}..{l} change: the touched sessions' pieces through {l} minus those before {f}."""
+def delta_sql(settings: str = "") -> str:
+    """What inserts {f}..{l} change: the touched sessions' pieces through {l} minus those before {f};
+    ``settings`` is the INSERT's SETTINGS clause, if any."""
     after = pieces_sql(event_rows(f"stored_seq <= {{l:UInt64}} AND {_OF_TOUCHED}", _OF_TOUCHED_SESSIONS))
     before = pieces_sql(event_rows(f"stored_seq < {{f:UInt64}} AND {_OF_TOUCHED}", _OF_TOUCHED_SESSIONS))
     signed = f"SELECT *, 1 AS sign FROM ({after}) UNION ALL SELECT *, -1 AS sign FROM ({before})"
     return (
-        f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) "
+        f"INSERT INTO {TABLE} (content_id, opened_hour, closed_hour, watch_ms) {settings} "
         f"WITH touched AS ({_touched()}) {_hourly(signed, 'sign * watch_ms')}"
     )
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from storage import playback_rollup
-from storage.clickhouse import identifier
+from storage.clickhouse import identifier, settings_clause
 
 FEED_TABLE = "events_rollup_feed"
 CLAIMS_TABLE = "rollup_feed_claims"
@@ -141,16 +141,17 @@ class RollupFeed:
         bounds = {"f": claim.first_seq, "l": claim.last_seq}
         # In id order: a re-run must present the views the very same block, row for row, to be
         # recognized (their deduplication looks at the data, not only at the token).
+        # The settings are written into the statement: see settings_clause for why.
+        feed_settings = settings_clause({**_FEED_SETTINGS, "insert_deduplication_token": claim.token})
         self._client.command(
-            f"INSERT INTO {FEED_TABLE} ({self._columns}) SELECT {self._columns} {in_range} ORDER BY id",
+            f"INSERT INTO {FEED_TABLE} ({self._columns}) {feed_settings} SELECT {self._columns} {in_range} ORDER BY id",
             parameters=bounds,
-            settings={**_FEED_SETTINGS, "insert_deduplication_token": claim.token},
         )
         # Sorted and squashed into one block, so a re-run is recognized by its token, whichever way
         # computed it (a recovered claim does not know its rows, and goes to SQL).
         playback_settings = {**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"}
         if not self._playback_in_python(claim, bounds, playback_settings):
-            self._client.command(playback_rollup.delta_sql(), parameters=bounds, settings=playback_settings)
+            self._client.command(playback_rollup.delta_sql(settings_clause(playback_settings)), parameters=bounds)
         if claim.rows is not None:
             return claim.rows
         # chDB reports no written rows for INSERT ... SELECT; the minmax index makes this cheap.

@@ -112,6 +112,17 @@ def test_connect_refuses_bad_identifiers_and_missing_dir(chdb_dir):
         clickhouse.connect(None, chdb_path=None, database="t_x")
 
 
+def test_settings_clause_reaches_the_engine_verbatim(store):
+    odd = "it's a \\ token"
+    clause = clickhouse.settings_clause({"insert_deduplication_token": odd, "max_threads": 3})
+    rows = store.query(
+        f"SELECT getSetting('insert_deduplication_token'), toUInt64(getSetting('max_threads')) {clause}"
+    ).rows
+    assert rows == [(odd, 3)]
+    with pytest.raises(ValueError, match="invalid ClickHouse identifier"):
+        clickhouse.settings_clause({"max_threads = 1, readonly": 1})
+
+
 def test_retention_is_the_table_ttl(filter_store):
     assert "TTL toDateTime(timestamp) + toIntervalDay(730)" in _ddl(filter_store)
 
