@@ -16,12 +16,14 @@ range touches minus the pieces those sessions had before it. The sums are then a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from semantic.catalog import (
     CONTENT_KEY,
@@ -42,11 +44,12 @@ _OPENERS = sql_list(SEGMENT_OPENERS)
 HOUR_MS = 3_600_000
 # A feed step of at most this many new rows computes its change in Python (delta_table): it reads
 # the touched sessions' events once, where delta_sql reads them twice and plans a large statement.
-# Whole feed steps on 1M stored events (median CPU, alternated): 500 new rows 265 ms against 416 in
-# SQL, 5,000 rows 288 against 490, 25,000 rows 643 against 809. Python's cost grows with the touched
-# sessions' history (~12 us a row), so past PYTHON_DELTA_MAX_TOUCHED such rows the step goes to SQL.
-PYTHON_DELTA_MAX_ROWS = 25_000
-PYTHON_DELTA_MAX_TOUCHED = 50_000
+# Whole feed steps on 200k-1M stored events (median CPU, alternated): 500 new rows 265 ms against
+# 416 in SQL, 25,000 rows 366 against 459, 100,000 rows 640 against 848. delta_table's own cost,
+# ~0.6 us a touched row, grows with the touched sessions' history, so past
+# PYTHON_DELTA_MAX_TOUCHED such rows (a few tens of MB of Arrow) the step goes to SQL.
+PYTHON_DELTA_MAX_ROWS = 200_000
+PYTHON_DELTA_MAX_TOUCHED = 400_000
 HOURLY_SCHEMA = pa.schema(
     [
         ("content_id", pa.string()),
@@ -189,24 +192,97 @@ def touched_rows_sql() -> str:
 
 
 def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:
-    """delta_sql's rows, computed in Python from touched_rows_sql's ``rows``: the same sums, in the
-    same order, so a re-run of the step by either way is one identical block."""
-    names = ("content_key", "session_key", "at", "event_type", "id", "duration_seconds")
-    all_rows = list(zip(*(rows.column(name).to_pylist() for name in names), strict=True))
-    seqs = rows.column("stored_seq").to_pylist()
-    earlier = [row for row, seq in zip(all_rows, seqs, strict=True) if seq < first_seq]
-    sums: defaultdict[tuple[str, int, int], int] = defaultdict(int)
-    for pieces, sign in ((pieces_of(all_rows), 1), (pieces_of(earlier), -1)):
-        for content_key, opened_ms, closed_ms, watch_ms in pieces:
-            # intDiv(ms, HOUR_MS) * 3600, as _hourly: times are after 1970, so floor division is the same.
-            sums[(content_key, opened_ms // HOUR_MS * 3600, closed_ms // HOUR_MS * 3600)] += sign * watch_ms
-    keys = sorted(key for key, watch_ms in sums.items() if watch_ms != 0)
+    """delta_sql's rows, computed from touched_rows_sql's ``rows``: the same sums, in the same order,
+    so a re-run of the step by either way is one identical block. The pieces are those of pieces_of,
+    found with array operations (a loop over Python tuples cost ~2.8 us a touched row)."""
+    contents, content = _codes(rows.column("content_key"))
+    sessions, session = _codes(rows.column("session_key"))
+    # Sessions numbered so that one number is one (content, session) pair, as pieces_of groups them.
+    group = content.astype(np.int64) * max(1, len(sessions)) + session
+    event_type = rows.column("event_type")
+    if pa.types.is_dictionary(event_type.type):
+        event_type = event_type.cast(pa.string())
+    kind = _Kinds(
+        opens=pc.is_in(event_type, pa.array(SEGMENT_OPENERS)).to_numpy(zero_copy_only=False),
+        segment=pc.is_in(event_type, pa.array(sorted(_SEGMENT_SET))).to_numpy(zero_copy_only=False),
+        view=pc.equal(event_type, VIEW).to_numpy(zero_copy_only=False),
+    )
+    at = rows.column("at").to_numpy().astype(np.int64, copy=False)
+    # Ids in byte order, as the SQL sorts them and as Python compares str (code points, for UTF-8 the same).
+    id_rank = np.empty(rows.num_rows, dtype=np.int64)
+    id_rank[pc.sort_indices(rows.column("id")).to_numpy()] = np.arange(rows.num_rows)
+    duration = rows.column("duration_seconds").to_numpy().astype(np.float64, copy=False)
+    earlier = rows.column("stored_seq").to_numpy() < first_seq
+    after = np.ones(rows.num_rows, dtype=bool)
+    parts = [
+        _signed_pieces(mask, sign, group, content, kind, at, id_rank, duration)
+        for mask, sign in ((after, 1), (earlier, -1))
+    ]
+    piece_content, opened, closed, watch = (np.concatenate(column) for column in zip(*parts, strict=True))
+    # Content in byte order, then the hours: _hourly's ORDER BY.
+    content_rank = np.empty(len(contents), dtype=np.int64)
+    content_rank[pc.sort_indices(contents).to_numpy()] = np.arange(len(contents))
+    # intDiv(ms, HOUR_MS) * 3600, as _hourly: numpy's // floors, and times are after 1970 anyway.
+    opened_hour = opened // HOUR_MS * 3600
+    closed_hour = closed // HOUR_MS * 3600
+    order = np.lexsort((closed_hour, opened_hour, content_rank[piece_content]))
+    keys = np.stack([content_rank[piece_content], opened_hour, closed_hour])[:, order]
+    watch = watch[order]
+    starts = np.flatnonzero(np.concatenate(([True], (keys[:, 1:] != keys[:, :-1]).any(axis=0)))) if len(order) else order
+    sums = np.add.reduceat(watch, starts) if len(order) else watch
+    keep = starts[sums != 0]
+    sums = sums[sums != 0]
     return pa.table(
         [
-            pa.array([k[0] for k in keys], pa.string()),
-            pa.array([k[1] for k in keys], pa.int64()).cast(pa.timestamp("s", tz="UTC")),
-            pa.array([k[2] for k in keys], pa.int64()).cast(pa.timestamp("s", tz="UTC")),
-            pa.array([sums[k] for k in keys], pa.int64()),
+            contents.take(pa.array(piece_content[order][keep])),
+            pa.array(opened_hour[order][keep], pa.int64()).cast(pa.timestamp("s", tz="UTC")),
+            pa.array(closed_hour[order][keep], pa.int64()).cast(pa.timestamp("s", tz="UTC")),
+            pa.array(sums, pa.int64()),
         ],
         schema=HOURLY_SCHEMA,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Kinds:
+    """Per row: a segment opener, any segment event, a content view."""
+
+    opens: np.ndarray
+    segment: np.ndarray
+    view: np.ndarray
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(the distinct strings, each row's index into them)."""
+    encoded = pc.dictionary_encode(column.cast(pa.string()).combine_chunks())
+    return encoded.dictionary, encoded.indices.to_numpy().astype(np.int64)
+
+
+def _signed_pieces(
+    mask: np.ndarray,
+    sign: int,
+    group: np.ndarray,
+    content: np.ndarray,
+    kind: _Kinds,
+    at: np.ndarray,
+    id_rank: np.ndarray,
+    duration: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """pieces_of over the rows in ``mask``: (content index, opened ms, closed ms, sign * watch ms)."""
+    segment = np.flatnonzero(mask & kind.segment)
+    # The session's segment events in (time, id) order, as pieces_of sorts them.
+    segment = segment[np.lexsort((kind.opens[segment], id_rank[segment], at[segment], group[segment]))]
+    opens = kind.opens[segment]
+    same_session = group[segment][1:] == group[segment][:-1]
+    closing = segment[1:][same_session & opens[:-1] & ~opens[1:]]
+    opening = segment[:-1][same_session & opens[:-1] & ~opens[1:]]
+    # Sessions with no opener fall back to their views' reported durations.
+    with_opener = np.unique(group[mask & kind.opens])
+    views = np.flatnonzero(mask & kind.view & ~np.isin(group, with_opener))
+    return (
+        np.concatenate((content[closing], content[views])),
+        np.concatenate((at[opening], at[views])),
+        np.concatenate((at[closing], at[views])),
+        # np.rint rounds half to even, as Python's round() and ClickHouse's round() on Float64.
+        sign * np.concatenate((at[closing] - at[opening], np.rint(duration[views] * 1000).astype(np.int64))),
     )
