@@ -296,7 +296,7 @@ class EventStoreActor:
             raise
         self._m_insert_seconds.observe(time.perf_counter() - started)
         self._m_insert_rows.observe(table.num_rows)
-        self._rollups.stored(seq)
+        self._rollups.stored(seq, table)
         # Only what ClickHouse accepted reaches the live counters.
         self._feed.inserted(table)
 

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from storage.events import EVENT_COLUMNS
-from storage.rollup_feed import RollupFeed
+from storage.rollup_feed import InsertMemory, RollupFeed
 
 log = logging.getLogger("analytics.rollup_feeder")
 
@@ -33,12 +34,19 @@ class RollupFeeder:
         self._interval = interval_seconds
         self._fed_through = fed_through
         self._stored = fed_through
+        # What the writer stored since, so a step need not read it back (storage/rollup_feed.py).
+        self._memory = InsertMemory()
         self._wake = threading.Event()
         self._stopped = False
         self._m_pending = Gauge(
             "analytics_rollup_pending_inserts", "Stored inserts not yet fed to the rollups", registry=registry
         )
         self._m_rows = Counter("analytics_rollup_fed_rows", "Event rows fed to the rollups", registry=registry)
+        self._m_from_memory = Counter(
+            "analytics_rollup_fed_from_memory_rows",
+            "Event rows fed to the rollups as the writer stored them, without reading them back",
+            registry=registry,
+        )
         self._m_seconds = Histogram(
             "analytics_rollup_feed_seconds",
             "Duration of one rollup feed step",
@@ -53,8 +61,9 @@ class RollupFeeder:
     def lag(self) -> int:
         return self._stored - self._fed_through
 
-    def stored(self, seq: int) -> None:
-        """Called on the write thread after insert ``seq`` is durable."""
+    def stored(self, seq: int, table: pa.Table) -> None:
+        """Called on the write thread after insert ``seq`` of ``table`` is durable."""
+        self._memory.add(seq, table)
         self._stored = max(self._stored, seq)
         self._m_pending.set(self.lag)
 
@@ -85,7 +94,10 @@ class RollupFeeder:
             started = time.perf_counter()
             try:
                 if feed is None:
-                    feed = RollupFeed(self._connect(), EVENT_COLUMNS, fed_through=self._fed_through)
+                    feed = RollupFeed(
+                        self._connect(), EVENT_COLUMNS, fed_through=self._fed_through, memory=self._memory
+                    )
+                from_memory = feed.fed_from_memory
                 rows = feed.feed_through(target)
             except Exception:  # the same claim is re-run on the next step
                 self._m_errors.inc()
@@ -95,5 +107,6 @@ class RollupFeeder:
                 continue
             self._fed_through = feed.fed_through
             self._m_rows.inc(rows)
+            self._m_from_memory.inc(feed.fed_from_memory - from_memory)
             self._m_seconds.observe(time.perf_counter() - started)
             self._m_pending.set(self.lag)

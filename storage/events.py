@@ -189,7 +189,9 @@ class ClickHouseEvents:
 
     def insert(self, batch: pa.Table, dedup_token: str) -> None:
         """Store ``batch`` and bring the rollups up to it before returning (bulk loads, tests)."""
-        self.rollups.feed_through(self.insert_raw(batch, dedup_token))
+        seq = self.insert_raw(batch, dedup_token)
+        self.rollups.memory.add(seq, batch)
+        self.rollups.feed_through(seq)
 
     def insert_raw(self, batch: pa.Table, dedup_token: str) -> int:
         """Store ``batch`` durably; the rollups get it later (storage/rollup_feed.py). Returns its stored_seq."""

@@ -14,14 +14,23 @@ range before the latest claim is complete.
 
 Watch time is fed the same way, by a second insert per claim with its own token: the change the
 range makes to the touched sessions' pieces (storage/playback_rollup.py).
+
+The writer also hands each stored insert to the feed (``InsertMemory``), and a claim whose inserts
+are all there, row counts matching ``events``, is fed from memory, sorted by id as the SELECT
+sorts it: the same block without reading the rows back. A claim re-run after a restart, or one
+whose inserts were dropped from memory, reads them back as before.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from storage import playback_rollup
@@ -32,6 +41,10 @@ CLAIMS_TABLE = "rollup_feed_claims"
 # Views that stay on ``events`` and so run inside the acknowledged insert: the live-minute
 # rollup, because counter shards rebuild from it tagged with the exact insert it includes.
 SYNCHRONOUS_VIEWS = frozenset({"realtime_minutes_mv"})
+
+# Stored inserts kept in memory for the feed, at most this many rows (~400 bytes each in Arrow):
+# several seconds of a busy writer. Older ones are dropped and read back instead.
+MAX_REMEMBERED_ROWS = 200_000
 
 # One INSERT ... SELECT feeds at most this many rows (and always at least one stored insert, which
 # holds ≤ 200k), so a long backlog is worked off in steps that each leave a claim behind.
@@ -63,16 +76,66 @@ class Claim:
     token: str
     # Rows in the range, when known as the claim is made (not for one recovered after a restart).
     rows: int | None = None
+    # (stored_seq, rows in events) of every insert in the range that holds rows, when known.
+    sizes: tuple[tuple[int, int], ...] | None = None
+
+
+class InsertMemory:
+    """Stored inserts not yet fed, by stored_seq, as the writer inserted them; thread-safe (the
+    writer adds, the feed takes)."""
+
+    def __init__(self, max_rows: int = MAX_REMEMBERED_ROWS) -> None:
+        self._max_rows = max_rows
+        self._tables: OrderedDict[int, pa.Table] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def add(self, seq: int, table: pa.Table) -> None:
+        with self._lock:
+            self._tables[seq] = table
+            self._rows += table.num_rows
+            while self._rows > self._max_rows and self._tables:
+                _, dropped = self._tables.popitem(last=False)
+                self._rows -= dropped.num_rows
+
+    def take(self, claim: Claim) -> pa.Table | None:
+        """The claim's rows, if memory holds exactly what ``events`` holds for each of its inserts."""
+        if claim.sizes is None:
+            return None
+        sizes = dict(claim.sizes)
+        with self._lock:
+            held = {seq: t for seq, t in self._tables.items() if claim.first_seq <= seq <= claim.last_seq}
+        # An insert ClickHouse deduplicated holds rows here and none in events; one dropped from
+        # memory, the other way round: either way, read the claim back.
+        if set(held) != set(sizes) or any(held[seq].num_rows != rows for seq, rows in sizes.items()):
+            return None
+        return pa.concat_tables([held[seq] for seq in sorted(held)]) if held else None
+
+    def forget_through(self, seq: int) -> None:
+        with self._lock:
+            while self._tables and next(iter(self._tables)) <= seq:
+                _, table = self._tables.popitem(last=False)
+                self._rows -= table.num_rows
+
+    @property
+    def rows(self) -> int:
+        return self._rows
 
 
 class RollupFeed:
     """Tracks what has been fed; ``feed_through`` brings the rollups up to a stored insert."""
 
-    def __init__(self, client: Client, columns: tuple[str, ...], *, fed_through: int = 0) -> None:
+    def __init__(
+        self, client: Client, columns: tuple[str, ...], *, fed_through: int = 0, memory: InsertMemory | None = None
+    ) -> None:
         self._client = client
+        self._column_names = list(columns)
         self._columns = ", ".join(columns)
+        self.memory = memory if memory is not None else InsertMemory()
         self.fed_through = fed_through
         self.fed_rows = 0
+        # Of those, the rows fed from memory instead of read back from events.
+        self.fed_from_memory = 0
         # Steps of at most this many rows compute the watch-time change in Python (0: always in SQL).
         self.python_delta_max_rows = playback_rollup.PYTHON_DELTA_MAX_ROWS
         # A claim written but not known to be fed: re-run (same token) before anything newer.
@@ -101,33 +164,35 @@ class RollupFeed:
                 if self.fed_through >= stored_seq:
                     break
                 first = self.fed_through + 1
-                end, rows = self._claim_end(first, stored_seq)
-                claim = Claim(first, end, f"rollup-{uuid.uuid4().hex}", rows)
+                end, sizes = self._claim_end(first, stored_seq)
+                claim = Claim(first, end, f"rollup-{uuid.uuid4().hex}", sum(n for _, n in sizes), sizes)
                 self._mark(claim, done=False)
                 self._open = claim
             fed += self._feed(self._open)
             # Marked done, so a restart does not even re-run it; the token covers a crash before this.
             self._mark(self._open, done=True)
             self.fed_through = max(self.fed_through, self._open.last_seq)
+            self.memory.forget_through(self.fed_through)
             self._open = None
         self.fed_rows += fed
         return fed
 
-    def _claim_end(self, first: int, stored_seq: int) -> tuple[int, int]:
+    def _claim_end(self, first: int, stored_seq: int) -> tuple[int, tuple[tuple[int, int], ...]]:
         """The last insert of a claim starting at ``first`` (as many as fit in MAX_ROWS_PER_CLAIM),
-        and the rows through it."""
-        sizes = self._client.query(
+        and (stored_seq, rows) of each insert through it that holds rows."""
+        found = self._client.query(
             "SELECT stored_seq, count() FROM events WHERE stored_seq BETWEEN {f:UInt64} AND {l:UInt64} "
             "GROUP BY stored_seq ORDER BY stored_seq",
             parameters={"f": first, "l": stored_seq},
         ).result_rows
-        end, rows = first, 0
-        for seq, count in sizes:
+        end, rows, sizes = first, 0, []
+        for seq, count in found:
             if rows and rows + count > MAX_ROWS_PER_CLAIM:
-                return end, rows
+                return end, tuple(sizes)
             end, rows = int(seq), rows + int(count)
+            sizes.append((int(seq), int(count)))
         # Inserts without rows (every id was a duplicate) still belong to some claim.
-        return (stored_seq if rows <= MAX_ROWS_PER_CLAIM else end), rows
+        return (stored_seq if rows <= MAX_ROWS_PER_CLAIM else end), tuple(sizes)
 
     def _mark(self, claim: Claim, *, done: bool) -> None:
         self._client.command(
@@ -141,12 +206,20 @@ class RollupFeed:
         bounds = {"f": claim.first_seq, "l": claim.last_seq}
         # In id order: a re-run must present the views the very same block, row for row, to be
         # recognized (their deduplication looks at the data, not only at the token).
-        # The settings are written into the statement: see settings_clause for why.
-        feed_settings = settings_clause({**_FEED_SETTINGS, "insert_deduplication_token": claim.token})
-        self._client.command(
-            f"INSERT INTO {FEED_TABLE} ({self._columns}) {feed_settings} SELECT {self._columns} {in_range} ORDER BY id",
-            parameters=bounds,
-        )
+        feed_settings = {**_FEED_SETTINGS, "insert_deduplication_token": claim.token}
+        remembered = self.memory.take(claim)
+        if remembered is not None:
+            # The block the SELECT below would make: the same rows and columns, sorted by id (bytes).
+            rows = remembered.select(self._column_names)
+            self._client.insert_arrow(FEED_TABLE, rows.take(pc.sort_indices(rows.column("id"))), settings=feed_settings)
+            self.fed_from_memory += rows.num_rows
+        else:
+            # The settings are written into the statement: see settings_clause for why.
+            self._client.command(
+                f"INSERT INTO {FEED_TABLE} ({self._columns}) {settings_clause(feed_settings)} "
+                f"SELECT {self._columns} {in_range} ORDER BY id",
+                parameters=bounds,
+            )
         # Sorted and squashed into one block, so a re-run is recognized by its token, whichever way
         # computed it (a recovered claim does not know its rows, and goes to SQL).
         playback_settings = {**_PLAYBACK_SETTINGS, "insert_deduplication_token": f"{claim.token}:playback"}

@@ -116,7 +116,7 @@ def test_a_steady_stream_of_writes_is_inserted_once_per_interval(settings: dict[
     insert at once (each costs ~20 ms of CPU whatever its size)."""
     interval_ms, seconds = 300, 1.8
 
-    async def stream() -> tuple[int, float, tuple[int, int]]:
+    async def stream() -> tuple[int, float, tuple[int, int], int]:
         store = EventStoreActor({**settings, "store_flush_interval_ms": interval_ms})
         loop = asyncio.get_running_loop()
         started, written = loop.time(), 0
@@ -132,10 +132,17 @@ def test_a_steady_stream_of_writes_is_inserted_once_per_interval(settings: dict[
             for line in text.splitlines()
             if line.startswith("analytics_store_insert_rows_count")
         ]
+        (from_memory,) = [
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("analytics_rollup_fed_from_memory_rows_total")
+        ]
         store.close()
-        return int(inserts), elapsed, (written, written)
+        return int(inserts), elapsed, (written, written), int(from_memory)
 
-    inserts, elapsed, expected = asyncio.run(stream())
+    inserts, elapsed, expected, from_memory = asyncio.run(stream())
     assert _stored(settings) == expected
+    # The rollup feed took every stored insert from memory, none read back from events.
+    assert from_memory == expected[0]
     # One insert per interval while writes keep coming, plus the one the final read asks for.
     assert 2 <= inserts <= elapsed / (interval_ms / 1000) + 2, inserts

@@ -12,7 +12,7 @@ import pytest
 
 from storage import clickhouse
 from storage.events import EVENT_SCHEMA, ClickHouseEvents
-from storage.rollup_feed import CLAIMS_TABLE, FEED_TABLE, RollupFeed, rewire_views
+from storage.rollup_feed import CLAIMS_TABLE, FEED_TABLE, InsertMemory, RollupFeed, rewire_views
 from tests.support import stored_events
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
@@ -196,3 +196,60 @@ def test_claims_stop_at_a_million_rows(chdb_dir: Path, database: str, monkeypatc
     # 10 + 10 fit, a third would not: claims of two inserts, the last one alone.
     assert feed.done == [(1, 2), (3, 4), (5, 5)]
     assert _counts(store) == (50, 50, 50)
+
+
+def _remembering(store: ClickHouseEvents, memory: InsertMemory, feed_class: type[RollupFeed] = RollupFeed) -> RollupFeed:
+    return feed_class(store.client, tuple(EVENT_SCHEMA.names), fed_through=store.rollups.fed_through, memory=memory)
+
+
+def test_a_claim_fed_from_memory_is_recognized_when_read_back(chdb_dir: Path, database: str) -> None:
+    """The writer's tables make the block the SELECT makes: a restart that re-runs the claim from
+    events (memory is gone) finds it fed everywhere."""
+    store = _open(chdb_dir, database)
+    memory = InsertMemory()
+    # Rows not in id order, across three inserts: the block is sorted by id either way.
+    tables = [_events(f"m{i}-", 30).take(list(range(29, -1, -1))) for i in range(3)]
+    for i, table in enumerate(tables):
+        memory.add(store.insert_raw(table, f"m{i}"), table)
+    feed = _remembering(store, memory, _DiesBeforeMarkingDone)
+    with pytest.raises(ConnectionError):
+        feed.feed_through(3)
+    assert feed.fed_from_memory == 90
+    assert _counts(store) == (90, 90, 90)
+    store.close()
+    reopened = _open(chdb_dir, database)
+    assert reopened.rollups.fed_from_memory == 0  # recovered from events
+    assert _counts(reopened) == (90, 90, 90)
+
+
+def test_memory_unlike_the_stored_rows_is_not_fed(chdb_dir: Path, database: str) -> None:
+    """An insert ClickHouse deduplicated (a retry of the same rows) holds no rows in events: the
+    claim is read back, and its rows are counted once."""
+    store = _open(chdb_dir, database)
+    memory = InsertMemory()
+    table = _events("d", 20)
+    for _ in range(2):
+        memory.add(store.insert_raw(table, "same-token"), table)
+    feed = _remembering(store, memory)
+    assert feed.feed_through(2) == 20
+    assert feed.fed_from_memory == 0
+    assert _counts(store) == (20, 20, 20)
+    assert memory.rows == 0  # forgotten once fed
+
+
+def test_inserts_dropped_from_memory_are_read_back(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    memory = InsertMemory(max_rows=25)
+    for i in range(3):
+        table = _events(f"x{i}-", 10)
+        memory.add(store.insert_raw(table, f"x{i}"), table)
+    assert memory.rows == 20  # the oldest insert was dropped
+    feed = _remembering(store, memory)
+    assert feed.feed_through(3) == 30
+    assert feed.fed_from_memory == 0
+    assert _counts(store) == (30, 30, 30)
+    # The next claim is all in memory again.
+    table = _events("y", 10)
+    memory.add(store.insert_raw(table, "y"), table)
+    assert feed.feed_through(4) == 10 and feed.fed_from_memory == 10
+    assert _counts(store) == (40, 40, 40)
