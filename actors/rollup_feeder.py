@@ -107,6 +107,11 @@ class RollupFeeder:
                 continue
             self._fed_through = feed.fed_through
             self._m_rows.inc(rows)
-            self._m_from_memory.inc(feed.fed_from_memory - from_memory)
+            if feed.fed_from_memory > from_memory:
+                self._m_from_memory.inc(feed.fed_from_memory - from_memory)
+                # The step's sorted copy and the tables it forgot are freed: hand the pages back
+                # (~0.6 ms), or Arrow's allocator keeps them: bench_ingest's service RSS 2,952-2,954 MiB
+                # without this, 2,835 with it (2,874-2,898 before the feed read from memory).
+                pa.default_memory_pool().release_unused()
             self._m_seconds.observe(time.perf_counter() - started)
             self._m_pending.set(self.lag)
