@@ -228,8 +228,9 @@ def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:
     order = np.lexsort((closed_hour, opened_hour, content_rank[piece_content]))
     keys = np.stack([content_rank[piece_content], opened_hour, closed_hour])[:, order]
     watch = watch[order]
-    starts = np.flatnonzero(np.concatenate(([True], (keys[:, 1:] != keys[:, :-1]).any(axis=0)))) if len(order) else order
-    sums = np.add.reduceat(watch, starts) if len(order) else watch
+    # One sum per key: runs of equal keys start where the sorted keys change.
+    starts = np.flatnonzero(np.concatenate(([True], (keys[:, 1:] != keys[:, :-1]).any(axis=0)))) if order.size else order
+    sums = np.add.reduceat(watch, starts) if order.size else watch
     keep = starts[sums != 0]
     sums = sums[sums != 0]
     return pa.table(
@@ -273,9 +274,9 @@ def _signed_pieces(
     # The session's segment events in (time, id) order, as pieces_of sorts them.
     segment = segment[np.lexsort((kind.opens[segment], id_rank[segment], at[segment], group[segment]))]
     opens = kind.opens[segment]
-    same_session = group[segment][1:] == group[segment][:-1]
-    closing = segment[1:][same_session & opens[:-1] & ~opens[1:]]
-    opening = segment[:-1][same_session & opens[:-1] & ~opens[1:]]
+    # A piece is an opener followed, in the same session, by a closer.
+    pair = (group[segment][1:] == group[segment][:-1]) & opens[:-1] & ~opens[1:]
+    opening, closing = segment[:-1][pair], segment[1:][pair]
     # Sessions with no opener fall back to their views' reported durations.
     with_opener = np.unique(group[mask & kind.opens])
     views = np.flatnonzero(mask & kind.view & ~np.isin(group, with_opener))
