@@ -17,6 +17,7 @@ import asyncio
 import secrets
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,12 +178,12 @@ async def _measure(base_url: str, key: str, p: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def run(size: str = "small") -> dict[str, Any]:
+def run(size: str = "small", results_dir: Path | None = None) -> dict[str, Any]:
     p = SIZES[size]
     with BenchService(redis_url="redis://127.0.0.1:6379/0", counter_shards=p["shards"]) as service:
         figures = asyncio.run(_measure(service.base_url, service.admin_key, p))
     result = {"size": size, "parameters": p, **figures}
-    path = write_result("realtime", result)
+    path = write_result("realtime", result, results_dir)
     rows = [[name if name.startswith("actor_") else f"GET {name}", v.get("n"), v.get("p50_ms"), v.get("p95_ms"), v.get("p99_ms")] for name, v in figures["reads"].items()]
     for label in ("event_to_subscriber_from_ack", "event_to_subscriber_from_send"):
         v = figures[label]
@@ -197,7 +198,10 @@ def run(size: str = "small") -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    run(parser.parse_args().size)
+    # bench.run passes its own --results-dir to every benchmark.
+    parser.add_argument("--results-dir", type=Path, default=None)
+    args = parser.parse_args()
+    run(args.size, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":
