@@ -12,7 +12,6 @@ Targets on the 2-core machine: counter read p95 < 20 ms, event → subscriber p9
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import secrets
 import time
@@ -24,7 +23,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
-from bench.common import BenchService, percentiles, print_table, write_result
+from bench.common import BenchService, percentiles, print_table, size_arguments, write_result
 
 SIZES = {
     "small": {"seconds": 30, "events_per_second": 2000, "batch": 200, "contents": 500, "subscribers": 20, "reads_per_second": 40, "shards": 2},
@@ -196,11 +195,7 @@ def run(size: str = "small", results_dir: Path | None = None) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    # bench.run passes its own --results-dir to every benchmark.
-    parser.add_argument("--results-dir", type=Path, default=None)
-    args = parser.parse_args()
+    args = size_arguments(__doc__, SIZES)
     run(args.size, results_dir=args.results_dir)
 
 

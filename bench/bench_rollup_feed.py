@@ -19,7 +19,6 @@ stored event: the benchmark also checks that the steps it timed were exact.
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import shutil
@@ -32,7 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.common import load_average, print_table, write_result
+from bench.common import load_average, print_table, size_arguments, write_result
 from bench.workload import Workload, bulk_rows
 from storage.events import ClickHouseEvents
 from storage.playback_rollup import TABLE, event_rows, pieces_sql
@@ -215,10 +214,7 @@ def _summary(samples: list[tuple[float, float, float]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--results-dir", type=Path, default=None)
-    args = parser.parse_args()
+    args = size_arguments(__doc__, SIZES)
     run(args.size, results_dir=args.results_dir)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import platform
@@ -69,6 +70,15 @@ def percentiles(samples: Iterable[float]) -> dict[str, float]:
         "mean_ms": round(float(values.mean()) * 1000, 2),
         "max_ms": round(float(values.max()) * 1000, 2),
     }
+
+
+def size_arguments(description: str | None, sizes: Iterable[str]) -> argparse.Namespace:
+    """``--size`` and ``--results-dir`` from the command line: what every benchmark takes (bench.run
+    passes its own ``--results-dir`` on to each)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(sizes), default="small")
+    parser.add_argument("--results-dir", type=Path, default=None)
+    return parser.parse_args()
 
 
 def write_result(name: str, payload: dict[str, Any], results_dir: Path | None = None) -> Path:
