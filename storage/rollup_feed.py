@@ -74,10 +74,14 @@ class Claim:
     first_seq: int
     last_seq: int
     token: str
-    # Rows in the range, when known as the claim is made (not for one recovered after a restart).
-    rows: int | None = None
-    # (stored_seq, rows in events) of every insert in the range that holds rows, when known.
+    # (stored_seq, rows in events) of every insert in the range that holds rows, when known as the
+    # claim is made (not for one recovered after a restart).
     sizes: tuple[tuple[int, int], ...] | None = None
+
+    @property
+    def rows(self) -> int | None:
+        """Rows in the range, when known."""
+        return None if self.sizes is None else sum(n for _, n in self.sizes)
 
 
 class InsertMemory:
@@ -165,7 +169,7 @@ class RollupFeed:
                     break
                 first = self.fed_through + 1
                 end, sizes = self._claim_end(first, stored_seq)
-                claim = Claim(first, end, f"rollup-{uuid.uuid4().hex}", sum(n for _, n in sizes), sizes)
+                claim = Claim(first, end, f"rollup-{uuid.uuid4().hex}", sizes)
                 self._mark(claim, done=False)
                 self._open = claim
             fed += self._feed(self._open)
