@@ -113,7 +113,7 @@ class IngestService:
         # fast as appending each event's row to 23 lists. The store's writer makes the Arrow table.
         ids: list[str] = []
         for index, event in events:
-            event_id = event.id
+            event_id = event.get("id")
             if event_id is None:
                 event_id = uuid.uuid4().hex
                 result.generated_ids[index] = event_id
@@ -123,36 +123,41 @@ class IngestService:
         anonymize = self.settings.anonymize_ip
         extras = [
             enrich(
-                user_agent=e.user_agent,
-                referrer=e.referrer,
-                ip_address=e.ip_address,
-                country=e.country,
-                region=e.region,
-                city=e.city,
-                properties=e.properties,
+                user_agent=e.get("user_agent"),
+                referrer=e.get("referrer"),
+                ip_address=e.get("ip_address"),
+                country=e.get("country"),
+                region=e.get("region"),
+                city=e.get("city"),
+                properties=e.get("properties"),
                 internal_hosts=hosts,
                 anonymize=anonymize,
             )
             for e in models
         ]
         dumps = orjson.dumps
+        empty_properties = dumps({}).decode()
+
+        def text(name: str) -> list[str]:
+            return [e.get(name) or "" for e in models]
+
         columns: EventColumns = {
             "id": ids,
-            "event_type": [e.event_type for e in models],
-            "event_category": [e.event_category or default_category(e.event_type) for e in models],
-            "timestamp": [e.timestamp or now for e in models],
-            "user_id": [e.user_id or "" for e in models],
-            "session_id": [e.session_id or "" for e in models],
-            "content_id": [e.content_id or "" for e in models],
-            "resource_type": [e.resource_type or "" for e in models],
-            "resource_id": [e.resource_id or "" for e in models],
+            "event_type": [e["event_type"] for e in models],
+            "event_category": [e.get("event_category") or default_category(e["event_type"]) for e in models],
+            "timestamp": [e.get("timestamp") or now for e in models],
+            "user_id": text("user_id"),
+            "session_id": text("session_id"),
+            "content_id": text("content_id"),
+            "resource_type": text("resource_type"),
+            "resource_id": text("resource_id"),
             "ip_address": [x.ip_address or "" for x in extras],
-            "user_agent": [e.user_agent or "" for e in models],
-            "referrer": [e.referrer or "" for e in models],
+            "user_agent": text("user_agent"),
+            "referrer": text("referrer"),
             "country": [x.country or "" for x in extras],
             "region": [x.region or "" for x in extras],
             "city": [x.city or "" for x in extras],
-            "properties": [dumps(e.properties).decode() for e in models],
+            "properties": [dumps(p).decode() if (p := e.get("properties")) else empty_properties for e in models],
             "processed_at": [now] * len(models),
             "batch_id": [result.batch_id] * len(models),
             "device_type": [x.device_type for x in extras],

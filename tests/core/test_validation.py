@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -35,9 +35,9 @@ def test_mixed_batch_keeps_valid_events_with_their_indexes(validator):
     ]
     batch = validator.validate_batch(raws, NOW)
 
-    kept = [(i, e.event_type) for i, e in batch.events]
+    kept = [(i, e["event_type"]) for i, e in batch.events]
     assert kept == [(0, "content_view"), (6, "search_query"), (9, "my_custom_event")]
-    assert batch.events[0][1].user_id == "u1"
+    assert batch.events[0][1]["user_id"] == "u1"
     assert [(e.index, e.field, e.code) for e in batch.errors] == [
         (1, "event_type", "invalid_value"),
         (2, "colour", "unknown_field"),
@@ -95,7 +95,9 @@ def test_all_valid_fast_path_keeps_order(validator):
     batch = validator.validate_batch([{"event_type": t, "properties": {"n": i}} for i, t in enumerate(types)], NOW)
     assert batch.errors == []
     assert batch.rejected_indexes == set()
-    assert [(i, e.event_type, e.properties["n"]) for i, e in batch.events] == [(i, t, i) for i, t in enumerate(types)]
+    assert [(i, e["event_type"], e["properties"]["n"]) for i, e in batch.events] == [
+        (i, t, i) for i, t in enumerate(types)
+    ]
 
 
 def test_timestamp_checks_apply_on_the_fast_path_too(validator):
@@ -126,8 +128,38 @@ def test_size_limit_is_inclusive():
 
 def test_validate_one_returns_the_event(validator):
     event = validator.validate_one({"event_type": " content_view ", "timestamp": "2026-06-01T13:00:00+02:00"}, NOW)
-    assert event.event_type == "content_view"
-    assert event.timestamp == datetime(2026, 6, 1, 11, 0, tzinfo=UTC)
+    assert event["event_type"] == "content_view"
+    assert event["timestamp"] == datetime(2026, 6, 1, 11, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2026-06-01T11:06:07", datetime(2026, 6, 1, 11, 6, 7, tzinfo=UTC)),  # no offset: read as UTC
+        ("2026-06-01T13:06:07+02:00", datetime(2026, 6, 1, 11, 6, 7, tzinfo=UTC)),
+        ("2026-06-01T11:06:07Z", datetime(2026, 6, 1, 11, 6, 7, tzinfo=UTC)),
+        (
+            datetime(2026, 6, 1, 3, 6, 7, tzinfo=timezone(timedelta(hours=-8))),
+            datetime(2026, 6, 1, 11, 6, 7, tzinfo=UTC),
+        ),
+    ],
+)
+def test_timestamps_come_out_in_utc(validator, sent, stored):
+    ((_, event),) = validator.validate_batch([{"event_type": "content_view", "timestamp": sent}], NOW).events
+    assert event["timestamp"] == stored
+    assert event["timestamp"].utcoffset() == timedelta(0)
+    assert event["timestamp"].hour == 11
+
+
+def test_a_timestamp_without_offset_is_judged_as_utc(validator):
+    # One second past the allowed skew when read as UTC, the only reading that refuses it.
+    ahead = (NOW + timedelta(seconds=SKEW_SECONDS + 1)).replace(tzinfo=None).isoformat()
+    batch = validator.validate_batch([{"event_type": "content_view", "timestamp": ahead}], NOW)
+    assert [(e.index, e.field, e.code) for e in batch.errors] == [(0, "timestamp", "timestamp_out_of_range")]
+    assert (
+        batch.errors[0].message
+        == f"is {SKEW_SECONDS + 1} s in the future; at most {SKEW_SECONDS} s of clock skew is allowed"
+    )
 
 
 def test_validate_one_raises_payload_too_large(validator):

@@ -253,6 +253,15 @@ def test_time_range_filter_is_half_open(admin: httpx.Client, unique: str) -> Non
     assert sorted(ids) == [f"{unique}-t{i}" for i in range(3, 7)]
 
 
+def test_timestamps_with_any_offset_are_stored_as_the_same_instant(admin: httpx.Client, unique: str) -> None:
+    sent = {"z": "2026-06-01T11:06:07.250Z", "offset": "2026-06-01T13:06:07.250+02:00", "naive": "2026-06-01T11:06:07.250"}
+    events = [{"id": f"{unique}-{k}", "event_type": "content_view", "timestamp": v} for k, v in sent.items()]
+    assert admin.post(f"{EVENTS}/batch", json={"events": events}).json()["accepted"] == 3
+    for key in sent:
+        stored = admin.get(f"{EVENTS}/{unique}-{key}").json()["timestamp"]
+        assert datetime.fromisoformat(stored) == datetime(2026, 6, 1, 11, 6, 7, 250_000, tzinfo=UTC), key
+
+
 def test_tracking_routes(admin: httpx.Client, unique: str) -> None:
     view = admin.post(
         "/api/v1/analytics/track/content-view",
