@@ -180,15 +180,31 @@ def delta_sql(settings: str = "") -> str:
     )
 
 
+# The columns delta_table reads, and the pair's hash that storage/recent_playback.py keys on.
+_ROW_COLUMNS = (
+    "content_key, session_key, toUnixTimestamp64Milli(timestamp) AS at, event_type, id, duration_seconds, "
+    "stored_seq, cityHash64(content_key, session_key) AS session_hash"
+)
+
+
 def touched_rows_sql() -> str:
     """The rows delta_table needs: every playback event through insert {l} of the sessions that
     inserts {f}..{l} touch, with the insert that stored it."""
     return (
         f"WITH touched AS ({_touched()}) "
-        "SELECT content_key, session_key, toUnixTimestamp64Milli(timestamp) AS at, event_type, id, "
-        "duration_seconds, stored_seq "
+        f"SELECT {_ROW_COLUMNS} "
         f"FROM {event_rows(f'stored_seq <= {{l:UInt64}} AND {_OF_TOUCHED}', _OF_TOUCHED_SESSIONS)}"
     )
+
+
+def new_rows_sql() -> str:
+    """The playback rows of inserts {f}..{l} alone, as touched_rows_sql gives them."""
+    return f"SELECT {_ROW_COLUMNS} FROM {event_rows('1', 'stored_seq BETWEEN {f:UInt64} AND {l:UInt64}')}"
+
+
+def stored_pairs_sql() -> str:
+    """The hash of every (content, session) pair with playback rows stored before insert {f}."""
+    return f"SELECT DISTINCT cityHash64(content_key, session_key) FROM {event_rows('1', 'stored_seq < {f:UInt64}')}"
 
 
 def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:

@@ -13,7 +13,9 @@ targets that already have it skip it, the others get it. Claims are fed in order
 range before the latest claim is complete.
 
 Watch time is fed the same way, by a second insert per claim with its own token: the change the
-range makes to the touched sessions' pieces (storage/playback_rollup.py).
+range makes to the touched sessions' pieces (storage/playback_rollup.py). Their earlier rows come
+from those the feed itself saw when it holds all of them (storage/recent_playback.py), else from
+``events``.
 
 The writer also hands each stored insert to the feed (``InsertMemory``), and a claim whose inserts
 are all there, row counts matching ``events``, is fed from memory, sorted by id as the SELECT
@@ -35,6 +37,7 @@ from clickhouse_connect.driver.client import Client
 
 from storage import playback_rollup
 from storage.clickhouse import identifier, settings_clause
+from storage.recent_playback import RecentPlayback
 
 FEED_TABLE = "events_rollup_feed"
 CLAIMS_TABLE = "rollup_feed_claims"
@@ -142,6 +145,11 @@ class RollupFeed:
         self.fed_from_memory = 0
         # Steps of at most this many rows compute the watch-time change in Python (0: always in SQL).
         self.python_delta_max_rows = playback_rollup.PYTHON_DELTA_MAX_ROWS
+        # The touched sessions' earlier rows, for those steps, without reading them back.
+        self.recent = RecentPlayback()
+        # Python steps whose touched sessions were all held, and those that read them back.
+        self.history_held_steps = 0
+        self.history_read_back_steps = 0
         # A claim written but not known to be fed: re-run (same token) before anything newer.
         self._open: Claim | None = None
 
@@ -172,9 +180,14 @@ class RollupFeed:
                 claim = Claim(first, end, f"rollup-{uuid.uuid4().hex}", sizes)
                 self._mark(claim, done=False)
                 self._open = claim
-            fed += self._feed(self._open)
-            # Marked done, so a restart does not even re-run it; the token covers a crash before this.
-            self._mark(self._open, done=True)
+            try:
+                fed += self._feed(self._open)
+                # Marked done, so a restart does not even re-run it; the token covers a crash before this.
+                self._mark(self._open, done=True)
+            except BaseException:
+                # The step may have held rows and still be re-run: begin again from events.
+                self.recent.reset()
+                raise
             self.fed_through = max(self.fed_through, self._open.last_seq)
             self.memory.forget_through(self.fed_through)
             self._open = None
@@ -238,14 +251,34 @@ class RollupFeed:
         """Feed the claim's watch-time change computed in Python, when that is the cheaper way;
         False when the caller must run the SQL instead."""
         if claim.rows is None or claim.rows > self.python_delta_max_rows:
+            if self.recent.started:
+                # The SQL adds rows to sessions without holding them.
+                self.recent.forget(self._client.query_arrow(playback_rollup.new_rows_sql(), parameters=bounds))
             return False
-        touched = self._client.query_arrow(playback_rollup.touched_rows_sql(), parameters=bounds)
+        touched = self._touched_rows(bounds)
         if touched.num_rows > playback_rollup.PYTHON_DELTA_MAX_TOUCHED:
-            return False
+            return False  # what is held stays exact: the SQL's change is the same
         change = playback_rollup.delta_table(touched, claim.first_seq)
         if change.num_rows:
             self._client.insert_arrow(playback_rollup.TABLE, change, settings=settings)
         return True
+
+    def _touched_rows(self, bounds: dict[str, int]) -> pa.Table:
+        """Every playback row through the claim of the sessions it touches: the held ones and the
+        claim's own when every touched session is held, else read back from events."""
+        recent = self.recent
+        if not recent.started:
+            stored = self._client.query_arrow(playback_rollup.stored_pairs_sql(), parameters={"f": bounds["f"]})
+            recent.start(stored.column(0).to_numpy())
+        new = self._client.query_arrow(playback_rollup.new_rows_sql(), parameters=bounds)
+        touched = recent.history(new)
+        if touched is not None:
+            self.history_held_steps += 1
+            return touched
+        touched = self._client.query_arrow(playback_rollup.touched_rows_sql(), parameters=bounds)
+        recent.replace(touched)
+        self.history_read_back_steps += 1
+        return touched
 
 
 def rewire_views(client: Client) -> list[str]:
@@ -272,4 +305,3 @@ def rewire_views(client: Client) -> list[str]:
         client.command(new_ddl)
         rewired.append(view)
     return rewired
-

@@ -48,13 +48,16 @@ def _table(events: list[dict]) -> pa.Table:
     return pa.table(columns, schema=EVENT_SCHEMA)
 
 
-@pytest.fixture(params=["python", "sql", "sql-past-the-touched-limit"])
+@pytest.fixture(params=["python", "python-evicting", "sql", "sql-past-the-touched-limit"])
 def store(chdb_dir: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ClickHouseEvents:
     """A store whose feed steps compute the watch-time change in Python (the default for small steps),
-    always in SQL, or in SQL after reading the touched rows and finding too many for Python."""
+    in Python holding so few recent rows that most touched sessions are read back, always in SQL, or
+    in SQL after reading the touched rows and finding too many for Python."""
     opened = ClickHouseEvents.open(
         None, chdb_path=chdb_dir, database=f"playback_{secrets.token_hex(4)}", retention_days=3650
     )
+    if request.param == "python-evicting":
+        opened.rollups.recent.max_rows = 6
     if request.param == "sql":
         opened.rollups.python_delta_max_rows = 0
     if request.param == "sql-past-the-touched-limit":
@@ -268,3 +271,36 @@ def test_sessions_without_a_session_id_are_matched_across_feed_steps(store: Clic
     expected = _from_scratch(store)
     assert sum(expected.values()) > 30 * 60_000
     assert _rollup(store) == expected
+
+
+def test_touched_sessions_are_read_back_only_when_their_rows_are_not_held(chdb_dir: Path) -> None:
+    database = f"playback_{secrets.token_hex(4)}"
+    store = ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=3650)
+    feed = store.rollups
+    _feed(store, [_event("a1", "content_play", 0, "s1"), _event("b1", "content_play", 1, "s2")])
+    _feed(store, [_event("a2", "content_pause", 2, "s1")])
+    # Both steps found every touched session held (the first: nothing was stored before it).
+    assert (feed.history_held_steps, feed.history_read_back_steps) == (2, 0)
+    store.close()
+
+    # Opened again, nothing is held: s1's earlier rows are read back once, then held.
+    store = ClickHouseEvents.open(None, chdb_path=chdb_dir, database=database, retention_days=3650)
+    feed = store.rollups
+    _feed(store, [_event("a3", "content_resume", 3, "s1")])
+    _feed(store, [_event("a4", "content_complete", 6, "s1"), _event("c1", "content_play", 7, "s3")])
+    assert (feed.history_held_steps, feed.history_read_back_steps) == (1, 1)
+    # s2, stored before the reopening and not touched since, is still only in events.
+    _feed(store, [_event("b2", "content_complete", 9, "s2")])
+    assert (feed.history_held_steps, feed.history_read_back_steps) == (1, 2)
+    assert _rollup(store) == {("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 120_000 + 180_000 + 480_000}
+    # A step fed in SQL adds to s3 without holding its rows; the next Python step reads s3 back.
+    feed.python_delta_max_rows = 0
+    _feed(store, [_event("c2", "content_pause", 8, "s3")])
+    feed.python_delta_max_rows = playback_rollup.PYTHON_DELTA_MAX_ROWS
+    _feed(store, [_event("c3", "content_resume", 8.5, "s3"), _event("c4", "content_complete", 9.5, "s3")])
+    assert (feed.history_held_steps, feed.history_read_back_steps) == (1, 3)
+    assert _rollup(store) == {
+        ("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 120_000 + 180_000 + 480_000 + 60_000 + 60_000
+    }
+    assert _rollup(store) == _from_scratch(store)
+    store.close()
