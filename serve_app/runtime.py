@@ -29,10 +29,16 @@ from storage.metadata import MetadataStore
 log = logging.getLogger("analytics.runtime")
 APP_NAME = "analytics"
 
-# A local Ray starts one idle Python worker per CPU for tasks, each ~85 MiB RSS. The service runs
-# no tasks (every process is a named actor, a Serve replica, the proxy or the controller), so
-# workers are started only when an actor needs one.
-LOCAL_RAY_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
+LOCAL_RAY_SYSTEM_CONFIG = {
+    # A local Ray starts one idle Python worker per CPU for tasks, each ~85 MiB RSS. The service runs
+    # no tasks (every process is a named actor, a Serve replica, the proxy or the controller), so
+    # workers are started only when an actor needs one.
+    "prestart_worker_first_driver": False,
+    # Arguments and results up to 8 MiB go straight to the actor in the call, not through the object
+    # store and the raylet (the default limit is 100 KiB; a 1000-event batch is ~380 KB of Arrow):
+    # at batch 1000 x 16, Ray's own processes went from 0.9-1.0 to 0.5 us of CPU per event.
+    "max_direct_call_object_size": 8 * 1024 * 1024,
+}
 
 
 @dataclass
