@@ -161,6 +161,7 @@ class ClickHouseEvents:
         store._catch_up_rollups()
         clickhouse.apply_migrations(store.client, template={"retention_days": int(retention_days)})
         rewire_views(store.client)
+        store.rollups.read_feed_columns()
         store._ensure_retention(int(retention_days))
         store._catch_up_rollups()
         return store

@@ -136,8 +136,9 @@ class RollupFeed:
         self, client: Client, columns: tuple[str, ...], *, fed_through: int = 0, memory: InsertMemory | None = None
     ) -> None:
         self._client = client
-        self._column_names = list(columns)
-        self._columns = ", ".join(columns)
+        # The event columns there are; those the feed table has are sent (read_feed_columns).
+        self._event_columns = columns
+        self.read_feed_columns()
         self.memory = memory if memory is not None else InsertMemory()
         self.fed_through = fed_through
         self.fed_rows = 0
@@ -152,6 +153,19 @@ class RollupFeed:
         self.history_read_back_steps = 0
         # A claim written but not known to be fed: re-run (same token) before anything newer.
         self._open: Claim | None = None
+
+    def read_feed_columns(self) -> None:
+        """Take the feed table's columns again (migrations change them): the rows are sent in
+        those of ``columns`` the table has, the others are left out."""
+        present = {
+            row[0]
+            for row in self._client.query(
+                "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String}",
+                parameters={"t": FEED_TABLE},
+            ).result_rows
+        }
+        self._column_names = [c for c in self._event_columns if c in present]
+        self._columns = ", ".join(self._column_names)
 
     def recover(self) -> int:
         """Finish the latest claim if a crash cut it short; returns the last fed seq."""

@@ -198,7 +198,9 @@ def test_claims_stop_at_a_million_rows(chdb_dir: Path, database: str, monkeypatc
     assert _counts(store) == (50, 50, 50)
 
 
-def _remembering(store: ClickHouseEvents, memory: InsertMemory, feed_class: type[RollupFeed] = RollupFeed) -> RollupFeed:
+def _remembering(
+    store: ClickHouseEvents, memory: InsertMemory, feed_class: type[RollupFeed] = RollupFeed
+) -> RollupFeed:
     return feed_class(store.client, tuple(EVENT_SCHEMA.names), fed_through=store.rollups.fed_through, memory=memory)
 
 
@@ -253,3 +255,38 @@ def test_inserts_dropped_from_memory_are_read_back(chdb_dir: Path, database: str
     memory.add(store.insert_raw(table, "y"), table)
     assert feed.feed_through(4) == 10 and feed.fed_from_memory == 10
     assert _counts(store) == (40, 40, 40)
+
+
+def test_the_feed_sends_the_columns_its_table_has(chdb_dir: Path, database: str) -> None:
+    store = _open(chdb_dir, database)
+    feed_columns = {
+        row[0]
+        for row in store.query(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String}",
+            {"t": FEED_TABLE},
+        ).rows
+    }
+    # The long strings no view reads are left out; what the views read is there.
+    assert {"user_agent", "referrer", "ip_address"}.isdisjoint(feed_columns)
+    assert {"properties", "session_id", "traffic_source", "region"} <= feed_columns
+    store.insert(_events("a", 10), "a")
+    assert _counts(store) == (10, 10, 10)
+    # A later view that reads a column the feed left out adds it back, and gets its values.
+    store.client.command("ALTER TABLE events_rollup_feed ADD COLUMN user_agent String")
+    store.client.command(
+        "CREATE TABLE agents (user_agent String, n UInt64) ENGINE = SummingMergeTree ORDER BY user_agent"
+    )
+    store.client.command(
+        "CREATE MATERIALIZED VIEW agents_mv TO agents AS "
+        "SELECT user_agent, count() AS n FROM events_rollup_feed GROUP BY user_agent"
+    )
+    store.rollups.read_feed_columns()
+    events = _events("b", 7)
+    agents = pa.array([f"agent-{i % 3}" for i in range(7)], pa.string())
+    events = events.set_column(events.schema.get_field_index("user_agent"), "user_agent", agents)
+    store.insert(events, "b")
+    stored = store.query("SELECT user_agent, sum(n) FROM agents GROUP BY user_agent").rows
+    expected: dict[str, int] = {}
+    for agent in events.column("user_agent").to_pylist():
+        expected[agent] = expected.get(agent, 0) + 1
+    assert dict(stored) == expected == {"agent-0": 3, "agent-1": 2, "agent-2": 2}
