@@ -47,6 +47,13 @@ class RollupFeeder:
             "Event rows fed to the rollups as the writer stored them, without reading them back",
             registry=registry,
         )
+        self._m_history = Counter(
+            "analytics_rollup_watch_history_steps",
+            "Feed steps computing watch time in Python, by where the touched sessions' earlier rows came "
+            "from: held from earlier steps, or read back from events",
+            ["history"],
+            registry=registry,
+        )
         self._m_seconds = Histogram(
             "analytics_rollup_feed_seconds",
             "Duration of one rollup feed step",
@@ -98,6 +105,7 @@ class RollupFeeder:
                         self._connect(), EVENT_COLUMNS, fed_through=self._fed_through, memory=self._memory
                     )
                 from_memory = feed.fed_from_memory
+                held, read_back = feed.history_held_steps, feed.history_read_back_steps
                 rows = feed.feed_through(target)
             except Exception:  # the same claim is re-run on the next step
                 self._m_errors.inc()
@@ -107,6 +115,8 @@ class RollupFeeder:
                 continue
             self._fed_through = feed.fed_through
             self._m_rows.inc(rows)
+            self._m_history.labels(history="held").inc(feed.history_held_steps - held)
+            self._m_history.labels(history="read_back").inc(feed.history_read_back_steps - read_back)
             if feed.fed_from_memory > from_memory:
                 self._m_from_memory.inc(feed.fed_from_memory - from_memory)
                 # The step's sorted copy and the tables it forgot are freed: hand the pages back

@@ -137,12 +137,19 @@ def test_a_steady_stream_of_writes_is_inserted_once_per_interval(settings: dict[
             for line in text.splitlines()
             if line.startswith("analytics_rollup_fed_from_memory_rows_total")
         ]
+        history = {
+            line.split('"')[1]: float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("analytics_rollup_watch_history_steps_total{")
+        }
         store.close()
-        return int(inserts), elapsed, (written, written), int(from_memory)
+        return int(inserts), elapsed, (written, written), int(from_memory), history
 
-    inserts, elapsed, expected, from_memory = asyncio.run(stream())
+    inserts, elapsed, expected, from_memory, history = asyncio.run(stream())
     assert _stored(settings) == expected
-    # The rollup feed took every stored insert from memory, none read back from events.
+    # The rollup feed took every stored insert from memory, none read back from events, and the
+    # sessions' earlier rows from what it held.
     assert from_memory == expected[0]
+    assert history["held"] >= 2 and history["read_back"] == 0, history
     # One insert per interval while writes keep coming, plus the one the final read asks for.
     assert 2 <= inserts <= elapsed / (interval_ms / 1000) + 2, inserts
