@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from core.arrow_ipc import pack
 from storage import write_ahead_log
 from storage.write_ahead_log import CorruptLog, WriteAheadLog
 
@@ -36,6 +37,16 @@ def test_appended_records_come_back_in_order_until_checkpointed(tmp_path: Path) 
     assert reopened.append(_rows("d", 1)) == 4  # seqs go on after the restart
     reopened.close()
     assert _unstored(tmp_path) == [(3, ["c0", "c1", "c2"]), (4, ["d0"])]
+
+
+def test_records_appended_as_sent_read_back_like_the_others(tmp_path: Path) -> None:
+    log = WriteAheadLog(tmp_path)
+    payload = pack(_rows("p", 3))
+    assert [log.append(_rows("a", 1)), log.append_packed(payload), log.append(_rows("b", 2))] == [1, 2, 3]
+    log.close()
+    assert _unstored(tmp_path) == [(1, ["a0"]), (2, ["p0", "p1", "p2"]), (3, ["b0", "b1"])]
+    # The record is the caller's bytes behind the header, unchanged.
+    assert payload in (tmp_path / "wal-00000000000000000001.log").read_bytes()
 
 
 def test_torn_and_corrupt_tails_are_cut_off(tmp_path: Path) -> None:
