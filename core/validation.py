@@ -24,12 +24,14 @@ _MESSAGES = {
     "missing": "is required",
     "model_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
+    "is_instance_of": "must be a JSON object",
 }
 _CODES = {
     "extra_forbidden": "unknown_field",
     "missing": "missing_field",
     "model_type": "not_an_object",
     "dict_type": "not_an_object",
+    "is_instance_of": "not_an_object",
 }
 _PATTERN_MESSAGES = {
     "event_type": "must be lower snake case matching [a-z][a-z0-9_]{1,63}: a built-in type or a custom one",

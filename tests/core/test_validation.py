@@ -162,6 +162,21 @@ def test_a_timestamp_without_offset_is_judged_as_utc(validator):
     )
 
 
+@pytest.mark.parametrize("properties", ["x", [1, 2], 3, None])
+def test_properties_that_are_not_an_object_are_refused_by_name(validator, properties):
+    batch = validator.validate_batch([{"event_type": "content_view", "properties": properties}], NOW)
+    assert batch.events == []
+    assert [(e.index, e.field, e.code, e.message) for e in batch.errors] == [
+        (0, "properties", "not_an_object", "must be a JSON object")
+    ]
+
+
+def test_properties_are_kept_as_sent(validator):
+    properties = {"n": 1, "nested": {"list": [1, "two", None]}, "flag": True}
+    ((_, event),) = validator.validate_batch([{"event_type": "content_view", "properties": properties}], NOW).events
+    assert event["properties"] == {"n": 1, "nested": {"list": [1, "two", None]}, "flag": True}
+
+
 def test_validate_one_raises_payload_too_large(validator):
     with pytest.raises(PayloadTooLarge) as exc:
         validator.validate_one({"event_type": "content_view", "properties": {"blob": "x" * 400}}, NOW)
