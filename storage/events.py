@@ -98,8 +98,10 @@ class WriteReceipt:
 
 # Validated events as columns named as EVENT_COLUMNS, not yet an Arrow table: a writer that gathers
 # several requests builds one table for all of them (a one-row table costs ~0.15-0.5 ms to build, a
-# quarter of a replica's CPU per single event).
-EventColumns = dict[str, list[Any]]
+# quarter of a replica's CPU per single event). A column given as one value, not a list, holds that
+# value in every row (a request's processed_at and batch_id: a list of datetimes costs ~0.27 us a
+# row to convert, a repeated scalar nothing).
+EventColumns = dict[str, Any]
 
 
 def column_rows(columns: EventColumns) -> int:
@@ -108,10 +110,21 @@ def column_rows(columns: EventColumns) -> int:
 
 def events_table(parts: list[EventColumns]) -> pa.Table:
     """One Arrow table of the rows of ``parts``, in order."""
-    if len(parts) == 1:
-        return pa.table(parts[0], schema=EVENT_SCHEMA)
-    merged = {name: [value for part in parts for value in part[name]] for name in EVENT_SCHEMA.names}
-    return pa.table(merged, schema=EVENT_SCHEMA)
+    arrays = []
+    for column in EVENT_SCHEMA:
+        values = [part[column.name] for part in parts]
+        if all(isinstance(v, list) for v in values):
+            merged = values[0] if len(values) == 1 else [value for part in values for value in part]
+            arrays.append(pa.array(merged, column.type))
+        else:
+            pieces = [
+                pa.array(v, column.type)
+                if isinstance(v, list)
+                else pa.repeat(pa.scalar(v, column.type), column_rows(part))
+                for v, part in zip(values, parts, strict=True)
+            ]
+            arrays.append(pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces))
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
 class EventStore(Protocol):

@@ -18,7 +18,7 @@ import pytest
 
 from core.errors import InvalidRequest
 from storage import clickhouse
-from storage.events import EVENT_SCHEMA, ClickHouseEvents, EventFilter, decode_cursor, encode_cursor
+from storage.events import EVENT_SCHEMA, ClickHouseEvents, EventFilter, decode_cursor, encode_cursor, events_table
 from storage.id_index import hash_ids
 
 # Recent enough to stay inside every retention used here; whole milliseconds, as stored.
@@ -439,3 +439,29 @@ def test_reopen_with_other_retention_alters_every_table_with_a_retention_ttl(chd
             assert "toIntervalDay(400)" not in ddl, name
     finally:
         reopened.close()
+
+
+def test_events_table_repeats_a_request_wide_value_in_each_of_its_rows():
+    def part(prefix: str, n: int, at: datetime, batch: str, *, as_lists: bool) -> dict[str, Any]:
+        columns: dict[str, Any] = {name: [""] * n for name in EVENT_SCHEMA.names}
+        columns["id"] = [f"{prefix}{i}" for i in range(n)]
+        columns["timestamp"] = [at + timedelta(seconds=i) for i in range(n)]
+        columns["properties"] = ["{}"] * n
+        columns["processed_at"] = [at] * n if as_lists else at
+        columns["batch_id"] = [batch] * n if as_lists else batch
+        return columns
+
+    t1, t2, t3 = (datetime(2026, 5, 1, h, tzinfo=UTC) for h in (1, 2, 3))
+    table = events_table(
+        [
+            part("a", 2, t1, "b1", as_lists=False),
+            part("b", 3, t2, "b2", as_lists=True),
+            part("c", 1, t3, "b3", as_lists=False),
+        ]
+    )
+    assert table.schema == EVENT_SCHEMA
+    assert table.column("id").to_pylist() == ["a0", "a1", "b0", "b1", "b2", "c0"]
+    assert table.column("processed_at").to_pylist() == [t1, t1, t2, t2, t2, t3]
+    assert table.column("batch_id").to_pylist() == ["b1", "b1", "b2", "b2", "b2", "b3"]
+    alone = events_table([part("a", 2, t1, "b1", as_lists=False)])
+    assert alone.equals(events_table([part("a", 2, t1, "b1", as_lists=True)]))
