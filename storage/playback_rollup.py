@@ -202,9 +202,10 @@ def new_rows_sql() -> str:
     return f"SELECT {_ROW_COLUMNS} FROM {event_rows('1', 'stored_seq BETWEEN {f:UInt64} AND {l:UInt64}')}"
 
 
-def stored_pairs_sql() -> str:
-    """The hash of every (content, session) pair with playback rows stored before insert {f}."""
-    return f"SELECT DISTINCT cityHash64(content_key, session_key) FROM {event_rows('1', 'stored_seq < {f:UInt64}')}"
+def pairs_sql(stored: str) -> str:
+    """The hash of every (content, session) pair with playback rows in the inserts ``stored`` picks
+    (a condition on stored_seq), as ``session_hash``."""
+    return f"SELECT DISTINCT cityHash64(content_key, session_key) AS session_hash FROM {event_rows('1', stored)}"
 
 
 def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:

@@ -267,7 +267,8 @@ class RollupFeed:
         if claim.rows is None or claim.rows > self.python_delta_max_rows:
             if self.recent.started:
                 # The SQL adds rows to sessions without holding them.
-                self.recent.forget(self._client.query_arrow(playback_rollup.new_rows_sql(), parameters=bounds))
+                pairs = playback_rollup.pairs_sql("stored_seq BETWEEN {f:UInt64} AND {l:UInt64}")
+                self.recent.forget(self._client.query_arrow(pairs, parameters=bounds))
             return False
         touched = self._touched_rows(bounds)
         if touched.num_rows > playback_rollup.PYTHON_DELTA_MAX_TOUCHED:
@@ -282,8 +283,10 @@ class RollupFeed:
         claim's own when every touched session is held, else read back from events."""
         recent = self.recent
         if not recent.started:
-            stored = self._client.query_arrow(playback_rollup.stored_pairs_sql(), parameters={"f": bounds["f"]})
-            recent.start(stored.column(0).to_numpy())
+            stored = self._client.query_arrow(
+                playback_rollup.pairs_sql("stored_seq < {f:UInt64}"), parameters={"f": bounds["f"]}
+            )
+            recent.start(stored.column("session_hash").to_numpy())
         new = self._client.query_arrow(playback_rollup.new_rows_sql(), parameters=bounds)
         touched = recent.history(new)
         if touched is not None:
