@@ -152,6 +152,8 @@ def _write_all(fd: int, *pieces: bytes) -> None:
     views = [memoryview(piece) for piece in pieces]
     while views:
         written = os.writev(fd, views)
+        if written == 0:
+            raise OSError(f"write-ahead log: no byte of {sum(len(v) for v in views)} written")
         while views and written >= len(views[0]):
             written -= len(views[0])
             views.pop(0)
