@@ -266,9 +266,7 @@ class RollupFeed:
         False when the caller must run the SQL instead."""
         if claim.rows is None or claim.rows > self.python_delta_max_rows:
             if self.recent.started:
-                # The SQL adds rows to sessions without holding them.
-                pairs = playback_rollup.pairs_sql("stored_seq BETWEEN {f:UInt64} AND {l:UInt64}")
-                self.recent.forget(self._client.query_arrow(pairs, parameters=bounds))
+                self._hold_or_forget(claim, bounds)
             return False
         touched = self._touched_rows(bounds)
         if touched.num_rows > playback_rollup.PYTHON_DELTA_MAX_TOUCHED:
@@ -277,6 +275,17 @@ class RollupFeed:
         if change.num_rows:
             self._client.insert_arrow(playback_rollup.TABLE, change, settings=settings)
         return True
+
+    def _hold_or_forget(self, claim: Claim, bounds: dict[str, int]) -> None:
+        """The SQL feeds this claim: its rows join those held when every session it touches is held
+        and it is small enough to hold, else its sessions are read back when next touched."""
+        if claim.rows is not None and claim.rows <= self.recent.max_rows:
+            new = self._client.query_arrow(playback_rollup.new_rows_sql(), parameters=bounds)
+            if self.recent.history(new) is None:
+                self.recent.forget(new)
+            return
+        pairs = playback_rollup.pairs_sql("stored_seq BETWEEN {f:UInt64} AND {l:UInt64}")
+        self.recent.forget(self._client.query_arrow(pairs, parameters=bounds))
 
     def _touched_rows(self, bounds: dict[str, int]) -> pa.Table:
         """Every playback row through the claim of the sessions it touches: the held ones and the

@@ -293,14 +293,21 @@ def test_touched_sessions_are_read_back_only_when_their_rows_are_not_held(chdb_d
     _feed(store, [_event("b2", "content_complete", 9, "s2")])
     assert (feed.history_held_steps, feed.history_read_back_steps) == (1, 2)
     assert _rollup(store) == {("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 120_000 + 180_000 + 480_000}
-    # A step fed in SQL adds to s3 without holding its rows; the next Python step reads s3 back.
+    # A step fed in SQL holds its rows too when every session it touches is held...
     feed.python_delta_max_rows = 0
     _feed(store, [_event("c2", "content_pause", 8, "s3")])
     feed.python_delta_max_rows = playback_rollup.PYTHON_DELTA_MAX_ROWS
-    _feed(store, [_event("c3", "content_resume", 8.5, "s3"), _event("c4", "content_complete", 9.5, "s3")])
-    assert (feed.history_held_steps, feed.history_read_back_steps) == (1, 3)
+    _feed(store, [_event("c3", "content_resume", 8.5, "s3")])
+    assert (feed.history_held_steps, feed.history_read_back_steps) == (2, 2)
+    # ... and a step too large to hold sends its sessions to be read back when next touched.
+    feed.python_delta_max_rows, feed.recent.max_rows = 0, 0
+    _feed(store, [_event("c4", "content_pause", 9, "s3")])
+    feed.python_delta_max_rows, feed.recent.max_rows = playback_rollup.PYTHON_DELTA_MAX_ROWS, 300_000
+    _feed(store, [_event("c5", "content_resume", 9.2, "s3"), _event("c6", "content_complete", 9.5, "s3")])
+    assert (feed.history_held_steps, feed.history_read_back_steps) == (2, 3)
+    # s3: 10:57-10:58, 10:58:30-10:59 and 10:59:12-10:59:30.
     assert _rollup(store) == {
-        ("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 120_000 + 180_000 + 480_000 + 60_000 + 60_000
+        ("c1", "2026-03-02 10:00:00", "2026-03-02 10:00:00"): 120_000 + 180_000 + 480_000 + 60_000 + 30_000 + 18_000
     }
     assert _rollup(store) == _from_scratch(store)
     store.close()
