@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from storage.id_index import sorted_member
+
 # At most this many rows held (~100 bytes each in Arrow); past it, the pairs touched longest ago
 # are dropped until half remain.
 MAX_HELD_ROWS = 300_000
@@ -60,7 +62,7 @@ class RecentPlayback:
         if self._elsewhere is None:
             raise RuntimeError("RecentPlayback.history before start")
         touched = _hashes(new)
-        if _any_in(touched, self._elsewhere):
+        if sorted_member(self._elsewhere, touched).any():
             return None
         earlier = [table.filter(pc.is_in(table.column(HASH), value_set=pa.array(touched))) for table in self._held]
         self._hold(new)
@@ -82,7 +84,7 @@ class RecentPlayback:
             return
         touched = _hashes(rows)
         self._drop(pa.array(touched))
-        self._elsewhere = np.union1d(self._elsewhere, touched)
+        self._elsewhere = _added(self._elsewhere, touched)
 
     def _drop(self, pairs: pa.Array) -> None:
         self._held = [table.filter(pc.invert(pc.is_in(table.column(HASH), value_set=pairs))) for table in self._held]
@@ -99,23 +101,22 @@ class RecentPlayback:
         held = pa.concat_tables(self._held).combine_chunks()
         # A pair's highest stored_seq is the last step that touched it.
         latest = held.group_by(HASH).aggregate([("stored_seq", "max"), ("stored_seq", "count")])
-        order = np.argsort(-latest.column("stored_seq_max").to_numpy(), kind="stable")
+        order = np.argsort(-latest.column("stored_seq_max").to_numpy().astype(np.int64), kind="stable")
         rows_so_far = np.cumsum(latest.column("stored_seq_count").to_numpy()[order])
         keep = int(np.searchsorted(rows_so_far, self.max_rows // 2, side="right"))
         hashes = latest.column(HASH).to_numpy()[order]
         kept = held.filter(pc.is_in(held.column(HASH), value_set=pa.array(hashes[:keep])))
         self._held, self._held_rows = ([kept] if kept.num_rows else []), kept.num_rows
         assert self._elsewhere is not None
-        evicted = np.sort(hashes[keep:])
-        self._elsewhere = np.insert(self._elsewhere, np.searchsorted(self._elsewhere, evicted), evicted)
+        self._elsewhere = _added(self._elsewhere, hashes[keep:])
 
 
 def _hashes(rows: pa.Table) -> np.ndarray:
     return np.unique(rows.column(HASH).to_numpy().astype(np.uint64, copy=False))
 
 
-def _any_in(values: np.ndarray, sorted_set: np.ndarray) -> bool:
-    if not values.size or not sorted_set.size:
-        return False
-    at = np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)
-    return bool((sorted_set[at] == values).any())
+def _added(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``sorted_set`` with ``values`` in it, still sorted and without repeats (one copy of the set)."""
+    new = np.unique(values.astype(np.uint64, copy=False))
+    new = new[~sorted_member(sorted_set, new)]
+    return np.insert(sorted_set, np.searchsorted(sorted_set, new), new)

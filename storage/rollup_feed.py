@@ -136,9 +136,10 @@ class RollupFeed:
         self, client: Client, columns: tuple[str, ...], *, fed_through: int = 0, memory: InsertMemory | None = None
     ) -> None:
         self._client = client
-        # The event columns there are; those the feed table has are sent (read_feed_columns).
+        # The event columns there are; those the feed table has are sent, read at the first step
+        # (read_feed_columns): an instance that only reads never asks.
         self._event_columns = columns
-        self.read_feed_columns()
+        self._column_names: list[str] | None = None
         self.memory = memory if memory is not None else InsertMemory()
         self.fed_through = fed_through
         self.fed_rows = 0
@@ -154,7 +155,7 @@ class RollupFeed:
         # A claim written but not known to be fed: re-run (same token) before anything newer.
         self._open: Claim | None = None
 
-    def read_feed_columns(self) -> None:
+    def read_feed_columns(self) -> list[str]:
         """Take the feed table's columns again (migrations change them): the rows are sent in
         those of ``columns`` the table has, the others are left out."""
         present = {
@@ -165,7 +166,7 @@ class RollupFeed:
             ).result_rows
         }
         self._column_names = [c for c in self._event_columns if c in present]
-        self._columns = ", ".join(self._column_names)
+        return self._column_names
 
     def recover(self) -> int:
         """Finish the latest claim if a crash cut it short; returns the last fed seq."""
@@ -233,6 +234,8 @@ class RollupFeed:
         )
 
     def _feed(self, claim: Claim) -> int:
+        names = self._column_names if self._column_names is not None else self.read_feed_columns()
+        columns = ", ".join(names)
         in_range = "FROM events WHERE stored_seq BETWEEN {f:UInt64} AND {l:UInt64}"
         bounds = {"f": claim.first_seq, "l": claim.last_seq}
         # In id order: a re-run must present the views the very same block, row for row, to be
@@ -241,14 +244,14 @@ class RollupFeed:
         remembered = self.memory.take(claim)
         if remembered is not None:
             # The block the SELECT below would make: the same rows and columns, sorted by id (bytes).
-            rows = remembered.select(self._column_names)
+            rows = remembered.select(names)
             self._client.insert_arrow(FEED_TABLE, rows.take(pc.sort_indices(rows.column("id"))), settings=feed_settings)
             self.fed_from_memory += rows.num_rows
         else:
             # The settings are written into the statement: see settings_clause for why.
             self._client.command(
-                f"INSERT INTO {FEED_TABLE} ({self._columns}) {settings_clause(feed_settings)} "
-                f"SELECT {self._columns} {in_range} ORDER BY id",
+                f"INSERT INTO {FEED_TABLE} ({columns}) {settings_clause(feed_settings)} "
+                f"SELECT {columns} {in_range} ORDER BY id",
                 parameters=bounds,
             )
         # Sorted and squashed into one block, so a re-run is recognized by its token, whichever way
