@@ -164,9 +164,10 @@ class EventStoreActor:
         fresh, ids, hashes, keep = self._fresh(table, self._reader())
         if fresh.num_rows:
             started = time.perf_counter()
-            # One caller's rows, none a duplicate: log the bytes it sent instead of encoding them again.
-            if len(parts) == 1 and fresh is table:
-                seq = self._wal.append_packed(parts[0].payload)
+            # None a duplicate: log the bytes the callers sent, a record each, instead of encoding
+            # them again. The pending entry's seq is the last record's, so its checkpoint covers all.
+            if fresh is table:
+                seq = self._wal.append_packed_records([part.payload for part in parts])
             else:
                 seq = self._wal.append(fresh)
             self._m_append_seconds.observe(time.perf_counter() - started)

@@ -19,7 +19,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,19 +62,26 @@ class WriteAheadLog:
     def append_packed(self, payload: bytes) -> int:
         """Write a table already in Arrow IPC form (core/arrow_ipc.py pack) and make it durable;
         returns its seq. The caller's bytes are written as they are, with no copy."""
+        return self.append_packed_records([payload])
+
+    def append_packed_records(self, payloads: Sequence[bytes]) -> int:
+        """Write several tables in Arrow IPC form as consecutive records, with one write and one
+        fsync for all of them; returns the seq of the last (the first is that less len - 1)."""
         with self._lock:
-            seq = self.last_seq + 1
+            first = self.last_seq + 1
             if self._file is None or self._file_size >= SEGMENT_BYTES:
-                self._roll(seq)
+                self._roll(first)
             file = self._file
             assert file is not None
-        header = _HEADER.pack(len(payload), zlib.crc32(payload), seq)
-        _write_all(file.fileno(), header, payload)
+        pieces: list[bytes] = []
+        for seq, payload in enumerate(payloads, first):
+            pieces += (_HEADER.pack(len(payload), zlib.crc32(payload), seq), payload)
+        _write_all(file.fileno(), *pieces)
         if self._fsync:
             os.fdatasync(file.fileno())
-        self._file_size += len(header) + len(payload)
-        self.last_seq = seq
-        return seq
+        self._file_size += sum(len(piece) for piece in pieces)
+        self.last_seq = first + len(payloads) - 1
+        return self.last_seq
 
     def _roll(self, first_seq: int) -> None:
         if self._file is not None:

@@ -5,6 +5,7 @@ them in ClickHouse when it starts again, once each."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from core.arrow_ipc import pack
 from core.settings import Settings
 from storage import clickhouse
 from storage.events import ClickHouseEvents
+from storage.write_ahead_log import WriteAheadLog
 from tests.support import stored_events
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -93,6 +95,55 @@ def test_acknowledged_writes_survive_a_store_that_dies_before_flushing(settings:
 
     assert asyncio.run(third())["replayed_rows"] == 0
     assert _stored(settings) == (50, 50)
+
+
+def test_concurrent_writers_share_one_fsync_and_log_the_bytes_they_sent(
+    settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes that arrive together (several replicas) are appended as one record each, as sent,
+    with a single fsync; a duplicate among them makes the rows be encoded again, without it."""
+    syncs: list[int] = []
+    real_sync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real_sync(fd))[1])
+    payloads = [pack(_events(prefix, n)) for prefix, n in (("x", 4), ("y", 3), ("z", 5))]
+
+    async def accept() -> list[Any]:
+        store = EventStoreActor(settings)
+        together = await asyncio.gather(*(store.write(p, [n]) for p, n in zip(payloads, (4, 3, 5), strict=True)))
+        # x0-x3 again beside new rows: the fresh rows alone are logged, in one record.
+        overlapping = await asyncio.gather(
+            store.write(pack(_events("x", 2)), [2]), store.write(pack(_events("w", 2)), [2])
+        )
+        store.close()  # dies before any flush
+        return [r for receipts in (*together, *overlapping) for r in receipts]
+
+    receipts = asyncio.run(accept())
+    assert [r.inserted for r in receipts] == [4, 3, 5, 0, 2]
+    assert len(syncs) == 2
+    folder = Path(settings["data_dir"]) / "wal"
+    logged = b"".join(path.read_bytes() for path in sorted(folder.glob("wal-*.log")))
+    assert all(payload in logged for payload in payloads)
+    log = WriteAheadLog(folder)
+    try:
+        records = [(seq, table.column("id").to_pylist()) for seq, table in log.unstored()]
+    finally:
+        log.close()
+    assert records == [
+        (1, ["x0", "x1", "x2", "x3"]),
+        (2, ["y0", "y1", "y2"]),
+        (3, ["z0", "z1", "z2", "z3", "z4"]),
+        (4, ["w0", "w1"]),
+    ]
+
+    async def restart() -> dict[str, Any]:
+        store = EventStoreActor(settings)
+        described = await store.describe()
+        await store.settle_rollups()
+        store.close()
+        return described
+
+    assert asyncio.run(restart())["replayed_rows"] == 14
+    assert _stored(settings) == (14, 14)
 
 
 def test_event_api_reads_see_acknowledged_writes_at_once(settings: dict[str, Any]) -> None:

@@ -49,6 +49,20 @@ def test_records_appended_as_sent_read_back_like_the_others(tmp_path: Path) -> N
     assert payload in (tmp_path / "wal-00000000000000000001.log").read_bytes()
 
 
+def test_records_appended_together_are_consecutive_and_one_torn_cuts_those_after_it(tmp_path: Path) -> None:
+    log = WriteAheadLog(tmp_path)
+    log.append(_rows("a", 1))
+    assert log.append_packed_records([pack(_rows("p", 2)), pack(_rows("q", 1)), pack(_rows("r", 3))]) == 4
+    assert log.append(_rows("b", 1)) == 5
+    log.close()
+    assert [seq for seq, _ in _unstored(tmp_path)] == [1, 2, 3, 4, 5]
+    (segment,) = tmp_path.glob("wal-*.log")
+    data = segment.read_bytes()
+    # A crash in the middle of the group's write: "q" reached the disk only in part.
+    segment.write_bytes(data[: data.index(b"q0") + 2])
+    assert _unstored(tmp_path) == [(1, ["a0"]), (2, ["p0", "p1"])]
+
+
 def test_torn_and_corrupt_tails_are_cut_off(tmp_path: Path) -> None:
     log = WriteAheadLog(tmp_path)
     log.append(_rows("a", 2))
