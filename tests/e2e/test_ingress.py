@@ -1,5 +1,6 @@
-"""Direct ingress: the Serve replica itself listens on the service's port (no proxy process, no
-hop), and a replica that dies is replaced on the same port, with acknowledged events intact."""
+"""Direct ingress: the Serve replicas themselves listen on the service's port (no proxy process, no
+hop), connections are spread over them, and a replica that dies is replaced on the same port, with
+acknowledged events intact."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,35 @@ from tests.support import free_port
 pytestmark = pytest.mark.e2e
 
 
+def listeners_of(port: int) -> set[int]:
+    """The processes listening on ``port``."""
+    return {
+        conn.pid
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid
+    }
+
+
 def listener_of(port: int) -> psutil.Process | None:
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-            return psutil.Process(conn.pid)
-    return None
+    pids = listeners_of(port)
+    return psutil.Process(min(pids)) if pids else None
+
+
+def serving_processes(port: int) -> set[int]:
+    """The processes holding accepted connections on ``port``."""
+    return {
+        conn.pid
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.status == psutil.CONN_ESTABLISHED and conn.laddr and conn.laddr.port == port and conn.pid
+    }
+
+
+def wait_for_listeners(port: int, count: int, timeout: float = 90.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while len(pids := listeners_of(port)) != count:
+        assert time.monotonic() < deadline, f"{len(pids)} processes listen on {port}, not {count}"
+        time.sleep(0.2)
+    return pids
 
 
 def test_the_service_port_is_served_by_the_replica_on_loopback(service: runtime.RunningService) -> None:
@@ -45,21 +72,52 @@ def test_the_service_port_is_served_by_the_replica_on_loopback(service: runtime.
     assert serve.status().proxies == {}
 
 
+def test_every_replica_listens_and_connections_are_spread_over_them(
+    service: runtime.RunningService, unique: str
+) -> None:
+    port = service.settings.port
+    replicas = service.settings.ingress_replicas
+    assert replicas == min(2, os.cpu_count() or 1)
+    listeners = wait_for_listeners(port, replicas)
+    assert all(psutil.Process(pid).cmdline()[0].startswith("ray::ServeReplica:analytics:") for pid in listeners)
+    # 16 connections held open at once: the kernel hashes each to one of the listening sockets
+    # (SO_REUSEPORT), so with two replicas all 16 land on one with chance 2 * 2**-16.
+    headers = {"Authorization": f"Bearer {service.settings.bootstrap_admin_key}"}
+    clients = [httpx.Client(base_url=service.base_url, headers=headers, timeout=30) for _ in range(16)]
+    try:
+
+        def send(i: int) -> int:
+            event = {"id": f"spread-{unique}-{i}", "event_type": "content_view", "content_id": f"c-{unique}"}
+            return clients[i].post("/api/v1/analytics/events", json=event).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            assert list(pool.map(send, range(16))) == [201] * 16
+        assert serving_processes(port) == listeners
+        # Stored once each, whichever replica took them.
+        count = clients[0].get("/api/v1/analytics/events", params={"content_id": f"c-{unique}", "limit": 100})
+        assert count.status_code == 200, count.text
+        assert sorted(e["id"] for e in count.json()["events"]) == sorted(f"spread-{unique}-{i}" for i in range(16))
+    finally:
+        for client in clients:
+            client.close()
+
+
 def test_a_killed_replica_comes_back_on_the_same_port(
     service: runtime.RunningService, admin: httpx.Client, unique: str
 ) -> None:
     before = {"id": f"ingress-{unique}-before", "event_type": "content_view", "content_id": f"c-{unique}"}
     assert admin.post("/api/v1/analytics/events", json=before).status_code == 201
-    replica = listener_of(service.settings.port)
-    assert replica is not None
+    port, replicas = service.settings.port, service.settings.ingress_replicas
+    listening = wait_for_listeners(port, replicas)
+    replica = psutil.Process(min(listening))
     os.kill(replica.pid, signal.SIGKILL)
     replica.wait(timeout=30)
 
     # Serve replaces the replica, which binds the same port at once although connections to the
     # killed one linger in TIME_WAIT (SO_REUSEADDR).
     runtime.wait_http_ready(service.base_url, 90)
-    back = listener_of(service.settings.port)
-    assert back is not None and back.pid != replica.pid
+    back = wait_for_listeners(port, replicas)
+    assert replica.pid not in back and back - listening
 
     after = {"id": f"ingress-{unique}-after", "event_type": "content_view", "content_id": f"c-{unique}"}
     assert admin.post("/api/v1/analytics/events", json=after).status_code == 201
