@@ -277,6 +277,7 @@ def run(
         "parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "serve_env": serve_env or {},
         "ingress_mode": service.settings.ingress_mode,
+        "ingress_replicas": service.settings.ingress_replicas,
         "load_average": {"before": load_before, "after": load_average()},
         "targets": TARGETS,
         "batch": batch_cells,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -53,9 +52,10 @@ class Settings(BaseSettings):
     # direct: each ingress replica serves HTTP itself on host:port (serve_app/direct_server.py), no
     # Serve proxy; proxy: Serve's HTTP proxy listens on host:port and forwards to the replicas.
     ingress_mode: Literal["direct", "proxy"] = "direct"
-    # Two by default where there are two cores: one replica parses and validates on one core only,
-    # and with it alone ingest left 10-14% of a 2-core machine idle (README, "Ingest figures").
-    ingress_replicas: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1)
+    # One by default: on two cores a second replica raised sustained ingest of 1000-event batches from
+    # 16 connections by 10-19% but lowered it for 100-event batches and slowed single events (README,
+    # "Figures"); more cores, or that kind of load, is when to raise it.
+    ingress_replicas: int = Field(1, ge=1)
     ingress_max_ongoing_requests: int = Field(256, ge=1)
     auth_cache_seconds: float = Field(5.0, ge=0)
 

@@ -21,17 +21,7 @@ def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.postgres_dsn is None
     assert (settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events) == (32768, 5 * 1024 * 1024, 5000)
     assert settings.anonymize_ip is True
-
-
-@pytest.mark.parametrize(("cores", "replicas"), [(1, 1), (2, 2), (8, 2), (None, 1)])
-def test_ingress_replicas_default_to_one_per_core_up_to_two(
-    monkeypatch: pytest.MonkeyPatch, cores: int | None, replicas: int
-) -> None:
-    monkeypatch.delenv("ANALYTICS_INGRESS_REPLICAS", raising=False)
-    monkeypatch.setattr("core.settings.os.cpu_count", lambda: cores)
-    assert Settings().ingress_replicas == replicas
-    monkeypatch.setenv("ANALYTICS_INGRESS_REPLICAS", "3")
-    assert Settings().ingress_replicas == 3
+    assert (settings.ingress_mode, settings.ingress_replicas) == ("direct", 1)
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -27,6 +27,9 @@ def service(make_database: Any, session_tmp: Path, redis_url: str) -> Iterator[r
         nats_url=NATS_URL,
         bootstrap_admin_key="ak_test_" + secrets.token_urlsafe(24),
         internal_hosts=["platform.example"],
+        # Two replicas on one port, so every end-to-end test also crosses the kernel's spreading of
+        # connections (SO_REUSEPORT) and replicas that each hold their own caches.
+        ingress_replicas=2,
     )
     running = runtime.start(settings)
     try:

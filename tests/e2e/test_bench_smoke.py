@@ -40,6 +40,7 @@ def test_ingest_benchmark_runs_and_writes_its_result(service: Any, tmp_path: Pat
     assert single["service"]["statuses"] == {"201": 20} and single["service"]["latency"]["n"] == 20
     assert single["baseline"]["statuses"] == {"201": 20}
     assert "ServeReplica" in single["service"]["cpu_us_per_event"] and result["ingress_mode"] == "direct"
+    assert result["ingress_replicas"] == 2  # the test session runs two (tests/e2e/conftest.py)
     # Every cell's tail was waited out before the next cell: the rollups caught up, then a quiet second.
     assert all(c[name]["tail"]["seconds"] >= 1.0 for c in (cell, single) for name in ("service", "baseline"))
     # The empty endpoint deployed like the service answered every request (and is gone again).
