@@ -57,16 +57,12 @@ class WriteAheadLog:
     # ---- appending ------------------------------------------------------------------------
     def append(self, table: pa.Table) -> int:
         """Write ``table`` and make it durable; returns its seq."""
-        return self.append_packed(pack(table))
-
-    def append_packed(self, payload: bytes) -> int:
-        """Write a table already in Arrow IPC form (core/arrow_ipc.py pack) and make it durable;
-        returns its seq. The caller's bytes are written as they are, with no copy."""
-        return self.append_packed_records([payload])
+        return self.append_packed_records([pack(table)])
 
     def append_packed_records(self, payloads: Sequence[bytes]) -> int:
-        """Write several tables in Arrow IPC form as consecutive records, with one write and one
-        fsync for all of them; returns the seq of the last (the first is that less len - 1)."""
+        """Write tables already in Arrow IPC form (core/arrow_ipc.py pack) as consecutive records,
+        with one write and one fsync for all of them, and no copy of the callers' bytes; returns the
+        seq of the last (the first is that less len - 1)."""
         with self._lock:
             first = self.last_seq + 1
             if self._file is None or self._file_size >= SEGMENT_BYTES:
@@ -155,10 +151,15 @@ def _records(path: Path) -> Iterator[tuple[int, bytes, int]]:
         pos = end
 
 
+# writev takes at most this many buffers at once (EINVAL past it); a group of many callers'
+# records is written in runs of this size.
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
+
+
 def _write_all(fd: int, *pieces: bytes) -> None:
     views = [memoryview(piece) for piece in pieces]
     while views:
-        written = os.writev(fd, views)
+        written = os.writev(fd, views[:_IOV_MAX])
         if written == 0:
             raise OSError(f"write-ahead log: no byte of {sum(len(v) for v in views)} written")
         while views and written >= len(views[0]):

@@ -42,7 +42,7 @@ def test_appended_records_come_back_in_order_until_checkpointed(tmp_path: Path) 
 def test_records_appended_as_sent_read_back_like_the_others(tmp_path: Path) -> None:
     log = WriteAheadLog(tmp_path)
     payload = pack(_rows("p", 3))
-    assert [log.append(_rows("a", 1)), log.append_packed(payload), log.append(_rows("b", 2))] == [1, 2, 3]
+    assert [log.append(_rows("a", 1)), log.append_packed_records([payload]), log.append(_rows("b", 2))] == [1, 2, 3]
     log.close()
     assert _unstored(tmp_path) == [(1, ["a0"]), (2, ["p0", "p1", "p2"]), (3, ["b0", "b1"])]
     # The record is the caller's bytes behind the header, unchanged.
@@ -61,6 +61,14 @@ def test_records_appended_together_are_consecutive_and_one_torn_cuts_those_after
     # A crash in the middle of the group's write: "q" reached the disk only in part.
     segment.write_bytes(data[: data.index(b"q0") + 2])
     assert _unstored(tmp_path) == [(1, ["a0"]), (2, ["p0", "p1"])]
+
+
+def test_a_group_of_more_records_than_one_writev_takes_is_written_whole(tmp_path: Path) -> None:
+    # Two buffers a record: 1,100 records are more than writev's 1,024 buffers at once.
+    log = WriteAheadLog(tmp_path)
+    assert log.append_packed_records([pack(_rows(f"g{i}-", 1)) for i in range(1100)]) == 1100
+    log.close()
+    assert _unstored(tmp_path) == [(i + 1, [f"g{i}-0"]) for i in range(1100)]
 
 
 def test_torn_and_corrupt_tails_are_cut_off(tmp_path: Path) -> None:
