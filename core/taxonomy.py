@@ -83,10 +83,14 @@ def is_known_event_type(event_type: str) -> bool:
     return event_type in _BUILTIN_CATEGORY
 
 
+# Plain strings for the ingest path: an enum member's ``.value`` is a property lookup per event.
+_BUILTIN_CATEGORY_NAME = {event_type: category.value for event_type, category in _BUILTIN_CATEGORY.items()}
+
+
 def default_category(event_type: str) -> str:
     """Category of an event type when the client leaves it out."""
-    known = _BUILTIN_CATEGORY.get(event_type)
+    known = _BUILTIN_CATEGORY_NAME.get(event_type)
     if known is not None:
-        return known.value
+        return known
     prefix = event_type.split("_", 1)[0]
     return _PREFIX_CATEGORY.get(prefix, EventCategory.CUSTOM).value

@@ -1,10 +1,13 @@
+import ipaddress
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from core import enrichment
 from core.enrichment import (
     TRAFFIC_SOURCES,
     DeviceInfo,
@@ -302,6 +305,53 @@ def test_anonymize_ip(ip, expected):
 )
 def test_anonymize_ip_invalid(ip):
     assert anonymize_ip(ip) is None
+
+
+def _public_by_ipaddress(address: int) -> bool:
+    addr = ipaddress.IPv4Address(address)
+    return addr.is_global and not (addr.is_multicast or addr.is_reserved)
+
+
+def test_ipv4_public_ranges_agree_with_ipaddress():
+    # The fast check answers from ranges cut at the edges of ipaddress's own networks: at every
+    # edge, next to it, and at 200,000 random addresses it must say what ipaddress says.
+    assert enrichment._IPV4_PUBLIC_RANGES is not None
+    starts, _ = enrichment._IPV4_PUBLIC_RANGES
+    probes = {n for start in starts for n in (start - 1, start, start + 1) if 0 <= n < 1 << 32}
+    probes.update(random.Random(7).randrange(1 << 32) for _ in range(200_000))
+    probes.update(int(ipaddress.IPv4Address(ip)) for ip in ("100.64.0.1", "192.0.0.9", "192.0.0.170", "8.8.8.8"))
+    wrong = [n for n in sorted(probes) if enrichment._ipv4_is_public(n) != _public_by_ipaddress(n)]
+    assert wrong == []
+    # Both answers occur: a table of one value would pass the loop above only by luck.
+    assert {enrichment._ipv4_is_public(n) for n in probes} == {True, False}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.2.3.4", " 1.2.3.4 ", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3", "1.2.3.256", "0x1.2.3.4",
+     "1.2.3.4%eth0", "1.2.3.4:80", "\u0661.2.3.4", "1.2.3.4\x00", "::ffff:1.2.3.4", "2001:db8::1", "", "bogus"],
+)
+def test_ipv4_fast_parse_agrees_with_ipaddress(text):
+    try:
+        expected = ipaddress.ip_address(text.strip())
+    except ValueError:
+        expected = None
+    parsed = enrichment._ipv4_int(text)
+    if isinstance(expected, ipaddress.IPv4Address):
+        assert parsed == int(expected)
+    else:
+        assert parsed is None  # IPv6 and invalid text take the ipaddress path
+
+
+def test_ipv4_answers_without_the_range_table(monkeypatch):
+    # Another Python without ipaddress._IPv4Constants: every address is checked by ipaddress.
+    monkeypatch.setattr(enrichment, "_IPV4_PUBLIC_RANGES", None)
+    enrichment._locate_cached.cache_clear()
+    try:
+        assert locate_ip("8.8.8.8") == GeoLocation("US", None, None)
+        assert locate_ip("100.64.0.1") == GeoLocation(None, None, None)
+    finally:
+        enrichment._locate_cached.cache_clear()
 
 
 # --- locate_ip --------------------------------------------------------------
