@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from core.enrichment import enrich
+from core.enrichment import STORED_FIELDS, stored_enrichment
 from core.errors import FieldError, InvalidRequest, PayloadTooLarge, StoreUnavailable
 from core.models import EventIn, utc_now
 from core.settings import Settings
@@ -121,20 +121,9 @@ class IngestService:
         models = [event for _, event in events]
         hosts = self._internal_hosts
         anonymize = self.settings.anonymize_ip
-        extras = [
-            enrich(
-                user_agent=e.get("user_agent"),
-                referrer=e.get("referrer"),
-                ip_address=e.get("ip_address"),
-                country=e.get("country"),
-                region=e.get("region"),
-                city=e.get("city"),
-                properties=e.get("properties"),
-                internal_hosts=hosts,
-                anonymize=anonymize,
-            )
-            for e in models
-        ]
+        # One tuple per event, turned into columns by one zip (as STORED_FIELDS orders them).
+        rows = [stored_enrichment(e, hosts, anonymize) for e in models]
+        enriched = dict(zip(STORED_FIELDS, map(list, zip(*rows)) if rows else ([] for _ in STORED_FIELDS), strict=True))
         dumps = orjson.dumps
         empty_properties = dumps({}).decode()
 
@@ -151,19 +140,19 @@ class IngestService:
             "content_id": text("content_id"),
             "resource_type": text("resource_type"),
             "resource_id": text("resource_id"),
-            "ip_address": [x.ip_address or "" for x in extras],
+            "ip_address": enriched["ip_address"],
             "user_agent": text("user_agent"),
             "referrer": text("referrer"),
-            "country": [x.country or "" for x in extras],
-            "region": [x.region or "" for x in extras],
-            "city": [x.city or "" for x in extras],
+            "country": enriched["country"],
+            "region": enriched["region"],
+            "city": enriched["city"],
             "properties": [dumps(p).decode() if (p := e.get("properties")) else empty_properties for e in models],
             "processed_at": now,
             "batch_id": result.batch_id,
-            "device_type": [x.device_type for x in extras],
-            "browser": [x.browser for x in extras],
-            "os": [x.os for x in extras],
-            "traffic_source": [x.traffic_source for x in extras],
-            "referrer_host": [x.referrer_host or "" for x in extras],
+            "device_type": enriched["device_type"],
+            "browser": enriched["browser"],
+            "os": enriched["os"],
+            "traffic_source": enriched["traffic_source"],
+            "referrer_host": enriched["referrer_host"],
         }
         return columns, ids

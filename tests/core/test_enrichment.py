@@ -9,6 +9,7 @@ import pytest
 
 from core import enrichment
 from core.enrichment import (
+    STORED_FIELDS,
     TRAFFIC_SOURCES,
     DeviceInfo,
     Enrichment,
@@ -19,6 +20,7 @@ from core.enrichment import (
     locate_ip,
     parse_user_agent,
     referrer_host,
+    stored_enrichment,
 )
 
 CHROME_WINDOWS = (
@@ -500,3 +502,45 @@ def test_enrich_passes_properties_and_internal_hosts_through():
 def test_enrich_is_keyword_only():
     with pytest.raises(TypeError):
         enrich(IPHONE, None, None, None, None, None, None)  # type: ignore[misc]
+
+
+# --- stored_enrichment (the ingest path) ------------------------------------
+
+_STORED_CASES = [
+    {"user_agent": CHROME_WINDOWS, "referrer": "https://www.google.com/search?q=x", "ip_address": "1.1.1.1"},
+    {"user_agent": IPHONE, "ip_address": "2001:4860:4860::8888", "country": "de", "region": " Bavaria ", "city": "Munich"},
+    {"user_agent": "Googlebot/2.1 (+http://www.google.com/bot.html)", "ip_address": "10.0.0.1", "referrer": "   "},
+    {"referrer": "https://app.example.com/for-you", "properties": {"source": "Recommendation"}},
+    {"properties": {"traffic_source": "SEARCH"}, "ip_address": "bogus"},
+    {"ip_address": " 81.2.69.142 ", "properties": {"recommendation_id": "r1"}},
+    {},
+]
+
+
+@pytest.mark.parametrize("anonymize", [True, False])
+@pytest.mark.parametrize("event", _STORED_CASES)
+def test_stored_enrichment_is_enrich_as_the_events_table_stores_it(event, anonymize):
+    hosts = frozenset({"example.com"})
+    expected = enrich(
+        user_agent=event.get("user_agent"),
+        referrer=event.get("referrer"),
+        ip_address=event.get("ip_address"),
+        country=event.get("country"),
+        region=event.get("region"),
+        city=event.get("city"),
+        properties=event.get("properties"),
+        internal_hosts=hosts,
+        anonymize=anonymize,
+    )
+    blank_when_absent = {"ip_address", "country", "region", "city", "referrer_host"}
+    row = dict(zip(STORED_FIELDS, stored_enrichment(event, hosts, anonymize), strict=True))
+    assert row == {
+        name: (getattr(expected, name) or "") if name in blank_when_absent else getattr(expected, name)
+        for name in STORED_FIELDS
+    }
+
+
+def test_stored_enrichment_of_an_unhashable_value_is_computed_uncached():
+    # Validation makes these strings; should a list get through, the answer is the uncached one.
+    row = dict(zip(STORED_FIELDS, stored_enrichment({"region": ["x"], "ip_address": "8.8.8.8"}, frozenset(), True), strict=True))
+    assert row["country"] == "US" and row["region"] == "" and row["ip_address"] == "8.8.8.0"
