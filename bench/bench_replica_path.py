@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from semantic.ingestion import IngestResult, IngestService
 from storage.events import EventColumns, WriteReceipt, events_table
 
 NAME = "replica_path"
+WORKLOAD_END = datetime(2026, 12, 1, tzinfo=UTC)
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": {"events": 2_000, "batch_size": 1000, "passes": 2, "instruction_passes": 1},
     "small": {"events": 8_000, "batch_size": 1000, "passes": 7, "instruction_passes": 1},
@@ -78,13 +79,14 @@ class ReplicaPath:
 def prepare(size: str) -> ReplicaPath:
     """The request bodies and the ingest service; the same every time for one size."""
     params = SIZES[size]
-    # Within the retention and not in the future, so every event is valid, and the same in both
-    # counted processes unless an hour turns between them.
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    workload = Workload(events=params["events"], days=1, seed=31, prefix="rp-", end=end)
+    # A fixed day, so every run gets the same bodies (and the same instruction count), and a retention
+    # that keeps that day valid: the events are all accepted, as in bench_ingest.
+    workload = Workload(events=params["events"], days=1, seed=31, prefix="rp-", end=WORKLOAD_END)
     lines = pa.concat_arrays([part for _, part in workload.both()])
     bodies = batch_bodies(lines, params["batch_size"])
-    service = IngestService(PackingStore(), Settings(internal_hosts=[PLATFORM_HOST]))  # type: ignore[arg-type]
+    retention_days = (datetime.now(UTC) - WORKLOAD_END).days + 30
+    settings = Settings(internal_hosts=[PLATFORM_HOST], retention_days=retention_days)
+    service = IngestService(PackingStore(), settings)  # type: ignore[arg-type]
     path = ReplicaPath(service=service, bodies=bodies, events=len(lines))
     run_pass(path)  # caches, lazy imports and the geo database: a replica has them warm
     tune_for_serving()
