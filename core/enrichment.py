@@ -584,8 +584,8 @@ _MAX_IP_LENGTH = 64
 
 @functools.lru_cache(maxsize=100_000)
 def _locate_cached(ip: str) -> GeoLocation:
-    # Cached on the raw string: a hit then skips ipaddress parsing and the
-    # is_global check, which cost more than the database lookup itself.
+    # Cached on the raw string: a hit skips the parsing, the public check and
+    # the database lookup (~2.8 us of geoip2fast's own per address).
     v4 = _ipv4_int(ip)
     if v4 is not None:
         if not _ipv4_is_public(v4):
