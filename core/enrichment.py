@@ -661,12 +661,7 @@ def enrich(
     """
     hosts = internal_hosts if isinstance(internal_hosts, frozenset) else frozenset(internal_hosts)
     hinted = _source_from_properties(properties)
-    try:
-        # Events of one session repeat the same agent, referrer and address: one
-        # lookup instead of five cached calls and a new result each time.
-        return _enrich_cached(user_agent, referrer, ip_address, country, region, city, hinted, hosts, anonymize)
-    except TypeError:  # an unhashable argument (not a string): compute it uncached
-        return _enrich(user_agent, referrer, ip_address, country, region, city, hinted, hosts, anonymize)
+    return _enrich(user_agent, referrer, ip_address, country, region, city, hinted, hosts, anonymize)
 
 
 def _enrich(
@@ -711,9 +706,6 @@ def _enrich(
     )
 
 
-# Bounded like the other caches here: at most ~10 MiB of results.
-_enrich_cached = functools.lru_cache(maxsize=32_768)(_enrich)
-
 # What the ingest path stores of an event's enrichment, in this order; "" where the address, place or
 # referrer host is absent, as the events table holds them.
 STORED_FIELDS = (
@@ -733,6 +725,8 @@ def stored_enrichment(event: Mapping[str, Any], internal_hosts: frozenset[str], 
         _source_from_properties(get("properties")), internal_hosts, anonymize,
     )  # fmt: skip
     try:
+        # Events of one session repeat the same agent, referrer and address: one lookup instead of
+        # five cached calls and a new result each time.
         return _stored_cached(*args)
     except TypeError:  # an unhashable argument (not a string): compute it uncached
         return _stored(*args)
@@ -746,4 +740,5 @@ def _stored(*args: Any) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+# Bounded like the other caches here: at most ~10 MiB of results.
 _stored_cached = functools.lru_cache(maxsize=32_768)(_stored)
