@@ -12,11 +12,15 @@ from actors.realtime_actors import realtime_actors
 from core.settings import Settings
 from serve_app.direct_server import DirectAnalyticsServer
 from serve_app.factory import create_app
+from serve_app.loopback import keep_replica_grpc_on_loopback
 
 
 @serve.ingress(create_app)
 class AnalyticsIngress:
     """One ingress replica: the FastAPI app with REST routes and GraphQL at /graphql."""
+
+    def __init__(self) -> None:
+        keep_replica_grpc_on_loopback()
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -22,6 +22,7 @@ import uvicorn
 
 from core.settings import Settings, get_settings
 from serve_app.factory import create_app
+from serve_app.loopback import keep_replica_grpc_on_loopback
 
 log = logging.getLogger("analytics.direct_server")
 
@@ -81,6 +82,7 @@ class DirectAnalyticsServer:
     """One replica serving the service's HTTP itself; Serve sees no requests, only health checks."""
 
     async def __init__(self, settings: Settings | None = None) -> None:
+        keep_replica_grpc_on_loopback()
         settings = settings or get_settings()
         self._http = ReplicaHttpServer(
             create_app(settings), settings.host, settings.port, access_log=settings.environment == "development"

@@ -23,6 +23,7 @@ from actors.event_store import event_store_actor
 from actors.realtime_actors import realtime_actors, wait_ready
 from core.settings import Settings
 from serve_app.app import build_app, settings_env
+from serve_app.loopback import keep_local_ray_on_loopback
 from storage.embedded_postgres import EmbeddedPostgres
 from storage.metadata import MetadataStore
 
@@ -112,6 +113,8 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
         temp_dir = os.path.join(tempfile.gettempdir(), f"analytics-ray-{settings.port}")
         local = settings.ray_address is None
         log_to_driver = settings.environment == "development"
+        if local:
+            keep_local_ray_on_loopback()
         ray.init(
             address=settings.ray_address,
             namespace=names.NAMESPACE,

@@ -4,6 +4,7 @@ acknowledged events intact."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import signal
@@ -70,6 +71,35 @@ def test_the_service_port_is_served_by_the_replica_on_loopback(service: runtime.
     assert addresses == {"127.0.0.1"}
     # Serve runs no HTTP proxy of its own.
     assert serve.status().proxies == {}
+
+
+def listening_under(root: psutil.Process) -> set[tuple[str, int, str]]:
+    """(address, port, process name) of every socket that ``root`` or a process under it listens on."""
+    processes = {p.pid: p for p in root.children(recursive=True)} | {root.pid: root}
+    names = {pid: p.name() for pid, p in processes.items() if p.is_running()}
+    return {
+        (c.laddr.ip, c.laddr.port, names.get(c.pid, "?"))
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in processes and c.laddr
+    }
+
+
+def beyond_loopback(listening: set[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+    def loopback(text: str) -> bool:
+        address = ipaddress.ip_address(text)
+        mapped = getattr(address, "ipv4_mapped", None)
+        return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+    return {entry for entry in listening if not loopback(entry[0])}
+
+
+def test_no_process_of_the_service_listens_beyond_loopback(service: runtime.RunningService) -> None:
+    # The session's service runs under this process: Ray's GCS, raylet, agents, actors and replicas.
+    listening = listening_under(psutil.Process())
+    assert service.settings.port in {port for _, port, _ in listening}
+    # Ray's own servers are among those checked.
+    assert {"gcs_server", "raylet"} <= {name for _, _, name in listening}, listening
+    assert beyond_loopback(listening) == set()
 
 
 def test_every_replica_listens_and_connections_are_spread_over_them(
@@ -155,6 +185,7 @@ def test_proxy_mode_serves_the_same_api_behind_serves_proxy(make_database: Any, 
         runtime.wait_http_ready(base, 180, alive=lambda: process.poll() is None)
         listener = listener_of(port)
         assert listener is not None and listener.cmdline()[0].startswith("ray::ProxyActor"), listener
+        assert beyond_loopback(listening_under(psutil.Process(process.pid))) == set()
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
             event = {"id": "proxy-mode-1", "event_type": "content_view", "content_id": "c-proxy"}
             assert client.post("/api/v1/analytics/events", json=event).status_code == 201
