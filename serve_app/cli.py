@@ -32,7 +32,10 @@ def _run(_: argparse.Namespace) -> int:
         "Press Ctrl-C to stop.",
         flush=True,
     )
-    stop.wait()
+    # Waiting in short steps: a signal that lands on one of Ray's threads only flags the handler,
+    # which runs when this (the main) thread next wakes; a wait with no timeout would never wake.
+    while not stop.wait(0.5):
+        pass
     print("Stopping ...", flush=True)
     service.stop()
     return 0

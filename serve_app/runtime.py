@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,20 +57,34 @@ class RunningService:
     ray_temp_dir: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
+    def _remove_serve(self, *, shutdown: bool = True) -> None:
+        try:
+            serve.delete(APP_NAME)
+        except Exception:  # best effort while shutting down
+            log.debug("serve app already gone", exc_info=True)
+        if shutdown:
+            try:
+                serve.shutdown()
+            except Exception:
+                log.warning("Serve did not shut down cleanly", exc_info=True)
+
     def settle_rollups(self) -> int:
         """Wait until the rollups hold every event acknowledged so far (they trail by ~1 s)."""
         return int(ray.get(self.event_store.settle_rollups.remote()))
 
     def stop(self) -> None:
-        try:
-            serve.delete(APP_NAME)
-        except Exception:  # best effort while shutting down
-            log.debug("serve app already gone", exc_info=True)
         if self.started_ray:
-            try:
-                serve.shutdown()
-            finally:
-                ray.shutdown()
+            # A signal to the whole process group (systemd's default, `kill -- -PGID`) stops Ray's GCS
+            # and raylet too, and Serve's calls would then wait on them for a minute. So they run
+            # aside, given up on once the head has gone: the replicas and actors went with it.
+            cleanup = threading.Thread(target=self._remove_serve, name="serve-cleanup", daemon=True)
+            cleanup.start()
+            deadline = time.monotonic() + 120
+            while cleanup.is_alive() and not _local_ray_head_died() and time.monotonic() < deadline:
+                cleanup.join(0.2)
+            ray.shutdown()
+        else:
+            self._remove_serve(shutdown=False)
         if self.embedded_postgres is not None:
             self.embedded_postgres.stop()
 
@@ -160,6 +175,18 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
         ray_temp_dir=temp_dir,
         timings=timings,
     )
+
+
+def _local_ray_head_died() -> bool:
+    """Whether the GCS or the raylet of the Ray node this process started has exited."""
+    node = getattr(ray._private.worker, "_global_node", None)
+    if node is None:
+        return False
+    try:
+        return any(kind in ("gcs_server", "raylet") for kind, _ in node.dead_processes())
+    except Exception:  # a private Ray API: when it differs, stop as usual
+        log.debug("could not tell whether Ray's head processes are alive", exc_info=True)
+        return False
 
 
 def _stop_idle_head_processes(*, keep_log_monitor: bool) -> None:
