@@ -4,6 +4,7 @@ acknowledged events intact."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -76,7 +77,10 @@ def test_the_service_port_is_served_by_the_replica_on_loopback(service: runtime.
 def listening_under(root: psutil.Process) -> set[tuple[str, int, str]]:
     """(address, port, process name) of every socket that ``root`` or a process under it listens on."""
     processes = {p.pid: p for p in root.children(recursive=True)} | {root.pid: root}
-    names = {pid: p.name() for pid, p in processes.items() if p.is_running()}
+    names = {}
+    for pid, process in processes.items():
+        with contextlib.suppress(psutil.Error):  # one may end while we look
+            names[pid] = process.name()
     return {
         (c.laddr.ip, c.laddr.port, names.get(c.pid, "?"))
         for c in psutil.net_connections(kind="inet")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -27,39 +26,42 @@ pytestmark = pytest.mark.e2e
 STOP_SECONDS = 45
 
 
-def group_members(pgid: int) -> list[psutil.Process]:
-    members = []
+def left_running(pgid: int, data_dir: Path) -> list[psutil.Process]:
+    """Live processes of the group, and any other that works in the service's data dir (PostgreSQL)."""
+    found = []
     for process in psutil.process_iter():
         try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                members.append(process)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if os.getpgid(process.pid) == pgid or str(data_dir) in " ".join(process.cmdline()):
+                found.append(process)
         except (ProcessLookupError, psutil.Error):
             continue
-    return members
+    return found
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
-def test_the_service_stops_when_its_process_group_is_signalled(
-    make_database: Any, tmp_path: Path, signal_name: str
-) -> None:
+def test_the_service_stops_when_its_process_group_is_signalled(tmp_path: Path, signal_name: str) -> None:
+    # As `make run` starts it: the embedded PostgreSQL too, in the data dir.
     port = free_port()
+    data_dir = tmp_path / "data"
     key = "ak_test_" + secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "ANALYTICS_PORT": str(port),
-        "ANALYTICS_DATA_DIR": str(tmp_path / "data"),
-        "ANALYTICS_POSTGRES_DSN": make_database(),
+        "ANALYTICS_DATA_DIR": str(data_dir),
         "ANALYTICS_BOOTSTRAP_ADMIN_KEY": key,
         "ANALYTICS_ENVIRONMENT": "test",
     }
     log = tmp_path / "run.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli", "run"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as output_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serve_app.cli", "run"],
+            env=env,
+            stdout=output_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         runtime.wait_http_ready(base, 180, alive=lambda: process.poll() is None)
@@ -77,10 +79,10 @@ def test_the_service_stops_when_its_process_group_is_signalled(
         output = log.read_bytes()
         assert b"Stopping" in output, output[-2000:]
         assert process.returncode == 0, (process.returncode, output[-2000:])
-        assert group_members(process.pid) == [], f"left running after {took:.1f} s"
+        assert left_running(process.pid, data_dir) == [], f"left running after {took:.1f} s"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        for member in group_members(process.pid):
-            member.kill()
+        for leftover in left_running(process.pid, data_dir):
+            leftover.kill()
