@@ -58,14 +58,14 @@ SINGLE_PATH = "/api/v1/analytics/events"
 
 SIZES: dict[str, dict[str, Any]] = {
     # For the test suite: proves the harness runs end to end, measures nothing.
-    "tiny": {"warmup": 200, "cell_events": 1_000, "batch_sizes": (100,), "concurrency": (2,), "single_rates": (20,), "single_seconds": 1.0, "memory_events": 0, "raw_blocks": (500,)},
+    "tiny": {"warmup": 200, "cell_events": 1_000, "batch_sizes": (100,), "concurrency": (2,), "single_rates": (20,), "single_seconds": 1.0, "memory_events": 0, "raw_blocks": (500,), "idle_seconds": 1.0},
     # A throughput cell (small and full) lasts 5-20 s here: longer than the store's insert and rollup feed intervals, so
     # it pays for the feed and the merges of what it sends, as sustained ingest does (40k-event cells
     # were over in a second, before the first feed step).
-    "small": {"warmup": 5_000, "cell_events": 300_000, "batch_sizes": (100, 1000), "concurrency": (4, 16), "single_rates": (100, 500), "single_seconds": 8.0, "memory_events": 1_000_000, "raw_blocks": (1000, 10_000, 200_000)},
-    "full": {"warmup": 10_000, "cell_events": 300_000, "batch_sizes": (100, 500, 1000, 5000), "concurrency": (1, 4, 16), "single_rates": (100, 250, 500, 1000), "single_seconds": 20.0, "memory_events": 10_000_000, "raw_blocks": (1000, 10_000, 200_000)},
+    "small": {"warmup": 5_000, "cell_events": 300_000, "batch_sizes": (100, 1000), "concurrency": (4, 16), "single_rates": (100, 500), "single_seconds": 8.0, "memory_events": 1_000_000, "raw_blocks": (1000, 10_000, 200_000), "idle_seconds": 30.0},
+    "full": {"warmup": 10_000, "cell_events": 300_000, "batch_sizes": (100, 500, 1000, 5000), "concurrency": (1, 4, 16), "single_rates": (100, 250, 500, 1000), "single_seconds": 20.0, "memory_events": 10_000_000, "raw_blocks": (1000, 10_000, 200_000), "idle_seconds": 30.0},
     # Only the memory figure: 10M events bulk-loaded through the event store actor.
-    "memory": {"warmup": 1_000, "cell_events": 0, "batch_sizes": (), "concurrency": (), "single_rates": (), "single_seconds": 0.0, "memory_events": 10_000_000, "raw_blocks": ()},
+    "memory": {"warmup": 1_000, "cell_events": 0, "batch_sizes": (), "concurrency": (), "single_rates": (), "single_seconds": 0.0, "memory_events": 10_000_000, "raw_blocks": (), "idle_seconds": 0.0},
 }
 
 TARGETS = {"batch_events_per_second": 50_000, "ratio_to_baseline": 0.5, "single_p95_ms_at_500": 50.0, "memory_rss_gib_at_10m": 4.0}
@@ -126,6 +126,20 @@ def raw_engine(rows: pa.Table, blocks: tuple[int, ...], max_seconds: float = 20.
         return out
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def idle_cpu(processes: list[Any], seconds: float) -> dict[str, Any]:
+    """What the running service costs doing nothing: its CPU by process role over ``seconds``."""
+    before = cpu_by_role(processes)
+    started = time.monotonic()
+    time.sleep(seconds)
+    used = cpu_delta(before, cpu_by_role(processes))
+    elapsed = time.monotonic() - started
+    return {
+        "seconds": round(elapsed, 1),
+        "share_of_a_core": round(sum(used.values()) / elapsed, 4),
+        "share_by_role": {role: round(cpu / elapsed, 4) for role, cpu in sorted(used.items(), key=lambda kv: -kv[1])},
+    }
 
 
 def _summary(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +223,7 @@ def run(
         quiet_on = processes + ([psutil.Process(base[2])] if base else [])
         wait_quiet = partial(settle, service.event_store, quiet_on, max_seconds=5.0 if size == "tiny" else 90.0)
         wait_quiet()
+        idle = idle_cpu(processes, params["idle_seconds"]) if params["idle_seconds"] else None
 
         batch_cells = []
         raw_slices = []
@@ -286,6 +301,7 @@ def run(
         # Requests the client gave up on (timeouts) may still have been stored: a disconnect does not
         # cancel a write. So acknowledged <= stored <= sent; stored < acknowledged would be a loss.
         "durability": {"sent": sent, "acknowledged": acknowledged, "stored": int(stored), "all_stored": acknowledged <= int(stored) <= sent},
+        "idle": idle,
         "memory": memory,
         "memory_large": memory_large,
         "service_listening": listening,
@@ -323,6 +339,7 @@ def _headline(payload: dict[str, Any]) -> dict[str, Any]:
         "memory_pss_mib": large.get("service_pss_mib", large["pss_mib"]),
         "memory_events_stored": large["events_stored"],
         "all_acknowledged_stored": payload["durability"]["all_stored"],
+        "idle_share_of_a_core": payload["idle"]["share_of_a_core"] if payload["idle"] else None,
         "load_average_before": payload["load_average"]["before"],
     }
 
@@ -353,6 +370,10 @@ def _print(payload: dict[str, Any], path: Path) -> None:
     m = payload["memory_large"] or payload["memory"]
     rss, pss = m.get("service_rss_mib", m["rss_mib"]), m.get("service_pss_mib", m["pss_mib"])
     print(f"\nmemory with {m['events_stored']:,} events stored: RSS {rss:,.0f} MiB, PSS {pss:,.0f} MiB over {m['processes']} processes (the driver as at start)")
+    if payload.get("idle"):
+        idle = payload["idle"]
+        roles = " ".join(f"{role}={share:.1%}" for role, share in idle["share_by_role"].items())
+        print(f"idle for {idle['seconds']:.0f} s: {idle['share_of_a_core']:.1%} of one core ({roles})")
     print(f"durable: {payload['durability']}")
     print(f"result: {path}")
 

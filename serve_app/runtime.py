@@ -42,6 +42,14 @@ LOCAL_RAY_SYSTEM_CONFIG = {
     "max_direct_call_object_size": 8 * 1024 * 1024,
 }
 
+LOCAL_SERVE_ENV = {
+    # Serve's controller goes over its deployments every 0.1 s by default: with Ray's processes
+    # answering it, ~5% of a core on an idle 2-core machine. Every 0.5 s the idle service used 7.2%
+    # of a core in all instead of 10.7%. Replicas' health is checked every 5 s regardless, so a
+    # dead one is replaced at most 0.4 s later. (Inherited by every process of the local node.)
+    "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
+}
+
 
 @dataclass
 class RunningService:
@@ -130,6 +138,8 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
         log_to_driver = settings.environment == "development"
         if local:
             keep_local_ray_on_loopback()
+            for name, value in LOCAL_SERVE_ENV.items():
+                os.environ.setdefault(name, value)
         ray.init(
             address=settings.ray_address,
             namespace=names.NAMESPACE,

@@ -50,6 +50,9 @@ def test_ingest_benchmark_runs_and_writes_its_result(service: Any, tmp_path: Pat
     assert [engine["schema"] for engine in result["raw_engine"]] == ["full", "events"]
     assert all(r["rows"] > 0 for engine in result["raw_engine"] for r in engine["results"])
     assert result["memory"]["rss_mib"] > 0 and "EventStoreActor" in result["memory"]["by_role"]
+    # The idle cost was sampled over its own quiet interval, by process role.
+    assert result["idle"]["seconds"] >= params["idle_seconds"] and result["idle"]["share_of_a_core"] > 0
+    assert result["idle"]["share_of_a_core"] == pytest.approx(sum(result["idle"]["share_by_role"].values()), abs=0.001)
     assert set(result["summary"]) >= {"best_batch_events_per_second", "ratio_best_to_best_baseline", "memory_rss_mib", "all_acknowledged_stored"}
 
 

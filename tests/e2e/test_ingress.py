@@ -106,6 +106,13 @@ def test_no_process_of_the_service_listens_beyond_loopback(service: runtime.Runn
     assert beyond_loopback(listening) == set()
 
 
+def test_serves_controller_loops_every_half_second(service: runtime.RunningService) -> None:
+    # Serve reads the interval from its process's environment when it starts (runtime.LOCAL_SERVE_ENV).
+    controllers = [p for p in psutil.Process().children(recursive=True) if p.name().startswith("ray::ServeCont")]
+    assert len(controllers) == 1, controllers
+    assert controllers[0].environ().get("RAY_SERVE_CONTROL_LOOP_INTERVAL_S") == "0.5"
+
+
 def test_every_replica_listens_and_connections_are_spread_over_them(
     service: runtime.RunningService, unique: str
 ) -> None:
