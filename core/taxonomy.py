@@ -1,4 +1,10 @@
-"""The event taxonomy: the spec's event types, their categories, and the rule for custom types."""
+"""The event taxonomy: every named event type, their categories, the groups the analytics count, and the
+rule for custom types.
+
+``EventType`` is the one list of names. The module-level constants below are the same names as plain
+``str`` (and the groups as tuples and frozensets of them): hot paths compare and hash plain strings, and
+SQL text is built from them, so nothing downstream spells an event type itself.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from enum import StrEnum
 
 
 class EventType(StrEnum):
+    # The spec's types.
     # Content events
     CONTENT_VIEW = "content_view"
     CONTENT_PLAY = "content_play"
@@ -28,6 +35,19 @@ class EventType(StrEnum):
     IMPORT_STARTED = "import_started"
     IMPORT_COMPLETED = "import_completed"
 
+    # Types the platform sends beyond the spec's list (custom types with a fixed meaning).
+    CONTENT_LIKE = "content_like"
+    CONTENT_COMMENT = "content_comment"
+    CONTENT_RESUME = "content_resume"
+    CONTENT_PUBLISHED = "content_published"
+    CONTENT_UPDATED = "content_updated"
+    SEARCH_IMPRESSION = "search_impression"
+    RECOMMENDATION_IMPRESSION = "recommendation_impression"
+    RECOMMENDATION_CLICK = "recommendation_click"
+    IMPORT_FAILED = "import_failed"
+    IMPORT_STAGE_COMPLETED = "import_stage_completed"
+    PAGE_VIEW = "page_view"
+
 
 class EventCategory(StrEnum):
     CONTENT = "content"
@@ -39,31 +59,90 @@ class EventCategory(StrEnum):
     CUSTOM = "custom"
 
 
-# Types the platform sends beyond the spec's enum; they get a category like the built-ins.
+# --- the names as plain strings ----------------------------------------------------------------------
+CONTENT_VIEW = EventType.CONTENT_VIEW.value
+CONTENT_PLAY = EventType.CONTENT_PLAY.value
+CONTENT_PAUSE = EventType.CONTENT_PAUSE.value
+CONTENT_COMPLETE = EventType.CONTENT_COMPLETE.value
+CONTENT_SHARE = EventType.CONTENT_SHARE.value
+CONTENT_BOOKMARK = EventType.CONTENT_BOOKMARK.value
+SEARCH_QUERY = EventType.SEARCH_QUERY.value
+SEARCH_RESULT_CLICK = EventType.SEARCH_RESULT_CLICK.value
+SEARCH_FILTER = EventType.SEARCH_FILTER.value
+USER_REGISTER = EventType.USER_REGISTER.value
+USER_LOGIN = EventType.USER_LOGIN.value
+USER_LOGOUT = EventType.USER_LOGOUT.value
+API_REQUEST = EventType.API_REQUEST.value
+ERROR_OCCURRED = EventType.ERROR_OCCURRED.value
+IMPORT_STARTED = EventType.IMPORT_STARTED.value
+IMPORT_COMPLETED = EventType.IMPORT_COMPLETED.value
+CONTENT_LIKE = EventType.CONTENT_LIKE.value
+CONTENT_COMMENT = EventType.CONTENT_COMMENT.value
+CONTENT_RESUME = EventType.CONTENT_RESUME.value
+CONTENT_PUBLISHED = EventType.CONTENT_PUBLISHED.value
+CONTENT_UPDATED = EventType.CONTENT_UPDATED.value
+SEARCH_IMPRESSION = EventType.SEARCH_IMPRESSION.value
+RECOMMENDATION_IMPRESSION = EventType.RECOMMENDATION_IMPRESSION.value
+RECOMMENDATION_CLICK = EventType.RECOMMENDATION_CLICK.value
+IMPORT_FAILED = EventType.IMPORT_FAILED.value
+IMPORT_STAGE_COMPLETED = EventType.IMPORT_STAGE_COMPLETED.value
+PAGE_VIEW = EventType.PAGE_VIEW.value
+
+# --- groups of types ---------------------------------------------------------------------------------
+# A play segment opens with one of these and closes with one of those (watch time, storage/playback_rollup).
+SEGMENT_OPENERS: tuple[str, ...] = (CONTENT_PLAY, CONTENT_RESUME)
+SEGMENT_CLOSERS: tuple[str, ...] = (CONTENT_PAUSE, CONTENT_COMPLETE)
+# The events watch time is made of: segments, else the durations views report.
+PLAYBACK_EVENT_TYPES: tuple[str, ...] = (CONTENT_VIEW, *SEGMENT_OPENERS, *SEGMENT_CLOSERS)
+# Events that put a session among a content's playback sessions.
+PLAYBACK_SESSION_TYPES: tuple[str, ...] = (CONTENT_VIEW, CONTENT_PLAY, CONTENT_COMPLETE)
+# Events that count as a page a user saw (pages visited, bounce, journeys).
+PAGE_TYPES: tuple[str, ...] = (CONTENT_VIEW, SEARCH_QUERY, PAGE_VIEW)
+# Events about one content item (named by content_id or properties.content_id) that content analytics count.
+CONTENT_EVENT_TYPES: tuple[str, ...] = (
+    CONTENT_VIEW,
+    CONTENT_PLAY,
+    CONTENT_COMPLETE,
+    CONTENT_LIKE,
+    CONTENT_SHARE,
+    CONTENT_BOOKMARK,
+    CONTENT_COMMENT,
+    SEARCH_IMPRESSION,
+    SEARCH_RESULT_CLICK,
+    RECOMMENDATION_IMPRESSION,
+    RECOMMENDATION_CLICK,
+)
+# The spec's search events (what the live counters count as searches).
+SEARCH_EVENT_TYPES: tuple[str, ...] = (SEARCH_QUERY, SEARCH_RESULT_CLICK, SEARCH_FILTER)
+
+# --- categories --------------------------------------------------------------------------------------
+# The platform's types beyond the spec, with their category (page_view's is not its prefix's).
 WELL_KNOWN_CUSTOM_TYPES: dict[str, EventCategory] = {
-    "content_like": EventCategory.CONTENT,
-    "content_comment": EventCategory.CONTENT,
-    "content_resume": EventCategory.CONTENT,
-    "content_published": EventCategory.CONTENT,
-    "content_updated": EventCategory.CONTENT,
-    "search_impression": EventCategory.SEARCH,
-    "recommendation_impression": EventCategory.RECOMMENDATION,
-    "recommendation_click": EventCategory.RECOMMENDATION,
-    "import_failed": EventCategory.IMPORT,
-    "import_stage_completed": EventCategory.IMPORT,
-    "page_view": EventCategory.USER,
+    CONTENT_LIKE: EventCategory.CONTENT,
+    CONTENT_COMMENT: EventCategory.CONTENT,
+    CONTENT_RESUME: EventCategory.CONTENT,
+    CONTENT_PUBLISHED: EventCategory.CONTENT,
+    CONTENT_UPDATED: EventCategory.CONTENT,
+    SEARCH_IMPRESSION: EventCategory.SEARCH,
+    RECOMMENDATION_IMPRESSION: EventCategory.RECOMMENDATION,
+    RECOMMENDATION_CLICK: EventCategory.RECOMMENDATION,
+    IMPORT_FAILED: EventCategory.IMPORT,
+    IMPORT_STAGE_COMPLETED: EventCategory.IMPORT,
+    PAGE_VIEW: EventCategory.USER,
 }
 
-_BUILTIN_CATEGORY: dict[str, EventCategory] = {
+# The spec's types: by prefix, but for the system events.
+_SPEC_CATEGORY: dict[str, EventCategory] = {
     **{t.value: EventCategory.CONTENT for t in EventType if t.value.startswith("content_")},
     **{t.value: EventCategory.SEARCH for t in EventType if t.value.startswith("search_")},
     **{t.value: EventCategory.USER for t in EventType if t.value.startswith("user_")},
-    EventType.API_REQUEST.value: EventCategory.SYSTEM,
-    EventType.ERROR_OCCURRED.value: EventCategory.SYSTEM,
-    EventType.IMPORT_STARTED.value: EventCategory.IMPORT,
-    EventType.IMPORT_COMPLETED.value: EventCategory.IMPORT,
-    **{name: category for name, category in WELL_KNOWN_CUSTOM_TYPES.items()},
+    API_REQUEST: EventCategory.SYSTEM,
+    ERROR_OCCURRED: EventCategory.SYSTEM,
+    IMPORT_STARTED: EventCategory.IMPORT,
+    IMPORT_COMPLETED: EventCategory.IMPORT,
 }
+# Every named type's category (the prefix rule above also meets some platform types: the table wins).
+_BUILTIN_CATEGORY: dict[str, EventCategory] = {**_SPEC_CATEGORY, **WELL_KNOWN_CUSTOM_TYPES}
 
 # Custom event types: lower snake case, starting with a letter, 2-64 characters.
 CUSTOM_EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,63}$")

@@ -15,13 +15,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.errors import InvalidRequest
-from semantic.catalog import CONTENT_KEY
+from core.taxonomy import CONTENT_VIEW
 from semantic.compiler import MetricQuery, run_query
 from semantic.content_metadata import ContentMetadataStore
 from semantic.journeys import Transition, transitions_sql
 from semantic.periods import Period, period_label, utc_text
 from semantic.results import PeriodInfo
 from semantic.sessions import length_distribution
+from storage.event_keys import CONTENT_KEY
 from storage.events import EventStore
 
 MAX_TRANSITIONS = 100
@@ -58,7 +59,7 @@ class BehaviorService:
         }
         label = period_label("timestamp", [period, previous], params)
         window = "timestamp >= {w_start:DateTime64(3, 'UTC')} AND timestamp < {w_end:DateTime64(3, 'UTC')}"
-        raw_views = f"(SELECT *, {CONTENT_KEY} AS content_key FROM events WHERE event_type = 'content_view')"
+        raw_views = f"(SELECT *, {CONTENT_KEY} AS content_key FROM events WHERE event_type = '{CONTENT_VIEW}')"
         hours, weekdays, (lengths, lengths_before), moves = await asyncio.gather(
             run_query(
                 self._store, MetricQuery("content", ("views",), period, ("period", "hour_of_day"), with_previous=True)

@@ -14,22 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# --- keys shared by the rollup migrations and the raw fallback ------------------------------------
-# The content an event is about: its content_id, else properties.content_id (search and
-# recommendation events often name the item shown or clicked there).
-CONTENT_KEY = "if(content_id != '', content_id, JSONExtractString(properties, 'content_id'))"
-# Who viewed: the user, else the session, else the single anonymous event.
-VIEWER_KEY = "if(user_id != '', user_id, if(session_id != '', concat('session:', session_id), concat('event:', id)))"
-# Which playback session: the session, else all of the user's session-less events, else the event.
-SESSION_KEY = "if(session_id != '', session_id, if(user_id != '', concat('user:', user_id), concat('event:', id)))"
-# A duration a client reported (e.g. POST /track/content-view's duration_seconds): a JSON number,
-# else 0, clamped to 0..86400 (the same rule as the live counters and events_by_user).
-DURATION_SECONDS = (
-    "least(greatest(if(JSONType(properties, 'duration_seconds') IN ('Int64', 'UInt64', 'Double'), "
-    "JSONExtractFloat(properties, 'duration_seconds'), 0), 0), 86400)"
+from core.enrichment import DEVICE_TYPES, TRAFFIC_SOURCES
+from core.taxonomy import (
+    CONTENT_BOOKMARK,
+    CONTENT_COMMENT,
+    CONTENT_COMPLETE,
+    CONTENT_EVENT_TYPES,
+    CONTENT_LIKE,
+    CONTENT_SHARE,
+    CONTENT_VIEW,
+    PAGE_TYPES,
+    PLAYBACK_SESSION_TYPES,
+    RECOMMENDATION_CLICK,
+    RECOMMENDATION_IMPRESSION,
+    SEARCH_IMPRESSION,
+    SEARCH_QUERY,
+    SEARCH_RESULT_CLICK,
 )
-# A search query as counted: trimmed and lower-cased.
-QUERY_KEY = "lower(trimBoth(JSONExtractString(properties, 'query')))"
+from storage.event_keys import CONTENT_KEY, DURATION_SECONDS, QUERY_KEY, SESSION_KEY, VIEWER_KEY, sql_list
+
 # Distinct counts of these keys count their cityHash64 (the rollup states hold the same hashes,
 # migration 012): merging UInt64 states is much cheaper than merging String ones.
 HASHED = (
@@ -37,42 +40,11 @@ HASHED = (
     " about n²/2^65, 3·10^-10 for 10^5 keys; keys that share one count once)"
 )
 
-VIEW = "content_view"
-PLAY = "content_play"
-RESUME = "content_resume"
-PAUSE = "content_pause"
-COMPLETE = "content_complete"
-# A play segment opens with one of these and closes with one of those.
-SEGMENT_OPENERS = (PLAY, RESUME)
-SEGMENT_CLOSERS = (PAUSE, COMPLETE)
-# Events that count as a page a user saw (for pages visited and bounce).
-PAGE_TYPES = ("content_view", "search_query", "page_view")
-CONTENT_EVENT_TYPES = (
-    "content_view",
-    "content_play",
-    "content_complete",
-    "content_like",
-    "content_share",
-    "content_bookmark",
-    "content_comment",
-    "search_impression",
-    "search_result_click",
-    "recommendation_impression",
-    "recommendation_click",
-)
-PLAYBACK_SESSION_TYPES = ("content_view", "content_play", "content_complete")
-TRAFFIC_SOURCES = ("direct", "search", "recommendation", "internal", "external")
-DEVICE_TYPES = ("desktop", "mobile", "tablet")
 BREAKDOWN_DIMENSIONS = ("traffic_source", "country", "region", "device_type", "browser", "referrer_host")
 METADATA_FIELDS = ("category", "content_type", "language", "author")
 
 # Marks where the compiler puts its predicates inside a raw source.
 WHERE = "/*where*/"
-
-
-def sql_list(values: tuple[str, ...]) -> str:
-    """A SQL tuple literal of catalog constants (never of request values)."""
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +91,19 @@ def _count(name: str, description: str, condition: str, column: str | None = Non
     return Metric(name, description, raw=f"countIf({condition})", rollup=f"sum({column or name})")
 
 
+def _count_of(name: str, event_type: str, description: str = "") -> Metric:
+    """A count of one event type's events."""
+    return _count(name, f"{event_type} events{description}", f"event_type = '{event_type}'")
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _all_of(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _metrics(*items: Metric) -> dict[str, Metric]:
     return {m.name: m for m in items}
 
@@ -157,46 +142,38 @@ CONTENT = Family(
     rollups=(Rollup("content_daily", "day", "day"), Rollup("content_hourly", "hour", "hour")),
     content_column=("content_key", "content_id"),
     metrics=_metrics(
-        _count("views", "content_view events", f"event_type = '{VIEW}'"),
+        _count_of("views", CONTENT_VIEW),
         Metric(
             "unique_views",
-            "distinct viewers (user, else session, else the anonymous event) with a content_view" + HASHED,
-            raw=f"uniqExactIf(cityHash64(viewer_key), event_type = '{VIEW}')",
+            f"distinct viewers (user, else session, else the anonymous event) with a {CONTENT_VIEW}" + HASHED,
+            raw=f"uniqExactIf(cityHash64(viewer_key), event_type = '{CONTENT_VIEW}')",
             rollup="uniqExactMerge(viewers)",
         ),
         Metric(
             "playback_sessions",
-            "distinct sessions with a content_view, content_play or content_complete of the content" + HASHED,
+            f"distinct sessions with a {_one_of(PLAYBACK_SESSION_TYPES)} of the content" + HASHED,
             raw=f"uniqExactIf(cityHash64(session_key), event_type IN {sql_list(PLAYBACK_SESSION_TYPES)})",
             rollup="uniqExactMerge(playback_sessions)",
         ),
         Metric(
             "completed_sessions",
-            "distinct sessions with a content_complete of the content" + HASHED,
-            raw=f"uniqExactIf(cityHash64(session_key), event_type = '{COMPLETE}')",
+            f"distinct sessions with a {CONTENT_COMPLETE} of the content" + HASHED,
+            raw=f"uniqExactIf(cityHash64(session_key), event_type = '{CONTENT_COMPLETE}')",
             rollup="uniqExactMerge(completed_sessions)",
         ),
-        _count("likes", "content_like events", "event_type = 'content_like'"),
-        _count("shares", "content_share events", "event_type = 'content_share'"),
-        _count("bookmarks", "content_bookmark events", "event_type = 'content_bookmark'"),
-        _count("comments", "content_comment events", "event_type = 'content_comment'"),
-        _count("search_impressions", "search_impression events naming the content", "event_type = 'search_impression'"),
-        _count("search_clicks", "search_result_click events naming the content", "event_type = 'search_result_click'"),
-        _count(
-            "recommendation_impressions",
-            "recommendation_impression events naming the content",
-            "event_type = 'recommendation_impression'",
-        ),
-        _count(
-            "recommendation_clicks",
-            "recommendation_click events naming the content",
-            "event_type = 'recommendation_click'",
-        ),
+        _count_of("likes", CONTENT_LIKE),
+        _count_of("shares", CONTENT_SHARE),
+        _count_of("bookmarks", CONTENT_BOOKMARK),
+        _count_of("comments", CONTENT_COMMENT),
+        _count_of("search_impressions", SEARCH_IMPRESSION, " naming the content"),
+        _count_of("search_clicks", SEARCH_RESULT_CLICK, " naming the content"),
+        _count_of("recommendation_impressions", RECOMMENDATION_IMPRESSION, " naming the content"),
+        _count_of("recommendation_clicks", RECOMMENDATION_CLICK, " naming the content"),
         *[
             _count(
                 f"{source}_views",
                 f"views with traffic_source = {source}",
-                f"event_type = '{VIEW}' AND traffic_source = '{source}'",
+                f"event_type = '{CONTENT_VIEW}' AND traffic_source = '{source}'",
             )
             for source in TRAFFIC_SOURCES
         ],
@@ -204,7 +181,7 @@ CONTENT = Family(
             _count(
                 f"{device}_views",
                 f"views with device_type = {device}",
-                f"event_type = '{VIEW}' AND device_type = '{device}'",
+                f"event_type = '{CONTENT_VIEW}' AND device_type = '{device}'",
             )
             for device in DEVICE_TYPES
         ],
@@ -265,10 +242,9 @@ _BREAKDOWN_RAW = f"""(
             timestamp,
             {CONTENT_KEY} AS content_key,
             {VIEWER_KEY} AS viewer_key,
-            [('traffic_source', toString(traffic_source)), ('country', toString(country)), ('region', toString(region)),
-             ('device_type', toString(device_type)), ('browser', toString(browser)), ('referrer_host', toString(referrer_host))] AS pairs
+            [{", ".join(f"('{d}', toString({d}))" for d in BREAKDOWN_DIMENSIONS)}] AS pairs
         FROM events
-        WHERE event_type = '{VIEW}' {WHERE}
+        WHERE event_type = '{CONTENT_VIEW}' {WHERE}
     )
     ARRAY JOIN pairs AS pair
     WHERE content_key != ''
@@ -280,7 +256,7 @@ BREAKDOWN = Family(
     rollups=(Rollup("content_breakdown_daily", "day", "day"),),
     content_column=("content_key", "content_id"),
     metrics=_metrics(
-        Metric("views", "content_view events", raw="count()", rollup="sum(views)"),
+        Metric("views", f"{CONTENT_VIEW} events", raw="count()", rollup="sum(views)"),
         Metric(
             "unique_views",
             "distinct viewers" + HASHED,
@@ -312,14 +288,14 @@ USERS = Family(
     metrics=_metrics(
         Metric("users", "distinct users", raw="uniqExact(user_id)", rollup="uniqExact(user_id)"),
         Metric("events", "events", raw="count()", rollup="sum(events)"),
-        _count("views", "content_view events", f"event_type = '{VIEW}'"),
-        _count("completes", "content_complete events", f"event_type = '{COMPLETE}'"),
-        _count("searches", "search_query events", "event_type = 'search_query'"),
-        _count("likes", "content_like events", "event_type = 'content_like'"),
-        _count("shares", "content_share events", "event_type = 'content_share'"),
-        _count("bookmarks", "content_bookmark events", "event_type = 'content_bookmark'"),
-        _count("comments", "content_comment events", "event_type = 'content_comment'"),
-        _count("pages", "content_view, search_query and page_view events", f"event_type IN {sql_list(PAGE_TYPES)}"),
+        _count_of("views", CONTENT_VIEW),
+        _count_of("completes", CONTENT_COMPLETE),
+        _count_of("searches", SEARCH_QUERY),
+        _count_of("likes", CONTENT_LIKE),
+        _count_of("shares", CONTENT_SHARE),
+        _count_of("bookmarks", CONTENT_BOOKMARK),
+        _count_of("comments", CONTENT_COMMENT),
+        _count("pages", f"{_all_of(PAGE_TYPES)} events", f"event_type IN {sql_list(PAGE_TYPES)}"),
         Metric("first_seen", "first event", raw="min(timestamp)", rollup="min(first_seen)"),
         Metric("last_seen", "last event", raw="max(timestamp)", rollup="max(last_seen)"),
         # Rollup rows are UTC days; the compiler uses this rollup only where local days are UTC days.
@@ -338,12 +314,14 @@ _SEARCH_RAW = f"""(
     SELECT
         timestamp, event_type,
         {QUERY_KEY} AS query,
-        if(event_type = 'search_result_click', toUInt16(least(greatest(JSONExtractInt(properties, 'position'), 0), 1000)), 0) AS click_position,
-        event_type = 'search_query' AND JSONHas(properties, 'results_count') AND JSONExtractInt(properties, 'results_count') = 0 AS zero_result,
+        if(event_type = '{SEARCH_RESULT_CLICK}',
+           toUInt16(least(greatest(JSONExtractInt(properties, 'position'), 0), 1000)), 0) AS click_position,
+        event_type = '{SEARCH_QUERY}' AND JSONHas(properties, 'results_count')
+            AND JSONExtractInt(properties, 'results_count') = 0 AS zero_result,
         toUInt64(greatest(JSONExtractInt(properties, 'results_count'), 0)) AS results_count,
         {VIEWER_KEY} AS searcher_key
     FROM events
-    WHERE event_type IN ('search_query', 'search_result_click') {WHERE}
+    WHERE event_type IN {sql_list((SEARCH_QUERY, SEARCH_RESULT_CLICK))} {WHERE}
 )"""
 
 SEARCH = Family(
@@ -351,7 +329,7 @@ SEARCH = Family(
     raw_source=_SEARCH_RAW,
     rollups=(Rollup("search_daily", "day", "day"),),
     metrics=_metrics(
-        _count("searches", "search_query events", "event_type = 'search_query'"),
+        _count_of("searches", SEARCH_QUERY),
         Metric(
             "zero_result_searches",
             "searches with results_count = 0",
@@ -361,16 +339,16 @@ SEARCH = Family(
         Metric(
             "results",
             "sum of results_count over searches",
-            raw="sumIf(results_count, event_type = 'search_query')",
+            raw=f"sumIf(results_count, event_type = '{SEARCH_QUERY}')",
             rollup="sum(results)",
         ),
         Metric(
             "searchers",
             "distinct searchers (user, else session, else the event)" + HASHED,
-            raw="uniqExactIf(cityHash64(searcher_key), event_type = 'search_query')",
+            raw=f"uniqExactIf(cityHash64(searcher_key), event_type = '{SEARCH_QUERY}')",
             rollup="uniqExactMerge(searchers)",
         ),
-        _count("clicks", "search_result_click events", "event_type = 'search_result_click'"),
+        _count_of("clicks", SEARCH_RESULT_CLICK),
         Metric(
             "ctr",
             "clicks / searches (0 without searches)",

@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.enrichment import DEVICE_TYPES, TRAFFIC_SOURCES
 from core.errors import InvalidRequest, NotFound
 from core.models import ContentAnalytics, utc_now
 from semantic import scores
-from semantic.catalog import BREAKDOWN_DIMENSIONS, DEVICE_TYPES, TRAFFIC_SOURCES
+from semantic.catalog import BREAKDOWN_DIMENSIONS
 from semantic.compiler import Filter, MetricQuery, compile_query, run_query
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
 from semantic.periods import Period
@@ -191,8 +192,10 @@ class ContentAnalyticsService:
         """The ids that have events (in any rollup or raw) or metadata."""
         result = await self._store.query(
             "SELECT content_id FROM content_daily WHERE content_id IN {ids:Array(String)} GROUP BY content_id "
-            "UNION DISTINCT SELECT content_id FROM content_metadata_updates WHERE content_id IN {ids:Array(String)} GROUP BY content_id "
-            "UNION DISTINCT SELECT content_id FROM events WHERE content_id IN {ids:Array(String)} LIMIT 1 BY content_id",
+            "UNION DISTINCT SELECT content_id FROM content_metadata_updates WHERE content_id IN {ids:Array(String)} "
+            "GROUP BY content_id "
+            "UNION DISTINCT SELECT content_id FROM events WHERE content_id IN {ids:Array(String)} "
+            "LIMIT 1 BY content_id",
             {"ids": list(content_ids)},
         )
         return {row[0] for row in result.rows}
@@ -531,7 +534,8 @@ class ContentAnalyticsService:
         )
 
     async def audience(self, content_id: str, period: Period, *, limit: int = 20) -> ContentAudience:
-        """Who views the content: views and unique viewers by traffic source, country, region, device, browser, referrer."""
+        """Who views the content: views and unique viewers by traffic source, country, region, device, browser,
+        referrer."""
         await self.require_known([content_id])
         only = content_filters([content_id])
         slices, totals = await asyncio.gather(

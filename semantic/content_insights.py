@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from semantic.catalog import TRAFFIC_SOURCES
+from core.enrichment import TRAFFIC_SOURCES
 from semantic.compiler import MetricQuery, compile_query, run_query
 from semantic.content import ContentAnalyticsService, content_filters
 from semantic.content_metadata import ContentMetadataStore
@@ -91,8 +91,8 @@ class ContentInsightsService:
                     Insight(
                         kind="views_change",
                         severity="positive" if change > 0 else "negative",
-                        message=f"Views {'rose' if change > 0 else 'fell'} {_pct(abs(change))} against the previous period "
-                        f"({current.total_views} against {previous.total_views}).",
+                        message=f"Views {'rose' if change > 0 else 'fell'} {_pct(abs(change))} against the previous "
+                        f"period ({current.total_views} against {previous.total_views}).",
                         data={
                             "views": current.total_views,
                             "previous_views": previous.total_views,

@@ -15,17 +15,22 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from core.errors import InvalidRequest
-from semantic.catalog import CONTENT_KEY, PAGE_TYPES, USER_EVENT_SOURCES, VIEW, sql_list
+from core.taxonomy import CONTENT_VIEW, PAGE_TYPES, SEARCH_QUERY
+from semantic.catalog import USER_EVENT_SOURCES
 from semantic.content import ContentAnalyticsService
 from semantic.content_metadata import ContentMetadataStore
 from semantic.periods import Period, period_label, utc_text
 from semantic.results import MetricChange, PeriodInfo
 from semantic.users import UserAnalyticsService
+from storage.event_keys import CONTENT_KEY, sql_list
 from storage.events import EventStore
 
 _STEP = (
-    f"multiIf(event_type = '{VIEW}', concat('content:', content_key), event_type = 'search_query', 'search', 'page')"
+    f"multiIf(event_type = '{CONTENT_VIEW}', concat('content:', content_key), "
+    f"event_type = '{SEARCH_QUERY}', 'search', 'page')"
 )
+StepKind = Literal["content", "search", "page", "entry", "exit"]
+_STEP_KINDS: dict[str, StepKind] = {"search": "search", "page": "page", "entry": "entry", "exit": "exit"}
 MAX_STEPS = 20
 MAX_SESSIONS = 100
 MAX_EVENTS_PER_SESSION = 200
@@ -33,7 +38,7 @@ MAX_EVENTS_PER_SESSION = 200
 
 class JourneyStep(BaseModel):
     step: str
-    kind: Literal["content", "search", "page", "entry", "exit"]
+    kind: StepKind
     content_id: str | None
     title: str | None
     views: int
@@ -99,8 +104,8 @@ class UserJourney(BaseModel):
     transitions: list[Transition]
 
 
-def _kind(step: str) -> str:
-    return "content" if step.startswith("content:") else step
+def _kind(step: str) -> StepKind:
+    return "content" if step.startswith("content:") else _STEP_KINDS[step]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -116,7 +121,7 @@ def transitions_sql(source: str, window: str, label: str) -> str:
         FROM (
             SELECT session_id, timestamp, id, content_key, {label} AS lbl
             FROM {source}
-            WHERE event_type = '{VIEW}' AND session_id != '' AND content_key != '' AND {window}
+            WHERE event_type = '{CONTENT_VIEW}' AND session_id != '' AND content_key != '' AND {window}
         )
         GROUP BY session_id
     )
@@ -156,15 +161,20 @@ class JourneyService:
         window = "timestamp >= {w_start:DateTime64(3, 'UTC')} AND timestamp < {w_end:DateTime64(3, 'UTC')}"
         result = await self._store.query(
             f"""SELECT if(seq[i].1 >= {{split:Int64}}, '0', '1') AS lbl,
-                       if(i = 1, 'entry', seq[i - 1].2) AS before, if(i = length(seq), 'exit', seq[i + 1].2) AS after, count()
+                       if(i = 1, 'entry', seq[i - 1].2) AS before,
+                       if(i = length(seq), 'exit', seq[i + 1].2) AS after, count()
             FROM (
                 SELECT arraySort(x -> (x.1, x.3), groupArray((toUnixTimestamp64Milli(timestamp), step, id))) AS seq
                 FROM (
                     SELECT session_id, timestamp, id, {_STEP} AS step
-                    FROM (SELECT *, {CONTENT_KEY} AS content_key FROM events WHERE event_type IN {sql_list(PAGE_TYPES)} AND {window})
+                    FROM (
+                        SELECT *, {CONTENT_KEY} AS content_key FROM events
+                        WHERE event_type IN {sql_list(PAGE_TYPES)} AND {window}
+                    )
                     WHERE session_id IN (
                         SELECT session_id FROM events
-                        WHERE content_id = {{cid:String}} AND event_type = '{VIEW}' AND session_id != '' AND {window}
+                        WHERE content_id = {{cid:String}} AND event_type = '{CONTENT_VIEW}' AND session_id != ''
+                          AND {window}
                     )
                 )
                 GROUP BY session_id
@@ -198,7 +208,7 @@ class JourneyService:
                 out.append(
                     JourneyStep(
                         step=step,
-                        kind=_kind(step),  # type: ignore[arg-type]  # one of the literal kinds
+                        kind=_kind(step),
                         content_id=cid,
                         title=meta.title if meta else None,
                         views=now,
@@ -243,8 +253,9 @@ class JourneyService:
         found, counts, moves = await asyncio.gather(
             self._store.query(
                 f"""SELECT session_id, min(timestamp) AS started, max(timestamp) AS ended, count() AS n,
-                    arraySlice(arraySort(x -> (x.1, x.2), groupArray((timestamp, id, toString(event_type), content_id, query,
-                                                                     toString(device_type)))), 1, {{per_session:UInt32}}) AS steps
+                    arraySlice(arraySort(x -> (x.1, x.2), groupArray((timestamp, id, toString(event_type), content_id,
+                                                                     query, toString(device_type)))),
+                               1, {{per_session:UInt32}}) AS steps
                 FROM {USER_EVENT_SOURCES[source]}
                 WHERE {label} = '0'
                 GROUP BY session_id
@@ -254,7 +265,8 @@ class JourneyService:
             ),
             self._store.query(
                 f"""SELECT lbl, uniqExactIf(session_id, session_id != ''), count()
-                FROM (SELECT {label} AS lbl, session_id FROM {USER_EVENT_SOURCES[source]}) WHERE lbl != '' GROUP BY lbl""",
+                FROM (SELECT {label} AS lbl, session_id FROM {USER_EVENT_SOURCES[source]})
+                WHERE lbl != '' GROUP BY lbl""",
                 params,
             ),
             self._store.query(transitions_sql(user_source, window, label), params),

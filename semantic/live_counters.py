@@ -33,51 +33,41 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.taxonomy import (
+    CONTENT_BOOKMARK,
+    CONTENT_COMPLETE,
+    CONTENT_LIKE,
+    CONTENT_PLAY,
+    CONTENT_SHARE,
+    CONTENT_VIEW,
+    SEARCH_EVENT_TYPES,
+)
 from semantic.user_sketch import UserSketch
+from storage.realtime_minutes import DETAIL_MINUTES, HISTORY_MINUTES, SECONDS_KEPT
 
 WINDOWS: dict[str, int] = {"5m": 5, "1h": 60, "24h": 1440}
 WINDOW_NAMES = tuple(WINDOWS)
 _WINDOW_MINUTES = tuple(WINDOWS.values())
-DETAIL_MINUTES = 1440
-# Trending compares each window with the two before it, so 24h needs 72 h of activity.
-HISTORY_MINUTES = 3 * 1440
-SECONDS_KEPT = 300
 RATE_SECONDS = 60
 ACTIVE_WINDOW = "5m"
 
 METRIC_TYPES: dict[str, tuple[str, ...]] = {
-    "views": ("content_view",),
-    "plays": ("content_play",),
-    "completions": ("content_complete",),
-    "shares": ("content_share",),
-    "bookmarks": ("content_bookmark",),
-    "searches": ("search_query", "search_result_click", "search_filter"),
+    "views": (CONTENT_VIEW,),
+    "plays": (CONTENT_PLAY,),
+    "completions": (CONTENT_COMPLETE,),
+    "shares": (CONTENT_SHARE,),
+    "bookmarks": (CONTENT_BOOKMARK,),
+    "searches": SEARCH_EVENT_TYPES,
 }
 TREND_WEIGHTS: dict[str, float] = {
-    "content_view": 1.0,
-    "content_play": 1.0,
-    "content_complete": 3.0,
-    "content_bookmark": 3.0,
-    "content_share": 5.0,
-    "content_like": 2.0,
+    CONTENT_VIEW: 1.0,
+    CONTENT_PLAY: 1.0,
+    CONTENT_COMPLETE: 3.0,
+    CONTENT_BOOKMARK: 3.0,
+    CONTENT_SHARE: 5.0,
+    CONTENT_LIKE: 2.0,
 }
 MAX_WATCH_SECONDS = 86_400.0
-
-# The shape of a delta (and of a snapshot read back from ClickHouse): one row per
-# (minute, content, event type).
-DELTA_SCHEMA = pa.schema(
-    [
-        ("minute", pa.int64()),  # epoch seconds of the minute start
-        ("content_id", pa.string()),
-        ("event_type", pa.string()),
-        ("events", pa.int64()),
-        ("watch_seconds", pa.float64()),
-        ("users", pa.list_(pa.uint64())),
-        ("sessions", pa.list_(pa.uint64())),
-        ("last_event_ms", pa.int64()),
-    ]
-)
-SECONDS_SCHEMA = pa.schema([("second", pa.int64()), ("events", pa.int64())])
 
 
 def half_life_minutes(window_minutes: int) -> float:
@@ -235,7 +225,8 @@ class LiveCounters:
         self.advance(now)
         if seconds is not None and seconds.num_rows:
             floor = int(now) - SECONDS_KEPT
-            for second, events in zip(seconds.column("second").to_pylist(), seconds.column("events").to_pylist(), strict=True):
+            per_second = zip(seconds.column("second").to_pylist(), seconds.column("events").to_pylist(), strict=True)
+            for second, events in per_second:
                 if second >= floor:
                     self._seconds[second] = self._seconds.get(second, 0) + int(events)
         if rows is None or not rows.num_rows:
@@ -306,7 +297,8 @@ class LiveCounters:
         if weighted.size:
             w_slots, w_weight = slots[weighted], weight[weighted]
             w_minutes, w_age = minutes[on][weighted], age[on][weighted]
-            for code, minute, value in zip(codes[weighted].tolist(), w_minutes.tolist(), w_weight.tolist(), strict=True):
+            weighted_rows = zip(codes[weighted].tolist(), w_minutes.tolist(), w_weight.tolist(), strict=True)
+            for code, minute, value in weighted_rows:
                 activity = self._contents[names[code]].activity
                 activity[minute] = activity.get(minute, 0.0) + value
             distinct = np.unique(w_minutes).tolist()
@@ -345,7 +337,7 @@ class LiveCounters:
             before = b.watch
             if len(group) == 1:
                 t, k = type_list[j], event_list[j]
-                counts = ((t, k),)
+                counts: tuple[tuple[Any, int], ...] = ((t, k),)
                 b.counts[t] = b.counts.get(t, 0) + k
                 if watch_list[j] != 0.0:
                     b.watch += watch_list[j]
@@ -400,14 +392,15 @@ class LiveCounters:
                 if weighted:
                     slots = np.array([s for s, _ in weighted], dtype=np.int64)
                     values = np.array([w for _, w in weighted], dtype=np.float64)
+                    # ufunc.at on a view of one (window, period) column updates the arrays themselves.
                     for i, window, p_old, p_new, leaves in moves:
                         if p_old < 3:
-                            np.subtract.at(self._sums, (slots, i, p_old), values)
+                            np.subtract.at(self._sums[:, i, p_old], slots, values)
                         if p_new < 3:
-                            np.add.at(self._sums, (slots, i, p_new), values)
+                            np.add.at(self._sums[:, i, p_new], slots, values)
                         if leaves:
                             factor = math.pow(2.0, (minute - self._ref) / half_life_minutes(window))
-                            np.subtract.at(self._acc, (slots, i), values * factor)
+                            np.subtract.at(self._acc[:, i], slots, values * factor)
             # The minute leaves the content windows it was in: take it out of their totals.
             for i, window in enumerate(_WINDOW_MINUTES):
                 if not a_old < window <= a_new:
@@ -415,7 +408,7 @@ class LiveCounters:
                 for name in names:
                     c = self._contents.get(name)
                     b = c.minutes.get(minute) if c is not None else None
-                    if b is not None:
+                    if c is not None and b is not None:
                         _leave(c.windows[i], b)
                         if window == DETAIL_MINUTES:
                             c.hours.pop(minute // 60, None)
@@ -492,7 +485,7 @@ class LiveCounters:
             name: {**figures[name], "by_event_type": dict(figures[name]["by_event_type"]), "trending": trend}
             for name, trend in zip(WINDOW_NAMES, self._trends(c, now), strict=True)
         }
-        view = {"content_id": content_id, "as_of": _iso(int(self._last_ms[c.slot])), "windows": windows}
+        view: dict[str, Any] = {"content_id": content_id, "as_of": _iso(int(self._last_ms[c.slot])), "windows": windows}
         if series:
             if cached[2] is None:
                 cached[2] = self._series(c)
@@ -548,16 +541,23 @@ class LiveCounters:
             series.append({
                 "minute": _minute_iso(minute),
                 "events": sum(b.counts.values()) if b else 0,
-                "views": b.counts.get("content_view", 0) if b else 0,
+                "views": b.counts.get(CONTENT_VIEW, 0) if b else 0,
             })
         return series
 
     def empty_view(self, content_id: str) -> dict[str, Any]:
         """The view of a content id with nothing in the window: zeros, not an error."""
-        zero = {name: 0 for name in METRIC_TYPES} | {"watch_time_seconds": 0.0, "events": 0, "by_event_type": {}, "unique_users": 0}
-        trend = {"activity": 0.0, "popularity": 0.0, "baseline_per_minute": 0.0, "velocity": 0.0, "acceleration": 0.0, "score": 0.0}
-        series = [{"minute": _minute_iso(m), "events": 0, "views": 0} for m in range(self._minute - 59, self._minute + 1)]
-        return {"content_id": content_id, "as_of": None, "windows": {w: {**zero, "trending": dict(trend)} for w in WINDOWS}, "series": series}
+        zero = {name: 0 for name in METRIC_TYPES} | {
+            "watch_time_seconds": 0.0, "events": 0, "by_event_type": {}, "unique_users": 0,
+        }  # fmt: skip
+        trend = {
+            "activity": 0.0, "popularity": 0.0, "baseline_per_minute": 0.0, "velocity": 0.0, "acceleration": 0.0,
+            "score": 0.0,
+        }  # fmt: skip
+        minutes = range(self._minute - 59, self._minute + 1)
+        series = [{"minute": _minute_iso(m), "events": 0, "views": 0} for m in minutes]
+        windows = {w: {**zero, "trending": dict(trend)} for w in WINDOWS}
+        return {"content_id": content_id, "as_of": None, "windows": windows, "series": series}
 
     def trending_table(self, now: float | None = None) -> pa.Table:
         """Every content with activity in any window: its trending figures per window."""
@@ -649,7 +649,9 @@ def merge_global(partials: list[dict[str, Any]]) -> dict[str, Any]:
                 counts[t] = counts.get(t, 0) + n
             watch += w["watch"]
         metrics = _metrics(counts, watch)
-        metrics["unique_users"] = UserSketch.union(UserSketch.from_wire(p["windows"][name]["users"]) for p in partials).estimate()
+        metrics["unique_users"] = UserSketch.union(
+            UserSketch.from_wire(p["windows"][name]["users"]) for p in partials
+        ).estimate()
         metrics["unique_sessions"] = UserSketch.union(
             UserSketch.from_wire(p["windows"][name]["sessions"]) for p in partials
         ).estimate()

@@ -14,8 +14,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from semantic.live_counters import DELTA_SCHEMA, MAX_WATCH_SECONDS, SECONDS_SCHEMA
+from semantic.live_counters import MAX_WATCH_SECONDS
 from semantic.user_sketch import hash_text
+from storage.realtime_minutes import DELTA_SCHEMA, SECONDS_SCHEMA
 
 
 def shard_of(content_id: str, shards: int) -> int:

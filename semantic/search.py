@@ -20,10 +20,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.errors import InvalidRequest
+from core.taxonomy import CONTENT_VIEW, SEARCH_QUERY
 from semantic.compiler import Filter, MetricQuery, run_query
 from semantic.content_metadata import ContentMetadataStore
 from semantic.periods import Period, period_label, utc_text
 from semantic.results import MetricChange, PeriodInfo, compare
+from storage.event_keys import sql_list
 from storage.events import EventStore
 
 MAX_ROWS = 100
@@ -162,7 +164,7 @@ class SearchAnalyticsService:
             conversion_minutes=self._conversion_minutes,
             comparison=compare(now, before),
             source=totals.source,
-            **now,  # type: ignore[arg-type]  # the figures are the model's numeric fields
+            **now,
         )
 
     async def _conversion(self, periods: list[Period]) -> list[tuple[int, int]]:
@@ -180,12 +182,12 @@ class SearchAnalyticsService:
                 SELECT fromUnixTimestamp64Milli(s, 'UTC') AS search_time, {label} AS lbl,
                        arrayExists(v -> v > s AND v <= s + {{window_ms:Int64}}, views) AS converted
                 FROM (
-                    SELECT groupArrayIf(ms, event_type = 'search_query') AS searches,
-                           groupArrayIf(ms, event_type = 'content_view') AS views
+                    SELECT groupArrayIf(ms, event_type = '{SEARCH_QUERY}') AS searches,
+                           groupArrayIf(ms, event_type = '{CONTENT_VIEW}') AS views
                     FROM (
                         SELECT session_id, event_type, toUnixTimestamp64Milli(timestamp) AS ms
                         FROM events
-                        WHERE event_type IN ('search_query', 'content_view') AND session_id != ''
+                        WHERE event_type IN {sql_list((SEARCH_QUERY, CONTENT_VIEW))} AND session_id != ''
                           AND timestamp >= {{w_start:DateTime64(3, 'UTC')}}
                           AND timestamp < {{w_end:DateTime64(3, 'UTC')}} + toIntervalMillisecond({{window_ms:Int64}})
                     )

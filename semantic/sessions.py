@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from semantic.catalog import PAGE_TYPES, sql_list
+from core.taxonomy import PAGE_TYPES
 from semantic.periods import Period, period_label, utc_text
+from storage.event_keys import sql_list
 from storage.events import EventStore
 
 MAX_SESSION = timedelta(days=1)
@@ -99,7 +100,9 @@ async def session_stats(
     return out
 
 
-async def length_distribution(store: EventStore, periods: list[Period], *, source: str = "session_rollup") -> list[dict[str, int]]:
+async def length_distribution(
+    store: EventStore, periods: list[Period], *, source: str = "session_rollup"
+) -> list[dict[str, int]]:
     """For each period, sessions started in it by length bucket ("<1m", "1-5m", ..., "60m+"), every bucket present."""
     params: dict[str, Any] = {}
     _bounds(periods, params)

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from semantic.catalog import PAGE_TYPES, USER_EVENT_SOURCES, VIEW
+from core.taxonomy import CONTENT_VIEW as VIEW
+from core.taxonomy import PAGE_TYPES
+from core.taxonomy import PLAYBACK_EVENT_TYPES as PLAYBACK_TYPES
+from semantic.catalog import USER_EVENT_SOURCES
 from semantic.periods import QUARTER_HOUR_MS, Period, bounds_ms
 from semantic.playback import watch_by_period
 from storage.events import EventStore
-from storage.playback_rollup import EVENT_TYPES as PLAYBACK_TYPES
 from storage.playback_rollup import pieces_of
 
 _COUNTED = {
@@ -119,7 +121,7 @@ async def read_user_numbers(
             numbers.devices[device] = numbers.devices.get(device, 0) + 1
         if browser:
             numbers.browsers[browser] = numbers.browsers.get(browser, 0) + 1
-    first_start = min((s[0] for s in sessions.values()), default=None)
+    first_start = min((s[0] for s in sessions.values()), default=0)
     for started, ended, events in sessions.values():
         index = _index(bounds, started)
         if index is None:

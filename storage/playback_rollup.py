@@ -1,6 +1,6 @@
 """Watch time as pieces, kept per content and hour in ``playback_hourly``.
 
-A playback session (semantic.catalog.SESSION_KEY) of one content yields pieces of watch time:
+A playback session (storage.event_keys.SESSION_KEY) of one content yields pieces of watch time:
 - if it has a play or resume event at all, one piece per pause or complete whose previous
   event, among the session's play / resume / pause / complete events in (time, id) order, is a
   play or resume: from the opener to the closer;
@@ -25,29 +25,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from semantic.catalog import (
-    CONTENT_KEY,
-    DURATION_SECONDS,
-    SEGMENT_CLOSERS,
-    SEGMENT_OPENERS,
-    SESSION_KEY,
-    VIEW,
-    sql_list,
-)
+from core.taxonomy import CONTENT_VIEW, PLAYBACK_EVENT_TYPES, SEGMENT_CLOSERS, SEGMENT_OPENERS
+from storage.event_keys import CONTENT_KEY, DURATION_SECONDS, SESSION_KEY, sql_list
 
 TABLE = "playback_hourly"
-EVENT_TYPES = (VIEW, *SEGMENT_OPENERS, *SEGMENT_CLOSERS)
+# The events pieces are made of.
+EVENT_TYPES = PLAYBACK_EVENT_TYPES
 
 _SEGMENT_SET = frozenset((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _SEGMENT_TYPES = sql_list((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _OPENERS = sql_list(SEGMENT_OPENERS)
 HOUR_MS = 3_600_000
 # A feed step of at most this many new rows computes its change in Python (delta_table): it reads
-# the touched sessions' events once, where delta_sql reads them twice and plans a large statement.
-# Whole feed steps on 200k-1M stored events (median CPU, alternated): 500 new rows 265 ms against
-# 416 in SQL, 25,000 rows 366 against 459, 100,000 rows 640 against 848. delta_table's own cost,
-# ~0.6 us a touched row, grows with the touched sessions' history, so past
-# PYTHON_DELTA_MAX_TOUCHED such rows (a few tens of MB of Arrow) the step goes to SQL.
+# the touched sessions' events once, where delta_sql reads them twice and plans a large statement,
+# and it measured cheaper up to well past this size. delta_table's own cost per touched row grows
+# with the touched sessions' history, so past PYTHON_DELTA_MAX_TOUCHED such rows the step goes to
+# SQL, which also bounds the Arrow held for it.
 PYTHON_DELTA_MAX_ROWS = 200_000
 PYTHON_DELTA_MAX_TOUCHED = 400_000
 HOURLY_SCHEMA = pa.schema(
@@ -77,7 +70,7 @@ FROM (
            arrayMap(i -> (at[i - 1], at[i], at[i] - at[i - 1]),
                     arrayFilter(i -> opens[i] = 0 AND opens[i - 1] = 1, range(2, length(at) + 1))),
            groupArrayIf((toUnixTimestamp64Milli(timestamp), toUnixTimestamp64Milli(timestamp),
-                         toInt64(round(duration_seconds * 1000))), event_type = '{VIEW}')) AS pieces
+                         toInt64(round(duration_seconds * 1000))), event_type = '{CONTENT_VIEW}')) AS pieces
     FROM {rows}
     GROUP BY content_key, session_key
 )
@@ -108,7 +101,7 @@ def pieces_of(rows: Iterable[tuple[Any, str, int, str, str, float]]) -> list[tup
             pieces.extend(
                 (content_key, at, at, round(duration * 1000))
                 for at, _, event_type, duration in events
-                if event_type == VIEW
+                if event_type == CONTENT_VIEW
             )
     return pieces
 
@@ -122,7 +115,7 @@ def event_rows(condition: str, stored: str = "1") -> str:
     FROM (
         SELECT timestamp, event_type, id, stored_seq, content_id,
                {CONTENT_KEY} AS content_key, {SESSION_KEY} AS session_key,
-               if(event_type = '{VIEW}', {DURATION_SECONDS}, 0) AS duration_seconds
+               if(event_type = '{CONTENT_VIEW}', {DURATION_SECONDS}, 0) AS duration_seconds
         FROM events
         WHERE event_type IN {sql_list(EVENT_TYPES)} AND {stored}
     )
@@ -162,9 +155,7 @@ _OF_TOUCHED = (
 )
 # Implied by _OF_TOUCHED (a row with a session id has it as its session key), but on the stored
 # column, where the session_id bloom filter skips the granules of other sessions; without it every
-# event of a touched content is read, and a popular content has most of them. On 1M events over 30
-# days, a step of 100 events: 166-190 -> 133-139 ms of CPU (alternated, warm); the rest is the
-# statement's own cost, paid whatever the data.
+# event of a touched content is read, and a popular content has most of them.
 _OF_TOUCHED_SESSIONS = "(session_id = '' OR session_id IN (SELECT session_key FROM touched))"
 
 
@@ -211,7 +202,7 @@ def pairs_sql(stored: str) -> str:
 def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:
     """delta_sql's rows, computed from touched_rows_sql's ``rows``: the same sums, in the same order,
     so a re-run of the step by either way is one identical block. The pieces are those of pieces_of,
-    found with array operations (a loop over Python tuples cost ~2.8 us a touched row)."""
+    found with array operations (a loop over Python tuples costs far more per touched row)."""
     contents, content = _codes(rows.column("content_key"))
     sessions, session = _codes(rows.column("session_key"))
     # Sessions numbered so that one number is one (content, session) pair, as pieces_of groups them.
@@ -222,7 +213,7 @@ def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:
     kind = _Kinds(
         opens=pc.is_in(event_type, pa.array(SEGMENT_OPENERS)).to_numpy(zero_copy_only=False),
         segment=pc.is_in(event_type, pa.array(sorted(_SEGMENT_SET))).to_numpy(zero_copy_only=False),
-        view=pc.equal(event_type, VIEW).to_numpy(zero_copy_only=False),
+        view=pc.equal(event_type, CONTENT_VIEW).to_numpy(zero_copy_only=False),
     )
     at = rows.column("at").to_numpy().astype(np.int64, copy=False)
     # Ids in byte order, as the SQL sorts them and as Python compares str (code points, for UTF-8 the same).
@@ -246,7 +237,8 @@ def delta_table(rows: pa.Table, first_seq: int) -> pa.Table:
     keys = np.stack([content_rank[piece_content], opened_hour, closed_hour])[:, order]
     watch = watch[order]
     # One sum per key: runs of equal keys start where the sorted keys change.
-    starts = np.flatnonzero(np.concatenate(([True], (keys[:, 1:] != keys[:, :-1]).any(axis=0)))) if order.size else order
+    changes = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
+    starts = np.flatnonzero(np.concatenate(([True], changes))) if order.size else order
     sums = np.add.reduceat(watch, starts) if order.size else watch
     keep = starts[sums != 0]
     sums = sums[sums != 0]

@@ -6,10 +6,35 @@ thread so a snapshot lines up exactly with the inserts before it.
 
 from __future__ import annotations
 
-import pyarrow as pa
-from clickhouse_connect.driver.client import Client
+from typing import TYPE_CHECKING
 
-from semantic.live_counters import DELTA_SCHEMA, DETAIL_MINUTES, HISTORY_MINUTES, SECONDS_KEPT, SECONDS_SCHEMA
+import pyarrow as pa
+
+if TYPE_CHECKING:  # the live counters import the shapes below without a ClickHouse client
+    from clickhouse_connect.driver.client import Client
+
+# How far back a shard's window reaches: minutes with every figure (ids included), and minutes whose
+# activity alone matters (trending compares each window with the two before it, so 24h needs 72 h).
+DETAIL_MINUTES = 1440
+HISTORY_MINUTES = 3 * 1440
+# Per-second event counts kept for the live event rate.
+SECONDS_KEPT = 300
+
+# The shape of a delta (and of a snapshot read back from ClickHouse): one row per
+# (minute, content, event type).
+DELTA_SCHEMA = pa.schema(
+    [
+        ("minute", pa.int64()),  # epoch seconds of the minute start
+        ("content_id", pa.string()),
+        ("event_type", pa.string()),
+        ("events", pa.int64()),
+        ("watch_seconds", pa.float64()),
+        ("users", pa.list_(pa.uint64())),
+        ("sessions", pa.list_(pa.uint64())),
+        ("last_event_ms", pa.int64()),
+    ]
+)
+SECONDS_SCHEMA = pa.schema([("second", pa.int64()), ("events", pa.int64())])
 
 _SHARD = "xxHash64(content_id) % {shards:UInt64} = {shard:UInt64}"
 

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 
 from storage.id_index import sorted_member
 
-# At most this many rows held (~100 bytes each in Arrow); past it, the pairs touched longest ago
-# are dropped until half remain.
+# At most this many rows held, which bounds the memory they take; past it, the pairs touched longest
+# ago are dropped until half remain.
 MAX_HELD_ROWS = 300_000
 HASH = "session_hash"
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from core import enrichment
 from core.enrichment import (
     STORED_FIELDS,
     TRAFFIC_SOURCES,
@@ -22,6 +21,8 @@ from core.enrichment import (
     referrer_host,
     stored_enrichment,
 )
+from core.enrichment import geo as geo_module
+from core.enrichment import ip as ip_module
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -317,15 +318,15 @@ def _public_by_ipaddress(address: int) -> bool:
 def test_ipv4_public_ranges_agree_with_ipaddress():
     # The fast check answers from ranges cut at the edges of ipaddress's own networks: at every
     # edge, next to it, and at 200,000 random addresses it must say what ipaddress says.
-    assert enrichment._IPV4_PUBLIC_RANGES is not None
-    starts, _ = enrichment._IPV4_PUBLIC_RANGES
+    assert ip_module.IPV4_PUBLIC_RANGES is not None
+    starts, _ = ip_module.IPV4_PUBLIC_RANGES
     probes = {n for start in starts for n in (start - 1, start, start + 1) if 0 <= n < 1 << 32}
     probes.update(random.Random(7).randrange(1 << 32) for _ in range(200_000))
     probes.update(int(ipaddress.IPv4Address(ip)) for ip in ("100.64.0.1", "192.0.0.9", "192.0.0.170", "8.8.8.8"))
-    wrong = [n for n in sorted(probes) if enrichment._ipv4_is_public(n) != _public_by_ipaddress(n)]
+    wrong = [n for n in sorted(probes) if ip_module.ipv4_is_public(n) != _public_by_ipaddress(n)]
     assert wrong == []
     # Both answers occur: a table of one value would pass the loop above only by luck.
-    assert {enrichment._ipv4_is_public(n) for n in probes} == {True, False}
+    assert {ip_module.ipv4_is_public(n) for n in probes} == {True, False}
 
 
 @pytest.mark.parametrize(
@@ -338,7 +339,7 @@ def test_ipv4_fast_parse_agrees_with_ipaddress(text):
         expected = ipaddress.ip_address(text.strip())
     except ValueError:
         expected = None
-    parsed = enrichment._ipv4_int(text)
+    parsed = ip_module.ipv4_int(text)
     if isinstance(expected, ipaddress.IPv4Address):
         assert parsed == int(expected)
     else:
@@ -347,13 +348,13 @@ def test_ipv4_fast_parse_agrees_with_ipaddress(text):
 
 def test_ipv4_answers_without_the_range_table(monkeypatch):
     # Another Python without ipaddress._IPv4Constants: every address is checked by ipaddress.
-    monkeypatch.setattr(enrichment, "_IPV4_PUBLIC_RANGES", None)
-    enrichment._locate_cached.cache_clear()
+    monkeypatch.setattr(ip_module, "IPV4_PUBLIC_RANGES", None)
+    geo_module._locate_cached.cache_clear()
     try:
         assert locate_ip("8.8.8.8") == GeoLocation("US", None, None)
         assert locate_ip("100.64.0.1") == GeoLocation(None, None, None)
     finally:
-        enrichment._locate_cached.cache_clear()
+        geo_module._locate_cached.cache_clear()
 
 
 # --- locate_ip --------------------------------------------------------------
@@ -367,6 +368,46 @@ def test_locate_ip_public_addresses():
     assert locate_ip("81.2.69.142").country == "GB"
     assert locate_ip("2001:4860:4860::8888").country == "US"
     assert locate_ip("::ffff:8.8.8.8").country == "US"
+
+
+# Answers of the single-module enrichment (before it became a package), same data file: the lazy
+# loader must give them unchanged.
+KNOWN_COUNTRIES = {
+    "8.8.8.8": "US",
+    "1.1.1.1": "AU",
+    "9.9.9.9": "US",
+    "208.67.222.222": "US",
+    "185.60.216.35": "IE",
+    "77.88.8.8": "RU",
+    "114.114.114.114": "CN",
+    "200.160.2.3": "BR",
+    "41.63.0.1": "ZM",
+    "2a00:1450:4001:80b::200e": "DE",
+    "2a02:6b8::feed:0ff": "RU",
+    "2400:cb00::1": "US",
+    " 81.2.69.142 ": "GB",
+}
+
+
+@pytest.mark.parametrize(("ip", "country"), KNOWN_COUNTRIES.items())
+def test_locate_ip_known_countries(ip, country):
+    assert locate_ip(ip) == GeoLocation(country, None, None)
+
+
+def test_locate_ip_uses_the_ipv6_data_file():
+    locate_ip("8.8.8.8")
+    reader = geo_module.DATABASE.reader()
+    assert reader is not None
+    assert Path(reader.get_database_path()).name == "geoip2fast-ipv6.dat.gz"
+
+
+def test_a_database_that_cannot_load_locates_nothing(caplog):
+    database = geo_module.CountryDatabase(data_files=("no-such-file.dat.gz",))
+    assert database.locate("8.8.8.8") == NOWHERE
+    assert database.locate("1.1.1.1") == NOWHERE
+    assert not database.loaded
+    # The failure is logged once, not per lookup.
+    assert sum("could not be loaded" in r.getMessage() for r in caplog.records) == 1
 
 
 @pytest.mark.parametrize(
@@ -407,6 +448,38 @@ def test_geoip_load_leaves_environment_alone():
     )
     assert out.stdout.split() == ["US", "None", "None"]
     assert out.stderr == ""
+
+
+def test_importing_enrichment_leaves_geoip2fast_and_the_environment_alone():
+    # Importing the package loads nothing; the first lookup loads geoip2fast and puts back what its
+    # import changes, and geoip2fast itself is left as it was.
+    root = Path(__file__).resolve().parents[2]
+    code = """
+import os, sys
+before = dict(os.environ)
+import core.enrichment
+from core.enrichment import locate_ip
+assert dict(os.environ) == before, "import changed the environment"
+assert "geoip2fast" not in sys.modules, "import loaded geoip2fast"
+assert locate_ip("8.8.8.8").country == "US"
+assert dict(os.environ) == before, "the first lookup changed the environment"
+from geoip2fast import geoip2fast
+measure = geoip2fast.get_mem_usage
+assert (measure.__module__, measure.__name__) == ("geoip2fast.geoip2fast", "get_mem_usage"), measure
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok"]
+
+
+def test_package_reexports_every_public_name():
+    import core.enrichment as package
+
+    modules = {"device", "event", "geo", "ip", "traffic_source"}
+    public = {name for name in vars(package) if not name.startswith("_") and name not in modules}
+    assert sorted(package.__all__) == sorted(public)
+    assert package.DEVICE_TYPES == ("desktop", "mobile", "tablet")
 
 
 # --- enrich -----------------------------------------------------------------
@@ -508,7 +581,10 @@ def test_enrich_is_keyword_only():
 
 _STORED_CASES = [
     {"user_agent": CHROME_WINDOWS, "referrer": "https://www.google.com/search?q=x", "ip_address": "1.1.1.1"},
-    {"user_agent": IPHONE, "ip_address": "2001:4860:4860::8888", "country": "de", "region": " Bavaria ", "city": "Munich"},
+    {
+        "user_agent": IPHONE, "ip_address": "2001:4860:4860::8888", "country": "de", "region": " Bavaria ",
+        "city": "Munich",
+    },
     {"user_agent": "Googlebot/2.1 (+http://www.google.com/bot.html)", "ip_address": "10.0.0.1", "referrer": "   "},
     {"referrer": "https://app.example.com/for-you", "properties": {"source": "Recommendation"}},
     {"properties": {"traffic_source": "SEARCH"}, "ip_address": "bogus"},
@@ -542,5 +618,6 @@ def test_stored_enrichment_is_enrich_as_the_events_table_stores_it(event, anonym
 
 def test_stored_enrichment_of_an_unhashable_value_is_computed_uncached():
     # Validation makes these strings; should a list get through, the answer is the uncached one.
-    row = dict(zip(STORED_FIELDS, stored_enrichment({"region": ["x"], "ip_address": "8.8.8.8"}, frozenset(), True), strict=True))
+    stored = stored_enrichment({"region": ["x"], "ip_address": "8.8.8.8"}, frozenset(), True)
+    row = dict(zip(STORED_FIELDS, stored, strict=True))
     assert row["country"] == "US" and row["region"] == "" and row["ip_address"] == "8.8.8.0"

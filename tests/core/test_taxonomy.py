@@ -1,8 +1,16 @@
 import pytest
 
+from core import taxonomy
 from core.taxonomy import (
     CATEGORY_PATTERN,
+    CONTENT_EVENT_TYPES,
     CUSTOM_EVENT_TYPE_PATTERN,
+    PAGE_TYPES,
+    PLAYBACK_EVENT_TYPES,
+    PLAYBACK_SESSION_TYPES,
+    SEARCH_EVENT_TYPES,
+    SEGMENT_CLOSERS,
+    SEGMENT_OPENERS,
     WELL_KNOWN_CUSTOM_TYPES,
     EventCategory,
     EventType,
@@ -30,8 +38,46 @@ BUILTIN_CATEGORIES = {
 }
 
 
-def test_table_covers_every_builtin_type():
-    assert set(BUILTIN_CATEGORIES) == set(EventType)
+def test_the_enum_is_the_spec_types_and_the_well_known_ones():
+    assert set(BUILTIN_CATEGORIES) | set(WELL_KNOWN_CUSTOM_TYPES) == set(EventType)
+    assert not set(BUILTIN_CATEGORIES) & set(WELL_KNOWN_CUSTOM_TYPES)
+
+
+def test_every_member_has_a_plain_string_constant():
+    # Hot paths hash and compare these: they must be plain str, not enum members.
+    for member in EventType:
+        constant = getattr(taxonomy, member.name)
+        assert type(constant) is str and constant == member.value
+
+
+GROUPS = {
+    "SEGMENT_OPENERS": SEGMENT_OPENERS,
+    "SEGMENT_CLOSERS": SEGMENT_CLOSERS,
+    "PLAYBACK_EVENT_TYPES": PLAYBACK_EVENT_TYPES,
+    "PLAYBACK_SESSION_TYPES": PLAYBACK_SESSION_TYPES,
+    "PAGE_TYPES": PAGE_TYPES,
+    "CONTENT_EVENT_TYPES": CONTENT_EVENT_TYPES,
+    "SEARCH_EVENT_TYPES": SEARCH_EVENT_TYPES,
+}
+
+
+@pytest.mark.parametrize("name", GROUPS)
+def test_groups_are_plain_strings_of_named_types(name):
+    group = GROUPS[name]
+    assert group and len(set(group)) == len(group)
+    assert all(type(t) is str for t in group)
+    assert set(group) <= {t.value for t in EventType}
+
+
+def test_groups():
+    assert SEGMENT_OPENERS == ("content_play", "content_resume")
+    assert SEGMENT_CLOSERS == ("content_pause", "content_complete")
+    playback = ("content_view", "content_play", "content_resume", "content_pause", "content_complete")
+    assert playback == PLAYBACK_EVENT_TYPES
+    assert PLAYBACK_SESSION_TYPES == ("content_view", "content_play", "content_complete")
+    assert PAGE_TYPES == ("content_view", "search_query", "page_view")
+    assert SEARCH_EVENT_TYPES == ("search_query", "search_result_click", "search_filter")
+    assert len(CONTENT_EVENT_TYPES) == 11
 
 
 @pytest.mark.parametrize(("event_type", "category"), BUILTIN_CATEGORIES.items(), ids=lambda v: str(v))

@@ -6,8 +6,9 @@ import random
 import pyarrow as pa
 import pytest
 
-from semantic.live_counters import DELTA_SCHEMA, SECONDS_SCHEMA, LiveCounters, _watch_of, merge_global
+from semantic.live_counters import LiveCounters, _watch_of, merge_global
 from semantic.user_sketch import UserSketch
+from storage.realtime_minutes import DELTA_SCHEMA, SECONDS_SCHEMA
 
 T0 = 1_800_000_000 - (1_800_000_000 % 60)  # a minute start
 
@@ -31,8 +32,14 @@ def rows(*items: tuple[int, str, str, int, list[int]]) -> pa.Table:
 
 def test_windows_and_trending_over_time():
     c = LiveCounters(now=T0 + 10)
-    c.apply(rows((T0, "a", "content_view", 4, [1, 2]), (T0 - 3 * 60, "a", "content_share", 1, [3]),
-                 (T0 - 70 * 60, "a", "content_view", 6, [4])), now=T0 + 10)
+    c.apply(
+        rows(
+            (T0, "a", "content_view", 4, [1, 2]),
+            (T0 - 3 * 60, "a", "content_share", 1, [3]),
+            (T0 - 70 * 60, "a", "content_view", 6, [4]),
+        ),
+        now=T0 + 10,
+    )
     view = c.content_view("a", now=T0 + 10)
     assert view["windows"]["5m"]["views"] == 4 and view["windows"]["5m"]["shares"] == 1
     assert view["windows"]["5m"]["unique_users"] == 3
@@ -61,19 +68,34 @@ def test_windows_and_trending_over_time():
 
 def test_trending_table_matches_content_view():
     c = LiveCounters(now=T0)
-    c.apply(rows((T0, "a", "content_view", 3, [1]), (T0, "b", "content_complete", 2, [2]), (T0, "", "search_query", 5, [9])), now=T0)
+    c.apply(
+        rows(
+            (T0, "a", "content_view", 3, [1]), (T0, "b", "content_complete", 2, [2]), (T0, "", "search_query", 5, [9])
+        ),
+        now=T0,
+    )
     table = c.trending_table(now=T0 + 30).to_pylist()
     by_id = {r["content_id"]: r for r in table}
     assert set(by_id) == {"a", "b"}
     assert by_id["b"]["activity_5m"] == 6.0
-    assert by_id["a"]["score_1h"] == pytest.approx(c.content_view("a", now=T0 + 30)["windows"]["1h"]["trending"]["score"])
+    assert by_id["a"]["score_1h"] == pytest.approx(
+        c.content_view("a", now=T0 + 30)["windows"]["1h"]["trending"]["score"]
+    )
     assert math.isclose(by_id["a"]["popularity_24h"], 3 * 2 ** (-(30 / 60) / 360))
 
 
 def test_global_figures_merge_shards():
     a, b = LiveCounters(now=T0), LiveCounters(now=T0)
-    a.apply(rows((T0, "x", "content_view", 2, [1, 2])), pa.table({"second": [T0 + 5], "events": [2]}, schema=SECONDS_SCHEMA), now=T0 + 6)
-    b.apply(rows((T0, "y", "search_query", 3, [2, 3])), pa.table({"second": [T0 + 6], "events": [3]}, schema=SECONDS_SCHEMA), now=T0 + 6)
+    a.apply(
+        rows((T0, "x", "content_view", 2, [1, 2])),
+        pa.table({"second": [T0 + 5], "events": [2]}, schema=SECONDS_SCHEMA),
+        now=T0 + 6,
+    )
+    b.apply(
+        rows((T0, "y", "search_query", 3, [2, 3])),
+        pa.table({"second": [T0 + 6], "events": [3]}, schema=SECONDS_SCHEMA),
+        now=T0 + 6,
+    )
     merged = merge_global([a.global_partial(now=T0 + 6), b.global_partial(now=T0 + 6)])
     assert merged["active_users_5m"] == 3  # users 1, 2, 3: user 2 in both shards
     assert merged["events_last_60s"] == 5
@@ -189,7 +211,7 @@ def test_running_totals_match_a_computation_from_scratch(seed):
     now = float(T0)
     c = LiveCounters(now=now)
     applied: list[tuple] = []
-    for step in range(160):
+    for _step in range(160):
         minute_now = int(now // 60)
         batch = []
         for _ in range(rng.randint(0, 6)):
@@ -199,8 +221,14 @@ def test_running_totals_match_a_computation_from_scratch(seed):
             many = rng.random() < 0.05  # now and then enough users to make the sketches dense
             hashes = [rng.getrandbits(64) for _ in range(rng.randint(2100, 2600) if many else rng.randint(0, 4))]
             hashes += [rng.randint(1, 50) for _ in range(rng.randint(0, 3))]  # repeat users
-            row = (minute, rng.choice(contents), rng.choice(TYPES), rng.randint(1, 5),
-                   rng.choice([0.0, round(rng.uniform(0, 500), rng.randint(0, 6)), rng.random() / 3]), hashes)
+            row = (
+                minute,
+                rng.choice(contents),
+                rng.choice(TYPES),
+                rng.randint(1, 5),
+                rng.choice([0.0, round(rng.uniform(0, 500), rng.randint(0, 6)), rng.random() / 3]),
+                hashes,
+            )
             batch.append(row)
             if age < 1440:  # what the counters keep in detail
                 applied.append(row)
@@ -255,6 +283,7 @@ def test_late_event_in_a_closed_hour_reaches_the_24h_users():
 
 # ---- a delta is applied with numpy, whole: the same, bit for bit, as its rows one at a time ----
 
+
 def _table(batch: list[dict]) -> pa.Table:
     table = pa.Table.from_pylist(batch, schema=DELTA_SCHEMA)
     if table.num_rows > 2:  # as several chunks, as a concatenation of deltas would be
@@ -295,16 +324,20 @@ def test_a_delta_applied_whole_equals_its_rows_one_by_one(seed):
             age = rng.choice([0, 0, 0, 1, 3, rng.randint(0, 70), rng.randint(0, 1500), rng.randint(1400, 4400), -1])
             many = rng.random() < 0.03
             hashes = [rng.getrandbits(64) for _ in range(rng.randint(2100, 2400) if many else rng.randint(0, 3))]
-            batch.append({
-                "minute": (minute_now - age) * 60,
-                "content_id": rng.choice([*contents, "", None]),
-                "event_type": rng.choice([*TYPES, "content_bookmark"]),
-                "events": rng.choice([1, 1, 2, 7, 0]),
-                "watch_seconds": rng.choice([0.0, None, round(rng.uniform(0, 500), rng.randint(0, 6)), rng.random()]),
-                "users": rng.choice([hashes, hashes + [rng.randint(1, 20)], None]),
-                "sessions": rng.choice([[rng.randint(1, 30)], [], None]),
-                "last_event_ms": rng.choice([None, (minute_now - age) * 60_000 + rng.randint(0, 59_999)]),
-            })
+            batch.append(
+                {
+                    "minute": (minute_now - age) * 60,
+                    "content_id": rng.choice([*contents, "", None]),
+                    "event_type": rng.choice([*TYPES, "content_bookmark"]),
+                    "events": rng.choice([1, 1, 2, 7, 0]),
+                    "watch_seconds": rng.choice(
+                        [0.0, None, round(rng.uniform(0, 500), rng.randint(0, 6)), rng.random()]
+                    ),
+                    "users": rng.choice([hashes, hashes + [rng.randint(1, 20)], None]),
+                    "sessions": rng.choice([[rng.randint(1, 30)], [], None]),
+                    "last_event_ms": rng.choice([None, (minute_now - age) * 60_000 + rng.randint(0, 59_999)]),
+                }
+            )
         if batch:
             whole.apply(_table(batch), now=now)
             for row in batch:

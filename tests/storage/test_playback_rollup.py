@@ -231,7 +231,8 @@ def test_delta_table_equals_the_pieces_of_each_session(seed: int) -> None:
             kind = "content_view" if only_views else rng.choice(kinds)
             duration = rng.choice((0.0625, 0.1875, 12.3455, 0.0, 90.0, 2.5)) if kind == "content_view" else 0.0
             content = rng.choice(("c-b", "c-a", "é", "c-a2", ""))
-            rows.append((content, f"s{s % 40}", at, kind, f"e{rng.randint(0, 999)}-{s}-{k}", duration, rng.randint(1, 4)))
+            event_id = f"e{rng.randint(0, 999)}-{s}-{k}"
+            rows.append((content, f"s{s % 40}", at, kind, event_id, duration, rng.randint(1, 4)))
     table = pa.table(
         list(zip(*rows, strict=True)) if rows else [[] for _ in range(7)],
         schema=pa.schema(
