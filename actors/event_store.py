@@ -5,20 +5,39 @@ process that touches ClickHouse. It is also the single writer in server mode, be
 id index that keeps retries from being stored twice needs one owner.
 
 Durability: ``write`` returns once the new rows are in the write-ahead log, fsync'd
-(storage/write_ahead_log.py). A flusher inserts what the log holds into ClickHouse every
-``store_flush_interval_ms`` (or at once when a read of the event API needs it), then
-feeds the live counters and the rollups. A restarted actor first inserts whatever the log
-holds past its checkpoint. Retrying a write is always safe: ids already accepted, stored or
-still waiting in the log, are reported as duplicates and not written again.
+(storage/write_ahead_log.py). A flush loop inserts what the log holds into ClickHouse every
+``store_flush_interval_ms`` (or at once when a read of the event API needs it), then feeds
+the live counters and the rollups. A restarted actor first inserts whatever the log holds
+past its checkpoint. Retrying a write is always safe: ids already accepted, stored or still
+waiting in the log, are reported as duplicates and not written again.
 """
+
+# Threads, and what each one does (all in this actor's process):
+#   event loop        every remote method; group commit of concurrent writes; back-pressure and
+#                     the timing of inserts (FlushLoop).
+#   wal-append        dedups each group of writes (AcceptedIds; the id index is this thread's
+#                     alone), appends the fresh rows to the write-ahead log and adds them to
+#                     PendingWrites; bulk loads, and the replay at start (checkpointing the log
+#                     as it goes), dedup here too.
+#   clickhouse-write  every ClickHouse write (ClickHouseWriter): inserts from the log, each followed
+#                     by the log checkpoint and the PendingWrites release, replays, bulk loads,
+#                     other tables; it tags each insert for the live counters and reads their
+#                     snapshots between inserts.
+#   clickhouse-read   READ_THREADS threads for queries (ReadPool), each with a client of its own.
+#   rollup-feed       feeds the rollups up to the stored inserts (RollupFeeder).
+#   realtime-feed     sends each insert's deltas to the counter shards and the bus (RealtimeFeed).
+# Locks, one per piece of state those threads share, each taken once per batch, never per event:
+#   PendingWrites._lock  pending batches, their ids and row count, and the seq stored through
+#   WriteAheadLog._lock  the segment list, the open segment, last_seq and checkpointed
+#   AcceptedIds._lock    the index size that other threads read
+#   RollupFeeder._lock   the stored and fed insert seqs (InsertMemory locks the stored tables)
+#   RealtimeFeed._lock   the insert seq (the live counters' tag) and the bound event loop
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,14 +46,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import ray
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 from actors import names
+from actors.accepted_ids import AcceptedIds
+from actors.clickhouse_writer import ClickHouseWriter
+from actors.flush_loop import FlushLoop
 from actors.group_commit import GroupCommit
+from actors.pending_writes import PendingWrites
+from actors.read_pool import ReadPool
 from actors.realtime_feed import RealtimeFeed
 from actors.rollup_feeder import RollupFeeder
 from actors.service_actor import service_actor
+from actors.store_metrics import StoreMetrics
 from core.arrow_ipc import pack, unpack
 from core.errors import StoreUnavailable
 from core.settings import Settings
@@ -50,7 +74,7 @@ from storage.events import (
     column_rows,
     events_table,
 )
-from storage.id_index import IdHashIndex, hash_ids
+from storage.id_index import IdHashIndex
 from storage.write_ahead_log import WriteAheadLog
 
 log = logging.getLogger("analytics.event_store")
@@ -60,7 +84,8 @@ MAX_ROWS_PER_INSERT = 200_000
 # Writes wait while this many acknowledged rows are not yet in ClickHouse (ClickHouse is down
 # or slower than ingest): memory stays bounded and clients see the back-pressure.
 MAX_PENDING_ROWS = 1_000_000
-_FLUSH_RETRY_SECONDS = 1.0
+# Query threads, each with its own client: reads run beside the inserts and beside each other.
+READ_THREADS = 4
 
 
 @dataclass(slots=True)
@@ -73,309 +98,148 @@ class _Part:
     payload: bytes
 
 
-# Read queries run on a small pool, each thread with its own client (chDB serves several
-# clients on one directory inside one process). Appends to the log have a thread of their
-# own, and so do ClickHouse writes, so a slow insert never holds up an acknowledgement.
-READ_THREADS = 4
-
-
 class EventStoreActor:
     def __init__(self, settings: dict[str, Any]) -> None:
         config = Settings(**settings)
         self._config = config
-        self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-append")
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-write")
-        self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="clickhouse-read")
-        self._local = threading.local()
-        self._store = ClickHouseEvents.open(
+        store = ClickHouseEvents.open(
             config.clickhouse_dsn,
             chdb_path=config.chdb_path,
             database=config.clickhouse_database,
             retention_days=config.retention_days,
         )
         started = time.perf_counter()
-        self._index = IdHashIndex(self._store.all_id_hashes())
+        index = IdHashIndex(store.all_id_hashes())
         self.index_load_seconds = time.perf_counter() - started
-        self._registry = CollectorRegistry()
-        self._m_insert_rows = Histogram(
-            "analytics_store_insert_rows",
-            "Rows per ClickHouse insert (group commit batch size)",
-            buckets=(1, 10, 100, 500, 1000, 5000, 10_000, 50_000, 200_000),
-            registry=self._registry,
+        self._metrics = StoreMetrics()
+        self._wal = WriteAheadLog(config.data_dir.resolve() / "wal")
+        self._pending = PendingWrites(
+            stored_through=self._wal.last_seq,
+            max_rows=MAX_PENDING_ROWS,
+            max_rows_per_insert=MAX_ROWS_PER_INSERT,
+            on_rows=self._metrics.pending_rows,
         )
-        self._m_insert_seconds = Histogram(
-            "analytics_store_insert_seconds", "Duration of one ClickHouse insert", registry=self._registry
-        )
-        self._m_append_seconds = Histogram(
-            "analytics_store_log_append_seconds",
-            "Duration of one write-ahead log append, fsync included",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
-            registry=self._registry,
-        )
-        self._m_duplicates = Counter(
-            "analytics_store_duplicates_dropped", "Events not inserted because their id was stored", registry=self._registry
-        )
-        self._m_errors = Counter("analytics_store_insert_errors", "Failed ClickHouse inserts", registry=self._registry)
-        self._m_index = Gauge("analytics_store_indexed_ids", "Event ids in the dedup index", registry=self._registry)
-        self._m_pending = Gauge(
-            "analytics_store_pending_rows", "Acknowledged rows not yet in ClickHouse", registry=self._registry
-        )
-        # Acknowledged, in the log, not yet in ClickHouse: (log seq, rows), and their ids.
-        self._pending: list[tuple[int, pa.Table]] = []
-        self._pending_ids: set[str] = set()
-        self._pending_rows = 0
-        self._pending_lock = threading.Lock()
-        self._commit = GroupCommit(self._accept_parts, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT)
+        self._ids = AcceptedIds(index, self._pending, on_count=self._metrics.indexed_ids)
         self._rollups = RollupFeeder(
             self._connect,
-            fed_through=self._store.rollups.fed_through,
+            fed_through=store.rollups.fed_through,
             interval_seconds=config.rollup_feed_interval_ms / 1000,
-            registry=self._registry,
+            registry=self._metrics.registry,
         )
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
-        self._wal = WriteAheadLog(config.data_dir.resolve() / "wal")
-        self.replayed_rows = self._replay_log()
-        self._stored_through = self._wal.last_seq
-        self._m_index.set(len(self._index))
-        self._flusher: asyncio.Task[None] | None = None
-        self._flush_wanted: asyncio.Event | None = None
-        self._flush_now: asyncio.Event | None = None
+        self._writer = ClickHouseWriter(store, rollups=self._rollups, feed=self._feed, metrics=self._metrics)
+        self._reads = ReadPool(self._connect, threads=READ_THREADS)
+        # Appends have a thread of their own, apart from the inserts, so a slow insert never holds
+        # up an acknowledgement.
+        self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-append")
+        self._commit = GroupCommit(
+            self._accept_parts, weight=lambda part: part.table.num_rows, max_weight=MAX_ROWS_PER_INSERT
+        )
+        self._flush = FlushLoop(
+            self._pending,
+            insert=self._writer.insert,
+            checkpoint=self._wal.checkpoint,
+            writer=self._writer.executor,
+            interval_seconds=config.store_flush_interval_ms / 1000,
+        )
+        self.replayed_rows = self._appender.submit(self._replay_log).result()
 
     # ---- accepting writes -----------------------------------------------------------------
     async def write(self, payload: bytes, sizes: list[int]) -> list[WriteReceipt]:
         """Accept the rows in ``payload`` (core/arrow_ipc.py); ``sizes`` splits them into the
         callers' requests, each getting a receipt. Returns once they are in the log."""
-        self._start_flusher()
-        while self._pending_rows > MAX_PENDING_ROWS:
-            assert self._flush_now is not None
-            self._flush_now.set()
-            await asyncio.sleep(0.01)
-        receipts = await self._commit.submit(_Part(unpack(payload), sizes, payload))
-        assert self._flush_wanted is not None
-        self._flush_wanted.set()
-        return receipts
+        self._start_flushing()
+        await self._flush.make_room()
+        # Shielded inside: a caller that goes away (client disconnect) does not cancel the write.
+        return await self._commit.submit(_Part(unpack(payload), sizes, payload))
 
     async def _accept_parts(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
-        return await asyncio.get_running_loop().run_in_executor(self._appender, self._append_parts, parts)
+        receipts = await asyncio.get_running_loop().run_in_executor(self._appender, self._append_parts, parts)
+        # Woken here rather than by each caller, so rows whose caller went away are inserted too.
+        self._flush.wake()
+        return receipts
 
     def _append_parts(self, parts: list[_Part]) -> list[list[WriteReceipt]]:
+        """On the append thread: log the new rows (fsync'd), then count them as pending."""
         table = pa.concat_tables([p.table for p in parts]) if len(parts) > 1 else parts[0].table
-        fresh, ids, hashes, keep = self._fresh(table, self._reader())
-        if fresh.num_rows:
+        fresh = self._ids.fresh(table, self._reads.thread_store())
+        if fresh.table.num_rows:
             started = time.perf_counter()
             # None a duplicate: log the bytes the callers sent, a record each, instead of encoding
             # them again. The pending entry's seq is the last record's, so its checkpoint covers all.
-            if fresh is table:
+            if fresh.all_new:
                 seq = self._wal.append_packed_records([part.payload for part in parts])
             else:
-                seq = self._wal.append(fresh)
-            self._m_append_seconds.observe(time.perf_counter() - started)
+                seq = self._wal.append(fresh.table)
+            self._metrics.log_appended(time.perf_counter() - started)
             # Indexed now: a retry that arrives before the flush is already a duplicate.
-            self._index.add(hashes[keep])
-            self._m_index.set(len(self._index))
-            with self._pending_lock:
-                self._pending.append((seq, fresh))
-                self._pending_ids.update(ids[i] for i in np.flatnonzero(keep))
-                self._pending_rows += fresh.num_rows
-            self._m_pending.set(self._pending_rows)
-        self._m_duplicates.inc(int((~keep).sum()))
-        return self._receipts(parts, ids, keep)
-
-    def _fresh(self, table: pa.Table, store: ClickHouseEvents) -> tuple[pa.Table, list[str], np.ndarray, np.ndarray]:
-        """The rows of ``table`` not accepted before, with every row's id, id hash and keep flag."""
-        ids: list[str] = table.column("id").to_pylist()
-        hashes = hash_ids(ids)
-        keep = self._new_rows(ids, hashes, store)
-        return (table.filter(pa.array(keep)) if not keep.all() else table), ids, hashes, keep
-
-    def _new_rows(self, ids: list[str], hashes: np.ndarray, store: ClickHouseEvents) -> np.ndarray:
-        """Which rows are new: not repeated earlier in ``ids``, not accepted before."""
-        keep = np.ones(len(ids), dtype=bool)
-        first_seen: dict[str, int] = {}
-        for pos, event_id in enumerate(ids):
-            if event_id in first_seen:
-                keep[pos] = False
-            else:
-                first_seen[event_id] = pos
-        # The index may answer yes for an id never stored (a hash collision, a failed insert):
-        # a yes is confirmed against the log's pending rows, then against ClickHouse.
-        candidates = np.flatnonzero(self._index.contains(hashes) & keep)
-        if candidates.size:
-            with self._pending_lock:
-                pending = {ids[i] for i in candidates if ids[i] in self._pending_ids}
-            stored = store.stored_ids([ids[i] for i in candidates if ids[i] not in pending])
-            for i in candidates:
-                if ids[i] in pending or ids[i] in stored:
-                    keep[i] = False
-        return keep
-
-    @staticmethod
-    def _receipts(parts: list[_Part], ids: list[str], keep: np.ndarray) -> list[list[WriteReceipt]]:
-        out: list[list[WriteReceipt]] = []
-        offset = 0
-        for part in parts:
-            receipts = []
-            for size in part.sizes:
-                segment = keep[offset : offset + size]
-                duplicates = [ids[offset + i] for i in np.flatnonzero(~segment)]
-                receipts.append(WriteReceipt(inserted=int(segment.sum()), duplicate_ids=duplicates))
-                offset += size
-            out.append(receipts)
-        return out
-
-    # ---- from the log into ClickHouse -----------------------------------------------------
-    def _start_flusher(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            loop = asyncio.get_running_loop()
-            self._feed.bind_loop(loop)
-            self._flush_wanted = asyncio.Event()
-            self._flush_now = asyncio.Event()
-            self._flusher = loop.create_task(self._flush_loop())
-
-    async def _flush_loop(self) -> None:
-        assert self._flush_wanted is not None and self._flush_now is not None
-        loop = asyncio.get_running_loop()
-        interval = self._config.store_flush_interval_ms / 1000
-        while True:
-            await self._flush_wanted.wait()
-            # Linger so one insert carries everything that arrives meanwhile, unless a reader waits.
-            try:
-                await asyncio.wait_for(self._flush_now.wait(), timeout=interval)
-            except TimeoutError:
-                pass
-            self._flush_wanted.clear()
-            self._flush_now.clear()
-            with self._pending_lock:
-                batch = self._take_batch()
-            if not batch:
-                continue
-            try:
-                await loop.run_in_executor(self._writer, self._store_pending, batch)
-            except Exception:
-                self._m_errors.inc()
-                log.exception("inserting %s logged batches failed; retrying", len(batch))
-                await asyncio.sleep(_FLUSH_RETRY_SECONDS)
-            with self._pending_lock:
-                more = bool(self._pending)
-                backlog = self._pending_rows >= MAX_ROWS_PER_INSERT
-            if more:
-                # Rows that arrived during this insert wait out the interval like any others: each
-                # insert costs 20-40 ms of CPU whatever its size, and going again at once made a busy
-                # writer insert back to back (a third of a core at 500 single events/s). Only a
-                # backlog bigger than one insert goes at once.
-                self._flush_wanted.set()
-                if backlog:
-                    self._flush_now.set()
-
-    def _take_batch(self) -> list[tuple[int, pa.Table]]:
-        taken, rows = [], 0
-        for seq, table in self._pending:
-            if taken and rows + table.num_rows > MAX_ROWS_PER_INSERT:
-                break
-            taken.append((seq, table))
-            rows += table.num_rows
-        return taken
-
-    def _store_pending(self, batch: list[tuple[int, pa.Table]]) -> None:
-        """On the ClickHouse write thread: insert logged batches, then release them."""
-        table = pa.concat_tables([t for _, t in batch]) if len(batch) > 1 else batch[0][1]
-        self._insert(table)
-        last = batch[-1][0]
-        self._wal.checkpoint(last)
-        with self._pending_lock:
-            del self._pending[: len(batch)]
-            for _, t in batch:
-                self._pending_ids.difference_update(t.column("id").to_pylist())
-                self._pending_rows -= t.num_rows
-        self._stored_through = last
-        self._m_pending.set(self._pending_rows)
-
-    def _insert(self, table: pa.Table) -> None:
-        """Insert new rows into ClickHouse, then hand them to the counters and the rollups."""
-        # Same rows, same token: a retried insert is a no-op inside ClickHouse too.
-        token = hashlib.blake2b("\n".join(sorted(table.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
-        started = time.perf_counter()
-        try:
-            seq = self._store.insert_raw(table, token)
-        except Exception:
-            self._m_errors.inc()
-            raise
-        self._m_insert_seconds.observe(time.perf_counter() - started)
-        self._m_insert_rows.observe(table.num_rows)
-        self._rollups.stored(seq, table)
-        # Only what ClickHouse accepted reaches the live counters.
-        self._feed.inserted(table)
+            self._ids.add(fresh.new_hashes)
+            self._pending.add(seq, fresh.table, fresh.new_ids)
+        self._metrics.duplicates_dropped(fresh.duplicates)
+        return _receipts(parts, fresh.ids, fresh.keep)
 
     def _replay_log(self) -> int:
-        """At start: insert what the log acknowledged but ClickHouse may not hold (a crash)."""
+        """At start, on the append thread: insert what the log acknowledged but ClickHouse may not
+        hold (a crash)."""
         replayed = 0
         for seq, table in self._wal.unstored():
-            fresh, _, hashes, keep = self._fresh(table, self._store)
-            if fresh.num_rows:
-                self._index.add(hashes[keep])
-                self._insert(fresh)
-                replayed += fresh.num_rows
+            fresh = self._ids.fresh(table, self._reads.thread_store())
+            if fresh.table.num_rows:
+                self._ids.add(fresh.new_hashes)
+                self._writer.insert_and_wait(fresh.table)
+                replayed += fresh.table.num_rows
             self._wal.checkpoint(seq)
         if replayed:
             log.warning("inserted %s acknowledged rows from the write-ahead log after a restart", replayed)
         return replayed
 
+    # ---- from the log into ClickHouse -----------------------------------------------------
+    def _start_flushing(self) -> None:
+        if self._flush.start():
+            self._feed.bind_loop(asyncio.get_running_loop())
+
     async def _caught_up(self) -> None:
         """Wait until every acknowledged row is in ClickHouse (reads of the event API)."""
         target = self._wal.last_seq
-        if self._stored_through >= target:
+        if self._pending.stored_through >= target:
             return
-        self._start_flusher()
-        assert self._flush_wanted is not None and self._flush_now is not None
-        while self._stored_through < target:
-            self._flush_wanted.set()
-            self._flush_now.set()
-            await asyncio.sleep(0.002)
+        self._start_flushing()
+        await self._flush.until_stored(target)
 
     def _connect(self) -> Any:
         config = self._config
-        return clickhouse.connect(config.clickhouse_dsn, chdb_path=config.chdb_path, database=config.clickhouse_database)
+        return clickhouse.connect(
+            config.clickhouse_dsn, chdb_path=config.chdb_path, database=config.clickhouse_database
+        )
 
-    def _reader(self) -> ClickHouseEvents:
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = ClickHouseEvents(self._connect())
-            self._local.store = store
-        return store
-
-    async def _read(self, method: str, *args: Any) -> Any:
-        def run() -> Any:
-            return getattr(self._reader(), method)(*args)
-
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
-
+    # ---- reads ----------------------------------------------------------------------------
     # The event API reads what it was told: it waits for acknowledged rows to be inserted.
     async def get(self, event_id: str) -> dict[str, Any] | None:
         await self._caught_up()
-        return await self._read("get", event_id)
+        return await self._reads.call("get", event_id)
 
     async def list(self, filters: EventFilter, limit: int, cursor: str | None) -> EventPage:
         await self._caught_up()
-        return await self._read("list", filters, limit, cursor)
+        return await self._reads.call("list", filters, limit, cursor)
 
     async def count(self, filters: EventFilter) -> int:
         await self._caught_up()
-        return await self._read("count", filters)
+        return await self._reads.call("count", filters)
 
     async def ping(self) -> bool:
-        return await self._read("ping")
+        return await self._reads.call("ping")
 
     async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        return await self._read("query", sql, parameters)
+        return await self._reads.call("query", sql, parameters)
 
     async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
-        return await self._read("query_arrow", sql, parameters)
+        return await self._reads.call("query_arrow", sql, parameters)
 
+    # ---- bulk loads -----------------------------------------------------------------------
     async def insert_table(self, table: str, rows: pa.Table) -> None:
-        loop = asyncio.get_running_loop()
         if table != "events":
-            await loop.run_in_executor(self._writer, self._store.insert_table, table, rows)
+            await self._writer.insert_table(table, rows)
             return
         await self.load_events(rows)
         await self._rollups.settle()
@@ -386,15 +250,15 @@ class EventStoreActor:
         await asyncio.get_running_loop().run_in_executor(self._appender, self._load_events, rows)
 
     def _load_events(self, rows: pa.Table) -> None:
+        """On the append thread, each chunk inserted on the write thread."""
         for start in range(0, rows.num_rows, MAX_ROWS_PER_INSERT):
             chunk = rows.slice(start, MAX_ROWS_PER_INSERT).select(EVENT_COLUMNS)
-            fresh, _, hashes, keep = self._fresh(chunk, self._reader())
-            self._m_duplicates.inc(int((~keep).sum()))
-            if fresh.num_rows:
-                self._index.add(hashes[keep])
-                self._writer.submit(self._insert, fresh).result()
-        self._m_index.set(len(self._index))
-        # Arrow's allocator keeps what a bulk load freed (~100 MiB after millions of rows): hand it back.
+            fresh = self._ids.fresh(chunk, self._reads.thread_store())
+            self._metrics.duplicates_dropped(fresh.duplicates)
+            if fresh.table.num_rows:
+                self._ids.add(fresh.new_hashes)
+                self._writer.insert_and_wait(fresh.table)
+        # Arrow's allocator keeps what a bulk load freed: hand it back.
         pa.default_memory_pool().release_unused()
 
     async def settle_rollups(self) -> int:
@@ -402,40 +266,56 @@ class EventStoreActor:
         await self._caught_up()
         return await self._rollups.settle()
 
+    # ---- live counters, metrics, lifecycle ------------------------------------------------
     async def realtime_snapshot(self, shard: int) -> dict[str, Any]:
         """A counter shard's window from ClickHouse, tagged with the last insert it includes.
 
         Runs on the ClickHouse write thread, between inserts, so the tag is exact.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._feed.snapshot, self._store.client, shard)
+        return await self._writer.realtime_snapshot(shard)
 
     async def realtime_position(self) -> tuple[int, int]:
         """(epoch, seq) of the last stored insert: shards compare it with the deltas they got."""
         return self._feed.position()
 
     async def metrics_text(self) -> bytes:
-        return generate_latest(self._registry)
+        return self._metrics.text()
 
     def close(self) -> None:
         """Stop the threads and close the log (the actor's process ends anyway; for tests and tools)."""
-        if self._flusher is not None:
-            self._flusher.cancel()
+        self._flush.stop()
         self._rollups.stop()
-        for pool in (self._appender, self._writer, self._readers):
-            pool.shutdown(wait=True)
+        self._appender.shutdown(wait=True)
+        self._writer.shutdown()
+        self._reads.shutdown()
         self._wal.close()
 
     async def describe(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
-            "indexed_ids": len(self._index),
+            "indexed_ids": len(self._ids),
             "index_load_seconds": self.index_load_seconds,
             "rollup_lag_inserts": self._rollups.lag,
-            "pending_rows": self._pending_rows,
+            "pending_rows": self._pending.rows,
             "log_seq": self._wal.last_seq,
-            "stored_through": self._stored_through,
+            "stored_through": self._pending.stored_through,
             "replayed_rows": self.replayed_rows,
         }
+
+
+def _receipts(parts: list[_Part], ids: list[str], keep: np.ndarray) -> list[list[WriteReceipt]]:
+    """One receipt per caller's request: rows kept are inserted, the others are duplicates."""
+    out: list[list[WriteReceipt]] = []
+    offset = 0
+    for part in parts:
+        receipts = []
+        for size in part.sizes:
+            segment = keep[offset : offset + size]
+            duplicates = [ids[offset + i] for i in np.flatnonzero(~segment)]
+            receipts.append(WriteReceipt(inserted=int(segment.sum()), duplicate_ids=duplicates))
+            offset += size
+        out.append(receipts)
+    return out
 
 
 def event_store_actor(settings: Settings, *, detached: bool = False) -> ray.actor.ActorHandle:
@@ -481,7 +361,8 @@ class RemoteEventStore:
     async def _send(self, parts: list[EventColumns]) -> list[WriteReceipt]:
         # One table for every request in this flush (built here, not per request).
         table = events_table(parts)
-        receipts: list[WriteReceipt] = await self._retrying(self._actor.write, pack(table), [column_rows(p) for p in parts])
+        sizes = [column_rows(p) for p in parts]
+        receipts: list[WriteReceipt] = await self._retrying(self._actor.write, pack(table), sizes)
         return receipts
 
     async def _retrying(self, method: Any, *args: Any) -> Any:

@@ -7,12 +7,17 @@ succeeds. A shard's snapshot is also read on the write thread, so it holds exact
 up to some tag; the shard then applies only deltas with a later tag. Every shard gets a
 (possibly empty) delta for every insert, so a shard sees a gap when one is lost (an actor died
 in between) and re-reads its window.
+
+Threads: the ClickHouse write thread tags inserts and reads snapshots, the feed thread sends,
+the event loop binds its loop and reads the position. ``_lock`` guards the insert seq and the
+bound loop; the shard handles and calls in flight belong to the feed thread alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,33 +46,40 @@ _HANDLE_REFRESH_SECONDS = 30.0
 class RealtimeFeed:
     def __init__(self, settings: Settings) -> None:
         self.epoch = time.time_ns()
-        self.seq = 0
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._shards = settings.counter_shards
         self._bus: EventBus = open_bus(settings.nats_url)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realtime-feed")
+        # The feed thread's alone.
         self._handles: dict[int, Any] = {}
         self._looked_up: dict[int, float] = {}
         self._in_flight: list[ray.ObjectRef] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The actor's event loop, for the bus client (it is asyncio)."""
-        self._loop = loop
+        with self._lock:
+            self._loop = loop
 
     def position(self) -> tuple[int, int]:
-        return (self.epoch, self.seq)
+        """The tag of the last insert."""
+        with self._lock:
+            return (self.epoch, self._seq)
 
     # ---- on the write thread ------------------------------------------------------------
     def inserted(self, fresh: pa.Table) -> None:
         """Called right after ``fresh`` is durably stored; never blocks on the counters."""
-        self.seq += 1
-        self._executor.submit(self._send, (self.epoch, self.seq), fresh)
+        with self._lock:
+            self._seq += 1
+            tag = (self.epoch, self._seq)
+        self._executor.submit(self._send, tag, fresh)
 
     def snapshot(self, client: Client, shard: int) -> dict[str, Any]:
         """Shard ``shard``'s window as of the last insert (call on the write thread)."""
         detail, history, seconds = shard_snapshot(client, shard=shard, shards=self._shards, now=time.time())
-        return {"tag": (self.epoch, self.seq), "detail": detail, "history": history, "seconds": seconds}
+        return {"tag": self.position(), "detail": detail, "history": history, "seconds": seconds}
 
     # ---- on the feed thread ---------------------------------------------------------------
     def _shard(self, index: int) -> Any:
@@ -104,7 +116,8 @@ class RealtimeFeed:
                 if handle is None:
                     continue
                 delta = deltas.get(index)
-                ref = handle.apply.remote(tag, pack(delta.rows) if delta else None, pack(delta.seconds) if delta else None)
+                rows, seconds = (pack(delta.rows), pack(delta.seconds)) if delta else (None, None)
+                ref = handle.apply.remote(tag, rows, seconds)
                 self._in_flight.append(ref)
                 self.sent += 1
             self._publish(tag, fresh)
@@ -112,7 +125,9 @@ class RealtimeFeed:
             log.exception("real-time feed failed for %s", tag)
 
     def _publish(self, tag: tuple[int, int], fresh: pa.Table) -> None:
-        if self._loop is None or (isinstance(self._bus, InProcessBus) and not self._bus.has_subscribers):
+        with self._lock:
+            loop = self._loop
+        if loop is None or (isinstance(self._bus, InProcessBus) and not self._bus.has_subscribers):
             return
         millis = epoch_millis(fresh.column("timestamp")).tolist()
         columns = {name: fresh.column(name).to_pylist() for name in BUS_COLUMNS}
@@ -126,5 +141,5 @@ class RealtimeFeed:
             }
             message_id = f"{tag[0]}-{tag[1]}-{chunk}"
             asyncio.run_coroutine_threadsafe(
-                self._bus.publish(EVENT_PROCESSED, orjson.dumps(body), message_id=message_id), self._loop
+                self._bus.publish(EVENT_PROCESSED, orjson.dumps(body), message_id=message_id), loop
             )

@@ -4,6 +4,10 @@ Ingest is acknowledged once the rows are in ``events``; this thread feeds the ro
 (storage/rollup_feed.py) at most once per interval, so a busy writer feeds many inserts in
 one step and a quiet one feeds each within about an interval. It has its own ClickHouse
 client: feeding runs beside the next inserts, never in front of them.
+
+Threads: the ClickHouse write thread reports stored inserts, this thread advances what is fed,
+the event loop waits for it (``settle``) and reads the lag. ``_lock`` guards both seqs; the
+stored tables go through ``InsertMemory``, which has a lock of its own.
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ class RollupFeeder:
     ) -> None:
         self._connect = connect
         self._interval = interval_seconds
+        self._lock = threading.Lock()
         self._fed_through = fed_through
         self._stored = fed_through
         # What the writer stored since, so a step need not read it back (storage/rollup_feed.py).
         self._memory = InsertMemory()
         self._wake = threading.Event()
-        self._stopped = False
+        self._stopped = threading.Event()
         self._m_pending = Gauge(
             "analytics_rollup_pending_inserts", "Stored inserts not yet fed to the rollups", registry=registry
         )
@@ -66,44 +71,52 @@ class RollupFeeder:
 
     @property
     def lag(self) -> int:
-        return self._stored - self._fed_through
+        """Stored inserts not yet fed."""
+        with self._lock:
+            return self._stored - self._fed_through
+
+    @property
+    def fed_through(self) -> int:
+        with self._lock:
+            return self._fed_through
 
     def stored(self, seq: int, table: pa.Table) -> None:
         """Called on the write thread after insert ``seq`` of ``table`` is durable."""
         self._memory.add(seq, table)
-        self._stored = max(self._stored, seq)
-        self._m_pending.set(self.lag)
+        with self._lock:
+            self._stored = max(self._stored, seq)
+            self._m_pending.set(self._stored - self._fed_through)
 
     async def settle(self, timeout_seconds: float = 60.0) -> int:
         """Wait until everything stored before this call is in the rollups; returns the fed seq."""
-        target = self._stored
+        with self._lock:
+            target = self._stored
         deadline = time.monotonic() + timeout_seconds
         self._wake.set()
-        while self._fed_through < target:
+        while (fed := self.fed_through) < target:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"rollups still {target - self._fed_through} inserts behind")
+                raise TimeoutError(f"rollups still {target - fed} inserts behind")
             await asyncio.sleep(0.01)
-        return self._fed_through
+        return fed
 
     def stop(self) -> None:
-        self._stopped = True
+        self._stopped.set()
         self._wake.set()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
         feed: RollupFeed | None = None
-        while not self._stopped:
+        while not self._stopped.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
-            target = self._stored
-            if self._fed_through >= target:
+            with self._lock:
+                target, fed_through = self._stored, self._fed_through
+            if fed_through >= target:
                 continue
             started = time.perf_counter()
             try:
                 if feed is None:
-                    feed = RollupFeed(
-                        self._connect(), EVENT_COLUMNS, fed_through=self._fed_through, memory=self._memory
-                    )
+                    feed = RollupFeed(self._connect(), EVENT_COLUMNS, fed_through=fed_through, memory=self._memory)
                 from_memory = feed.fed_from_memory
                 held, read_back = feed.history_held_steps, feed.history_read_back_steps
                 rows = feed.feed_through(target)
@@ -113,15 +126,15 @@ class RollupFeeder:
                 time.sleep(_RETRY_SECONDS)
                 self._wake.set()
                 continue
-            self._fed_through = feed.fed_through
+            with self._lock:
+                self._fed_through = feed.fed_through
+                self._m_pending.set(self._stored - self._fed_through)
             self._m_rows.inc(rows)
             self._m_history.labels(history="held").inc(feed.history_held_steps - held)
             self._m_history.labels(history="read_back").inc(feed.history_read_back_steps - read_back)
             if feed.fed_from_memory > from_memory:
                 self._m_from_memory.inc(feed.fed_from_memory - from_memory)
-                # The step's sorted copy and the tables it forgot are freed: hand the pages back
-                # (~0.6 ms), or Arrow's allocator keeps them: bench_ingest's service RSS 2,952-2,954 MiB
-                # without this, 2,835 with it (2,874-2,898 before the feed read from memory).
+                # The step's sorted copy and the tables it forgot are freed: hand the pages back, or
+                # Arrow's allocator keeps them and the service holds on to more memory.
                 pa.default_memory_pool().release_unused()
             self._m_seconds.observe(time.perf_counter() - started)
-            self._m_pending.set(self.lag)

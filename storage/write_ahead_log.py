@@ -1,16 +1,21 @@
 """The write-ahead log in front of ClickHouse: where an event is durable when it is acknowledged.
 
-A chDB insert costs 20-40 ms of CPU whatever its size (one new part per insert; measured in
-bench/), so acknowledging after each insert spent a core on part creation at a few hundred
-requests per second. Instead each accepted batch is appended here and fsync'd (well under a
-millisecond), acknowledged, and inserted into ClickHouse a moment later together with the
-batches that arrived meanwhile.
+A chDB insert costs about the same CPU whatever its size (one new part per insert; measured
+in bench/), so acknowledging after each insert spent most of the CPU on part creation under
+a steady stream of small requests. Instead each accepted batch is appended here and fsync'd (far
+cheaper), acknowledged, and inserted into ClickHouse a moment later together with the batches
+that arrived meanwhile.
 
 Layout: segment files ``wal-<first seq>.log`` of records
 ``[length u32][crc32 u32][seq u64][Arrow IPC stream]`` (little endian), and a ``checkpoint``
 file holding the highest seq known to be in ClickHouse. Segments wholly at or below the
 checkpoint are deleted. On open, a torn record at the end of the last segment (a crash in
 the middle of an append, never acknowledged) is cut off.
+
+Threads: one thread appends (the store's append thread); another checkpoints (the ClickHouse
+write thread); any thread may read ``last_seq`` and ``checkpointed``. ``_lock`` guards the
+segment list, the open segment and both seqs; the bytes are written and fsync'd outside it, so
+a checkpoint never waits for a disk flush.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -42,17 +48,28 @@ class WriteAheadLog:
         self._folder = folder
         self._fsync = fsync
         folder.mkdir(parents=True, exist_ok=True)
-        self.checkpointed = self._read_checkpoint()
-        self.last_seq = self.checkpointed
+        self._lock = threading.Lock()
+        self._checkpointed = self._read_checkpoint()
+        self._last_seq = self._checkpointed
         self._segments: list[tuple[int, Path]] = sorted(
             (int(p.name[len(_PREFIX) : -len(_SUFFIX)]), p) for p in folder.glob(f"{_PREFIX}*{_SUFFIX}")
         )
         for i, (_, path) in enumerate(self._segments):
-            self.last_seq = max(self.last_seq, self._scan(path, last=i == len(self._segments) - 1))
-        self._file = None
+            self._last_seq = max(self._last_seq, self._scan(path, last=i == len(self._segments) - 1))
+        self._file: BinaryIO | None = None
         self._file_size = 0
-        # Appends (the accepting thread) and checkpoints (the ClickHouse writer) share the segment list.
-        self._lock = threading.Lock()
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last durable record."""
+        with self._lock:
+            return self._last_seq
+
+    @property
+    def checkpointed(self) -> int:
+        """The highest seq known to be in ClickHouse."""
+        with self._lock:
+            return self._checkpointed
 
     # ---- appending ------------------------------------------------------------------------
     def append(self, table: pa.Table) -> int:
@@ -64,7 +81,7 @@ class WriteAheadLog:
         with one write and one fsync for all of them, and no copy of the callers' bytes; returns the
         seq of the last (the first is that less len - 1)."""
         with self._lock:
-            first = self.last_seq + 1
+            first = self._last_seq + 1
             if self._file is None or self._file_size >= SEGMENT_BYTES:
                 self._roll(first)
             file = self._file
@@ -75,17 +92,21 @@ class WriteAheadLog:
         _write_all(file.fileno(), *pieces)
         if self._fsync:
             os.fdatasync(file.fileno())
-        self._file_size += sum(len(piece) for piece in pieces)
-        self.last_seq = first + len(payloads) - 1
-        return self.last_seq
+        last = first + len(payloads) - 1
+        with self._lock:
+            self._file_size += sum(len(piece) for piece in pieces)
+            self._last_seq = last
+        return last
 
     def _roll(self, first_seq: int) -> None:
+        """Start a new segment (called with ``_lock`` held)."""
         if self._file is not None:
             self._file.close()
         path = self._folder / f"{_PREFIX}{first_seq:020d}{_SUFFIX}"
         # Unbuffered: records go out with one writev each, never through a copy.
-        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
-        self._file_size = self._file.tell()
+        file = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
+        self._file = file
+        self._file_size = file.tell()
         self._segments.append((first_seq, path))
         if self._fsync:
             _fsync_dir(self._folder)
@@ -98,9 +119,9 @@ class WriteAheadLog:
         tmp = self._folder / "checkpoint.tmp"
         tmp.write_text(str(seq))
         os.replace(tmp, self._folder / "checkpoint")
-        self.checkpointed = seq
-        # A segment can go once the next one starts at or below the checkpoint + 1.
         with self._lock:
+            self._checkpointed = seq
+            # A segment can go once the next one starts at or below the checkpoint + 1.
             while len(self._segments) > 1 and self._segments[1][0] <= seq + 1:
                 _, path = self._segments.pop(0)
                 path.unlink(missing_ok=True)
@@ -108,15 +129,18 @@ class WriteAheadLog:
     # ---- after a restart ------------------------------------------------------------------
     def unstored(self) -> Iterator[tuple[int, pa.Table]]:
         """The records after the checkpoint, in order: acknowledged, maybe not yet in ClickHouse."""
-        for _, path in list(self._segments):
+        with self._lock:
+            segments, checkpointed = list(self._segments), self._checkpointed
+        for _, path in segments:
             for seq, payload, _ in _records(path):
-                if seq > self.checkpointed:
+                if seq > checkpointed:
                     yield seq, unpack(payload)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     # ---- internals ------------------------------------------------------------------------
     def _read_checkpoint(self) -> int:
@@ -132,7 +156,9 @@ class WriteAheadLog:
         size = path.stat().st_size
         if good_end != size:
             if not last:
-                raise CorruptLog(f"{path}: unreadable record at byte {good_end} of {size}; acknowledged events may follow it")
+                raise CorruptLog(
+                    f"{path}: unreadable record at byte {good_end} of {size}; acknowledged events may follow it"
+                )
             with open(path, "r+b") as f:
                 f.truncate(good_end)
         return last_seq

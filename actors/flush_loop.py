@@ -1,0 +1,108 @@
+"""The event store's flush loop: moves acknowledged rows from the write-ahead log into ClickHouse.
+
+A task on the actor's event loop decides when; the insert itself, the log checkpoint and the
+release of the pending rows run on the ClickHouse write thread, in that order, so a row leaves
+``PendingWrites`` only once ClickHouse holds it and a restart would not replay it. A failed
+insert keeps its rows pending and is retried. The asyncio events are touched only on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import pyarrow as pa
+
+from actors.pending_writes import LoggedBatch, PendingWrites
+
+log = logging.getLogger("analytics.event_store")
+
+
+class FlushLoop:
+    def __init__(
+        self,
+        pending: PendingWrites,
+        *,
+        insert: Callable[[pa.Table], None],
+        checkpoint: Callable[[int], None],
+        writer: Executor,
+        interval_seconds: float,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        """``insert`` and ``checkpoint`` (the log's) run on ``writer``, the ClickHouse write thread."""
+        self._pending = pending
+        self._insert = insert
+        self._checkpoint = checkpoint
+        self._writer = writer
+        self._interval = interval_seconds
+        self._retry = retry_seconds
+        self._task: asyncio.Task[None] | None = None
+        # Rows wait to be inserted / someone waits for them: insert now.
+        self._wanted = asyncio.Event()
+        self._now = asyncio.Event()
+
+    def start(self) -> bool:
+        """Run on the running event loop, unless running already; True when it (re)started."""
+        if self._task is not None and not self._task.done():
+            return False
+        self._wanted = asyncio.Event()
+        self._now = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return True
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def wake(self) -> None:
+        """Rows were logged: insert them within the interval."""
+        self._wanted.set()
+
+    async def make_room(self) -> None:
+        """Back-pressure: wait while too many acknowledged rows are not yet in ClickHouse."""
+        while self._pending.full:
+            self._now.set()
+            await asyncio.sleep(0.01)
+
+    async def until_stored(self, seq: int) -> None:
+        """Insert at once, until every log record up to ``seq`` is in ClickHouse."""
+        while self._pending.stored_through < seq:
+            self._wanted.set()
+            self._now.set()
+            await asyncio.sleep(0.002)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wanted.wait()
+            # Linger so one insert carries everything that arrives meanwhile, unless a reader waits.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), timeout=self._interval)
+            self._wanted.clear()
+            self._now.clear()
+            batch = self._pending.take()
+            if not batch:
+                continue
+            try:
+                await loop.run_in_executor(self._writer, self._store, batch)
+            except Exception:
+                log.exception("inserting %s logged batches failed; retrying", len(batch))
+                await asyncio.sleep(self._retry)
+            batches, rows = self._pending.counts()
+            if batches:
+                # Rows that arrived during this insert wait out the interval like any others: each
+                # insert costs about the same CPU whatever its size, and going again at once made a
+                # busy writer insert back to back. Only a backlog of a full insert or more goes at once.
+                self._wanted.set()
+                if rows >= self._pending.max_rows_per_insert:
+                    self._now.set()
+
+    def _store(self, batch: list[LoggedBatch]) -> None:
+        """On the ClickHouse write thread: insert logged batches, checkpoint the log, release them."""
+        table = pa.concat_tables([t for _, t in batch]) if len(batch) > 1 else batch[0][1]
+        self._insert(table)
+        self._checkpoint(batch[-1][0])
+        self._pending.release(batch)

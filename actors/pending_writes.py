@@ -1,0 +1,109 @@
+"""Rows the event store has acknowledged (they are in the write-ahead log) but not yet inserted
+into ClickHouse, oldest first, with the bound that pushes back on writers.
+
+Three threads share it, so ``_lock`` guards every field: the append thread adds a batch once it
+is logged, the ClickHouse write thread releases a batch once it is inserted and checkpointed,
+and the event loop takes batches to insert and reads the totals. The lock is taken once per
+batch; id lists are built before it is taken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+import pyarrow as pa
+
+# (log seq of the batch's last record, its rows)
+LoggedBatch = tuple[int, pa.Table]
+
+
+class PendingWrites:
+    def __init__(
+        self,
+        *,
+        stored_through: int,
+        max_rows: int,
+        max_rows_per_insert: int,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> None:
+        """``stored_through``: the log seq ClickHouse already holds. Writers wait while more than
+        ``max_rows`` are pending; one insert takes at most ``max_rows_per_insert`` (but always one
+        batch). ``on_rows`` hears the pending row count after each change, under the lock, so
+        successive counts arrive in order."""
+        self._max_rows = max_rows
+        self.max_rows_per_insert = max_rows_per_insert
+        self._on_rows = on_rows
+        self._lock = threading.Lock()
+        self._batches: list[LoggedBatch] = []
+        self._ids: set[str] = set()
+        self._rows = 0
+        self._stored_through = stored_through
+
+    # ---- the append thread ----------------------------------------------------------------
+    def add(self, seq: int, table: pa.Table, ids: Iterable[str]) -> None:
+        """``table`` (whose rows have the distinct ``ids``) is durable in the log up to ``seq``."""
+        with self._lock:
+            self._batches.append((seq, table))
+            self._ids.update(ids)
+            self._rows += table.num_rows
+            self._changed()
+
+    def pending_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that are pending."""
+        with self._lock:
+            return {event_id for event_id in ids if event_id in self._ids}
+
+    # ---- the event loop -------------------------------------------------------------------
+    def take(self) -> list[LoggedBatch]:
+        """The oldest batches for one insert (not removed until ``release``)."""
+        taken: list[LoggedBatch] = []
+        rows = 0
+        with self._lock:
+            for seq, table in self._batches:
+                if taken and rows + table.num_rows > self.max_rows_per_insert:
+                    break
+                taken.append((seq, table))
+                rows += table.num_rows
+        return taken
+
+    def counts(self) -> tuple[int, int]:
+        """(batches, rows) pending, read together."""
+        with self._lock:
+            return len(self._batches), self._rows
+
+    @property
+    def rows(self) -> int:
+        with self._lock:
+            return self._rows
+
+    @property
+    def full(self) -> bool:
+        """Writers wait while this holds."""
+        with self._lock:
+            return self._rows > self._max_rows
+
+    @property
+    def stored_through(self) -> int:
+        """Every log seq up to this one is in ClickHouse."""
+        with self._lock:
+            return self._stored_through
+
+    # ---- the ClickHouse write thread ------------------------------------------------------
+    def release(self, batch: list[LoggedBatch]) -> None:
+        """``batch`` (the oldest pending, as ``take`` gave it) is in ClickHouse and checkpointed."""
+        ids = [event_id for _, table in batch for event_id in table.column("id").to_pylist()]
+        rows = sum(table.num_rows for _, table in batch)
+        seqs = [seq for seq, _ in batch]
+        with self._lock:
+            if [seq for seq, _ in self._batches[: len(batch)]] != seqs:
+                raise RuntimeError(f"log records {seqs} released are not the oldest pending ones")
+            del self._batches[: len(batch)]
+            self._ids.difference_update(ids)
+            self._rows -= rows
+            self._stored_through = batch[-1][0]
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._on_rows is not None:
+            self._on_rows(self._rows)
