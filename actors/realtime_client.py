@@ -3,6 +3,9 @@
 ``LiveUpdates`` keeps one long poll to the live hub per replica, however many subscribers the
 replica has; each subscriber reads the latest state when it is ready for the next message,
 so a slow client skips versions instead of queueing them.
+
+Answers are the typed models of semantic/realtime_results.py, read once here from the dicts the
+actors (or the minute-table fallback) send.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from actors import names
 from core.errors import InvalidRequest, StoreUnavailable
 from semantic.live_counters import WINDOWS
 from semantic.live_deltas import shard_of
+from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
 from semantic.realtime_rollup import RealtimeRollup
 from storage.events import EventStore
 
@@ -71,35 +75,38 @@ class RealtimeClient:
             self._handles.pop(name, None)
             raise StoreUnavailable("the live counters are restarting; retry shortly") from exc
 
-    async def realtime(self) -> dict[str, Any]:
+    async def realtime(self) -> RealtimeMetrics:
         # The hub's latest tick (at most half a second old) is served as is: reads never queue computations.
         try:
-            return await self._call(names.LIVE_HUB, "snapshot", max_age=0.5)
+            metrics = await self._call(names.LIVE_HUB, "snapshot", max_age=0.5)
         except StoreUnavailable:
             if self._rollup is None:
                 raise
-            return await self._rollup.realtime()
+            metrics = await self._rollup.realtime()
+        return RealtimeMetrics.model_validate(metrics)
 
-    async def trending(self, window: str, limit: int, category: str | None = None) -> dict[str, Any]:
+    async def trending(self, window: str, limit: int, category: str | None = None) -> TrendingList:
         check_window(window)
         check_limit(limit)
         try:
-            return await self._call(names.LIVE_HUB, "top", window, limit, category)
+            ranking = await self._call(names.LIVE_HUB, "top", window, limit, category)
         except StoreUnavailable:
             if self._rollup is None:
                 raise
-            return await self._rollup.trending(window, limit, category)
+            ranking = await self._rollup.trending(window, limit, category)
+        return TrendingList.model_validate(ranking)
 
-    async def content_live(self, content_id: str) -> dict[str, Any]:
+    async def content_live(self, content_id: str) -> ContentLive:
         if not content_id:
             raise InvalidRequest("content_id must not be empty", details={"field": "content_id"})
+        shard = names.counter_shard(shard_of(content_id, self._shards))
         try:
-            view = await self._call(names.counter_shard(shard_of(content_id, self._shards)), "content_view", content_id)
+            view = await self._call(shard, "content_view", content_id)
         except StoreUnavailable:
             if self._rollup is None:
                 raise
-            return await self._rollup.content_live(content_id)
-        return {**view, "source": "live"}
+            return ContentLive.model_validate(await self._rollup.content_live(content_id))
+        return ContentLive.model_validate({**view, "source": "live"})
 
 
 class LiveUpdates:
@@ -108,7 +115,7 @@ class LiveUpdates:
         self._replica = uuid.uuid4().hex
         self._interest: Counter[str] = Counter()
         self._subscribers = 0
-        self._state: dict[str, Any] | None = None
+        self._state: LiveState | None = None
         self._version = 0
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,17 +144,24 @@ class LiveUpdates:
                 await asyncio.sleep(0.5)
                 continue
             if state is not None:
-                self._state = state
-                self._version = state["version"]
+                try:
+                    # Read once per version here, whatever the number of subscribers.
+                    parsed = LiveState.from_hub(state)
+                except ValueError:  # skip this version; the next one may be readable
+                    log.warning("the live hub sent a state this replica cannot read", exc_info=True)
+                    self._version = state.get("version", self._version)
+                    continue
+                self._state = parsed
+                self._version = parsed.version
                 self._changed.set()
                 self._changed = asyncio.Event()
 
-    async def _next(self, after: dict[str, Any] | None) -> dict[str, Any]:
+    async def _next(self, after: LiveState | None) -> LiveState:
         while self._state is None or self._state is after:
             await self._changed.wait()
         return self._state
 
-    async def stream(self, interval_seconds: float, content_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, interval_seconds: float, content_id: str | None = None) -> AsyncIterator[LiveState]:
         """The latest state, at most once per ``interval_seconds``, whenever it changed."""
         self._subscribers += 1
         if content_id is not None:
@@ -155,11 +169,11 @@ class LiveUpdates:
             if self._interest[content_id] == 1 and self._task is not None and not self._task.done():
                 self._task.cancel()  # poll again at once with the new content id
         self._ensure_polling()
-        sent: dict[str, Any] | None = None
+        sent: LiveState | None = None
         try:
             while True:
                 state = await self._next(sent)
-                if content_id is not None and content_id not in state["contents"]:
+                if content_id is not None and content_id not in state.contents:
                     sent = state  # the hub has not computed this content yet: wait for the next version
                     continue
                 sent = state

@@ -1,4 +1,9 @@
-"""Roles, the authenticated principal, and which roles may do what."""
+"""Roles, the authenticated principal, and which roles may do what.
+
+Every REST route and GraphQL field declares one ``Permission`` below (serve_app/deps.py turns
+them into FastAPI dependencies, graphql_schema/permissions.py into Strawberry permission
+classes), so both transports refuse the same callers with the same 401/403 messages.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +45,28 @@ def require(principal: Principal | None, allowed: frozenset[Role], action: str) 
         roles = ", ".join(sorted(r.value for r in allowed))
         raise Forbidden(f"role '{principal.role.value}' may not {action}; allowed roles: {roles}")
     return principal
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """What one operation needs: the roles allowed, and the action a refusal names."""
+
+    roles: frozenset[Role]
+    action: str
+
+    def check(self, principal: Principal | None) -> Principal:
+        return require(principal, self.roles, self.action)
+
+    def allows(self, role: Role) -> bool:
+        return role in self.roles
+
+
+# The operations of the API, each declared once on its route and on its GraphQL field.
+CAN_INGEST_EVENTS = Permission(INGEST, "ingest events")
+CAN_QUERY_RAW_EVENTS = Permission(READ_RAW_EVENTS, "query raw events")
+CAN_READ_RAW_EVENTS = Permission(READ_RAW_EVENTS, "read raw events")
+CAN_MANAGE_API_KEYS = Permission(MANAGE_KEYS, "manage API keys")
+CAN_READ_AUDIT_LOG = Permission(MANAGE_KEYS, "read the audit log")
+CAN_READ_ANALYTICS = Permission(READ_ANALYTICS, "read analytics")
+CAN_READ_CONTENT_METADATA = Permission(READ_ANALYTICS | WRITE_CONTENT_METADATA, "read content metadata")
+CAN_WRITE_CONTENT_METADATA = Permission(WRITE_CONTENT_METADATA, "write content metadata")

@@ -7,7 +7,6 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from core.access import READ_ANALYTICS, WRITE_CONTENT_METADATA, require
 from core.models import ContentAnalytics
 from graphql_schema.analytics_base import (
     AnalyticsMap,
@@ -18,6 +17,7 @@ from graphql_schema.analytics_base import (
 )
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
+from graphql_schema.permissions import ReadAnalytics, ReadContentMetadata, WriteContentMetadata
 from semantic import content as content_models
 from semantic import content_comparison, content_insights, journeys
 from semantic.content_metadata import MetadataUpdate, check_content_id
@@ -126,7 +126,10 @@ class ContentMetadataInput:
 
 @strawberry.type
 class ContentQueries:
-    @strawberry.field(description="ContentAnalytics of one content, with a series and the previous period")
+    @strawberry.field(
+        description="ContentAnalytics of one content, with a series and the previous period",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def content_analytics(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None
@@ -134,7 +137,9 @@ class ContentQueries:
         period = analytics_period(info, range)
         return ContentAnalyticsReport.from_pydantic(await analytics(info).content.report(content_id, period))
 
-    @strawberry.field(description="Content analytics in bulk: filter, sort, paginate")
+    @strawberry.field(
+        description="Content analytics in bulk: filter, sort, paginate", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def content_list(
         self,
@@ -163,7 +168,9 @@ class ContentQueries:
         )
         return ContentPage.from_pydantic(page)
 
-    @strawberry.field(description="Top content by a metric, optionally in one category")
+    @strawberry.field(
+        description="Top content by a metric, optionally in one category", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def top_performing_content(
         self,
@@ -181,7 +188,7 @@ class ContentQueries:
         )
         return TopPerformingContent.from_pydantic(top)
 
-    @strawberry.field(description="Plain-language findings about one content")
+    @strawberry.field(description="Plain-language findings about one content", permission_classes=[ReadAnalytics])
     @maps_errors
     async def content_insights(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None
@@ -189,7 +196,10 @@ class ContentQueries:
         period = analytics_period(info, range)
         return ContentInsights.from_pydantic(await analytics(info).insights.insights(content_id, period))
 
-    @strawberry.field(description="Who views the content, by source, place, device, browser and referrer")
+    @strawberry.field(
+        description="Who views the content, by source, place, device, browser and referrer",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def content_audience(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None, limit: int = 20
@@ -197,7 +207,9 @@ class ContentQueries:
         period = analytics_period(info, range)
         return ContentAudience.from_pydantic(await analytics(info).content.audience(content_id, period, limit=limit))
 
-    @strawberry.field(description="What viewers did right before and after viewing the content")
+    @strawberry.field(
+        description="What viewers did right before and after viewing the content", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def content_journey(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None, limit: int = 10
@@ -207,7 +219,10 @@ class ContentQueries:
             await analytics(info).journeys.content_journey(content_id, period, limit=limit)
         )
 
-    @strawberry.field(description="Contents side by side, each against its category's lifecycle median")
+    @strawberry.field(
+        description="Contents side by side, each against its category's lifecycle median",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def content_comparison(
         self,
@@ -220,22 +235,25 @@ class ContentQueries:
         result = await analytics(info).comparison.compare(ids, period, lifecycle_days=lifecycle_days)
         return ContentComparison.from_pydantic(result)
 
-    @strawberry.field(description="A content's metadata (null when none was recorded)")
+    @strawberry.field(
+        description="A content's metadata (null when none was recorded)", permission_classes=[ReadContentMetadata]
+    )
     @maps_errors
     async def content_metadata(self, info: Info[GraphQLContext, None], content_id: str) -> ContentMetadataType | None:
-        require(info.context.principal, READ_ANALYTICS | WRITE_CONTENT_METADATA, "read content metadata")
         found = await analytics(info).metadata.get(content_id)
         return ContentMetadataType.from_pydantic(found) if found else None
 
 
 @strawberry.type
 class ContentMetadataMutations:
-    @strawberry.mutation(description="Create or update a content's metadata (roles service, admin)")
+    @strawberry.mutation(
+        description="Create or update a content's metadata (roles service, admin)",
+        permission_classes=[WriteContentMetadata],
+    )
     @maps_errors
     async def upsert_content_metadata(
         self, info: Info[GraphQLContext, None], content_id: str, metadata: ContentMetadataInput
     ) -> ContentMetadataType:
-        require(info.context.principal, WRITE_CONTENT_METADATA, "write content metadata")
         check_content_id(content_id)
         body = {name: value for name, value in vars(metadata).items() if value is not None}
         if "published_at" in body:

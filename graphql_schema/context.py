@@ -2,36 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from strawberry.fastapi import BaseContext
 
 from core.access import Principal
+from semantic.analytics import Analytics
 from semantic.ingestion import IngestService
+from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
 from storage.events import EventStore
+
+
+class LiveFeed(Protocol):
+    """The live hub's state as it changes (actors.realtime_client.LiveUpdates)."""
+
+    def stream(self, interval_seconds: float, content_id: str | None = None) -> AsyncIterator[LiveState]: ...
+
+
+class LiveReader(Protocol):
+    """The live layer as a replica reads it (actors.realtime_client.RealtimeClient)."""
+
+    @property
+    def updates(self) -> LiveFeed: ...
+
+    async def realtime(self) -> RealtimeMetrics: ...
+
+    async def trending(self, window: str, limit: int, category: str | None = None) -> TrendingList: ...
+
+    async def content_live(self, content_id: str) -> ContentLive: ...
+
+
+class ResolverServices(Protocol):
+    """The part of a replica's services (serve_app.services.Services) the resolvers use."""
+
+    @property
+    def ingest(self) -> IngestService: ...
+
+    @property
+    def events(self) -> EventStore: ...
+
+    @property
+    def realtime(self) -> LiveReader: ...
+
+    @property
+    def analytics(self) -> Analytics: ...
 
 
 @dataclass
 class GraphQLContext(BaseContext):
-    # None only for the in-browser IDE page; every resolver checks it through core.access.require.
+    # None only for the in-browser IDE page (and a websocket until it authenticates); every field
+    # declares its permission (graphql_schema/permissions.py), which refuses a missing principal.
     principal: Principal | None
     ingest: IngestService
     events: EventStore
     # The live layer (counter shards, trending, live hub) as seen from this replica.
-    realtime: Any = None
-    # The analytics services (semantic.analytics.Analytics): content, users, search.
-    analytics: Any = None
+    realtime: LiveReader
+    # The analytics services: content, users, search, metadata.
+    analytics: Analytics
 
     def __post_init__(self) -> None:
         super().__init__()
 
     @classmethod
-    def build(cls, principal: Principal | None, services: Any) -> GraphQLContext:
+    def build(cls, principal: Principal | None, services: ResolverServices) -> GraphQLContext:
         return cls(
             principal=principal,
             ingest=services.ingest,
             events=services.events,
-            realtime=getattr(services, "realtime", None),
-            analytics=getattr(services, "analytics", None),
+            realtime=services.realtime,
+            analytics=services.analytics,
         )

@@ -9,11 +9,11 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from core.access import INGEST, READ_RAW_EVENTS, require
-from core.errors import InvalidRequest
+from core.errors import FieldError
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors, to_camel
-from storage.events import MAX_PAGE_SIZE, EventFilter
+from graphql_schema.permissions import IngestEvents, QueryRawEvents, ReadRawEvents
+from semantic.raw_events import DEFAULT_PAGE_SIZE, RawEventQuery
 
 
 @strawberry.type(description="A stored analytics event, with the fields enrichment derived at ingest")
@@ -86,6 +86,20 @@ class EventFilterInput:
     start: datetime | None = None
     end: datetime | None = None
 
+    def to_query(self, limit: int, cursor: str | None) -> RawEventQuery:
+        """Checked as REST checks its query parameters (semantic/raw_events.py)."""
+        return RawEventQuery.parse(
+            event_type=self.event_type,
+            event_category=self.event_category,
+            user_id=self.user_id,
+            session_id=self.session_id,
+            content_id=self.content_id,
+            start=self.start,
+            end=self.end,
+            limit=limit,
+            cursor=cursor,
+        )
+
 
 @strawberry.type
 class EventError:
@@ -93,6 +107,11 @@ class EventError:
     field: str
     code: str
     message: str
+
+    @classmethod
+    def from_domain(cls, error: FieldError) -> EventError:
+        # Field names as GraphQL spells them (eventType, not event_type).
+        return cls(index=error.index, field=to_camel(error.field), code=error.code, message=error.message)
 
 
 @strawberry.type
@@ -119,64 +138,51 @@ class EventPage:
 
 @strawberry.type
 class EventQueries:
-    @strawberry.field(description="One stored event by id (admin)")
+    @strawberry.field(description="One stored event by id (admin)", permission_classes=[ReadRawEvents])
     @maps_errors
     async def event(self, info: Info[GraphQLContext, None], id: str) -> Event | None:
-        require(info.context.principal, READ_RAW_EVENTS, "read raw events")
         row = await info.context.events.get(id)
         return Event.from_domain(row) if row else None
 
-    @strawberry.field(description="Stored events, newest first, with cursor pagination (admin)")
+    @strawberry.field(
+        description="Stored events, newest first, with cursor pagination (admin)", permission_classes=[QueryRawEvents]
+    )
     @maps_errors
     async def events(
         self,
         info: Info[GraphQLContext, None],
         filter: EventFilterInput | None = None,
-        limit: int = 100,
+        limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
     ) -> EventPage:
-        require(info.context.principal, READ_RAW_EVENTS, "query raw events")
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"field": "limit"})
-        f = filter or EventFilterInput()
-        if f.start is not None and f.end is not None and f.end <= f.start:
-            raise InvalidRequest("'end' must be after 'start'", details={"field": "filter.end"})
-        page = await info.context.events.list(
-            EventFilter(
-                event_type=f.event_type,
-                event_category=f.event_category,
-                user_id=f.user_id,
-                session_id=f.session_id,
-                content_id=f.content_id,
-                start=f.start,
-                end=f.end,
-            ),
-            limit,
-            cursor,
-        )
+        query = (filter or EventFilterInput()).to_query(limit, cursor)
+        page = await info.context.events.list(query.filters, query.limit, query.cursor)
         return EventPage(events=[Event.from_domain(e) for e in page.events], next_cursor=page.next_cursor)
 
 
 @strawberry.type
 class EventMutations:
-    @strawberry.mutation(description="Track one event; returns its id (generated when not given)")
+    @strawberry.mutation(
+        description="Track one event; returns its id (generated when not given)", permission_classes=[IngestEvents]
+    )
     @maps_errors
     async def track_event(self, info: Info[GraphQLContext, None], event: EventInput) -> TrackResult:
-        require(info.context.principal, INGEST, "ingest events")
-        event_id, duplicate = await info.context.ingest.ingest_one(event.to_raw())
+        event_id, duplicate = await info.context.ingest.ingest_one(event.to_raw(), "graphql_event")
         return TrackResult(id=event_id, duplicate=duplicate)
 
-    @strawberry.mutation(description="Track many events; valid ones are stored even when others are rejected")
+    @strawberry.mutation(
+        description="Track many events; valid ones are stored even when others are rejected",
+        permission_classes=[IngestEvents],
+    )
     @maps_errors
     async def track_events(self, info: Info[GraphQLContext, None], events: list[EventInput]) -> BatchResult:
-        require(info.context.principal, INGEST, "ingest events")
         raw = info.context.ingest.check_batch_shape({"events": [e.to_raw() for e in events]})
-        result = await info.context.ingest.ingest_batch(raw)
+        result = await info.context.ingest.ingest_batch(raw, "graphql_batch")
         return BatchResult(
             accepted=result.accepted,
             rejected=result.rejected,
             duplicates=result.duplicates,
             batch_id=result.batch_id,
-            errors=[EventError(index=e.index, field=to_camel(e.field), code=e.code, message=e.message) for e in result.errors],
+            errors=[EventError.from_domain(e) for e in result.errors],
             generated_ids={str(k): v for k, v in result.generated_ids.items()},
         )

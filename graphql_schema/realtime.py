@@ -2,31 +2,28 @@
 
 Every payload carries ``asOf`` (the timestamp of the newest event included) and ``source``
 (``live``: the counter actors; ``live_partial``: a shard was restarting and is missing;
-``rollup``: ClickHouse's minute table, while the actors cannot answer).
+``rollup``: ClickHouse's minute table, while the actors cannot answer). The types view the models
+of semantic/realtime_results.py, which REST answers with as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from actors.realtime_client import check_limit, check_window
-from core.access import READ_ANALYTICS, require
 from core.errors import AnalyticsError, InvalidRequest
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import as_graphql_error, maps_errors
+from graphql_schema.permissions import ReadAnalytics
+from semantic import realtime_results as live
 
 MIN_INTERVAL_MS = 100
 MAX_INTERVAL_MS = 60_000
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 @strawberry.type(description="Trending figures of one content item in one window (definitions in the README)")
@@ -39,8 +36,15 @@ class TrendFigures:
     score: float
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrendFigures:
-        return cls(**{k: float(d[k]) for k in ("activity", "popularity", "baseline_per_minute", "velocity", "acceleration", "score")})
+    def from_model(cls, m: live.TrendFigures) -> TrendFigures:
+        return cls(
+            activity=m.activity,
+            popularity=m.popularity,
+            baseline_per_minute=m.baseline_per_minute,
+            velocity=m.velocity,
+            acceleration=m.acceleration,
+            score=m.score,
+        )
 
 
 @strawberry.type(description="Counts in one window: 5m, 1h or 24h (whole minutes, the current one included)")
@@ -60,22 +64,26 @@ class LiveWindow:
     trending: TrendFigures | None = None
 
     @classmethod
-    def from_dict(cls, window: str, d: dict[str, Any]) -> LiveWindow:
+    def from_model(cls, window: str, m: live.WindowFigures) -> LiveWindow:
         return cls(
             window=window,
-            events=d["events"],
-            views=d["views"],
-            unique_users=d["unique_users"],
-            plays=d["plays"],
-            completions=d["completions"],
-            shares=d["shares"],
-            bookmarks=d["bookmarks"],
-            searches=d["searches"],
-            watch_time_seconds=d["watch_time_seconds"],
-            by_event_type=d["by_event_type"],
-            unique_sessions=d.get("unique_sessions"),
-            trending=TrendFigures.from_dict(d["trending"]) if "trending" in d else None,
+            events=m.events,
+            views=m.views,
+            unique_users=m.unique_users,
+            plays=m.plays,
+            completions=m.completions,
+            shares=m.shares,
+            bookmarks=m.bookmarks,
+            searches=m.searches,
+            watch_time_seconds=m.watch_time_seconds,
+            by_event_type=m.by_event_type,
+            unique_sessions=m.unique_sessions,
+            trending=TrendFigures.from_model(m.trending) if m.trending is not None else None,
         )
+
+
+def _windows(windows: dict[str, live.WindowFigures]) -> list[LiveWindow]:
+    return [LiveWindow.from_model(name, figures) for name, figures in windows.items()]
 
 
 @strawberry.type(description="Global live metrics")
@@ -90,16 +98,16 @@ class RealtimeMetrics:
     windows: list[LiveWindow]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RealtimeMetrics:
+    def from_model(cls, m: live.RealtimeMetrics) -> RealtimeMetrics:
         return cls(
-            as_of=_time(d.get("as_of")),
-            source=d["source"],
-            computed_at=_time(d.get("computed_at")),
-            events_per_second=d["events_per_second"],
-            events_last_60s=d["events_last_60s"],
-            active_users_5m=d["active_users_5m"],
-            active_sessions_5m=d["active_sessions_5m"],
-            windows=[LiveWindow.from_dict(w, v) for w, v in d["windows"].items()],
+            as_of=m.as_of,
+            source=m.source,
+            computed_at=m.computed_at,
+            events_per_second=m.events_per_second,
+            events_last_60s=m.events_last_60s,
+            active_users_5m=m.active_users_5m,
+            active_sessions_5m=m.active_sessions_5m,
+            windows=_windows(m.windows),
         )
 
 
@@ -115,6 +123,20 @@ class TrendingItem:
     velocity: float
     acceleration: float
 
+    @classmethod
+    def from_model(cls, m: live.TrendingItem) -> TrendingItem:
+        return cls(
+            rank=m.rank,
+            content_id=m.content_id,
+            category=m.category,
+            score=m.score,
+            popularity=m.popularity,
+            activity=m.activity,
+            baseline_per_minute=m.baseline_per_minute,
+            velocity=m.velocity,
+            acceleration=m.acceleration,
+        )
+
 
 @strawberry.type(description="Top content of one window, highest score first")
 class TrendingList:
@@ -126,15 +148,14 @@ class TrendingList:
     items: list[TrendingItem]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], limit: int | None = None) -> TrendingList:
-        items = d["items"][:limit] if limit is not None else d["items"]
+    def from_model(cls, m: live.TrendingList) -> TrendingList:
         return cls(
-            window=d["window"],
-            category=d.get("category"),
-            as_of=_time(d.get("as_of")),
-            computed_at=_time(d.get("computed_at")),
-            source=d["source"],
-            items=[TrendingItem(**item) for item in items],
+            window=m.window,
+            category=m.category,
+            as_of=m.as_of,
+            computed_at=m.computed_at,
+            source=m.source,
+            items=[TrendingItem.from_model(item) for item in m.items],
         )
 
 
@@ -154,13 +175,13 @@ class ContentLive:
     series: list[MinutePoint] = strawberry.field(description="The last 60 minutes, oldest first")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ContentLive:
+    def from_model(cls, m: live.ContentLive) -> ContentLive:
         return cls(
-            content_id=d["content_id"],
-            as_of=_time(d.get("as_of")),
-            source=d.get("source", "live"),
-            windows=[LiveWindow.from_dict(w, v) for w, v in d["windows"].items()],
-            series=[MinutePoint(minute=_time(p["minute"]), events=p["events"], views=p["views"]) for p in d["series"]],
+            content_id=m.content_id,
+            as_of=m.as_of,
+            source=m.source,
+            windows=_windows(m.windows),
+            series=[MinutePoint(minute=p.minute, events=p.events, views=p.views) for p in m.series],
         )
 
 
@@ -174,67 +195,78 @@ def _interval(interval_ms: int) -> float:
 
 @strawberry.type
 class RealtimeQueries:
-    @strawberry.field(description="Global live metrics: events per second, active users and sessions, window totals")
+    @strawberry.field(
+        description="Global live metrics: events per second, active users and sessions, window totals",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def realtime(self, info: Info[GraphQLContext, None]) -> RealtimeMetrics:
-        require(info.context.principal, READ_ANALYTICS, "read analytics")
-        return RealtimeMetrics.from_dict(await info.context.realtime.realtime())
+        return RealtimeMetrics.from_model(await info.context.realtime.realtime())
 
-    @strawberry.field(description="Trending content of a window (5m, 1h, 24h), optionally in one category")
+    @strawberry.field(
+        description="Trending content of a window (5m, 1h, 24h), optionally in one category",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def trending(
         self, info: Info[GraphQLContext, None], window: str = "1h", limit: int = 20, category: str | None = None
     ) -> TrendingList:
-        require(info.context.principal, READ_ANALYTICS, "read analytics")
-        return TrendingList.from_dict(await info.context.realtime.trending(window, limit, category))
+        return TrendingList.from_model(await info.context.realtime.trending(window, limit, category))
 
-    @strawberry.field(description="Live counters of one content item (zeros when it had no events in 24 h)")
+    @strawberry.field(
+        description="Live counters of one content item (zeros when it had no events in 24 h)",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def content_live(self, info: Info[GraphQLContext, None], content_id: str) -> ContentLive:
-        require(info.context.principal, READ_ANALYTICS, "read analytics")
-        return ContentLive.from_dict(await info.context.realtime.content_live(content_id))
+        return ContentLive.from_model(await info.context.realtime.content_live(content_id))
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Global live metrics, pushed when they change, at most once per intervalMs")
+    @strawberry.subscription(
+        description="Global live metrics, pushed when they change, at most once per intervalMs",
+        permission_classes=[ReadAnalytics],
+    )
     async def realtime_metrics(
         self, info: Info[GraphQLContext, None], interval_ms: int = 1000
     ) -> AsyncGenerator[RealtimeMetrics, None]:
         try:
-            require(info.context.principal, READ_ANALYTICS, "read analytics")
             interval = _interval(interval_ms)
         except AnalyticsError as exc:
             raise as_graphql_error(exc) from exc
         async for state in info.context.realtime.updates.stream(interval):
-            yield RealtimeMetrics.from_dict({**state["global"], "computed_at": state["computed_at"]})
+            yield RealtimeMetrics.from_model(state.metrics)
 
-    @strawberry.subscription(description="Trending content of a window, pushed when the ranking or its figures change")
+    @strawberry.subscription(
+        description="Trending content of a window, pushed when the ranking or its figures change",
+        permission_classes=[ReadAnalytics],
+    )
     async def trending_content(
         self, info: Info[GraphQLContext, None], window: str = "1h", limit: int = 20, interval_ms: int = 1000
     ) -> AsyncGenerator[TrendingList, None]:
         try:
-            require(info.context.principal, READ_ANALYTICS, "read analytics")
             check_window(window)
             check_limit(limit)
             interval = _interval(interval_ms)
         except AnalyticsError as exc:
             raise as_graphql_error(exc) from exc
         async for state in info.context.realtime.updates.stream(interval):
-            ranking = state["trending"].get(window)
+            ranking = state.trending.get(window)
             if ranking is not None:
-                yield TrendingList.from_dict(ranking, limit)
+                yield TrendingList.from_model(ranking.top(limit))
 
-    @strawberry.subscription(description="Live counters of one content item, pushed when they change")
+    @strawberry.subscription(
+        description="Live counters of one content item, pushed when they change", permission_classes=[ReadAnalytics]
+    )
     async def content_live(
         self, info: Info[GraphQLContext, None], content_id: str, interval_ms: int = 1000
     ) -> AsyncGenerator[ContentLive, None]:
         try:
-            require(info.context.principal, READ_ANALYTICS, "read analytics")
             interval = _interval(interval_ms)
             first = await info.context.realtime.content_live(content_id)
         except AnalyticsError as exc:
             raise as_graphql_error(exc) from exc
-        yield ContentLive.from_dict(first)
+        yield ContentLive.from_model(first)
         async for state in info.context.realtime.updates.stream(interval, content_id):
-            yield ContentLive.from_dict(state["contents"][content_id])
+            yield ContentLive.from_model(state.contents[content_id])

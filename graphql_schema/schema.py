@@ -28,7 +28,11 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         # Cost limits: deep or aliased-flood queries are refused before they run.
-        extensions=[QueryDepthLimiter(max_depth=10), MaxTokensLimiter(max_token_count=5000), MaxAliasesLimiter(max_alias_count=30)],
+        extensions=[
+            QueryDepthLimiter(max_depth=10),
+            MaxTokensLimiter(max_token_count=5000),
+            MaxAliasesLimiter(max_alias_count=30),
+        ],
     )
 
 

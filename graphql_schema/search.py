@@ -8,6 +8,7 @@ from strawberry.types import Info
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics, analytics_period
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
+from graphql_schema.permissions import ReadAnalytics
 from semantic import search
 
 
@@ -39,7 +40,10 @@ class RecommendationReport:
 
 @strawberry.type
 class SearchAnalyticsQueries:
-    @strawberry.field(description="Searches, zero results, click-through and positions, conversion, recommendations")
+    @strawberry.field(
+        description="Searches, zero results, click-through and positions, conversion, recommendations",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def search_overview(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
@@ -47,7 +51,7 @@ class SearchAnalyticsQueries:
         period = analytics_period(info, range)
         return SearchOverview.from_pydantic(await analytics(info).search.overview(period))
 
-    @strawberry.field(description="Top queries with their click-through rate")
+    @strawberry.field(description="Top queries with their click-through rate", permission_classes=[ReadAnalytics])
     @maps_errors
     async def top_search_queries(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
@@ -55,7 +59,9 @@ class SearchAnalyticsQueries:
         period = analytics_period(info, range)
         return SearchQueries.from_pydantic(await analytics(info).search.top_queries(period, limit=limit))
 
-    @strawberry.field(description="Queries that returned no results, most frequent first")
+    @strawberry.field(
+        description="Queries that returned no results, most frequent first", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def zero_result_queries(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
@@ -63,7 +69,9 @@ class SearchAnalyticsQueries:
         period = analytics_period(info, range)
         return SearchQueries.from_pydantic(await analytics(info).search.zero_result_queries(period, limit=limit))
 
-    @strawberry.field(description="Recommendation impressions and clicks, overall and per content")
+    @strawberry.field(
+        description="Recommendation impressions and clicks, overall and per content", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def recommendation_performance(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20

@@ -9,6 +9,7 @@ from core.models import UserAnalytics
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics, analytics_period
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
+from graphql_schema.permissions import ReadAnalytics
 from semantic import behavior, journeys, retention, segments, sessions, users
 
 
@@ -118,7 +119,9 @@ class BehaviorPatterns:
 
 @strawberry.type
 class UserQueries:
-    @strawberry.field(description="UserAnalytics of one user, against the previous period")
+    @strawberry.field(
+        description="UserAnalytics of one user, against the previous period", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def user_analytics(
         self, info: Info[GraphQLContext, None], user_id: str, range: AnalyticsRange | None = None
@@ -126,7 +129,10 @@ class UserQueries:
         period = analytics_period(info, range)
         return UserAnalyticsReport.from_pydantic(await analytics(info).users.report(user_id, period))
 
-    @strawberry.field(description="Active, new and returning users, DAU/WAU/MAU, stickiness and sessions")
+    @strawberry.field(
+        description="Active, new and returning users, DAU/WAU/MAU, stickiness and sessions",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def users_overview(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
@@ -134,7 +140,9 @@ class UserQueries:
         period = analytics_period(info, range)
         return UsersOverview.from_pydantic(await analytics(info).users.overview(period))
 
-    @strawberry.field(description="Rule-based segments: new, churning, power, regular, casual")
+    @strawberry.field(
+        description="Rule-based segments: new, churning, power, regular, casual", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def user_segments(
         self,
@@ -149,13 +157,19 @@ class UserQueries:
         rules = service.rules(power_min_share, regular_min_share, churn_inactive_days)
         return UserSegments.from_pydantic(await service.segments(period, rules))
 
-    @strawberry.field(description="Cohorts by first-seen day, week or month (the range's granularity)")
+    @strawberry.field(
+        description="Cohorts by first-seen day, week or month (the range's granularity)",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def user_cohorts(self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None) -> CohortTable:
         period = analytics_period(info, range)
         return CohortTable.from_pydantic(await analytics(info).retention.cohorts(period))
 
-    @strawberry.field(description="Retention curve over all cohorts, and churn against the previous period")
+    @strawberry.field(
+        description="Retention curve over all cohorts, and churn against the previous period",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def user_retention(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
@@ -163,7 +177,10 @@ class UserQueries:
         period = analytics_period(info, range)
         return RetentionReport.from_pydantic(await analytics(info).retention.retention(period))
 
-    @strawberry.field(description="One user's sessions step by step, and content-to-content transitions")
+    @strawberry.field(
+        description="One user's sessions step by step, and content-to-content transitions",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def user_journey(
         self, info: Info[GraphQLContext, None], user_id: str, range: AnalyticsRange | None = None, sessions: int = 20
@@ -173,7 +190,9 @@ class UserQueries:
             await analytics(info).journeys.user_journey(user_id, period, sessions=sessions)
         )
 
-    @strawberry.field(description="Categories, languages and content types the user views")
+    @strawberry.field(
+        description="Categories, languages and content types the user views", permission_classes=[ReadAnalytics]
+    )
     @maps_errors
     async def user_preferences(
         self, info: Info[GraphQLContext, None], user_id: str, range: AnalyticsRange | None = None
@@ -181,7 +200,10 @@ class UserQueries:
         period = analytics_period(info, range)
         return UserPreferences.from_pydantic(await analytics(info).users.preferences(user_id, period))
 
-    @strawberry.field(description="Views by hour and weekday, session lengths, next-content transitions")
+    @strawberry.field(
+        description="Views by hour and weekday, session lengths, next-content transitions",
+        permission_classes=[ReadAnalytics],
+    )
     @maps_errors
     async def behavior_patterns(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, transitions: int = 20

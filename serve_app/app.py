@@ -39,7 +39,10 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     """Typed builder: ``args`` are Settings fields (lower case names) layered over the environment."""
     settings = Settings(**(args or {}))
     if not settings.postgres_dsn:
-        raise ValueError("a cluster deployment needs ANALYTICS_POSTGRES_DSN (or args.postgres_dsn); `analytics run` starts an embedded one")
+        raise ValueError(
+            "a cluster deployment needs ANALYTICS_POSTGRES_DSN (or args.postgres_dsn); "
+            "`analytics run` starts an embedded one"
+        )
     # The event store actor must exist before replicas look it up; `analytics run` has made it already.
     event_store_actor(settings, detached=True)
     realtime_actors(settings, detached=True)

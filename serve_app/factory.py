@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
             # Authenticated by AnalyticsGraphQLRouter.on_ws_connect (connection_init payload or header).
             return GraphQLContext.build(None, services)
         authorization = request.headers.get("authorization")
-        if ide_enabled and authorization is None and request.scope["method"] == "GET" and "text/html" in request.headers.get("accept", ""):
+        ide_page = request.scope["method"] == "GET" and "text/html" in request.headers.get("accept", "")
+        if ide_enabled and authorization is None and ide_page:
             # The GraphiQL page itself is public; its queries still need a key (set it in the IDE's headers).
             return GraphQLContext.build(None, services)
         return GraphQLContext.build(await services.auth.authenticate(authorization), services)

@@ -34,7 +34,8 @@ class AnalyticsGraphQLRouter(GraphQLRouter):
         request = context.request
         services = request.app.state.services
         try:
-            context.principal = await services.auth.authenticate(authorization_from(context.connection_params, request.headers))
+            authorization = authorization_from(context.connection_params, request.headers)
+            context.principal = await services.auth.authenticate(authorization)
         except AnalyticsError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
         return UNSET

@@ -10,6 +10,7 @@ from core.enrichment import locate_ip, parse_user_agent
 from core.settings import Settings
 from semantic.analytics import Analytics
 from semantic.ingestion import IngestService
+from serve_app import metrics
 from serve_app.auth import Authenticator
 from storage.cache import Cache, open_cache
 from storage.metadata import MetadataStore
@@ -43,7 +44,7 @@ class Services:
             metadata=metadata,
             events=events,
             cache=cache,
-            ingest=IngestService(events, settings),
+            ingest=IngestService(events, settings, metrics.INGEST),
             auth=Authenticator(metadata, cache, cache_seconds=settings.auth_cache_seconds),
             realtime=RealtimeClient(settings.counter_shards, events),
             analytics=Analytics.build(events, settings),
@@ -56,5 +57,7 @@ class Services:
 
 def warm_up_enrichment() -> None:
     """Load the user-agent rules and the geo database now, not on the first request."""
-    parse_user_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36")
+    parse_user_agent(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+    )
     locate_ip("8.8.8.8")

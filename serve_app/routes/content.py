@@ -11,8 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from core.access import READ_ANALYTICS, require
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
 from serve_app.periods import PeriodDep
 
@@ -28,7 +27,7 @@ def _ids(raw: str | None) -> list[str] | None:
 @router.get("", summary="Content analytics in bulk: filter, sort, paginate")
 async def content_list(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     sort: str = "views",
     order: Literal["asc", "desc"] = "desc",
@@ -39,7 +38,6 @@ async def content_list(
     content_type: str | None = None,
     language: str | None = None,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     page = await services.analytics.content.page(
         period,
         sort=sort,
@@ -57,7 +55,7 @@ async def content_list(
 @router.get("/top-performing", summary="Top content by a metric over a window, optionally in one category")
 async def top_performing(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     metric: str = "views",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -65,7 +63,6 @@ async def top_performing(
     content_type: str | None = None,
     min_views: Annotated[int, Query(ge=0)] = 1,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     top = await services.analytics.content.top_performing(
         period, metric=metric, limit=limit, category=category, content_type=content_type, min_views=min_views
     )
@@ -75,30 +72,27 @@ async def top_performing(
 @router.get("/comparison", summary="Contents side by side, each against its category's lifecycle median")
 async def comparison(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     ids: Annotated[str, Query(description="comma-separated content ids (1 to 10)")],
     lifecycle_days: Annotated[int, Query(ge=1, le=90)] = 30,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.comparison.compare(_ids(ids) or [], period, lifecycle_days=lifecycle_days)
     return json_response(result.model_dump(mode="json"))
 
 
 @router.get("/{content_id}", summary="ContentAnalytics of one content, with a series and the previous period")
 async def content_analytics(
-    content_id: str, services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep
+    content_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     report = await services.analytics.content.report(content_id, period)
     return json_response(report.model_dump(mode="json"))
 
 
 @router.get("/{content_id}/insights", summary="Plain-language findings about one content")
 async def content_insights(
-    content_id: str, services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep
+    content_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.insights.insights(content_id, period)
     return json_response(result.model_dump(mode="json"))
 
@@ -107,11 +101,10 @@ async def content_insights(
 async def content_audience(
     content_id: str,
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.content.audience(content_id, period, limit=limit)
     return json_response(result.model_dump(mode="json"))
 
@@ -120,10 +113,9 @@ async def content_audience(
 async def content_journey(
     content_id: str,
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.journeys.content_journey(content_id, period, limit=limit)
     return json_response(result.model_dump(mode="json"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from core.access import READ_ANALYTICS, WRITE_CONTENT_METADATA, require
 from core.errors import NotFound
 from semantic.content_metadata import MetadataUpdate, check_content_id
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import ContentMetadataReader, ContentMetadataWriter, ServicesDep
 from serve_app.http import json_response, read_json
 
 router = APIRouter(prefix="/api/v1/analytics/content-metadata", tags=["content metadata"])
@@ -16,9 +15,8 @@ router = APIRouter(prefix="/api/v1/analytics/content-metadata", tags=["content m
 
 @router.put("/{content_id}", summary="Create or update a content's metadata; fields left out keep their value")
 async def put_content_metadata(
-    content_id: str, request: Request, services: ServicesDep, principal: CurrentPrincipal
+    content_id: str, request: Request, services: ServicesDep, _: ContentMetadataWriter
 ) -> Response:
-    require(principal, WRITE_CONTENT_METADATA, "write content metadata")
     check_content_id(content_id)
     update = MetadataUpdate.parse(await read_json(request, max_bytes=services.settings.max_event_bytes))
     stored = await services.analytics.metadata.upsert(content_id, update)
@@ -26,8 +24,7 @@ async def put_content_metadata(
 
 
 @router.get("/{content_id}", summary="A content's metadata as the analytics see it")
-async def get_content_metadata(content_id: str, services: ServicesDep, principal: CurrentPrincipal) -> Response:
-    require(principal, READ_ANALYTICS | WRITE_CONTENT_METADATA, "read content metadata")
+async def get_content_metadata(content_id: str, services: ServicesDep, _: ContentMetadataReader) -> Response:
     found = await services.analytics.metadata.get(content_id)
     if found is None:
         raise NotFound(

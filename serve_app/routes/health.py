@@ -22,10 +22,13 @@ async def healthz() -> Response:
 
 @router.get("/readyz", summary="Readiness: every store answers")
 async def readyz(services: ServicesDep) -> Response:
-    events, metadata, cache = await asyncio.gather(services.events.ping(), services.metadata.ping(), services.cache.ping())
+    events, metadata, cache = await asyncio.gather(
+        services.events.ping(), services.metadata.ping(), services.cache.ping()
+    )
     checks = {"clickhouse": events, "postgres": metadata, "cache": cache}
     ready = all(checks.values())
-    return json_response({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return json_response(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics (any valid API key)")

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.access import MANAGE_KEYS, Role, require
+from core.access import Role
 from core.errors import FieldError, ValidationFailed
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import AuditReader, KeyManager, ServicesDep
 from serve_app.http import json_response, read_json
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -23,8 +23,7 @@ class NewApiKey(BaseModel):
 
 
 @router.post("/api-keys", status_code=201, summary="Create an API key; the key is shown only in this response")
-async def create_key(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Response:
-    require(principal, MANAGE_KEYS, "manage API keys")
+async def create_key(request: Request, services: ServicesDep, principal: KeyManager) -> Response:
     try:
         spec = NewApiKey.model_validate(await read_json(request, max_bytes=4096))
     except ValidationError as exc:
@@ -32,19 +31,19 @@ async def create_key(request: Request, services: ServicesDep, principal: Current
             [FieldError(field=".".join(str(p) for p in e["loc"]) or "(body)", message=e["msg"]) for e in exc.errors()]
         ) from exc
     key, plain = await services.metadata.create_api_key(spec.name, spec.role)
-    await services.metadata.audit("api_key.create", actor_key_id=principal.key_id, target=key.id, details={"role": key.role.value})
+    await services.metadata.audit(
+        "api_key.create", actor_key_id=principal.key_id, target=key.id, details={"role": key.role.value}
+    )
     return json_response({**key.to_dict(), "key": plain}, status_code=201)
 
 
 @router.get("/api-keys", summary="List API keys (never their secrets)")
-async def list_keys(services: ServicesDep, principal: CurrentPrincipal) -> Response:
-    require(principal, MANAGE_KEYS, "manage API keys")
+async def list_keys(services: ServicesDep, _: KeyManager) -> Response:
     return json_response({"keys": [k.to_dict() for k in await services.metadata.list_api_keys()]})
 
 
 @router.delete("/api-keys/{key_id}", summary="Revoke an API key")
-async def revoke_key(key_id: str, services: ServicesDep, principal: CurrentPrincipal) -> Response:
-    require(principal, MANAGE_KEYS, "manage API keys")
+async def revoke_key(key_id: str, services: ServicesDep, principal: KeyManager) -> Response:
     key, key_hash = await services.metadata.revoke_api_key(key_id)
     await services.auth.forget(key_hash)
     await services.metadata.audit("api_key.revoke", actor_key_id=principal.key_id, target=key.id)
@@ -53,7 +52,6 @@ async def revoke_key(key_id: str, services: ServicesDep, principal: CurrentPrinc
 
 @router.get("/audit", summary="Recent audit log entries")
 async def audit_log(
-    services: ServicesDep, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    services: ServicesDep, _: AuditReader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Response:
-    require(principal, MANAGE_KEYS, "read the audit log")
     return json_response({"entries": await services.metadata.audit_entries(limit)})

@@ -8,33 +8,30 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from actors.realtime_client import MAX_TRENDING_LIMIT, check_window
-from core.access import READ_ANALYTICS, require
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["real-time"])
 
 
 @router.get("/real-time", summary="Global live metrics: events per second, active users and sessions, window totals")
-async def real_time(services: ServicesDep, principal: CurrentPrincipal) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
-    return json_response(await services.realtime.realtime())
+async def real_time(services: ServicesDep, _: AnalyticsReader) -> Response:
+    return json_response((await services.realtime.realtime()).model_dump(mode="json"))
 
 
 @router.get("/content/trending", summary="Trending content per window (5m, 1h, 24h), optionally in one category")
 async def trending(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     window: str = "1h",
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING_LIMIT)] = 20,
     category: str | None = None,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     check_window(window)
-    return json_response(await services.realtime.trending(window, limit, category or None))
+    ranking = await services.realtime.trending(window, limit, category or None)
+    return json_response(ranking.model_dump(mode="json"))
 
 
 @router.get("/content/{content_id}/live", summary="Live counters of one content item")
-async def content_live(content_id: str, services: ServicesDep, principal: CurrentPrincipal) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
-    return json_response(await services.realtime.content_live(content_id))
+async def content_live(content_id: str, services: ServicesDep, _: AnalyticsReader) -> Response:
+    return json_response((await services.realtime.content_live(content_id)).model_dump(mode="json"))

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from core.access import READ_ANALYTICS, require
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
 from serve_app.periods import PeriodDep
 
@@ -16,8 +15,7 @@ router = APIRouter(prefix="/api/v1/analytics/search", tags=["search analytics"])
 
 
 @router.get("/overview", summary="Searches, zero results, click-through and positions, conversion, recommendations")
-async def search_overview(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
+async def search_overview(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.search.overview(period)
     return json_response(result.model_dump(mode="json"))
 
@@ -25,11 +23,10 @@ async def search_overview(services: ServicesDep, principal: CurrentPrincipal, pe
 @router.get("/queries", summary="Top queries with their click-through rate")
 async def top_queries(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.search.top_queries(period, limit=limit)
     return json_response(result.model_dump(mode="json"))
 
@@ -37,11 +34,10 @@ async def top_queries(
 @router.get("/zero-results", summary="Queries that returned no results, most frequent first")
 async def zero_result_queries(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.search.zero_result_queries(period, limit=limit)
     return json_response(result.model_dump(mode="json"))
 
@@ -49,10 +45,9 @@ async def zero_result_queries(
 @router.get("/recommendations", summary="Recommendation impressions and clicks, overall and per content")
 async def recommendations(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.search.recommendations(period, limit=limit)
     return json_response(result.model_dump(mode="json"))

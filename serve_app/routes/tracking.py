@@ -7,10 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from core.access import INGEST, require
 from core.errors import FieldError, ValidationFailed
 from core.taxonomy import CUSTOM_EVENT_TYPE_PATTERN
-from serve_app.deps import ingest_caller
+from serve_app.deps import EventIngester, services_of
 from serve_app.http import read_json
 from serve_app.routes.events import ingest_single
 
@@ -28,7 +27,8 @@ def _required_text(body: dict[str, Any], name: str, max_length: int) -> str:
     if value is None:
         raise ValidationFailed([FieldError(field=name, message="is required", code="missing_field")])
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise ValidationFailed([FieldError(field=name, message=f"must be a non-empty string of at most {max_length} characters")])
+        message = f"must be a non-empty string of at most {max_length} characters"
+        raise ValidationFailed([FieldError(field=name, message=message)])
     return value.strip()
 
 
@@ -45,9 +45,8 @@ def _move_to_properties(body: dict[str, Any], names: tuple[str, ...]) -> None:
 
 
 @router.post("/content-view", status_code=201, summary="Track a content view")
-async def track_content_view(request: Request) -> Response:
-    services, principal = await ingest_caller(request)
-    require(principal, INGEST, "ingest events")
+async def track_content_view(request: Request, _: EventIngester) -> Response:
+    services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     _required_text(body, "content_id", 256)
     _move_to_properties(body, ("duration_seconds", "position", "source"))
@@ -55,9 +54,8 @@ async def track_content_view(request: Request) -> Response:
 
 
 @router.post("/search", status_code=201, summary="Track a search query")
-async def track_search(request: Request) -> Response:
-    services, principal = await ingest_caller(request)
-    require(principal, INGEST, "ingest events")
+async def track_search(request: Request, _: EventIngester) -> Response:
+    services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     _required_text(body, "query", 1024)
     count = body.get("results_count")
@@ -68,15 +66,13 @@ async def track_search(request: Request) -> Response:
 
 
 @router.post("/user-action", status_code=201, summary="Track a user action")
-async def track_user_action(request: Request) -> Response:
-    services, principal = await ingest_caller(request)
-    require(principal, INGEST, "ingest events")
+async def track_user_action(request: Request, _: EventIngester) -> Response:
+    services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     action = _required_text(body, "action", 64)
     if not CUSTOM_EVENT_TYPE_PATTERN.match(action):
-        raise ValidationFailed(
-            [FieldError(field="action", message="must be an event type in lower snake case, e.g. 'user_login' or 'content_like'")]
-        )
+        message = "must be an event type in lower snake case, e.g. 'user_login' or 'content_like'"
+        raise ValidationFailed([FieldError(field="action", message=message)])
     _required_text(body, "user_id", 256)
     body.pop("action")
     return await ingest_single(services, {**body, "event_type": action}, "user_action")

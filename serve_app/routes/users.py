@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from core.access import READ_ANALYTICS, require
-from serve_app.deps import CurrentPrincipal, ServicesDep
+from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
 from serve_app.periods import PeriodDep
 
@@ -16,8 +15,7 @@ router = APIRouter(prefix="/api/v1/analytics/users", tags=["user analytics"])
 
 
 @router.get("", summary="Aggregated user analytics: active, new and returning users, DAU/WAU/MAU, stickiness, sessions")
-async def users_overview(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
+async def users_overview(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.users.overview(period)
     return json_response(result.model_dump(mode="json"))
 
@@ -25,28 +23,25 @@ async def users_overview(services: ServicesDep, principal: CurrentPrincipal, per
 @router.get("/segments", summary="Rule-based segments: new, churning, power, regular, casual")
 async def user_segments(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     power_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
     regular_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
     churn_inactive_days: Annotated[int | None, Query(ge=1, le=365)] = None,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     rules = services.analytics.segments.rules(power_min_share, regular_min_share, churn_inactive_days)
     result = await services.analytics.segments.segments(period, rules)
     return json_response(result.model_dump(mode="json"))
 
 
 @router.get("/cohorts", summary="Cohorts by first-seen day, week or month (the granularity) and their retention cells")
-async def user_cohorts(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
+async def user_cohorts(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.retention.cohorts(period)
     return json_response(result.model_dump(mode="json"))
 
 
 @router.get("/retention", summary="Retention curve over all cohorts, and churn against the previous period")
-async def user_retention(services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
+async def user_retention(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.retention.retention(period)
     return json_response(result.model_dump(mode="json"))
 
@@ -54,20 +49,18 @@ async def user_retention(services: ServicesDep, principal: CurrentPrincipal, per
 @router.get("/behavior-patterns", summary="Views by hour and weekday, session lengths, next-content transitions")
 async def behavior_patterns(
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     transitions: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.behavior.patterns(period, transitions=transitions)
     return json_response(result.model_dump(mode="json"))
 
 
 @router.get("/{user_id}", summary="UserAnalytics of one user, against the previous period")
 async def user_analytics(
-    user_id: str, services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep
+    user_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.users.report(user_id, period)
     return json_response(result.model_dump(mode="json"))
 
@@ -76,19 +69,17 @@ async def user_analytics(
 async def user_journey(
     user_id: str,
     services: ServicesDep,
-    principal: CurrentPrincipal,
+    _: AnalyticsReader,
     period: PeriodDep,
     sessions: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.journeys.user_journey(user_id, period, sessions=sessions)
     return json_response(result.model_dump(mode="json"))
 
 
 @router.get("/{user_id}/preferences", summary="Categories, languages and content types the user views")
 async def user_preferences(
-    user_id: str, services: ServicesDep, principal: CurrentPrincipal, period: PeriodDep
+    user_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    require(principal, READ_ANALYTICS, "read analytics")
     result = await services.analytics.users.preferences(user_id, period)
     return json_response(result.model_dump(mode="json"))

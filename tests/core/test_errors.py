@@ -1,10 +1,19 @@
 import pytest
 
 from core.access import (
+    CAN_INGEST_EVENTS,
+    CAN_MANAGE_API_KEYS,
+    CAN_QUERY_RAW_EVENTS,
+    CAN_READ_ANALYTICS,
+    CAN_READ_AUDIT_LOG,
+    CAN_READ_CONTENT_METADATA,
+    CAN_READ_RAW_EVENTS,
+    CAN_WRITE_CONTENT_METADATA,
     INGEST,
     MANAGE_KEYS,
     READ_ANALYTICS,
     READ_RAW_EVENTS,
+    WRITE_CONTENT_METADATA,
     Principal,
     Role,
     require,
@@ -144,3 +153,45 @@ def test_role_sets(allowed, expected):
 def test_service_may_only_ingest():
     sets = {"ingest": INGEST, "read_raw": READ_RAW_EVENTS, "manage_keys": MANAGE_KEYS, "read_analytics": READ_ANALYTICS}
     assert {name for name, roles in sets.items() if Role.SERVICE in roles} == {"ingest"}
+
+
+# --- permissions: what REST routes and GraphQL fields declare ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("permission", "roles", "action"),
+    [
+        (CAN_INGEST_EVENTS, INGEST, "ingest events"),
+        (CAN_QUERY_RAW_EVENTS, READ_RAW_EVENTS, "query raw events"),
+        (CAN_READ_RAW_EVENTS, READ_RAW_EVENTS, "read raw events"),
+        (CAN_MANAGE_API_KEYS, MANAGE_KEYS, "manage API keys"),
+        (CAN_READ_AUDIT_LOG, MANAGE_KEYS, "read the audit log"),
+        (CAN_READ_ANALYTICS, READ_ANALYTICS, "read analytics"),
+        (CAN_READ_CONTENT_METADATA, READ_ANALYTICS | WRITE_CONTENT_METADATA, "read content metadata"),
+        (CAN_WRITE_CONTENT_METADATA, WRITE_CONTENT_METADATA, "write content metadata"),
+    ],
+)
+def test_permissions_check_as_require_does(permission, roles, action):
+    assert (permission.roles, permission.action) == (roles, action)
+    for role in ALL_ROLES:
+        principal = _principal(role)
+        if role in roles:
+            assert permission.allows(role)
+            assert permission.check(principal) is principal
+            continue
+        assert not permission.allows(role)
+        with pytest.raises(Forbidden) as refused:
+            permission.check(principal)
+        with pytest.raises(Forbidden) as required:
+            require(principal, roles, action)
+        assert refused.value.message == required.value.message
+        assert refused.value.message.startswith(f"role '{role.value}' may not {action}; allowed roles: ")
+    with pytest.raises(Unauthenticated, match="missing Authorization header"):
+        permission.check(None)
+
+
+def test_content_metadata_is_read_by_readers_and_writers():
+    assert CAN_READ_CONTENT_METADATA.allows(Role.SERVICE) and CAN_READ_CONTENT_METADATA.allows(Role.VIEWER)
+    with pytest.raises(Forbidden) as refused:
+        CAN_WRITE_CONTENT_METADATA.check(_principal(Role.ANALYST))
+    assert refused.value.message == "role 'analyst' may not write content metadata; allowed roles: admin, service"

@@ -118,3 +118,13 @@ def test_graphql_errors_carry_the_field(viewer: httpx.Client, unique: str) -> No
     ).json()
     assert missing["errors"][0]["extensions"]["code"] == "not_found"
     assert f"nope-{unique}" in missing["errors"][0]["message"]
+
+
+def test_refusals_read_the_same_on_rest_and_graphql(client_for: Any) -> None:
+    service = client_for("service")
+    rest = service.get(f"{API}/users")
+    gql = service.post("/graphql", json={"query": "{ usersOverview { activeUsers } }"}).json()["errors"][0]
+    expected = "role 'service' may not read analytics; allowed roles: admin, analyst, content_manager, viewer"
+    assert rest.status_code == 403 and rest.json()["message"] == expected
+    assert gql["message"] == expected and gql["extensions"]["code"] == "forbidden"
+    assert gql["extensions"]["status"] == 403

@@ -112,11 +112,19 @@ def test_mixed_batch_stores_the_valid_half_and_names_every_bad_field(admin: http
         ({"session_id": session}, "event_type", "missing_field"),
         ({"event_type": "Content View!", "session_id": session}, "event_type", "invalid_value"),
         ({"event_type": "content_view", "session_id": session, "colour": "red"}, "colour", "unknown_field"),
-        ({"event_type": "content_view", "session_id": session, "timestamp": future}, "timestamp", "timestamp_out_of_range"),
+        (
+            {"event_type": "content_view", "session_id": session, "timestamp": future},
+            "timestamp",
+            "timestamp_out_of_range",
+        ),
         ({"event_type": "content_view", "session_id": session, "country": "USA"}, "country", "invalid_value"),
         ({"event_type": "content_view", "session_id": session, "properties": "x"}, "properties", "not_an_object"),
         ("not an event", "(event)", "not_an_object"),
-        ({"event_type": "content_view", "session_id": session, "properties": {"blob": "x" * 40_000}}, "(event)", "too_large"),
+        (
+            {"event_type": "content_view", "session_id": session, "properties": {"blob": "x" * 40_000}},
+            "(event)",
+            "too_large",
+        ),
         ({"event_type": "content_view", "session_id": session, "user_id": ""}, "user_id", "invalid_value"),
         ({"event_type": "content_view", "session_id": session, "timestamp": "yesterday"}, "timestamp", "invalid_value"),
     ]
@@ -147,7 +155,9 @@ def test_mixed_batch_stores_the_valid_half_and_names_every_bad_field(admin: http
 
 
 def test_batch_of_only_bad_events_is_422_and_stores_nothing(admin: httpx.Client, unique: str) -> None:
-    response = admin.post(f"{EVENTS}/batch", json={"events": [{"event_type": "content_view", "session_id": unique, "x": 1}]})
+    response = admin.post(
+        f"{EVENTS}/batch", json={"events": [{"event_type": "content_view", "session_id": unique, "x": 1}]}
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "x"
     assert all_event_ids(admin, session_id=unique) == []
@@ -159,7 +169,11 @@ def test_limits_and_malformed_bodies(admin: httpx.Client, unique: str) -> None:
     assert response.status_code == 413
     assert "5000" in response.json()["message"]
 
-    huge_body = b'{"events": [' + b",".join([b'{"event_type":"content_view","properties":{"p":"' + b"y" * 1000 + b'"}}'] * 5300) + b"]}"
+    huge_body = (
+        b'{"events": ['
+        + b",".join([b'{"event_type":"content_view","properties":{"p":"' + b"y" * 1000 + b'"}}'] * 5300)
+        + b"]}"
+    )
     assert len(huge_body) > 5 * 1024 * 1024
     response = admin.post(f"{EVENTS}/batch", content=huge_body, headers={"content-type": "application/json"})
     assert response.status_code == 413
@@ -218,7 +232,9 @@ def test_single_event_enriched_and_idempotent(admin: httpx.Client, unique: str) 
 
 
 def test_generated_ids_are_returned(admin: httpx.Client, unique: str) -> None:
-    response = admin.post(f"{EVENTS}/batch", json={"events": [{"event_type": "user_login", "user_id": "u", "session_id": unique}]})
+    response = admin.post(
+        f"{EVENTS}/batch", json={"events": [{"event_type": "user_login", "user_id": "u", "session_id": unique}]}
+    )
     generated = response.json()["generated_ids"]["0"]
     assert admin.get(f"{EVENTS}/{generated}").json()["event_category"] == "user"
 
@@ -243,18 +259,30 @@ def test_query_parameters_are_checked(admin: httpx.Client) -> None:
 def test_time_range_filter_is_half_open(admin: httpx.Client, unique: str) -> None:
     start = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     events = [
-        {"id": f"{unique}-t{i}", "event_type": "content_view", "session_id": unique, "timestamp": (start + timedelta(minutes=i)).isoformat()}
+        {
+            "id": f"{unique}-t{i}",
+            "event_type": "content_view",
+            "session_id": unique,
+            "timestamp": (start + timedelta(minutes=i)).isoformat(),
+        }
         for i in range(10)
     ]
     assert admin.post(f"{EVENTS}/batch", json={"events": events}).json()["accepted"] == 10
     ids = all_event_ids(
-        admin, session_id=unique, start=(start + timedelta(minutes=3)).isoformat(), end=(start + timedelta(minutes=7)).isoformat()
+        admin,
+        session_id=unique,
+        start=(start + timedelta(minutes=3)).isoformat(),
+        end=(start + timedelta(minutes=7)).isoformat(),
     )
     assert sorted(ids) == [f"{unique}-t{i}" for i in range(3, 7)]
 
 
 def test_timestamps_with_any_offset_are_stored_as_the_same_instant(admin: httpx.Client, unique: str) -> None:
-    sent = {"z": "2026-06-01T11:06:07.250Z", "offset": "2026-06-01T13:06:07.250+02:00", "naive": "2026-06-01T11:06:07.250"}
+    sent = {
+        "z": "2026-06-01T11:06:07.250Z",
+        "offset": "2026-06-01T13:06:07.250+02:00",
+        "naive": "2026-06-01T11:06:07.250",
+    }
     events = [{"id": f"{unique}-{k}", "event_type": "content_view", "timestamp": v} for k, v in sent.items()]
     assert admin.post(f"{EVENTS}/batch", json={"events": events}).json()["accepted"] == 3
     for key in sent:
@@ -269,15 +297,24 @@ def test_tracking_routes(admin: httpx.Client, unique: str) -> None:
     )
     assert view.status_code == 201, view.text
     stored = admin.get(f"{EVENTS}/{view.json()['id']}").json()
-    assert (stored["event_type"], stored["content_id"], stored["properties"]) == ("content_view", "c9", {"duration_seconds": 31.5})
+    assert (stored["event_type"], stored["content_id"], stored["properties"]) == (
+        "content_view",
+        "c9",
+        {"duration_seconds": 31.5},
+    )
 
-    search = admin.post("/api/v1/analytics/track/search", json={"query": "space docs", "results_count": 0, "session_id": unique})
+    search = admin.post(
+        "/api/v1/analytics/track/search", json={"query": "space docs", "results_count": 0, "session_id": unique}
+    )
     assert search.status_code == 201
     stored = admin.get(f"{EVENTS}/{search.json()['id']}").json()
     assert (stored["event_type"], stored["event_category"]) == ("search_query", "search")
     assert stored["properties"] == {"query": "space docs", "results_count": 0}
 
-    action = admin.post("/api/v1/analytics/track/user-action", json={"action": "content_like", "user_id": "u1", "session_id": unique, "content_id": "c9"})
+    action = admin.post(
+        "/api/v1/analytics/track/user-action",
+        json={"action": "content_like", "user_id": "u1", "session_id": unique, "content_id": "c9"},
+    )
     assert action.status_code == 201
     assert admin.get(f"{EVENTS}/{action.json()['id']}").json()["event_type"] == "content_like"
 
@@ -337,21 +374,37 @@ def test_auth_and_roles(base_url: str, client_for: Any, admin: httpx.Client, uni
 
 def test_graphql_mutations_and_queries(admin: httpx.Client, client_for: Any, base_url: str, unique: str) -> None:
     track = """mutation($e: EventInput!) { trackEvent(event: $e) { id duplicate } }"""
-    event = {"id": f"gql-{unique}", "eventType": "content_play", "contentId": "c1", "sessionId": unique, "userAgent": IPHONE_UA, "properties": {"pos": 3}}
+    event = {
+        "id": f"gql-{unique}",
+        "eventType": "content_play",
+        "contentId": "c1",
+        "sessionId": unique,
+        "userAgent": IPHONE_UA,
+        "properties": {"pos": 3},
+    }
     assert graphql(admin, track, {"e": event})["data"]["trackEvent"] == {"id": f"gql-{unique}", "duplicate": False}
     assert graphql(admin, track, {"e": event})["data"]["trackEvent"] == {"id": f"gql-{unique}", "duplicate": True}
 
-    batch = """mutation($es: [EventInput!]!) { trackEvents(events: $es) { accepted rejected duplicates errors { index field code message } } }"""
+    batch = """mutation($es: [EventInput!]!) {
+        trackEvents(events: $es) { accepted rejected duplicates errors { index field code message } }
+    }"""
     result = graphql(
         admin,
         batch,
-        {"es": [{"eventType": "content_view", "sessionId": unique, "id": f"gql2-{unique}"}, {"eventType": "Nope", "sessionId": unique}]},
+        {
+            "es": [
+                {"eventType": "content_view", "sessionId": unique, "id": f"gql2-{unique}"},
+                {"eventType": "Nope", "sessionId": unique},
+            ]
+        },
     )["data"]["trackEvents"]
     assert (result["accepted"], result["rejected"], result["duplicates"]) == (1, 1, 0)
     assert result["errors"][0]["index"] == 1
     assert result["errors"][0]["field"] == "eventType"
 
-    query = """query($id: String!) { event(id: $id) { id eventType eventCategory contentId deviceType os properties } }"""
+    query = (
+        """query($id: String!) { event(id: $id) { id eventType eventCategory contentId deviceType os properties } }"""
+    )
     stored = graphql(admin, query, {"id": f"gql-{unique}"})["data"]["event"]
     assert stored == {
         "id": f"gql-{unique}",
@@ -394,13 +447,20 @@ def test_readiness_and_metrics(admin: httpx.Client, unique: str) -> None:
     assert 'analytics_ingest_request_seconds_count{route="batch"}' in text
 
 
-def test_a_batch_of_1000_events_costs_the_replica_at_most_one_young_collection(admin: httpx.Client, unique: str) -> None:
+def test_a_batch_of_1000_events_costs_the_replica_at_most_one_young_collection(
+    admin: httpx.Client, unique: str
+) -> None:
     """With Python's default thresholds such a batch runs about twelve young collections, whose survivors
     set off full collections of the replica's heap; the replica's collector settings (core/heap.py) avoid that."""
 
     batch = {
         "events": [
-            {"event_type": "content_view", "session_id": unique, "content_id": f"c{i % 7}", "properties": {"n": i, "tags": ["a", "b"]}}
+            {
+                "event_type": "content_view",
+                "session_id": unique,
+                "content_id": f"c{i % 7}",
+                "properties": {"n": i, "tags": ["a", "b"]},
+            }
             for i in range(1000)
         ]
     }
@@ -413,7 +473,9 @@ def test_a_batch_of_1000_events_costs_the_replica_at_most_one_young_collection(a
 
 def test_client_disconnect_never_half_writes(base_url: str, admin: httpx.Client, service: Any, unique: str) -> None:
     """A client that hangs up right after sending: the batch is stored whole or not at all, and a retry completes it."""
-    batch = {"events": [{"id": f"{unique}-d{i}", "event_type": "content_view", "session_id": unique} for i in range(2000)]}
+    batch = {
+        "events": [{"id": f"{unique}-d{i}", "event_type": "content_view", "session_id": unique} for i in range(2000)]
+    }
     body = httpx.Request("POST", f"{base_url}{EVENTS}/batch", json=batch).content
     url = urlparse(base_url)
     request = (
@@ -439,7 +501,38 @@ def test_client_disconnect_never_half_writes(base_url: str, admin: httpx.Client,
 
 def test_unknown_ids_do_not_collide_with_generated_ones(admin: httpx.Client, unique: str) -> None:
     ids = [str(uuid.uuid4()) for _ in range(5)]
-    body = admin.post(f"{EVENTS}/batch", json={"events": [{"id": i, "event_type": "content_view", "session_id": unique} for i in ids]}).json()
+    body = admin.post(
+        f"{EVENTS}/batch", json={"events": [{"id": i, "event_type": "content_view", "session_id": unique} for i in ids]}
+    ).json()
     assert body["accepted"] == 5
     assert body["generated_ids"] == {}
     assert sorted(all_event_ids(admin, session_id=unique)) == sorted(ids)
+
+
+def _series(client: httpx.Client, series: str) -> float:
+    """One series of the replica's /metrics (name and labels as written), 0 when it was never touched."""
+    text = client.get("/metrics").text
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(series + " ")), 0.0)
+
+
+def test_graphql_mutations_move_the_ingest_counters(admin: httpx.Client, unique: str) -> None:
+    """The ingest counters are recorded by the ingestion service, so GraphQL counts like REST."""
+    series = {
+        "accepted": "analytics_events_accepted_total",
+        "duplicate": "analytics_events_duplicate_total",
+        "invalid": 'analytics_events_rejected_total{reason="invalid_value"}',
+        "latency": 'analytics_ingest_request_seconds_count{route="graphql_batch"}',
+    }
+    before = {name: _series(admin, s) for name, s in series.items()}
+    mutation = """mutation($es: [EventInput!]!) { trackEvents(events: $es) { accepted rejected duplicates } }"""
+    events = [
+        {"id": f"m1-{unique}", "eventType": "content_view", "sessionId": unique},
+        {"id": f"m2-{unique}", "eventType": "content_play", "sessionId": unique},
+        {"id": f"m1-{unique}", "eventType": "content_view", "sessionId": unique},
+        {"eventType": "content_view", "sessionId": unique, "country": "Narnia"},
+    ]
+    result = graphql(admin, mutation, {"es": events})["data"]["trackEvents"]
+    assert (result["accepted"], result["rejected"], result["duplicates"]) == (3, 1, 1)
+    after = {name: _series(admin, s) for name, s in series.items()}
+    moved = {name: after[name] - before[name] for name in series}
+    assert moved == {"accepted": 3, "duplicate": 1, "invalid": 1, "latency": 1}

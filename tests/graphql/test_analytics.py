@@ -1,0 +1,91 @@
+"""Content and user analytics queries over fake services with known answers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from core.access import Role
+from tests.graphql.conftest import only_error, run
+from tests.graphql.fakes import FakeServices, KnownUsers
+
+USERS_OVERVIEW = """query($r: AnalyticsRange) {
+  usersOverview(range: $r) {
+    period { startDate endDate timezone granularity }
+    activeUsers newUsers returningUsers dau wau mau stickiness
+    sessions { sessions bounceRate }
+    series { bucket activeUsers }
+    comparison
+    source
+  }
+}"""
+TOP_CONTENT = """{
+  topPerformingContent(metric: "views", limit: 1, category: "news") {
+    metric category minViews items { rank contentId value previousValue changePercent views uniqueViews }
+  }
+}"""
+
+
+async def test_users_overview_answers_what_the_service_computed(services: FakeServices) -> None:
+    variables = {
+        "r": {"startDate": "2026-03-01", "endDate": "2026-03-07", "granularity": "WEEK", "timezone": "Europe/Paris"}
+    }
+    result = await run(services, Role.VIEWER, USERS_OVERVIEW, variables)
+    assert result.errors is None, result.errors
+    assert result.data == {
+        "usersOverview": {
+            "period": {
+                "startDate": "2026-03-01",
+                "endDate": "2026-03-07",
+                "timezone": "Europe/Paris",
+                "granularity": "week",
+            },
+            "activeUsers": 42,
+            "newUsers": 10,
+            "returningUsers": 32,
+            "dau": 6.5,
+            "wau": 40,
+            "mau": 42,
+            "stickiness": 0.155,
+            "sessions": {"sessions": 70, "bounceRate": 0.1},
+            "series": [{"bucket": "2026-03-01", "activeUsers": 5}],
+            "comparison": {
+                "active_users": {"current": 42.0, "previous": 21.0, "change": 21.0, "change_percent": 100.0}
+            },
+            "source": "test",
+        }
+    }
+    users = services.analytics.users
+    assert isinstance(users, KnownUsers)
+    (period,) = users.periods
+    assert (period.start_date, period.end_date, period.granularity) == (date(2026, 3, 1), date(2026, 3, 7), "week")
+
+
+async def test_a_bad_range_names_the_field(services: FakeServices) -> None:
+    variables = {"r": {"startDate": "2026-03-10", "endDate": "2026-03-01"}}
+    error = only_error(await run(services, Role.ANALYST, USERS_OVERVIEW, variables))
+    assert error["extensions"]["code"] == "invalid_request"
+    assert error["extensions"]["details"]["field"] == "end_date"
+    assert services.analytics.users.periods == []  # type: ignore[attr-defined]
+
+
+async def test_top_performing_content(services: FakeServices) -> None:
+    result = await run(services, Role.CONTENT_MANAGER, TOP_CONTENT)
+    assert result.errors is None, result.errors
+    assert result.data == {
+        "topPerformingContent": {
+            "metric": "views",
+            "category": "news",
+            "minViews": 1,
+            "items": [
+                {
+                    "rank": 1,
+                    "contentId": "video-1",
+                    "value": 120.0,
+                    "previousValue": 60.0,
+                    "changePercent": 100.0,
+                    "views": 120,
+                    "uniqueViews": 90,
+                }
+            ],
+        }
+    }
