@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-test bench bench-full services clean
+.PHONY: run test lint install install-test bench bench-full services clean schema docs-benchmarks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,bench,lint]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -29,8 +29,14 @@ run: install
 services:
 	bash deploy/local/ensure-test-services.sh
 
-## make test: install the test extras, make sure the services run, run the whole suite
-test: install-test services
+## make lint: style and bugs (ruff), types of core/storage/semantic (mypy), the import layers (import-linter)
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+## make test: install the test extras, make sure the services run, lint, run the whole suite
+test: install-test services lint
 	$(PY) -m pytest
 
 bench: install-test
@@ -38,6 +44,14 @@ bench: install-test
 
 bench-full: install-test
 	$(PY) -m bench.run --size full
+
+## make docs-benchmarks: render the figures tables of docs/benchmarks.md and README.md from bench/results/*.json
+docs-benchmarks: $(VENV)/bin/python
+	$(PY) -m bench.benchmarks_doc
+
+## make schema: write the GraphQL SDL to schema.graphql (tests/graphql/test_schema_sdl.py checks it is current)
+schema: install-test
+	$(VENV)/bin/strawberry export-schema graphql_schema.schema:schema --output schema.graphql
 
 clean:
 	rm -rf $(VENV) .analytics-data .pytest_cache

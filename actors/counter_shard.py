@@ -12,6 +12,7 @@ Every ``realtime_flush_seconds`` (≤ 1 s) it writes the content it changed to R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -34,19 +35,18 @@ from semantic.live_deltas import shard_of
 log = logging.getLogger("analytics.counter_shard")
 
 Tag = tuple[int, int]
-# Redis key layout (documented in the README).
+# Redis key layout (documented in docs/realtime.md).
 REDIS_PREFIX = "analytics:rt:"
 CONTENT_KEY_TTL_SECONDS = 25 * 3600
 SHARD_KEY_TTL_SECONDS = 10
 _POSITION_CHECK_SECONDS = 2.0
 _READY_TIMEOUT_SECONDS = 30.0
-# A Redis flush lets reads in after this much work (a view takes ~0.03 ms alone, several times
-# that when the cores are busy: the windows' totals are kept up to date, so it does not walk the
-# content's minutes).
+# A Redis flush lets reads in after this much work (a view is cheap: the windows' totals are kept up
+# to date, so it does not walk the content's minutes).
 _FLUSH_SLICE_SECONDS = 0.001
 # How often a shard collects its whole heap (also after each re-read). A shard holds many long-lived
 # objects (its counters and everything imported), and a full automatic collection walks them all on
-# the event loop: 50-150 ms here even with a fresh state, in the middle of reads. So the survivors
+# the event loop, stalling reads even with a fresh state. So the survivors
 # are frozen (core/heap.py) and the automatic collections only look at newer objects.
 _SETTLE_SECONDS = 600.0
 # The shard process's GIL switch interval (Python's default is 5 ms). A read is handed from Ray's
@@ -124,10 +124,8 @@ class CounterShardActor:
         # Inserts the store had finished at the previous check; their deltas must have come since.
         expected: int | None = None
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._config.realtime_flush_seconds)
-            except TimeoutError:
-                pass
             wanted = self._wake.is_set()
             self._wake.clear()
             try:
@@ -288,7 +286,9 @@ class CounterShardActor:
                     if view is None:
                         pipe.delete(content_key(content_id))
                     else:
-                        pipe.set(content_key(content_id), orjson.dumps(redis_content_view(view)), ex=CONTENT_KEY_TTL_SECONDS)
+                        pipe.set(
+                            content_key(content_id), orjson.dumps(redis_content_view(view)), ex=CONTENT_KEY_TTL_SECONDS
+                        )
                 if start == 0:
                     meta = {**(await self.describe()), "flushed_at": now}
                     pipe.set(f"{REDIS_PREFIX}shard:{self.index}", orjson.dumps(meta), ex=SHARD_KEY_TTL_SECONDS)
@@ -302,8 +302,12 @@ def counter_shard_actor(settings: Settings, index: int, *, detached: bool = Fals
     """Counter shard ``index``: created on first call, looked up afterwards."""
     # Restarted after a crash; it rebuilds its window from ClickHouse.
     return service_actor(
-        CounterShardActor, names.counter_shard(index), settings.model_dump(mode="json"), index,
-        detached=detached, max_concurrency=1000,
+        CounterShardActor,
+        names.counter_shard(index),
+        settings.model_dump(mode="json"),
+        index,
+        detached=detached,
+        max_concurrency=1000,
     )
 
 

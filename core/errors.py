@@ -36,7 +36,8 @@ class FieldError:
     field: str
     message: str
     index: int | None = None
-    # A short, stable reason: too_large, unknown_field, missing_field, invalid_value, not_an_object, timestamp_out_of_range.
+    # A short, stable reason: too_large, unknown_field, missing_field, invalid_value, not_an_object,
+    # timestamp_out_of_range.
     code: str = "invalid_value"
 
     def to_dict(self) -> dict[str, Any]:

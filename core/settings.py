@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # When set at first start, this string becomes the admin API key (for automation).
     bootstrap_admin_key: str | None = None
 
-    # Ingest limits (documented in the README).
+    # Ingest limits (docs/ingest.md).
     max_event_bytes: int = Field(32 * 1024, ge=256)
     max_batch_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(5000, ge=1)
@@ -52,9 +52,9 @@ class Settings(BaseSettings):
     # direct: each ingress replica serves HTTP itself on host:port (serve_app/direct_server.py), no
     # Serve proxy; proxy: Serve's HTTP proxy listens on host:port and forwards to the replicas.
     ingress_mode: Literal["direct", "proxy"] = "direct"
-    # One by default: on two cores a second replica raised sustained ingest of 1000-event batches from
-    # 16 connections by 10-19% but lowered it for 100-event batches and slowed single events (README,
-    # "Figures"); more cores, or that kind of load, is when to raise it.
+    # One by default: on two cores a second replica helps only many concurrent large batches and slows
+    # small batches and single events (docs/benchmarks.md); more cores, or that kind of load, is when
+    # to raise it.
     ingress_replicas: int = Field(1, ge=1)
     ingress_max_ongoing_requests: int = Field(256, ge=1)
     auth_cache_seconds: float = Field(5.0, ge=0)

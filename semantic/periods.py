@@ -90,13 +90,15 @@ def utc_text(moment: datetime) -> str:
 
 
 def period_label(column: str, periods: list[Period], params: dict[str, Any], prefix: str = "lbl") -> str:
-    """SQL naming the period ('0', '1', ...) an instant column falls in, '' for none; binds the bounds into ``params``."""
+    """SQL naming the period ('0', '1', ...) an instant column falls in, '' for none; binds the bounds
+    into ``params``."""
     label = "''"
     for index in reversed(range(len(periods))):
         period = periods[index]
         start, end = f"{prefix}{index}s", f"{prefix}{index}e"
         params[start], params[end] = utc_text(period.start), utc_text(period.end)
-        label = f"if({column} >= {{{start}:DateTime64(3, 'UTC')}} AND {column} < {{{end}:DateTime64(3, 'UTC')}}, '{index}', {label})"
+        within = f"{column} >= {{{start}:DateTime64(3, 'UTC')}} AND {column} < {{{end}:DateTime64(3, 'UTC')}}"
+        label = f"if({within}, '{index}', {label})"
     return label
 
 

@@ -57,7 +57,8 @@ WHERE minute >= toDateTime({w1440:Int64}, 'UTC')
 """
 _RATE_SQL = """
 SELECT toInt64(count()) FROM events
-WHERE timestamp > fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC') AND timestamp < fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')
+WHERE timestamp > fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
+  AND timestamp < fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')
 """
 
 _WEIGHT = "multiIf(" + ", ".join(f"event_type = '{t}', {w!r}" for t, w in TREND_WEIGHTS.items()) + ", 0.0)"
@@ -109,7 +110,13 @@ class RealtimeRollup:
         rows = (await self._store.query(_CONTENT_SQL, params)).dicts()
         uniques = (await self._store.query(_CONTENT_USERS_SQL, params)).dicts()[0]
         last = max((int(r["last_ms"]) for r in rows), default=0)
-        return {"content_id": content_id, "as_of": iso_millis(last), "source": "rollup", "windows": _windows(rows, uniques), "series": []}
+        return {
+            "content_id": content_id,
+            "as_of": iso_millis(last),
+            "source": "rollup",
+            "windows": _windows(rows, uniques),
+            "series": [],
+        }
 
     async def realtime(self, now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
@@ -120,7 +127,11 @@ class RealtimeRollup:
         for name, size in WINDOWS.items():
             windows[name]["unique_sessions"] = int(uniques[f"s{size}"])
         second = int(now)
-        rate = (await self._store.query(_RATE_SQL, {"since_ms": (second - RATE_SECONDS) * 1000 + 999, "until_ms": (second + 1) * 1000})).rows
+        rate = (
+            await self._store.query(
+                _RATE_SQL, {"since_ms": (second - RATE_SECONDS) * 1000 + 999, "until_ms": (second + 1) * 1000}
+            )
+        ).rows
         recent = int(rate[0][0]) if rate else 0
         return {
             "as_of": iso_millis(max((int(r["last_ms"]) for r in rows), default=0)),
@@ -133,7 +144,9 @@ class RealtimeRollup:
             "computed_at": iso_millis(int(now * 1000)),
         }
 
-    async def trending(self, window: str, limit: int, category: str | None = None, now: float | None = None) -> dict[str, Any]:
+    async def trending(
+        self, window: str, limit: int, category: str | None = None, now: float | None = None
+    ) -> dict[str, Any]:
         """The live ranking (score, then content id) computed from the minute table."""
         now = time.time() if now is None else now
         size = WINDOWS[window]

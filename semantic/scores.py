@@ -1,6 +1,6 @@
 """The 0-100 scores of ContentAnalytics and UserAnalytics, and the daily trend: pure functions.
 
-Each formula is written out in the README ("Metric definitions"); scores are rounded to 2 decimals.
+Each formula is written out in docs/metrics.md; scores are rounded to 2 decimals.
 """
 
 from __future__ import annotations

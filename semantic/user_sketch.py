@@ -88,6 +88,11 @@ class UserSketch:
     def exact(self) -> bool:
         return self.registers is None
 
+    def _exact_hashes(self) -> np.ndarray:
+        """The hashes of a sketch that has no registers (exactly one of the two is set)."""
+        assert self._hashes is not None, "a sketch holds either hashes or registers"
+        return self._hashes
+
     def add(self, hashes: np.ndarray) -> None:
         if not hashes.size:
             return
@@ -116,18 +121,22 @@ class UserSketch:
         if other.registers is not None:
             self._fold()
             if self._registers is None:
-                self._registers = _registers_of(self._hashes)
+                self._registers = _registers_of(self._exact_hashes())
                 self._hashes = None
             np.maximum(self._registers, other.registers, out=self._registers)
         else:
-            self.add(other.hashes)
+            self.add(other._exact_hashes())
 
     @classmethod
     def union(cls, sketches: Iterable[UserSketch]) -> UserSketch:
         sparse: list[np.ndarray] = []
         dense: list[np.ndarray] = []
         for s in sketches:
-            (dense.append(s.registers) if s.registers is not None else sparse.append(s.hashes))
+            registers = s.registers
+            if registers is not None:
+                dense.append(registers)
+            else:
+                sparse.append(s._exact_hashes())
         hashes = _sorted_unique(np.concatenate(sparse)) if sparse else np.empty(0, np.uint64)
         if not dense and hashes.size <= SPARSE_LIMIT:
             return cls(hashes=hashes)
@@ -137,19 +146,21 @@ class UserSketch:
         return cls(hashes=None, registers=registers)
 
     def estimate(self) -> int:
-        if self.registers is None:
-            return int(self.hashes.size)
-        raw = _ALPHA * REGISTERS * REGISTERS / float(np.sum(np.ldexp(1.0, -self.registers.astype(np.int32))))
-        zeros = int(np.count_nonzero(self.registers == 0))
+        registers = self.registers
+        if registers is None:
+            return int(self._exact_hashes().size)
+        raw = _ALPHA * REGISTERS * REGISTERS / float(np.sum(np.ldexp(1.0, -registers.astype(np.int32))))
+        zeros = int(np.count_nonzero(registers == 0))
         if raw <= 2.5 * REGISTERS and zeros:
             return round(REGISTERS * np.log(REGISTERS / zeros))
         return round(raw)
 
     def to_wire(self) -> tuple[str, bytes]:
         """A compact form for Ray calls and Redis."""
-        if self.registers is None:
-            return ("exact", self.hashes.astype(np.uint64).tobytes())
-        return ("hll", self.registers.tobytes())
+        registers = self.registers
+        if registers is None:
+            return ("exact", self._exact_hashes().astype(np.uint64).tobytes())
+        return ("hll", registers.tobytes())
 
     @classmethod
     def from_wire(cls, wire: tuple[str, bytes]) -> UserSketch:

@@ -57,7 +57,9 @@ def _create_key(args: argparse.Namespace) -> int:
         try:
             await store.migrate()
             key, plain = await store.create_api_key(args.name, Role(args.role))
-            await store.audit("api_key.create", actor_key_id=None, target=key.id, details={"role": key.role.value, "via": "cli"})
+            await store.audit(
+                "api_key.create", actor_key_id=None, target=key.id, details={"role": key.role.value, "via": "cli"}
+            )
             return plain
         finally:
             await store.close()

@@ -32,21 +32,21 @@ log = logging.getLogger("analytics.runtime")
 APP_NAME = "analytics"
 
 LOCAL_RAY_SYSTEM_CONFIG = {
-    # A local Ray starts one idle Python worker per CPU for tasks, each ~85 MiB RSS. The service runs
+    # A local Ray starts one idle Python worker per CPU for tasks, each costing memory. The service runs
     # no tasks (every process is a named actor, a Serve replica, the proxy or the controller), so
     # workers are started only when an actor needs one.
     "prestart_worker_first_driver": False,
     # Arguments and results up to 8 MiB go straight to the actor in the call, not through the object
-    # store and the raylet (the default limit is 100 KiB; a 1000-event batch is ~380 KB of Arrow):
-    # at batch 1000 x 16, Ray's own processes went from 0.9-1.0 to 0.5 us of CPU per event.
+    # store and the raylet (the default limit is 100 KiB, below a 1000-event batch of Arrow), which
+    # roughly halves Ray's own CPU per ingested event.
     "max_direct_call_object_size": 8 * 1024 * 1024,
 }
 
 LOCAL_SERVE_ENV = {
-    # Serve's controller goes over its deployments every 0.1 s by default: with Ray's processes
-    # answering it, ~5% of a core on an idle 2-core machine. Every 0.5 s the idle service used 7.2%
-    # of a core in all instead of 10.7%. Replicas' health is checked every 5 s regardless, so a
-    # dead one is replaced at most 0.4 s later. (Inherited by every process of the local node.)
+    # Serve's controller goes over its deployments every 0.1 s by default, which with Ray's processes
+    # answering it is a visible share of an idle small machine's CPU (docs/benchmarks.md, idle CPU).
+    # Replicas' health is checked every 5 s regardless, so a dead one is replaced at most 0.4 s later.
+    # (Inherited by every process of the local node.)
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
 }
 
@@ -127,7 +127,9 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     if made_key:
         key_file.write_text(made_key + "\n")
         key_file.chmod(0o600)
-    admin_key = settings.bootstrap_admin_key or made_key or (key_file.read_text().strip() if key_file.exists() else None)
+    admin_key = (
+        settings.bootstrap_admin_key or made_key or (key_file.read_text().strip() if key_file.exists() else None)
+    )
 
     started_ray = False
     temp_dir = None
@@ -200,7 +202,7 @@ def _local_ray_head_died() -> bool:
 
 
 def _stop_idle_head_processes(*, keep_log_monitor: bool) -> None:
-    """Stop the head-node helpers a single-machine service never uses (~90-130 MiB RSS each).
+    """Stop the head-node helpers a single-machine service never uses (each holds memory for nothing).
 
     ``ray.init`` always starts them and has no option to leave them out: the autoscaler monitor
     (one machine, nothing to scale), the dashboard's API server (job submission and state API;

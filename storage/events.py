@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import orjson
@@ -54,7 +55,14 @@ EVENT_SCHEMA = pa.schema(
 )
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
 # Optional text columns are stored as '' and returned as None.
-_OPTIONAL_TEXT = frozenset(EVENT_COLUMNS) - {"id", "event_type", "event_category", "timestamp", "processed_at", "properties"}
+_OPTIONAL_TEXT = frozenset(EVENT_COLUMNS) - {
+    "id",
+    "event_type",
+    "event_category",
+    "timestamp",
+    "processed_at",
+    "properties",
+}
 MAX_PAGE_SIZE = 1000
 # "TTL <expression> + toIntervalDay(N)" as ClickHouse prints the retention rule of a table.
 _RETENTION_TTL = re.compile(r"TTL (.+?) \+ toIntervalDay\((\d+)\)")
@@ -97,10 +105,10 @@ class WriteReceipt:
 
 
 # Validated events as columns named as EVENT_COLUMNS, not yet an Arrow table: a writer that gathers
-# several requests builds one table for all of them (a one-row table costs ~0.15-0.5 ms to build, a
-# quarter of a replica's CPU per single event). A column given as one value, not a list, holds that
-# value in every row (a request's processed_at and batch_id: a list of datetimes costs ~0.27 us a
-# row to convert, a repeated scalar nothing).
+# several requests builds one table for all of them, because building a table has a fixed cost that
+# dominates for single events. A column given as one value, not a list, holds that value in every row
+# (a request's processed_at and batch_id): a repeated scalar costs nothing to convert, a list of
+# datetimes costs per row.
 EventColumns = dict[str, Any]
 
 
@@ -191,7 +199,8 @@ class ClickHouseEvents:
     def _ensure_retention(self, days: int) -> None:
         """Bring every table's retention TTL to ``days`` (the setting may change between starts)."""
         rows = self.client.query(
-            "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree'"
+            "SELECT name, create_table_query FROM system.tables"
+            " WHERE database = currentDatabase() AND engine LIKE '%MergeTree'"
         ).result_rows
         for name, ddl in rows:
             match = _RETENTION_TTL.search(ddl)
@@ -269,7 +278,9 @@ class ClickHouseEvents:
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
         result = self.client.query(sql, parameters=parameters or {})
-        return QueryResult(columns=list(result.column_names), rows=list(result.result_rows))
+        return QueryResult(
+            columns=list(result.column_names), rows=cast(list[tuple[Any, ...]], list(result.result_rows))
+        )
 
     def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
         return self.client.query_arrow(sql, parameters=parameters or {})
@@ -307,7 +318,7 @@ def _millis(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _rows_to_events(columns: tuple[str, ...] | list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _rows_to_events(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         event = dict(zip(columns, row, strict=True))

@@ -55,7 +55,9 @@ class MetadataStore:
         self.pool = pool
 
     @classmethod
-    async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10, wait_seconds: float = 30.0) -> MetadataStore:
+    async def connect(
+        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, wait_seconds: float = 30.0
+    ) -> MetadataStore:
         """Connect with a readiness wait: retry with backoff while the server starts."""
         deadline = asyncio.get_running_loop().time() + wait_seconds
         delay = 0.1
@@ -93,7 +95,9 @@ class MetadataStore:
                         continue
                     async with conn.transaction():
                         await conn.execute(sql)
-                        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                        )
                     applied.append(name)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
@@ -138,7 +142,9 @@ class MetadataStore:
         return _api_key(row), row["key_hash"]
 
     async def has_active_admin(self) -> bool:
-        return bool(await self.pool.fetchval("SELECT count(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL"))
+        return bool(
+            await self.pool.fetchval("SELECT count(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL")
+        )
 
     async def ensure_bootstrap_admin(self, plain: str | None) -> str | None:
         """At first start create an admin key (``plain`` if given). Returns the plain key if one was made.
@@ -161,7 +167,9 @@ class MetadataStore:
 
     # --- audit ----------------------------------------------------------------------------
 
-    async def audit(self, action: str, *, actor_key_id: str | None, target: str | None = None, details: dict[str, Any] | None = None) -> None:
+    async def audit(
+        self, action: str, *, actor_key_id: str | None, target: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         await self.pool.execute(
             "INSERT INTO audit_log (actor_key_id, action, target, details) VALUES ($1, $2, $3, $4::jsonb)",
             actor_key_id,
@@ -175,7 +183,13 @@ class MetadataStore:
             "SELECT at, actor_key_id, action, target, details FROM audit_log ORDER BY id DESC LIMIT $1", limit
         )
         return [
-            {"at": r["at"].isoformat(), "actor_key_id": r["actor_key_id"], "action": r["action"], "target": r["target"], "details": json.loads(r["details"])}
+            {
+                "at": r["at"].isoformat(),
+                "actor_key_id": r["actor_key_id"],
+                "action": r["action"],
+                "target": r["target"],
+                "details": json.loads(r["details"]),
+            }
             for r in rows
         ]
 

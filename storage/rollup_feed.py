@@ -53,7 +53,7 @@ MAX_REMEMBERED_ROWS = 200_000
 # holds ≤ 200k), so a long backlog is worked off in steps that each leave a claim behind.
 MAX_ROWS_PER_CLAIM = 1_000_000
 
-_FEED_SETTINGS = {
+_FEED_SETTINGS: dict[str, int | str] = {
     # The claim's token reaches every view target, so a re-run claim is skipped where it landed.
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "parallel_view_processing": 1,
@@ -65,7 +65,7 @@ _FEED_SETTINGS = {
     "min_insert_block_size_bytes": 1 << 34,
 }
 
-_PLAYBACK_SETTINGS = {
+_PLAYBACK_SETTINGS: dict[str, int | str] = {
     "max_insert_threads": 1,
     "min_insert_block_size_rows": 1 << 40,
     "min_insert_block_size_bytes": 1 << 40,
@@ -217,7 +217,8 @@ class RollupFeed:
             "GROUP BY stored_seq ORDER BY stored_seq",
             parameters={"f": first, "l": stored_seq},
         ).result_rows
-        end, rows, sizes = first, 0, []
+        end, rows = first, 0
+        sizes: list[tuple[int, int]] = []
         for seq, count in found:
             if rows and rows + count > MAX_ROWS_PER_CLAIM:
                 return end, tuple(sizes)
@@ -264,7 +265,7 @@ class RollupFeed:
         # chDB reports no written rows for INSERT ... SELECT; the minmax index makes this cheap.
         return int(self._client.query(f"SELECT count() {in_range}", parameters=bounds).result_rows[0][0])
 
-    def _playback_in_python(self, claim: Claim, bounds: dict[str, int], settings: dict[str, object]) -> bool:
+    def _playback_in_python(self, claim: Claim, bounds: dict[str, int], settings: dict[str, int | str]) -> bool:
         """Feed the claim's watch-time change computed in Python, when that is the cheaper way;
         False when the caller must run the SQL instead."""
         if claim.rows is None or claim.rows > self.python_delta_max_rows:
