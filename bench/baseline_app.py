@@ -81,7 +81,9 @@ class InProcessEvents:
         return WriteReceipt(inserted=column_rows(rows))
 
 
-def create_app(data_dir: Path, *, token: str, internal_hosts: list[str], schema: str = "full", group_commit: bool = True) -> Any:
+def create_app(
+    data_dir: Path, *, token: str, internal_hosts: list[str], schema: str = "full", group_commit: bool = True
+) -> Any:
     from core.errors import AnalyticsError, Unauthenticated
     from semantic.ingestion import IngestService
     from serve_app.http import error_response, json_response, read_json
@@ -124,7 +126,9 @@ def create_app(data_dir: Path, *, token: str, internal_hosts: list[str], schema:
     return app
 
 
-def raw_insert(parquet: Path, data_dir: Path, blocks: list[int], schema: str, max_seconds: float = 20.0) -> dict[str, Any]:
+def raw_insert(
+    parquet: Path, data_dir: Path, blocks: list[int], schema: str, max_seconds: float = 20.0
+) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     rows = pq.read_table(parquet)
@@ -175,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "raw-insert":
         blocks = [int(b) for b in args.blocks.split(",") if b]
-        sys.stdout.write(orjson.dumps(raw_insert(args.parquet, args.data_dir, blocks, args.schema, args.max_seconds)).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(raw_insert(args.parquet, args.data_dir, blocks, args.schema, args.max_seconds)).decode() + "\n"
+        )
         return 0
 
     import uvicorn

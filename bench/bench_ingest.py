@@ -4,7 +4,7 @@ rates (open loop), side by side with a bare uvicorn app and the raw engine, and 
     python -m bench.bench_ingest --size small            # a few minutes
     python -m bench.bench_ingest --size full             # + memory with 10M events stored
     python -m bench.bench_ingest --size memory --no-baseline   # only the memory with 10M events stored
-    ANALYTICS_INGRESS_MODE=proxy python -m bench.bench_ingest --size small --results-dir /tmp/proxy   # behind Serve's proxy
+    ANALYTICS_INGRESS_MODE=proxy python -m bench.bench_ingest --size small --results-dir /tmp/proxy  # via Serve's proxy
     python -m bench.bench_ingest --serve-env RAY_SERVE_THROUGHPUT_OPTIMIZED=1   # try a Ray Serve knob
 
 Every acknowledged event is durable (a 2xx means stored in ClickHouse), so events/s here is
@@ -58,17 +58,62 @@ SINGLE_PATH = "/api/v1/analytics/events"
 
 SIZES: dict[str, dict[str, Any]] = {
     # For the test suite: proves the harness runs end to end, measures nothing.
-    "tiny": {"warmup": 200, "cell_events": 1_000, "batch_sizes": (100,), "concurrency": (2,), "single_rates": (20,), "single_seconds": 1.0, "memory_events": 0, "raw_blocks": (500,), "idle_seconds": 1.0},
-    # A throughput cell (small and full) lasts 5-20 s here: longer than the store's insert and rollup feed intervals, so
-    # it pays for the feed and the merges of what it sends, as sustained ingest does (40k-event cells
-    # were over in a second, before the first feed step).
-    "small": {"warmup": 5_000, "cell_events": 300_000, "batch_sizes": (100, 1000), "concurrency": (4, 16), "single_rates": (100, 500), "single_seconds": 8.0, "memory_events": 1_000_000, "raw_blocks": (1000, 10_000, 200_000), "idle_seconds": 30.0},
-    "full": {"warmup": 10_000, "cell_events": 300_000, "batch_sizes": (100, 500, 1000, 5000), "concurrency": (1, 4, 16), "single_rates": (100, 250, 500, 1000), "single_seconds": 20.0, "memory_events": 10_000_000, "raw_blocks": (1000, 10_000, 200_000), "idle_seconds": 30.0},
+    "tiny": {
+        "warmup": 200,
+        "cell_events": 1_000,
+        "batch_sizes": (100,),
+        "concurrency": (2,),
+        "single_rates": (20,),
+        "single_seconds": 1.0,
+        "memory_events": 0,
+        "raw_blocks": (500,),
+        "idle_seconds": 1.0,
+    },
+    # A throughput cell (small and full) is large enough to outlast the store's insert and rollup feed intervals, so it
+    # pays for the feed and the merges of what it sends, as sustained ingest does; a cell over before the first feed
+    # step would not.
+    "small": {
+        "warmup": 5_000,
+        "cell_events": 300_000,
+        "batch_sizes": (100, 1000),
+        "concurrency": (4, 16),
+        "single_rates": (100, 500),
+        "single_seconds": 8.0,
+        "memory_events": 1_000_000,
+        "raw_blocks": (1000, 10_000, 200_000),
+        "idle_seconds": 30.0,
+    },
+    "full": {
+        "warmup": 10_000,
+        "cell_events": 300_000,
+        "batch_sizes": (100, 500, 1000, 5000),
+        "concurrency": (1, 4, 16),
+        "single_rates": (100, 250, 500, 1000),
+        "single_seconds": 20.0,
+        "memory_events": 10_000_000,
+        "raw_blocks": (1000, 10_000, 200_000),
+        "idle_seconds": 30.0,
+    },
     # Only the memory figure: 10M events bulk-loaded through the event store actor.
-    "memory": {"warmup": 1_000, "cell_events": 0, "batch_sizes": (), "concurrency": (), "single_rates": (), "single_seconds": 0.0, "memory_events": 10_000_000, "raw_blocks": (), "idle_seconds": 0.0},
+    "memory": {
+        "warmup": 1_000,
+        "cell_events": 0,
+        "batch_sizes": (),
+        "concurrency": (),
+        "single_rates": (),
+        "single_seconds": 0.0,
+        "memory_events": 10_000_000,
+        "raw_blocks": (),
+        "idle_seconds": 0.0,
+    },
 }
 
-TARGETS = {"batch_events_per_second": 50_000, "ratio_to_baseline": 0.5, "single_p95_ms_at_500": 50.0, "memory_rss_gib_at_10m": 4.0}
+TARGETS = {
+    "batch_events_per_second": 50_000,
+    "ratio_to_baseline": 0.5,
+    "single_p95_ms_at_500": 50.0,
+    "memory_rss_gib_at_10m": 4.0,
+}
 
 
 @contextmanager
@@ -78,7 +123,22 @@ def baseline_server(internal_hosts: list[str]) -> Any:
     port = free_port()
     token = secrets.token_urlsafe(16)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_app", "serve", "--port", str(port), "--data-dir", str(data_dir), "--token", token, "--internal-hosts", ",".join(internal_hosts), "--schema", "events"],
+        [
+            sys.executable,
+            "-m",
+            "bench.baseline_app",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--token",
+            token,
+            "--internal-hosts",
+            ",".join(internal_hosts),
+            "--schema",
+            "events",
+        ],
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -93,7 +153,8 @@ def baseline_server(internal_hosts: list[str]) -> Any:
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the baseline app did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+                errors = process.stderr.read().decode()[-2000:] if process.stderr else ""
+                raise RuntimeError(f"the baseline app did not start: {errors}")
             time.sleep(0.2)
         yield base_url, token, process.pid
     finally:
@@ -114,7 +175,22 @@ def raw_engine(rows: pa.Table, blocks: tuple[int, ...], max_seconds: float = 20.
         out = []
         for schema in ("full", "events"):
             done = subprocess.run(
-                [sys.executable, "-m", "bench.baseline_app", "raw-insert", "--parquet", str(folder / "rows.parquet"), "--data-dir", str(folder / schema), "--blocks", ",".join(map(str, blocks)), "--schema", schema, "--max-seconds", str(max_seconds)],
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.baseline_app",
+                    "raw-insert",
+                    "--parquet",
+                    str(folder / "rows.parquet"),
+                    "--data-dir",
+                    str(folder / schema),
+                    "--blocks",
+                    ",".join(map(str, blocks)),
+                    "--schema",
+                    schema,
+                    "--max-seconds",
+                    str(max_seconds),
+                ],
                 cwd=Path(__file__).resolve().parent.parent,
                 capture_output=True,
                 text=True,
@@ -239,7 +315,9 @@ def run(
                 if name == "service":
                     _add_tail_cost(cell[name], len(chunk))
             if base:
-                cell["ratio_to_baseline"] = round(cell["service"]["events_per_second"] / max(1, cell["baseline"]["events_per_second"]), 3)
+                cell["ratio_to_baseline"] = round(
+                    cell["service"]["events_per_second"] / max(1, cell["baseline"]["events_per_second"]), 3
+                )
             batch_cells.append(cell)
 
         single_cells = []
@@ -255,7 +333,9 @@ def run(
                 if name == "service":
                     _add_tail_cost(cell[name], len(bodies))
             # The same requests to an empty endpoint deployed the same way (bench/serve_floor.py).
-            cell["serve_floor"] = _summary(generator.open_loop(floor_url, service.admin_key, SINGLE_PATH.lstrip("/"), bodies, rate))
+            cell["serve_floor"] = _summary(
+                generator.open_loop(floor_url, service.admin_key, SINGLE_PATH.lstrip("/"), bodies, rate)
+            )
             single_cells.append(cell)
         if params["single_rates"]:
             remove_empty_endpoint()
@@ -265,18 +345,35 @@ def run(
 
         prefix = workload.prefix
         stored = ray.get(
-            service.event_store.query.remote("SELECT count() FROM events WHERE startsWith(id, {p:String})", {"p": prefix})
+            service.event_store.query.remote(
+                "SELECT count() FROM events WHERE startsWith(id, {p:String})", {"p": prefix}
+            )
         ).rows[0][0]
-        acknowledged = sum(c["service"]["accepted"] for c in batch_cells) + sum(c["service"]["accepted"] for c in single_cells) + params["warmup"]
+        acknowledged = (
+            sum(c["service"]["accepted"] for c in batch_cells)
+            + sum(c["service"]["accepted"] for c in single_cells)
+            + params["warmup"]
+        )
         sent = offset
 
-        memory = {"events_stored": int(ray.get(service.event_store.query.remote("SELECT count() FROM events")).rows[0][0]), **service_memory(exclude)}
+        memory = {
+            "events_stored": int(ray.get(service.event_store.query.remote("SELECT count() FROM events")).rows[0][0]),
+            **service_memory(exclude),
+        }
         memory_large = None
         if params["memory_events"] > memory["events_stored"]:
-            extra = Workload(events=params["memory_events"] - memory["events_stored"], days=30, seed=32, prefix=f"bm{token}-", end=end)
+            extra = Workload(
+                events=params["memory_events"] - memory["events_stored"],
+                days=30,
+                seed=32,
+                prefix=f"bm{token}-",
+                end=end,
+            )
             loaded = load_into_actor(extra, service.event_store)
             memory_large = {
-                "events_stored": int(ray.get(service.event_store.query.remote("SELECT count() FROM events")).rows[0][0]),
+                "events_stored": int(
+                    ray.get(service.event_store.query.remote("SELECT count() FROM events")).rows[0][0]
+                ),
                 "bulk_load_events_per_second": round(loaded.events / loaded.seconds) if loaded.seconds else None,
                 **service_memory(exclude),
             }
@@ -300,7 +397,12 @@ def run(
         "raw_engine": raw,
         # Requests the client gave up on (timeouts) may still have been stored: a disconnect does not
         # cancel a write. So acknowledged <= stored <= sent; stored < acknowledged would be a loss.
-        "durability": {"sent": sent, "acknowledged": acknowledged, "stored": int(stored), "all_stored": acknowledged <= int(stored) <= sent},
+        "durability": {
+            "sent": sent,
+            "acknowledged": acknowledged,
+            "stored": int(stored),
+            "all_stored": acknowledged <= int(stored) <= sent,
+        },
         "idle": idle,
         "memory": memory,
         "memory_large": memory_large,
@@ -309,7 +411,8 @@ def run(
             "max_client_cpu_share": max(
                 [c[n]["client_cpu_share"] or 0 for c in batch_cells + single_cells for n in targets if n in c] or [0]
             ),
-            "note": "share of one core the load generator process used while sending (separate process, aiohttp on uvloop, pre-serialized bodies)",
+            "note": "share of one core the load generator process used while sending "
+            "(separate process, aiohttp on uvloop, pre-serialized bodies)",
         },
     }
     payload["summary"] = _headline(payload)
@@ -329,7 +432,9 @@ def _headline(payload: dict[str, Any]) -> dict[str, Any]:
         "best_batch_events_per_second": best["service"]["events_per_second"] if best else None,
         "best_batch_cell": {"batch_size": best["batch_size"], "concurrency": best["concurrency"]} if best else None,
         "best_baseline_events_per_second": best_base,
-        "ratio_best_to_best_baseline": round(best["service"]["events_per_second"] / best_base, 3) if best and best_base else None,
+        "ratio_best_to_best_baseline": (
+            round(best["service"]["events_per_second"] / best_base, 3) if best and best_base else None
+        ),
         "single_p95_ms_at_500": at_500["service"]["latency"].get("p95_ms") if at_500 else None,
         "single_achieved_rate_at_500": at_500["service"]["achieved_rate"] if at_500 else None,
         "empty_serve_endpoint_p95_ms_at_500": at_500["serve_floor"]["latency"].get("p95_ms") if at_500 else None,
@@ -345,31 +450,88 @@ def _headline(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print(payload: dict[str, Any], path: Path) -> None:
-    print(f"\ningest benchmark ({payload['size']}), load average {payload['load_average']['before']} -> {payload['load_average']['after']}")
+    print(
+        f"\ningest benchmark ({payload['size']}), "
+        f"load average {payload['load_average']['before']} -> {payload['load_average']['after']}"
+    )
     rows = []
     for c in payload["batch"]:
         s, b = c["service"], c.get("baseline")
         rows.append(
             [
-                c["batch_size"], c["concurrency"], s["events_per_second"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"),
-                b["events_per_second"] if b else "-", c.get("ratio_to_baseline", "-"), s.get("cpu_us_per_event_with_tail"),
-                " ".join(f"{k}={v}" for k, v in sorted(s.get("cpu_us_per_event", {}).items(), key=lambda kv: -kv[1])[:4]),
+                c["batch_size"],
+                c["concurrency"],
+                s["events_per_second"],
+                s["latency"].get("p50_ms"),
+                s["latency"].get("p95_ms"),
+                b["events_per_second"] if b else "-",
+                c.get("ratio_to_baseline", "-"),
+                s.get("cpu_us_per_event_with_tail"),
+                " ".join(
+                    f"{k}={v}" for k, v in sorted(s.get("cpu_us_per_event", {}).items(), key=lambda kv: -kv[1])[:4]
+                ),
             ]
         )
-    print_table(["batch", "conc", "events/s", "p50 ms", "p95 ms", "baseline ev/s", "ratio", "CPU us/event with tail", "service CPU us/event"], rows)
+    print_table(
+        [
+            "batch",
+            "conc",
+            "events/s",
+            "p50 ms",
+            "p95 ms",
+            "baseline ev/s",
+            "ratio",
+            "CPU us/event with tail",
+            "service CPU us/event",
+        ],
+        rows,
+    )
     print()
     rows = []
     for c in payload["single"]:
         s, b = c["service"], c.get("baseline")
         f = c.get("serve_floor")
         cpu = " ".join(f"{k}={v}" for k, v in sorted(s.get("cpu_us_per_event", {}).items(), key=lambda kv: -kv[1])[:3])
-        rows.append([c["rate"], s["achieved_rate"], s["latency"].get("p50_ms"), s["latency"].get("p95_ms"), s["latency"].get("p99_ms"), s["statuses"], b["latency"].get("p95_ms") if b else "-", f"{f['achieved_rate']} / {f['latency'].get('p95_ms')}" if f else "-", s["dispatch_lag_max_ms"], cpu])
-    print_table(["req/s", "achieved", "p50 ms", "p95 ms", "p99 ms", "statuses", "baseline p95", "empty Serve endpoint req/s / p95", "send lag max ms", "service CPU us/request"], rows)
+        rows.append(
+            [
+                c["rate"],
+                s["achieved_rate"],
+                s["latency"].get("p50_ms"),
+                s["latency"].get("p95_ms"),
+                s["latency"].get("p99_ms"),
+                s["statuses"],
+                b["latency"].get("p95_ms") if b else "-",
+                f"{f['achieved_rate']} / {f['latency'].get('p95_ms')}" if f else "-",
+                s["dispatch_lag_max_ms"],
+                cpu,
+            ]
+        )
+    print_table(
+        [
+            "req/s",
+            "achieved",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "statuses",
+            "baseline p95",
+            "empty Serve endpoint req/s / p95",
+            "send lag max ms",
+            "service CPU us/request",
+        ],
+        rows,
+    )
     for engine in payload["raw_engine"]:
-        print(f"\nraw chDB insert ({engine['schema']} schema): " + ", ".join(f"{r['block_rows']:,}-row blocks {r['rows_per_second']:,} rows/s" for r in engine["results"]))
+        print(
+            f"\nraw chDB insert ({engine['schema']} schema): "
+            + ", ".join(f"{r['block_rows']:,}-row blocks {r['rows_per_second']:,} rows/s" for r in engine["results"])
+        )
     m = payload["memory_large"] or payload["memory"]
     rss, pss = m.get("service_rss_mib", m["rss_mib"]), m.get("service_pss_mib", m["pss_mib"])
-    print(f"\nmemory with {m['events_stored']:,} events stored: RSS {rss:,.0f} MiB, PSS {pss:,.0f} MiB over {m['processes']} processes (the driver as at start)")
+    print(
+        f"\nmemory with {m['events_stored']:,} events stored: RSS {rss:,.0f} MiB, PSS {pss:,.0f} MiB "
+        f"over {m['processes']} processes (the driver as at start)"
+    )
     if payload.get("idle"):
         idle = payload["idle"]
         roles = " ".join(f"{role}={share:.1%}" for role, share in idle["share_by_role"].items())
@@ -382,7 +544,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_ingest")
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--serve-env", action="append", default=[], metavar="KEY=VALUE", help="Ray Serve environment knob for the service under test")
+    parser.add_argument(
+        "--serve-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Ray Serve environment knob for the service under test",
+    )
     parser.add_argument("--results-dir", type=Path)
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.serve_env)

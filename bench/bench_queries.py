@@ -47,9 +47,33 @@ NAME = "queries"
 
 SIZES: dict[str, dict[str, Any]] = {
     # requests: per (class, interface, concurrency), cut short after seconds.
-    "tiny": {"events": 3_000, "days": 7, "requests": 20, "seconds": 30.0, "concurrency": (2,), "naive_items": 2, "floor_runs": 5},
-    "small": {"events": 300_000, "days": 30, "requests": 200, "seconds": 8.0, "concurrency": (1, 8), "naive_items": 4, "floor_runs": 20},
-    "full": {"events": 10_000_000, "days": 30, "requests": 400, "seconds": 20.0, "concurrency": (1, 8, 32), "naive_items": 4, "floor_runs": 50},
+    "tiny": {
+        "events": 3_000,
+        "days": 7,
+        "requests": 20,
+        "seconds": 30.0,
+        "concurrency": (2,),
+        "naive_items": 2,
+        "floor_runs": 5,
+    },
+    "small": {
+        "events": 300_000,
+        "days": 30,
+        "requests": 200,
+        "seconds": 8.0,
+        "concurrency": (1, 8),
+        "naive_items": 4,
+        "floor_runs": 20,
+    },
+    "full": {
+        "events": 10_000_000,
+        "days": 30,
+        "requests": 400,
+        "seconds": 20.0,
+        "concurrency": (1, 8, 32),
+        "naive_items": 4,
+        "floor_runs": 50,
+    },
 }
 
 
@@ -67,30 +91,45 @@ class Context:
 
     @property
     def dates(self) -> dict[str, str]:
-        return {"start_date": self.start.date().isoformat(), "end_date": (self.end - timedelta(seconds=1)).date().isoformat()}
+        return {
+            "start_date": self.start.date().isoformat(),
+            "end_date": (self.end - timedelta(seconds=1)).date().isoformat(),
+        }
 
 
 def _q(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
-GQL_EVENTS = "query($f: EventFilter) { events(filter: $f, limit: 100) { events { id eventType timestamp contentId userId deviceType country trafficSource } nextCursor } }"
+GQL_EVENTS = (
+    "query($f: EventFilter) { events(filter: $f, limit: 100) { events { id eventType timestamp contentId userId "
+    "deviceType country trafficSource } nextCursor } }"
+)
 GQL_EVENT = "query($id: String!) { event(id: $id) { id eventType timestamp userId contentId properties } }"
 GQL_CONTENT = "query($id: String!, $r: AnalyticsRange) { contentAnalytics(contentId: $id, range: $r) { comparison } }"
-_LIST = "SELECT id, event_type, event_category, timestamp, user_id, session_id, content_id, properties FROM events WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT 101"
+_LIST = (
+    "SELECT id, event_type, event_category, timestamp, user_id, session_id, content_id, properties FROM events "
+    "WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT 101"
+)
 _CONTENT_FLOOR = (
-    "SELECT countIf(event_type = 'content_view') AS views, uniqExactIf(user_id, event_type = 'content_view' AND user_id != '') AS unique_views, "
-    "countIf(event_type = 'content_complete') AS completes, countIf(event_type = 'content_like') AS likes, countIf(event_type = 'content_share') AS shares, "
-    "countIf(event_type = 'content_bookmark') AS bookmarks, countIf(event_type = 'search_result_click') AS search_clicks, "
+    "SELECT countIf(event_type = 'content_view') AS views, "
+    "uniqExactIf(user_id, event_type = 'content_view' AND user_id != '') AS unique_views, "
+    "countIf(event_type = 'content_complete') AS completes, countIf(event_type = 'content_like') AS likes, "
+    "countIf(event_type = 'content_share') AS shares, countIf(event_type = 'content_bookmark') AS bookmarks, "
+    "countIf(event_type = 'search_result_click') AS search_clicks, "
     "countIf(event_type = 'recommendation_click') AS recommendation_clicks, "
     "sumIf(JSONExtractFloat(properties, 'watch_time_seconds'), event_type = 'content_complete') AS watch_time, "
     "topKIf(5)(country, event_type = 'content_view') AS countries, "
-    "groupArrayIf((traffic_source, 1), event_type = 'content_view') AS _sources, countIf(device_type = 'mobile') AS mobile "
-    "FROM events WHERE content_id = {c:String} AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
+    "groupArrayIf((traffic_source, 1), event_type = 'content_view') AS _sources, "
+    "countIf(device_type = 'mobile') AS mobile "
+    "FROM events WHERE content_id = {c:String} "
+    "AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
 )
 _USER_FLOOR = (
-    "SELECT uniqExact(session_id) AS sessions, countIf(event_type = 'content_view') AS views, uniqExactIf(content_id, event_type = 'content_view') AS unique_views, "
-    "countIf(event_type = 'search_query') AS searches FROM events WHERE user_id = {u:String} AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
+    "SELECT uniqExact(session_id) AS sessions, countIf(event_type = 'content_view') AS views, "
+    "uniqExactIf(content_id, event_type = 'content_view') AS unique_views, "
+    "countIf(event_type = 'search_query') AS searches FROM events WHERE user_id = {u:String} "
+    "AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
 )
 
 
@@ -122,9 +161,30 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
     ),
     QueryClass(
         "events.by_type_last_day",
-        rest=lambda c: _q("/api/v1/analytics/events", event_type="error_occurred", start=(c.end - timedelta(days=1)).isoformat(), end=c.end.isoformat(), limit=100),
-        graphql=(GQL_EVENTS, lambda c: {"f": {"eventType": "error_occurred", "start": (c.end - timedelta(days=1)).isoformat(), "end": c.end.isoformat()}}),
-        sql=(_LIST.format(where="event_type = 'error_occurred' AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"), lambda c: {"s": (c.end - timedelta(days=1)).replace(tzinfo=None), "e": c.end.replace(tzinfo=None)}),
+        rest=lambda c: _q(
+            "/api/v1/analytics/events",
+            event_type="error_occurred",
+            start=(c.end - timedelta(days=1)).isoformat(),
+            end=c.end.isoformat(),
+            limit=100,
+        ),
+        graphql=(
+            GQL_EVENTS,
+            lambda c: {
+                "f": {
+                    "eventType": "error_occurred",
+                    "start": (c.end - timedelta(days=1)).isoformat(),
+                    "end": c.end.isoformat(),
+                }
+            },
+        ),
+        sql=(
+            _LIST.format(
+                where="event_type = 'error_occurred' "
+                "AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)}"
+            ),
+            lambda c: {"s": (c.end - timedelta(days=1)).replace(tzinfo=None), "e": c.end.replace(tzinfo=None)},
+        ),
     ),
     QueryClass(
         "events.get",
@@ -135,7 +195,10 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
     QueryClass(
         "content.analytics",
         rest=lambda c: _q(f"/api/v1/analytics/content/{c.top_content}", **c.dates),
-        graphql=(GQL_CONTENT, lambda c: {"id": c.top_content, "r": {"startDate": c.dates["start_date"], "endDate": c.dates["end_date"]}}),
+        graphql=(
+            GQL_CONTENT,
+            lambda c: {"id": c.top_content, "r": {"startDate": c.dates["start_date"], "endDate": c.dates["end_date"]}},
+        ),
         sql=(_CONTENT_FLOOR, lambda c: {"c": c.top_content, **_range(c)}),
     ),
     QueryClass("content.top_performing", rest=lambda c: _q("/api/v1/analytics/content/top-performing", **c.dates)),
@@ -153,16 +216,25 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
 
 def _context(workload: Workload, actor: Any) -> Context:
     """The most and a median popular item, the busiest user, one of their sessions and events."""
+
     def one(sql: str, params: dict[str, Any] | None = None) -> Any:
         return ray.get(actor.query.remote(sql, params or {})).rows
 
     prefix = workload.prefix
     views = one(
-        "SELECT content_id, count() AS n FROM events WHERE startsWith(id, {p:String}) AND event_type = 'content_view' GROUP BY content_id ORDER BY n DESC, content_id",
+        "SELECT content_id, count() AS n FROM events "
+        "WHERE startsWith(id, {p:String}) AND event_type = 'content_view' "
+        "GROUP BY content_id ORDER BY n DESC, content_id",
         {"p": prefix},
     )
-    user = one("SELECT user_id, count() AS n FROM events WHERE startsWith(id, {p:String}) AND user_id != '' GROUP BY user_id ORDER BY n DESC, user_id LIMIT 1", {"p": prefix})[0][0]
-    session, event_id = one("SELECT session_id, id FROM events WHERE user_id = {u:String} ORDER BY timestamp LIMIT 1", {"u": user})[0]
+    user = one(
+        "SELECT user_id, count() AS n FROM events WHERE startsWith(id, {p:String}) AND user_id != '' "
+        "GROUP BY user_id ORDER BY n DESC, user_id LIMIT 1",
+        {"p": prefix},
+    )[0][0]
+    session, event_id = one(
+        "SELECT session_id, id FROM events WHERE user_id = {u:String} ORDER BY timestamp LIMIT 1", {"u": user}
+    )[0]
     return Context(
         top_content=views[0][0],
         mid_content=views[len(views) // 2][0],
@@ -179,7 +251,12 @@ def naive_content_analytics(client: httpx.Client, content_id: str, start: dateti
     raw: list[dict[str, Any]] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"content_id": content_id, "start": start.isoformat(), "end": end.isoformat(), "limit": 1000}
+        params: dict[str, Any] = {
+            "content_id": content_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "limit": 1000,
+        }
         if cursor:
             params["cursor"] = cursor
         page = client.get("/api/v1/analytics/events", params=params)
@@ -191,7 +268,11 @@ def naive_content_analytics(client: httpx.Client, content_id: str, start: dateti
             break
     views = [e for e in raw if e["event_type"] == "content_view"]
     completes = [e for e in raw if e["event_type"] == "content_complete"]
-    engagement = Counter(e["event_type"] for e in raw if e["event_type"] in ("content_share", "content_bookmark", "content_like", "content_comment"))
+    engagement = Counter(
+        e["event_type"]
+        for e in raw
+        if e["event_type"] in ("content_share", "content_bookmark", "content_like", "content_comment")
+    )
     watch = sum(float(e["properties"].get("watch_time_seconds", 0)) for e in completes)
     return {
         "events_fetched": len(raw),
@@ -202,8 +283,16 @@ def naive_content_analytics(client: httpx.Client, content_id: str, start: dateti
         "likes": engagement["content_like"],
         "shares": engagement["content_share"],
         "bookmarks": engagement["content_bookmark"],
-        "search_clicks": sum(1 for e in raw if e["event_type"] == "search_result_click" and e["properties"].get("content_id") == content_id),
-        "recommendation_clicks": sum(1 for e in raw if e["event_type"] == "recommendation_click" and e["properties"].get("content_id") == content_id),
+        "search_clicks": sum(
+            1
+            for e in raw
+            if e["event_type"] == "search_result_click" and e["properties"].get("content_id") == content_id
+        ),
+        "recommendation_clicks": sum(
+            1
+            for e in raw
+            if e["event_type"] == "recommendation_click" and e["properties"].get("content_id") == content_id
+        ),
         "traffic_sources": Counter(e["traffic_source"] for e in views),
         "top_countries": Counter(e["country"] for e in views if e["country"]).most_common(5),
         "devices": Counter(e["device_type"] for e in views),
@@ -249,7 +338,9 @@ def run(
         raise SystemExit(f"unknown query classes: {', '.join(sorted(unknown))}")
     load_before = load_average()
     end = workload_end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    workload = Workload(events=params["events"], days=params["days"], seed=41, prefix=f"bq{secrets.token_hex(3)}-", end=end)
+    workload = Workload(
+        events=params["events"], days=params["days"], seed=41, prefix=f"bq{secrets.token_hex(3)}-", end=end
+    )
     with ExitStack() as stack:
         if service is None:
             service = stack.enter_context(BenchService(internal_hosts=[PLATFORM_HOST]))
@@ -273,11 +364,15 @@ def run(
                 seconds = params["seconds"]
                 if qc.rest:
                     requests = [("GET", qc.rest(context), None)] * n
-                    entry[f"rest_c{concurrency}"] = _interface_outcome(generator.request_loop(url, key, requests, concurrency, seconds))
+                    entry[f"rest_c{concurrency}"] = _interface_outcome(
+                        generator.request_loop(url, key, requests, concurrency, seconds)
+                    )
                 if qc.graphql:
                     query, make = qc.graphql
                     requests = [("POST", "/graphql", orjson.dumps({"query": query, "variables": make(context)}))] * n
-                    entry[f"graphql_c{concurrency}"] = _interface_outcome(generator.request_loop(url, key, requests, concurrency, seconds))
+                    entry[f"graphql_c{concurrency}"] = _interface_outcome(
+                        generator.request_loop(url, key, requests, concurrency, seconds)
+                    )
             classes.append(entry)
 
         naive = []
@@ -290,7 +385,9 @@ def run(
                     fetched = naive_content_analytics(client, content_id, context.start, context.end)["events_fetched"]
                     samples.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                endpoint_status = client.get(f"/api/v1/analytics/content/{content_id}", params=context.dates).status_code
+                endpoint_status = client.get(
+                    f"/api/v1/analytics/content/{content_id}", params=context.dates
+                ).status_code
                 endpoint_seconds = time.perf_counter() - started
                 floor = _floor(actor, _CONTENT_FLOOR, {"c": content_id, **_range(context)}, 5)
                 naive.append(
@@ -309,7 +406,11 @@ def run(
         "size": size,
         "parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "load_average": {"before": load_before, "after": load_average()},
-        "workload": {**loaded.as_dict(), "content_metadata_rows": metadata_rows, "window": [workload.start.isoformat(), workload.end.isoformat()]},
+        "workload": {
+            **loaded.as_dict(),
+            "content_metadata_rows": metadata_rows,
+            "window": [workload.start.isoformat(), workload.end.isoformat()],
+        },
         "context": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in context.__dict__.items()},
         "memory": memory,
         "classes": classes,
@@ -326,18 +427,43 @@ def run(
 
 
 def _print(payload: dict[str, Any], path: Path) -> None:
-    print(f"\nquery benchmark ({payload['size']}): {payload['memory']['events_stored']:,} events stored, load average {payload['load_average']['before']} -> {payload['load_average']['after']}")
+    print(
+        f"\nquery benchmark ({payload['size']}): {payload['memory']['events_stored']:,} events stored, "
+        f"load average {payload['load_average']['before']} -> {payload['load_average']['after']}"
+    )
     rows = []
     for c in payload["classes"]:
         for key in sorted(k for k in c if k.startswith(("rest_", "graphql_"))):
             r = c[key]
-            rows.append([c["name"], key, r.get("p50_ms"), r.get("p95_ms"), r.get("p99_ms"), r.get("qps"), c.get("floor_sql", {}).get("p50_ms", "-"), "" if r["ok"] == r.get("n") else r["statuses"]])
+            rows.append(
+                [
+                    c["name"],
+                    key,
+                    r.get("p50_ms"),
+                    r.get("p95_ms"),
+                    r.get("p99_ms"),
+                    r.get("qps"),
+                    c.get("floor_sql", {}).get("p50_ms", "-"),
+                    "" if r["ok"] == r.get("n") else r["statuses"],
+                ]
+            )
         if not any(k.startswith(("rest_", "graphql_")) for k in c):
             f = c.get("floor_sql", {})
-            rows.append([c["name"], "engine", f.get("p50_ms"), f.get("p95_ms"), f.get("p99_ms"), "-", f.get("p50_ms"), ""])
+            rows.append(
+                [c["name"], "engine", f.get("p50_ms"), f.get("p95_ms"), f.get("p99_ms"), "-", f.get("p50_ms"), ""]
+            )
     print_table(["class", "interface", "p50 ms", "p95 ms", "p99 ms", "qps", "floor p50 ms", "non-2xx"], rows)
     print()
-    rows = [[n["content_id"], n["events_fetched"], n["naive"].get("p50_ms"), n["endpoint_ms"] or n["endpoint_status"], n["floor_sql"].get("p50_ms")] for n in payload["naive_content_analytics"]]
+    rows = [
+        [
+            n["content_id"],
+            n["events_fetched"],
+            n["naive"].get("p50_ms"),
+            n["endpoint_ms"] or n["endpoint_status"],
+            n["floor_sql"].get("p50_ms"),
+        ]
+        for n in payload["naive_content_analytics"]
+    ]
     print_table(["content", "raw events", "naive fetch+compute p50 ms", "endpoint ms", "floor SQL p50 ms"], rows)
     print(f"result: {path}")
 

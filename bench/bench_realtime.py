@@ -1,6 +1,6 @@
 """Real-time benchmark: live counter reads and event → subscriber latency under steady ingest.
 
-    python -m bench.bench_realtime --size small   # ~1 minute
+    python -m bench.bench_realtime --size small
     python -m bench.bench_realtime --size full
 
 While a steady stream of batches is ingested through the HTTP API, it measures
@@ -26,10 +26,28 @@ from websockets.asyncio.client import connect
 from bench.common import BenchService, percentiles, print_table, size_arguments, write_result
 
 SIZES = {
-    "small": {"seconds": 30, "events_per_second": 2000, "batch": 200, "contents": 500, "subscribers": 20, "reads_per_second": 40, "shards": 2},
-    "full": {"seconds": 120, "events_per_second": 5000, "batch": 500, "contents": 5000, "subscribers": 100, "reads_per_second": 100, "shards": 2},
+    "small": {
+        "seconds": 30,
+        "events_per_second": 2000,
+        "batch": 200,
+        "contents": 500,
+        "subscribers": 20,
+        "reads_per_second": 40,
+        "shards": 2,
+    },
+    "full": {
+        "seconds": 120,
+        "events_per_second": 5000,
+        "batch": 500,
+        "contents": 5000,
+        "subscribers": 100,
+        "reads_per_second": 100,
+        "shards": 2,
+    },
 }
-SUBSCRIPTION = "subscription($id: String!) { contentLive(contentId: $id, intervalMs: 100) { windows { window views } } }"
+SUBSCRIPTION = (
+    "subscription($id: String!) { contentLive(contentId: $id, intervalMs: 100) { windows { window views } } }"
+)
 KINDS = ("content_view", "content_view", "content_view", "content_play", "content_complete", "content_share")
 
 
@@ -37,7 +55,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-async def _steady_ingest(client: httpx.AsyncClient, p: dict[str, Any], run: str, stop: asyncio.Event, sent: list[int]) -> None:
+async def _steady_ingest(
+    client: httpx.AsyncClient, p: dict[str, Any], run: str, stop: asyncio.Event, sent: list[int]
+) -> None:
     period = p["batch"] / p["events_per_second"]
     n = 0
     next_at = time.monotonic()
@@ -61,7 +81,9 @@ async def _steady_ingest(client: httpx.AsyncClient, p: dict[str, Any], run: str,
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def _reads(client: httpx.AsyncClient, p: dict[str, Any], run: str, stop: asyncio.Event, out: dict[str, list[float]]) -> None:
+async def _reads(
+    client: httpx.AsyncClient, p: dict[str, Any], run: str, stop: asyncio.Event, out: dict[str, list[float]]
+) -> None:
     paths = {
         "content_live": lambda i: f"/api/v1/analytics/content/{run}-c{i % p['contents']}/live",
         "real_time": lambda i: "/api/v1/analytics/real-time",
@@ -78,12 +100,18 @@ async def _reads(client: httpx.AsyncClient, p: dict[str, Any], run: str, stop: a
         await asyncio.sleep(len(paths) / p["reads_per_second"])
 
 
-async def _subscriber(base_url: str, key: str, content_id: str, seen: list[dict[int, float]], ready: asyncio.Event) -> None:
+async def _subscriber(
+    base_url: str, key: str, content_id: str, seen: list[dict[int, float]], ready: asyncio.Event
+) -> None:
     url = base_url.replace("http://", "ws://") + "/graphql"
     async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_size=2**24) as ws:
         await ws.send(orjson.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}).decode())
         await ws.recv()
-        await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"id": content_id}}}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"id": content_id}}}
+            ).decode()
+        )
         mine: dict[int, float] = {}
         seen.append(mine)
         ready.set()
@@ -104,7 +132,7 @@ async def _actor_reads(run: str, p: dict[str, Any], stop: asyncio.Event, out: di
     i = 0
     while not stop.is_set():
         for name, call in (
-            ("actor_content_live", lambda: client.content_live(f"{run}-c{i % p['contents']}")),
+            ("actor_content_live", lambda i=i: client.content_live(f"{run}-c{i % p['contents']}")),
             ("actor_real_time", client.realtime),
         ):
             started = time.perf_counter()
@@ -114,8 +142,14 @@ async def _actor_reads(run: str, p: dict[str, Any], stop: asyncio.Event, out: di
         await asyncio.sleep(2 / p["reads_per_second"])
 
 
-async def _probe(client: httpx.AsyncClient, run: str, content_id: str, count: int, stop: asyncio.Event,
-                 probes: list[tuple[int, float, float]]) -> None:
+async def _probe(
+    client: httpx.AsyncClient,
+    run: str,
+    content_id: str,
+    count: int,
+    stop: asyncio.Event,
+    probes: list[tuple[int, float, float]],
+) -> None:
     for n in range(1, count + 1):
         if stop.is_set():
             return
@@ -132,11 +166,19 @@ async def _measure(base_url: str, key: str, p: dict[str, Any]) -> dict[str, Any]
     probe_content = f"{run}-probe"
     stop = asyncio.Event()
     sent = [0]
-    reads: dict[str, list[float]] = {"content_live": [], "real_time": [], "trending_1h": [], "actor_content_live": [], "actor_real_time": []}
+    reads: dict[str, list[float]] = {
+        "content_live": [],
+        "real_time": [],
+        "trending_1h": [],
+        "actor_content_live": [],
+        "actor_real_time": [],
+    }
     seen: list[dict[int, float]] = []
     probes: list[tuple[int, float, float]] = []
     limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60, limits=limits
+    ) as client:
         readies = [asyncio.Event() for _ in range(p["subscribers"])]
         subs = [asyncio.create_task(_subscriber(base_url, key, probe_content, seen, r)) for r in readies]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
@@ -183,12 +225,23 @@ def run(size: str = "small", results_dir: Path | None = None) -> dict[str, Any]:
         figures = asyncio.run(_measure(service.base_url, service.admin_key, p))
     result = {"size": size, "parameters": p, **figures}
     path = write_result("realtime", result, results_dir)
-    rows = [[name if name.startswith("actor_") else f"GET {name}", v.get("n"), v.get("p50_ms"), v.get("p95_ms"), v.get("p99_ms")] for name, v in figures["reads"].items()]
+    rows = [
+        [
+            name if name.startswith("actor_") else f"GET {name}",
+            v.get("n"),
+            v.get("p50_ms"),
+            v.get("p95_ms"),
+            v.get("p99_ms"),
+        ]
+        for name, v in figures["reads"].items()
+    ]
     for label in ("event_to_subscriber_from_ack", "event_to_subscriber_from_send"):
         v = figures[label]
         rows.append([label, v.get("n"), v.get("p50_ms"), v.get("p95_ms"), v.get("p99_ms")])
-    print(f"steady ingest: {figures['ingest_events_per_second']} events/s, {p['subscribers']} subscribers, "
-          f"missed updates: {figures['missed_updates']}")
+    print(
+        f"steady ingest: {figures['ingest_events_per_second']} events/s, {p['subscribers']} subscribers, "
+        f"missed updates: {figures['missed_updates']}"
+    )
     print_table(["measure", "n", "p50 ms", "p95 ms", "p99 ms"], rows)
     print(f"written to {path}")
     return result

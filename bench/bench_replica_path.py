@@ -1,6 +1,6 @@
 """Replica path benchmark: what an ingress replica does per event of a batch request, by stage.
 
-    python -m bench.bench_replica_path --size small    # ~10 s, plus ~3 minutes of instruction counting
+    python -m bench.bench_replica_path --size small    # plus minutes of instruction counting under valgrind
     python -m bench.bench_replica_path --size small --no-instructions
 
 In a replica a batch request's body goes: JSON parse → the envelope check → validation → columns,
@@ -13,7 +13,7 @@ Two measures:
 - time per event by stage, the best of several passes (the least disturbed one) and the median;
 - instructions per event, counted by ``valgrind --tool=callgrind``: the same code on the same inputs
   executes the same instructions whatever else the machine does, so this compares two versions of the
-  path where times drift by 10-20% within an hour. It is the difference between a process that runs
+  path where times drift from hour to hour. It is the difference between a process that runs
   the path ``instruction_passes`` times and one that only prepares it, divided by the events.
 In the service the same work costs more time than here (the other core is busy, caches are shared) and
 the replica has HTTP and the Ray call besides: bench_ingest measures that whole.

@@ -1,6 +1,6 @@
 """Rollup feed benchmark: the CPU of one feed step as the store grows, in one process.
 
-    python -m bench.bench_rollup_feed --size small   # ~2 minutes
+    python -m bench.bench_rollup_feed --size small
     python -m bench.bench_rollup_feed --size full    # 2M stored events
 
 After the service acknowledges events, its event store feeds them into the rollups in steps
@@ -157,9 +157,8 @@ def run(
             for s in steps
         ],
     )
-    print(
-        f"watch-time rollup equals a from-scratch computation: {result['consistency']['watch_rollup_equals_from_scratch']}"
-    )
+    exact = result["consistency"]["watch_rollup_equals_from_scratch"]
+    print(f"watch-time rollup equals a from-scratch computation: {exact}")
     print(f"written to {path}")
     return result
 

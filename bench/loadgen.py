@@ -36,7 +36,14 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
 
 
-def _outcome(started_wall: float, started_cpu: float, latencies: list[float], statuses: Counter, counts: Counter, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _outcome(
+    started_wall: float,
+    started_cpu: float,
+    latencies: list[float],
+    statuses: Counter,
+    counts: Counter,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     seconds = time.perf_counter() - started_wall
     cpu = time.process_time() - started_cpu
     return {
@@ -85,13 +92,17 @@ async def _closed(base_url: str, api_key: str, path: str, bodies: list[bytes], c
             _tally(response.status, payload, statuses, counts, single)
 
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
+    async with aiohttp.ClientSession(
+        base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=600)
+    ) as session:
         wall, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return _outcome(wall, cpu, latencies, statuses, counts, {"concurrency": concurrency, "requests": len(bodies)})
 
 
-async def _open(base_url: str, api_key: str, path: str, bodies: list[bytes], rate: float, timeout: float = 30.0) -> dict[str, Any]:
+async def _open(
+    base_url: str, api_key: str, path: str, bodies: list[bytes], rate: float, timeout: float = 30.0
+) -> dict[str, Any]:
     import aiohttp
 
     latencies: list[float] = []
@@ -118,7 +129,9 @@ async def _open(base_url: str, api_key: str, path: str, bodies: list[bytes], rat
         _tally(status, payload, statuses, counts, single)
 
     connector = aiohttp.TCPConnector(limit=1024)
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    async with aiohttp.ClientSession(
+        base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as session:
         # Open a pool of connections before the clock starts.
         await asyncio.gather(*(session.get("/healthz") for _ in range(min(32, len(bodies)))))
         wall, cpu = time.perf_counter(), time.process_time()
@@ -144,7 +157,11 @@ async def _open(base_url: str, api_key: str, path: str, bodies: list[bytes], rat
 
 
 async def _requests(
-    base_url: str, api_key: str, requests: list[tuple[str, str, bytes | None]], concurrency: int, max_seconds: float | None
+    base_url: str,
+    api_key: str,
+    requests: list[tuple[str, str, bytes | None]],
+    concurrency: int,
+    max_seconds: float | None,
 ) -> dict[str, Any]:
     import aiohttp
 
@@ -171,10 +188,19 @@ async def _requests(
             statuses[response.status] += 1
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
+    async with aiohttp.ClientSession(
+        base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=600)
+    ) as session:
         wall, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return _outcome(wall, cpu, latencies, statuses, Counter(), {"concurrency": concurrency, "requests": len(latencies), "errors": errors})
+    return _outcome(
+        wall,
+        cpu,
+        latencies,
+        statuses,
+        Counter(),
+        {"concurrency": concurrency, "requests": len(latencies), "errors": errors},
+    )
 
 
 def closed_loop(base_url: str, api_key: str, path: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
@@ -182,7 +208,11 @@ def closed_loop(base_url: str, api_key: str, path: str, bodies: list[bytes], con
 
 
 def request_loop(
-    base_url: str, api_key: str, requests: list[tuple[str, str, bytes | None]], concurrency: int, max_seconds: float | None = None
+    base_url: str,
+    api_key: str,
+    requests: list[tuple[str, str, bytes | None]],
+    concurrency: int,
+    max_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Closed loop over arbitrary (method, path, body) requests, e.g. queries; stops early after ``max_seconds``."""
     return _run(_requests(base_url, api_key, requests, concurrency, max_seconds))
@@ -209,13 +239,20 @@ class LoadGenerator:
     def pids(self) -> list[int]:
         return [p.pid for p in getattr(self._pool, "_processes", {}).values() if p.pid]
 
-    def closed_loop(self, base_url: str, api_key: str, path: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+    def closed_loop(
+        self, base_url: str, api_key: str, path: str, bodies: list[bytes], concurrency: int
+    ) -> dict[str, Any]:
         return self._pool.submit(closed_loop, base_url, api_key, path, bodies, concurrency).result()
 
     def open_loop(self, base_url: str, api_key: str, path: str, bodies: list[bytes], rate: float) -> dict[str, Any]:
         return self._pool.submit(open_loop, base_url, api_key, path, bodies, rate).result()
 
     def request_loop(
-        self, base_url: str, api_key: str, requests: list[tuple[str, str, bytes | None]], concurrency: int, max_seconds: float | None = None
+        self,
+        base_url: str,
+        api_key: str,
+        requests: list[tuple[str, str, bytes | None]],
+        concurrency: int,
+        max_seconds: float | None = None,
     ) -> dict[str, Any]:
         return self._pool.submit(request_loop, base_url, api_key, requests, concurrency, max_seconds).result()

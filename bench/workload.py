@@ -94,7 +94,10 @@ EVENT_TYPES = (
 T = {name: code for code, name in enumerate(EVENT_TYPES)}
 CATEGORY_OF_TYPE = pa.array([default_category(name) for name in EVENT_TYPES])
 
-CATEGORIES = ("news", "sports", "music", "comedy", "documentary", "kids", "education", "technology", "cooking", "travel")
+# fmt: off
+CATEGORIES = (
+    "news", "sports", "music", "comedy", "documentary", "kids", "education", "technology", "cooking", "travel",
+)
 CATEGORY_WEIGHTS = (0.16, 0.14, 0.13, 0.1, 0.08, 0.08, 0.08, 0.09, 0.07, 0.07)
 CONTENT_TYPES = ("video", "article", "podcast", "live")
 CONTENT_TYPE_WEIGHTS = (0.62, 0.2, 0.13, 0.05)
@@ -111,24 +114,40 @@ TITLE_NOUNS = (
     "Island", "Market", "Signal", "Forest", "Record", "Studio", "Voyage", "Harbor", "Engine", "Chorus",
 )
 TITLE_SUFFIXES = ("", ": Part 1", ": Part 2", " Live", " Explained", " in 10 Minutes", " Uncut", " Highlights")
-FIRST_NAMES = ("Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena", "Mo", "Nia", "Omar", "Priya")
-LAST_NAMES = ("Silva", "Okafor", "Nguyen", "Schmidt", "Rossi", "Kim", "Haddad", "Novak", "Larsen", "Mehta", "Garcia", "Tanaka")
+FIRST_NAMES = (
+    "Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena", "Mo", "Nia", "Omar",
+    "Priya",
+)
+LAST_NAMES = (
+    "Silva", "Okafor", "Nguyen", "Schmidt", "Rossi", "Kim", "Haddad", "Novak", "Larsen", "Mehta", "Garcia", "Tanaka",
+)
 
 # (user agent, weight): a desktop/mobile/tablet/TV mix with a little bot and script traffic.
 USER_AGENTS = (
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 0.17),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", 0.05),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36", 0.17),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", 0.05),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", 0.03),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15", 0.06),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 0.05),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/18.1 Safari/605.1.15", 0.06),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36", 0.05),
     ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36", 0.015),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 0.2),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1", 0.03),
-    ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", 0.19),
-    ("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", 0.04),
-    ("Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1", 0.05),
-    ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36", 0.02),
-    ("Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36", 0.02),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/18.1 Mobile/15E148 Safari/604.1", 0.2),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1", 0.03),
+    ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Mobile Safari/537.36", 0.19),
+    ("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", 0.04),
+    ("Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.6 Mobile/15E148 Safari/604.1", 0.05),
+    ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/130.0.0.0 Safari/537.36", 0.02),
+    ("Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36", 0.02),
     ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 0.012),
     ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 0.005),
     ("python-requests/2.32.3", 0.003),
@@ -159,9 +178,13 @@ SEARCH_TOPICS = (
     "cooking", "football", "jazz", "space", "history", "python", "travel", "kids", "news", "comedy",
     "yoga", "cars", "chess", "guitar", "climate", "movies", "gaming", "science", "art", "finance",
 )
-SEARCH_MODIFIERS = ("", "live", "tutorial", "highlights", "2024", "best", "for beginners", "documentary", "podcast", "explained")
+SEARCH_MODIFIERS = (
+    "", "live", "tutorial", "highlights", "2024", "best", "for beginners", "documentary", "podcast", "explained",
+)
 # Queries that find nothing: typos and things the catalogue does not have.
-ZERO_RESULT_QUERIES = ("cookng", "footbal highlits", "jaz", "qwerty", "asdf lkj", "spce", "knitting podcast", "marimba tutorial")
+ZERO_RESULT_QUERIES = (
+    "cookng", "footbal highlits", "jaz", "qwerty", "asdf lkj", "spce", "knitting podcast", "marimba tutorial",
+)
 REC_MODELS = ("collab-v3", "trending-v2", "similar-items-v1", "new-releases")
 SHARE_CHANNELS = ("whatsapp", "copy_link", "facebook", "x", "email", "telegram")
 LOGIN_METHODS = ("password", "google", "apple", "magic_link")
@@ -169,16 +192,25 @@ PLANS = ("free", "free", "free", "premium", "family")
 
 # service -> (endpoint, method, median latency ms, status profile) ; profile: error share of 5xx
 SERVICES = {
-    "content-service": (("/api/v1/content/{id}", "GET", 18.0), ("/api/v1/content", "GET", 45.0), ("/api/v1/content", "POST", 90.0)),
-    "user-service": (("/api/v1/users/me", "GET", 12.0), ("/api/v1/auth/login", "POST", 120.0), ("/api/v1/users/{id}/preferences", "PUT", 35.0)),
+    "content-service": (
+        ("/api/v1/content/{id}", "GET", 18.0), ("/api/v1/content", "GET", 45.0), ("/api/v1/content", "POST", 90.0),
+    ),
+    "user-service": (
+        ("/api/v1/users/me", "GET", 12.0), ("/api/v1/auth/login", "POST", 120.0),
+        ("/api/v1/users/{id}/preferences", "PUT", 35.0),
+    ),
     "search-service": (("/api/v1/search", "GET", 60.0), ("/api/v1/search/suggest", "GET", 15.0)),
-    "recommendation-service": (("/api/v1/recommendations", "GET", 80.0), ("/api/v1/recommendations/similar", "GET", 55.0)),
+    "recommendation-service": (
+        ("/api/v1/recommendations", "GET", 80.0), ("/api/v1/recommendations/similar", "GET", 55.0),
+    ),
     "media-service": (("/api/v1/media/{id}/manifest", "GET", 25.0), ("/api/v1/media/transcode", "POST", 400.0)),
     "import-service": (("/api/v1/imports", "POST", 150.0), ("/api/v1/imports/{id}", "GET", 20.0)),
 }
 SERVICE_WEIGHTS = (0.3, 0.2, 0.18, 0.14, 0.13, 0.05)
 SERVICE_5XX_RATE = (0.004, 0.003, 0.008, 0.012, 0.006, 0.02)
-ERROR_TYPES = ("TimeoutError", "ConnectionResetError", "DatabaseError", "ValidationError", "UpstreamUnavailable", "OutOfMemory")
+ERROR_TYPES = (
+    "TimeoutError", "ConnectionResetError", "DatabaseError", "ValidationError", "UpstreamUnavailable", "OutOfMemory",
+)
 ERROR_TYPE_WEIGHTS = (0.3, 0.15, 0.15, 0.25, 0.12, 0.03)
 ERROR_MESSAGES = (
     "upstream request timed out", "connection reset by peer", "could not serialize access",
@@ -189,8 +221,12 @@ IMPORT_STAGES = ("fetch", "parse", "validate", "store")
 IMPORT_ERRORS = ("source unreachable", "malformed feed", "schema mismatch", "duplicate key in batch")
 
 # Share of hours of the day (UTC) and days of the week (Monday first).
-DIURNAL = np.array([2.0, 1.4, 1.0, 0.8, 0.7, 0.8, 1.2, 2.0, 2.8, 3.2, 3.4, 3.6, 3.9, 3.8, 3.6, 3.6, 3.8, 4.2, 5.0, 5.8, 6.2, 5.6, 4.4, 3.0])
+DIURNAL = np.array([
+    2.0, 1.4, 1.0, 0.8, 0.7, 0.8, 1.2, 2.0, 2.8, 3.2, 3.4, 3.6,  # 00:00-11:00
+    3.9, 3.8, 3.6, 3.6, 3.8, 4.2, 5.0, 5.8, 6.2, 5.6, 4.4, 3.0,  # 12:00-23:00
+])
 WEEKLY = np.array([0.95, 0.92, 0.93, 0.95, 1.02, 1.15, 1.1])
+# fmt: on
 
 # Event slots of one unit of activity, in the order they happen.
 _PRE1, _PRE2, _VIEW, _PLAY, _PAUSES, _COMPLETE, _SHARE, _BOOKMARK, _LIKE = range(9)
@@ -216,9 +252,18 @@ _SLOT_TYPE[_REGISTER, _PRE1] = T["user_register"]
 # Mean seconds since the previous event of the session, by event type.
 _GAP_SECONDS = np.zeros(len(EVENT_TYPES))
 for _name, _gap in {
-    "content_view": 25.0, "content_play": 4.0, "content_share": 12.0, "content_bookmark": 8.0, "content_like": 6.0,
-    "search_query": 15.0, "search_result_click": 7.0, "recommendation_impression": 10.0, "recommendation_click": 5.0,
-    "user_logout": 30.0, "page_view": 12.0, "content_resume": 20.0,
+    "content_view": 25.0,
+    "content_play": 4.0,
+    "content_share": 12.0,
+    "content_bookmark": 8.0,
+    "content_like": 6.0,
+    "search_query": 15.0,
+    "search_result_click": 7.0,
+    "recommendation_impression": 10.0,
+    "recommendation_click": 5.0,
+    "user_logout": 30.0,
+    "page_view": 12.0,
+    "content_resume": 20.0,
 }.items():
     _GAP_SECONDS[T[_name]] = _gap
 
@@ -230,21 +275,35 @@ def _check_json_safe(values: Any) -> None:
             raise ValueError(f"vocabulary entry {text!r} would need JSON escaping")
 
 
-for _vocabulary in (USER_AGENTS, ENTRY_REFERRERS, SEARCH_TOPICS, SEARCH_MODIFIERS, ZERO_RESULT_QUERIES, TITLE_ADJECTIVES, TITLE_NOUNS, TITLE_SUFFIXES, ERROR_MESSAGES, IMPORT_ERRORS):
+for _vocabulary in (
+    USER_AGENTS,
+    ENTRY_REFERRERS,
+    SEARCH_TOPICS,
+    SEARCH_MODIFIERS,
+    ZERO_RESULT_QUERIES,
+    TITLE_ADJECTIVES,
+    TITLE_NOUNS,
+    TITLE_SUFFIXES,
+    ERROR_MESSAGES,
+    IMPORT_ERRORS,
+):
     _check_json_safe(_vocabulary)
 
 # ---------------------------------------------------------------------------
 # Properties: one nullable column per key, rendered to JSON objects in bulk
 # ---------------------------------------------------------------------------
 
+# fmt: off
 _TEXT_KEYS = (
     "source", "query", "content_id", "recommendation_id", "model", "channel", "method", "plan", "service", "endpoint",
-    "error_type", "severity", "message", "job_id", "stage", "error", "title", "category", "content_type", "language", "author",
+    "error_type", "severity", "message", "job_id", "stage", "error", "title", "category", "content_type", "language",
+    "author",
 )
 _NUMBER_KEYS = (
     "position", "results_count", "page", "slot", "duration_seconds", "watch_time_seconds", "position_seconds",
     "status_code", "response_time_ms", "db_queries", "db_time_ms", "items", "items_failed", "duration_ms",
 )
+# fmt: on
 _BOOL_KEYS = ("cache_hit",)
 _PROPERTY_KEYS = _TEXT_KEYS + _NUMBER_KEYS + _BOOL_KEYS
 
@@ -324,7 +383,13 @@ def _referrer_pool(queries: list[str], internal_hosts: frozenset[str]) -> tuple[
     internal += [f"https://{PLATFORM_HOST}/browse/{c}" for c in CATEGORIES]
     search = [f"https://{PLATFORM_HOST}/search?q={q.replace(' ', '+')}" for q in queries]
     everything = entries + internal + search
-    starts = {"entry": 0, "internal": len(entries), "for_you": len(entries) + 1, "browse": len(entries) + 2, "search": len(entries) + len(internal)}
+    starts = {
+        "entry": 0,
+        "internal": len(entries),
+        "for_you": len(entries) + 1,
+        "browse": len(entries) + 2,
+        "search": len(entries) + len(internal),
+    }
     return (
         _Pool(
             raw=pa.array(everything),
@@ -519,7 +584,7 @@ class Workload:
         return [base + (1 if i < extra else 0) for i in range(self.n_chunks)]
 
     def content_metadata(self) -> pa.Table:
-        """One row per catalogue item: what issue 5's ``content_metadata`` table holds."""
+        """One row per catalogue item: what the store's ``content_metadata`` table holds."""
         return pa.table(
             {
                 "content_id": self._content_ids,
@@ -581,12 +646,20 @@ class Workload:
         n = items.size
         none = np.full(n, -1)
         meta = self.content_metadata().take(pa.array(items))
-        props = {key: meta.column(key).combine_chunks() for key in ("title", "category", "content_type", "language", "author")}
+        props = {
+            key: meta.column(key).combine_chunks()
+            for key in ("title", "category", "content_type", "language", "author")
+        }
         props["duration_seconds"] = pa.array(self._duration[items])
         return _Frame(
             type_code=np.full(n, T["content_published"], dtype=np.int16),
             ts_ms=self._published[items].copy(),
-            user=none, session=None, content=items, ua=none, ip=none, referrer=none,
+            user=none,
+            session=None,
+            content=items,
+            ua=none,
+            ip=none,
+            referrer=none,
             rec_marker=np.zeros(n, dtype=bool),
             resource_type=pa.array(["content"] * n, pa.string()) if n else pa.array([], pa.string()),
             props=props,
@@ -623,7 +696,12 @@ class Workload:
         return _Frame(
             type_code=np.full(n, T["api_request"], dtype=np.int16),
             ts_ms=self._times(rng, n, lo, hi),
-            user=none, session=None, content=none, ua=none, ip=none, referrer=none,
+            user=none,
+            session=None,
+            content=none,
+            ua=none,
+            ip=none,
+            referrer=none,
             rec_marker=np.zeros(n, dtype=bool),
             resource_type=pa.array(["service"] * n, pa.string()),
             resource_id=service_names,
@@ -651,7 +729,12 @@ class Workload:
         return _Frame(
             type_code=np.full(n, T["error_occurred"], dtype=np.int16),
             ts_ms=self._times(rng, n, lo, hi),
-            user=none, session=None, content=none, ua=none, ip=none, referrer=none,
+            user=none,
+            session=None,
+            content=none,
+            ua=none,
+            ip=none,
+            referrer=none,
             rec_marker=np.zeros(n, dtype=bool),
             resource_type=pa.array(["service"] * n, pa.string()),
             resource_id=service_names,
@@ -675,7 +758,11 @@ class Workload:
         step = np.arange(job.size) - np.repeat(np.cumsum(per_job) - per_job, per_job)
         last = step == per_job[job] - 1
         failed = last & (fail_at[job] < len(IMPORT_STAGES))
-        code = np.where(step == 0, T["import_started"], np.where(last, np.where(failed, T["import_failed"], T["import_completed"]), T["import_stage_completed"]))
+        code = np.where(
+            step == 0,
+            T["import_started"],
+            np.where(last, np.where(failed, T["import_failed"], T["import_completed"]), T["import_stage_completed"]),
+        )
         stage_index = np.clip(step - 1, 0, len(IMPORT_STAGES) - 1)
         stage_index = np.where(failed, fail_at[job], stage_index)
         items_expected = rng.integers(20, 5000, jobs)
@@ -683,7 +770,9 @@ class Workload:
         start = self._times(rng, jobs, lo, hi)
         ts = start[job] + _segmented_cumsum(np.where(step == 0, 0, stage_ms), job)
         items_failed = (items_expected * rng.beta(1, 40, jobs)).astype(np.int64)
-        job_ids = pc.binary_join_element_wise(f"{self.prefix}job-{self.seed}-{chunk}-", pc.cast(pa.array(job), pa.string()), "")
+        job_ids = pc.binary_join_element_wise(
+            f"{self.prefix}job-{self.seed}-{chunk}-", pc.cast(pa.array(job), pa.string()), ""
+        )
         source = pa.array(IMPORT_SOURCES).take(pa.array(rng.integers(0, len(IMPORT_SOURCES), jobs)[job]))
         stage_names = pa.array(IMPORT_STAGES).take(pa.array(stage_index))
         with_stage = (code == T["import_stage_completed"]) | (code == T["import_failed"])
@@ -692,7 +781,12 @@ class Workload:
         frame = _Frame(
             type_code=code.astype(np.int16),
             ts_ms=ts,
-            user=none, session=None, content=none, ua=none, ip=none, referrer=none,
+            user=none,
+            session=None,
+            content=none,
+            ua=none,
+            ip=none,
+            referrer=none,
             rec_marker=np.zeros(job.size, dtype=bool),
             resource_type=pa.array(["import_job"] * job.size, pa.string()),
             resource_id=job_ids,
@@ -701,9 +795,17 @@ class Workload:
                 "source": source,
                 "stage": pc.if_else(pa.array(with_stage), stage_names, pa.scalar(None, pa.string())),
                 "items": pa.array(np.where(step == 0, items_expected[job], items_expected[job] - items_failed[job])),
-                "items_failed": pc.if_else(pa.array(last & ~failed), pa.array(items_failed[job]), pa.scalar(None, pa.int64())),
-                "duration_ms": pc.if_else(pa.array(step > 0), pa.array(np.where(last, total_ms, stage_ms)), pa.scalar(None, pa.int64())),
-                "error": pc.if_else(pa.array(failed), pa.array(IMPORT_ERRORS).take(pa.array(rng.integers(0, len(IMPORT_ERRORS), job.size))), pa.scalar(None, pa.string())),
+                "items_failed": pc.if_else(
+                    pa.array(last & ~failed), pa.array(items_failed[job]), pa.scalar(None, pa.int64())
+                ),
+                "duration_ms": pc.if_else(
+                    pa.array(step > 0), pa.array(np.where(last, total_ms, stage_ms)), pa.scalar(None, pa.int64())
+                ),
+                "error": pc.if_else(
+                    pa.array(failed),
+                    pa.array(IMPORT_ERRORS).take(pa.array(rng.integers(0, len(IMPORT_ERRORS), job.size))),
+                    pa.scalar(None, pa.string()),
+                ),
             },
         )
         return _slice(frame, np.arange(min(n, job.size)))
@@ -745,7 +847,9 @@ class Workload:
         kind = np.where(first & register[u_session], _REGISTER, kind)
         kind = np.where((u_pos == units_per[u_session] - 1) & logout[u_session], _LOGOUT, kind)
         # Bots only view pages and content.
-        bot = np.isin(ua, [i for i, (a, _) in enumerate(USER_AGENTS) if "bot" in a.lower() or "python" in a.lower()])[u_session]
+        bot = np.isin(ua, [i for i, (a, _) in enumerate(USER_AGENTS) if "bot" in a.lower() or "python" in a.lower()])[
+            u_session
+        ]
         kind = np.where(bot & (kind <= _PAGE), np.where(rng.random(u_total) < 0.5, _BROWSE, _PAGE), kind)
         is_content = (kind == _BROWSE) | (kind == _SEARCH) | (kind == _REC)
         # The first non-auth unit of a session comes in through the entry referrer.
@@ -781,7 +885,11 @@ class Workload:
         counts[:, _BOOKMARK] = engaged & (rng.random(u_total) < 0.015 + 0.03 * quality)
         counts[:, _LIKE] = engaged & (rng.random(u_total) < 0.03 + 0.08 * quality)
         # Searches: a query per search unit; zero-result queries and searches nobody clicks stay alone.
-        query = np.where(rng.random(u_total) < 0.06, len(self._queries) + rng.integers(0, len(self._zero_queries), u_total), _zipf_index(rng, len(self._queries), u_total))
+        query = np.where(
+            rng.random(u_total) < 0.06,
+            len(self._queries) + rng.integers(0, len(self._zero_queries), u_total),
+            _zipf_index(rng, len(self._queries), u_total),
+        )
         zero = query >= len(self._queries)
         counts[:, _PRE2] &= ~((kind == _SEARCH) & zero)
         search_fallthrough = (kind == _SEARCH) & zero
@@ -797,7 +905,11 @@ class Workload:
         slot = (e_pos[:, None] >= bounds[e_unit]).sum(1)
         in_slot = e_pos - np.where(slot > 0, bounds[e_unit, np.maximum(slot - 1, 0)], 0)
         e_kind = kind[e_unit]
-        code = np.where(slot == _PAUSES, np.where(in_slot % 2 == 0, T["content_pause"], T["content_resume"]), _SLOT_TYPE[e_kind, slot])
+        code = np.where(
+            slot == _PAUSES,
+            np.where(in_slot % 2 == 0, T["content_pause"], T["content_resume"]),
+            _SLOT_TYPE[e_kind, slot],
+        )
         e_session = u_session[e_unit]
 
         # Time: a session's events follow its start with type-dependent gaps.
@@ -813,9 +925,17 @@ class Workload:
         ref_base = self._ref_starts
         e_query = query[e_unit]
         search_ref = ref_base["search"] + e_query
-        browse_ref = ref_base["browse"] + np.where(content[e_unit] >= 0, self._category[np.maximum(content[e_unit], 0)], 0)
+        browse_ref = ref_base["browse"] + np.where(
+            content[e_unit] >= 0, self._category[np.maximum(content[e_unit], 0)], 0
+        )
         referrer = np.select(
-            [is_entry[e_unit], (e_kind == _SEARCH) | (e_kind == _SEARCH_ONLY), (e_kind == _REC) | (e_kind == _REC_ONLY), e_kind == _BROWSE, e_kind == _PAGE],
+            [
+                is_entry[e_unit],
+                (e_kind == _SEARCH) | (e_kind == _SEARCH_ONLY),
+                (e_kind == _REC) | (e_kind == _REC_ONLY),
+                e_kind == _BROWSE,
+                e_kind == _PAGE,
+            ],
             [entry[e_session], search_ref, ref_base["for_you"], browse_ref, ref_base["internal"]],
             -1,
         )
@@ -828,13 +948,17 @@ class Workload:
         is_imp = code == T["recommendation_impression"]
         is_rclick = code == T["recommendation_click"]
         rec_unit = e_kind == _REC
-        rec_ids = pc.binary_join_element_wise(f"{self.prefix}rec-{self.seed}-{chunk}-", pc.cast(pa.array(e_unit), pa.string()), "")
+        rec_ids = pc.binary_join_element_wise(
+            f"{self.prefix}rec-{self.seed}-{chunk}-", pc.cast(pa.array(e_unit), pa.string()), ""
+        )
         slot_no = rng.integers(1, 11, n)
         results = np.where(zero[e_unit], 0, rng.integers(3, 400, n))
         position = np.minimum(rng.geometric(0.35, n), 20)
         pos_seconds = np.round(dur * (in_slot // 2 + 1) / (2 * pauses[e_unit] + 2), 1)
         content_ids = _take(self._content_ids, content[e_unit], None)
-        source = np.select([rec_unit, e_kind == _SEARCH, is_entry[e_unit]], ["recommendation", "search", "external"], "browse")
+        source = np.select(
+            [rec_unit, e_kind == _SEARCH, is_entry[e_unit]], ["recommendation", "search", "external"], "browse"
+        )
         null_text = pa.scalar(None, pa.string())
 
         def only(mask: np.ndarray, values: Any) -> pa.Array:
@@ -849,24 +973,46 @@ class Workload:
             "page": only(is_search, np.ones(n, dtype=np.int64)),
             "position": only(is_click | (is_view & (e_kind == _SEARCH)), position),
             "content_id": pc.if_else(pa.array(is_click | is_rclick), content_ids, null_text),
-            "recommendation_id": pc.if_else(pa.array(rec_unit & (is_imp | is_rclick | is_view) | (e_kind == _REC_ONLY)), rec_ids, null_text),
-            "model": pc.if_else(pa.array(is_imp | is_rclick), pa.array(REC_MODELS).take(pa.array(e_unit % len(REC_MODELS))), null_text),
+            "recommendation_id": pc.if_else(
+                pa.array(rec_unit & (is_imp | is_rclick | is_view) | (e_kind == _REC_ONLY)), rec_ids, null_text
+            ),
+            "model": pc.if_else(
+                pa.array(is_imp | is_rclick), pa.array(REC_MODELS).take(pa.array(e_unit % len(REC_MODELS))), null_text
+            ),
             "slot": only(is_imp | is_rclick, slot_no),
             "duration_seconds": only(code == T["content_complete"], dur),
             "watch_time_seconds": only(code == T["content_complete"], np.round(dur * rng.uniform(0.85, 1.0, n), 1)),
             "position_seconds": only((code == T["content_pause"]) | (code == T["content_resume"]), pos_seconds),
-            "channel": pc.if_else(pa.array(code == T["content_share"]), pa.array(SHARE_CHANNELS).take(pa.array(rng.integers(0, len(SHARE_CHANNELS), n))), null_text),
-            "method": pc.if_else(pa.array(code == T["user_login"]), pa.array(LOGIN_METHODS).take(pa.array(rng.integers(0, len(LOGIN_METHODS), n))), null_text),
-            "plan": pc.if_else(pa.array(code == T["user_register"]), pa.array(PLANS).take(pa.array(rng.integers(0, len(PLANS), n))), null_text),
+            "channel": pc.if_else(
+                pa.array(code == T["content_share"]),
+                pa.array(SHARE_CHANNELS).take(pa.array(rng.integers(0, len(SHARE_CHANNELS), n))),
+                null_text,
+            ),
+            "method": pc.if_else(
+                pa.array(code == T["user_login"]),
+                pa.array(LOGIN_METHODS).take(pa.array(rng.integers(0, len(LOGIN_METHODS), n))),
+                null_text,
+            ),
+            "plan": pc.if_else(
+                pa.array(code == T["user_register"]),
+                pa.array(PLANS).take(pa.array(rng.integers(0, len(PLANS), n))),
+                null_text,
+            ),
         }
         rec_marker = rec_unit & (is_imp | is_rclick | is_view) | (e_kind == _REC_ONLY)
-        session_ids = pc.binary_join_element_wise(f"{self.prefix}s{self.seed}-{chunk}-", pc.cast(pa.array(e_session), pa.string()), "")
+        session_ids = pc.binary_join_element_wise(
+            f"{self.prefix}s{self.seed}-{chunk}-", pc.cast(pa.array(e_session), pa.string()), ""
+        )
         return _Frame(
             type_code=code.astype(np.int16),
             ts_ms=ts,
             user=np.where(anonymous[e_session], -1, user[e_session]),
             session=session_ids,
-            content=np.where((code == T["search_query"]) | (code == T["recommendation_impression"]) | (code >= T["user_register"]), -1, content[e_unit]),
+            content=np.where(
+                (code == T["search_query"]) | (code == T["recommendation_impression"]) | (code >= T["user_register"]),
+                -1,
+                content[e_unit],
+            ),
             ua=ua[e_session],
             ip=ip[e_session],
             referrer=referrer,
@@ -883,7 +1029,9 @@ class Workload:
     def _columns(self, frame: _Frame, index: int) -> dict[str, pa.Array]:
         n = len(frame)
         empty = pa.array([""] * n, pa.string()) if n else pa.array([], pa.string())
-        users = pc.if_else(pa.array(frame.user < 0), "", _ids(f"{self.prefix}u", np.maximum(frame.user, 0))) if n else empty
+        users = (
+            pc.if_else(pa.array(frame.user < 0), "", _ids(f"{self.prefix}u", np.maximum(frame.user, 0))) if n else empty
+        )
         return {
             "id": self._event_ids(frame, index),
             "event_type": pa.array(EVENT_TYPES).take(pa.array(frame.type_code)),
@@ -900,7 +1048,11 @@ class Workload:
         n = len(frame)
         base = self._columns(frame, index)
         processed = pa.array(np.full(n, self._end_ms, dtype=np.int64), pa.timestamp("ms", tz="UTC"))
-        traffic = pc.if_else(pa.array(frame.rec_marker), "recommendation", _take(self._ref.columns["traffic_source"], frame.referrer, "direct"))
+        traffic = pc.if_else(
+            pa.array(frame.rec_marker),
+            "recommendation",
+            _take(self._ref.columns["traffic_source"], frame.referrer, "direct"),
+        )
         columns = {
             **base,
             "event_category": CATEGORY_OF_TYPE.take(pa.array(frame.type_code)),
@@ -929,7 +1081,9 @@ class Workload:
             return pc.if_else(pc.equal(values, ""), "", rendered)
 
         pieces = [
-            pc.binary_join_element_wise('{"id":"', base["id"], '","event_type":"', base["event_type"], '","timestamp":"', timestamps, '"', ""),
+            pc.binary_join_element_wise(
+                '{"id":"', base["id"], '","event_type":"', base["event_type"], '","timestamp":"', timestamps, '"', ""
+            ),
             text("user_id", base["user_id"]),
             text("session_id", base["session_id"]),
             text("content_id", base["content_id"]),
@@ -1059,7 +1213,10 @@ class LoadSummary:
 
     def print(self, title: str) -> None:
         d = self.as_dict()
-        print(f"{title}: {d['events']:,} events in {d['seconds']} s ({d['events_per_second'] or 0:,}/s), {d['first_event']} .. {d['last_event']}")
+        print(
+            f"{title}: {d['events']:,} events in {d['seconds']} s ({d['events_per_second'] or 0:,}/s), "
+            f"{d['first_event']} .. {d['last_event']}"
+        )
         for name, n in d["by_type"].items():
             print(f"  {name:<28}{n:>12,}  {n / max(1, d['events']):6.1%}")
         for key, value in self.extra.items():
@@ -1123,7 +1280,9 @@ def bulk_rows(table: pa.Table, rows: int = MAX_INSERT_ROWS) -> Iterator[pa.Table
         yield table.slice(offset, rows)
 
 
-def load_into_store(workload: Workload, write: Callable[[pa.Table], Any], *, progress: bool | None = None) -> LoadSummary:
+def load_into_store(
+    workload: Workload, write: Callable[[pa.Table], Any], *, progress: bool | None = None
+) -> LoadSummary:
     """Bulk load: every chunk through ``write`` (at most MAX_INSERT_ROWS rows a call)."""
     summary = LoadSummary()
     bar = Progress(workload.events, "bulk load", enabled=progress)
@@ -1161,7 +1320,7 @@ def load_into_actor(workload: Workload, actor: Any, *, progress: bool | None = N
 
 
 def metadata_rows(workload: Workload, columns: dict[str, set[str]]) -> tuple[str, pa.Table] | None:
-    """Where the catalogue goes in the store (issue 5's tables), shaped to that table's columns.
+    """Where the catalogue goes in the store (its content metadata tables), shaped to that table's columns.
 
     ``columns`` maps each table of the store to its column names. The updates log
     (``content_metadata_updates``) is preferred: the ``content_metadata`` read side is a view on it.
@@ -1221,8 +1380,11 @@ def load_direct(workload: Workload, settings: Any, *, progress: bool | None = No
         retention_days=settings.retention_days,
     )
     try:
+
         def write(part: pa.Table) -> None:
-            token = hashlib.blake2b(f"{workload.prefix}|{workload.seed}|{part.column('id')[0]}|{part.num_rows}".encode(), digest_size=16).hexdigest()
+            token = hashlib.blake2b(
+                f"{workload.prefix}|{workload.seed}|{part.column('id')[0]}|{part.num_rows}".encode(), digest_size=16
+            ).hexdigest()
             store.insert(part, token)
 
         summary = load_into_store(workload, write, progress=progress)
@@ -1287,7 +1449,9 @@ def load_via_api(
     accepted = rejected = duplicates = 0
     failed_statuses: dict[int, int] = {}
     for table, lines in workload.both():
-        _, answers = asyncio.run(post_batches(base_url, api_key, batch_bodies(lines, batch_size), concurrency=concurrency))
+        _, answers = asyncio.run(
+            post_batches(base_url, api_key, batch_bodies(lines, batch_size), concurrency=concurrency)
+        )
         for answer in answers:
             accepted += answer.get("accepted", 0)
             rejected += answer.get("rejected", 0)
@@ -1311,10 +1475,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--end", type=datetime.fromisoformat, default=None, help="ISO time the window ends at (default: this UTC hour)")
+    parser.add_argument(
+        "--end", type=datetime.fromisoformat, default=None, help="ISO time the window ends at (default: this UTC hour)"
+    )
     parser.add_argument("--prefix", default="", help="put in front of every id (to keep workloads apart)")
     parser.add_argument("--out", type=Path, help="write .parquet (stored form) or .ndjson/.jsonl (API form)")
-    parser.add_argument("--load", choices=("api", "bulk"), help="api: through the batch endpoint; bulk: straight into the store (service stopped)")
+    parser.add_argument(
+        "--load",
+        choices=("api", "bulk"),
+        help="api: through the batch endpoint; bulk: straight into the store (service stopped)",
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--key", help="API key for --load api (default: the data dir's admin-api-key file)")
     parser.add_argument("--batch-size", type=int, default=1000)
@@ -1352,7 +1522,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--out must end in .parquet, .ndjson or .jsonl")
     if args.load == "api":
         key = args.key or (settings.data_dir / "admin-api-key").read_text().strip()
-        load_via_api(workload, args.url, key, batch_size=args.batch_size, concurrency=args.concurrency).print(f"loaded through {args.url}")
+        load_via_api(workload, args.url, key, batch_size=args.batch_size, concurrency=args.concurrency).print(
+            f"loaded through {args.url}"
+        )
     elif args.load == "bulk":
         load_direct(workload, settings).print(f"loaded into {settings.clickhouse_dsn or settings.chdb_path}")
     return 0

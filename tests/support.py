@@ -1,4 +1,4 @@
-"""Small helpers shared by test modules."""
+"""Small functions shared by test modules."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def all_event_ids(client: httpx.Client, **filters: str) -> list[str]:
             return ids
 
 
-def stored_events(prefix: str, n: int, start: datetime, *, step: timedelta = timedelta(minutes=1), **columns: list[Any]) -> pa.Table:
+def stored_events(
+    prefix: str, n: int, start: datetime, *, step: timedelta = timedelta(minutes=1), **columns: list[Any]
+) -> pa.Table:
     """``n`` content views in the stored form (EVENT_SCHEMA), ids ``prefix0``…; ``columns`` override."""
     cols: dict[str, list[Any]] = {name: [""] * n for name in EVENT_SCHEMA.names}
     cols.update(

@@ -20,7 +20,9 @@ def test_replica_path_benchmark_runs_every_stage_and_writes_its_result(tmp_path:
     assert set(result["us_per_event_best"]) == set(bench_replica_path.STAGES)
     for stage in ("parse", "validate", "columns", "table_and_ipc"):
         assert result["us_per_event_best"][stage] > 0
-    assert result["total_us_per_event_best"] == pytest.approx(sum(result["us_per_event_best"].values()), abs=0.01)
+    # The best pass overall is never faster than the best of each stage added up (a min of sums is at
+    # least the sum of the mins; equal only when one pass was best at every stage).
+    assert result["total_us_per_event_best"] >= sum(result["us_per_event_best"].values()) - 0.01
     assert result["instructions"] == {"instructions_per_event": None, "skipped": "not asked"}
     assert result["summary"]["instructions_per_event"] is None
 
@@ -33,7 +35,10 @@ def test_the_path_refuses_a_workload_it_did_not_fully_accept() -> None:
 
 
 def test_collected_instructions_reads_callgrinds_total() -> None:
-    stderr = "==4242== Events    : Ir\n==4242== Collected : 5,401,228,329\n==4242==\n==4242== I   refs:      5,401,228,329\n"
+    stderr = (
+        "==4242== Events    : Ir\n==4242== Collected : 5,401,228,329\n==4242==\n"
+        "==4242== I   refs:      5,401,228,329\n"
+    )
     assert bench_replica_path.collected_instructions(stderr) == 5_401_228_329
     with pytest.raises(RuntimeError, match="no instruction total"):
         bench_replica_path.collected_instructions("valgrind: command not found\n")

@@ -19,7 +19,11 @@ def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.embedded_clickhouse
     assert settings.postgres_dsn is None
-    assert (settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events) == (32768, 5 * 1024 * 1024, 5000)
+    assert (settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events) == (
+        32768,
+        5 * 1024 * 1024,
+        5000,
+    )
     assert settings.anonymize_ip is True
     assert (settings.ingress_mode, settings.ingress_replicas) == ("direct", 1)
 

@@ -45,7 +45,8 @@ def base_url(service: runtime.RunningService) -> str:
 
 @pytest.fixture(scope="session")
 def admin(service: runtime.RunningService) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {service.admin_key}"}, timeout=120) as client:
+    headers = {"Authorization": f"Bearer {service.admin_key}"}
+    with httpx.Client(base_url=service.base_url, headers=headers, timeout=120) as client:
         yield client
 
 

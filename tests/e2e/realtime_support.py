@@ -13,7 +13,14 @@ import httpx
 T = TypeVar("T")
 
 WINDOWS = {"5m": 5, "1h": 60, "24h": 1440}
-WEIGHTS = {"content_view": 1, "content_play": 1, "content_complete": 3, "content_bookmark": 3, "content_share": 5, "content_like": 2}
+WEIGHTS = {
+    "content_view": 1,
+    "content_play": 1,
+    "content_complete": 3,
+    "content_bookmark": 3,
+    "content_share": 5,
+    "content_like": 2,
+}
 METRICS = {
     "views": ("content_view",),
     "plays": ("content_play",),
@@ -24,7 +31,9 @@ METRICS = {
 }
 
 
-def event(event_id: str, event_type: str, content_id: str | None, user: str | None, at: datetime, **extra: Any) -> dict[str, Any]:
+def event(
+    event_id: str, event_type: str, content_id: str | None, user: str | None, at: datetime, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"id": event_id, "event_type": event_type, "timestamp": at.isoformat()}
     if content_id:
         body["content_id"] = content_id
@@ -49,7 +58,9 @@ def minute_of(value: str | datetime) -> int:
 
 def expected_window(events: list[dict[str, Any]], content_id: str, window: int, now_minute: int) -> dict[str, Any]:
     """Counts of one content in one window: events whose minute is one of the last ``window`` minutes."""
-    chosen = [e for e in events if e.get("content_id") == content_id and now_minute - minute_of(e["timestamp"]) < window]
+    chosen = [
+        e for e in events if e.get("content_id") == content_id and now_minute - minute_of(e["timestamp"]) < window
+    ]
     by_type: dict[str, int] = {}
     for e in chosen:
         by_type[e["event_type"]] = by_type.get(e["event_type"], 0) + 1

@@ -53,7 +53,12 @@ def test_ingest_benchmark_runs_and_writes_its_result(service: Any, tmp_path: Pat
     # The idle cost was sampled over its own quiet interval, by process role.
     assert result["idle"]["seconds"] >= params["idle_seconds"] and result["idle"]["share_of_a_core"] > 0
     assert result["idle"]["share_of_a_core"] == pytest.approx(sum(result["idle"]["share_by_role"].values()), abs=0.001)
-    assert set(result["summary"]) >= {"best_batch_events_per_second", "ratio_best_to_best_baseline", "memory_rss_mib", "all_acknowledged_stored"}
+    assert set(result["summary"]) >= {
+        "best_batch_events_per_second",
+        "ratio_best_to_best_baseline",
+        "memory_rss_mib",
+        "all_acknowledged_stored",
+    }
 
 
 def test_query_benchmark_runs_and_writes_its_result(service: Any, tmp_path: Path) -> None:
@@ -62,7 +67,7 @@ def test_query_benchmark_runs_and_writes_its_result(service: Any, tmp_path: Path
     assert result["workload"]["events"] == bench_queries.SIZES["tiny"]["events"]
     classes = {c["name"]: c for c in result["classes"]}
     assert set(classes) == {qc.name for qc in bench_queries.QUERY_CLASSES}
-    # The raw event queries (this issue's) answer on both interfaces; the floor ran on the engine.
+    # The raw event queries answer on both interfaces; the floor ran on the engine.
     for name in ("events.by_content", "events.by_user", "events.by_type_last_day", "events.get"):
         for interface in ("rest_c2", "graphql_c2"):
             outcome = classes[name][interface]

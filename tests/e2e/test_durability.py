@@ -37,10 +37,15 @@ def actor_pid(actor: Any, previous: int | None = None) -> int:
         time.sleep(0.1)
 
 
-def test_killing_the_event_store_actor_loses_and_duplicates_nothing(service: Any, admin: httpx.Client, unique: str) -> None:
+def test_killing_the_event_store_actor_loses_and_duplicates_nothing(
+    service: Any, admin: httpx.Client, unique: str
+) -> None:
     session = f"chaos-{unique}"
     batches = [
-        [{"id": f"{session}-{b}-{i}", "event_type": "content_view", "session_id": session, "content_id": f"c{i % 7}"} for i in range(BATCH_SIZE)]
+        [
+            {"id": f"{session}-{b}-{i}", "event_type": "content_view", "session_id": session, "content_id": f"c{i % 7}"}
+            for i in range(BATCH_SIZE)
+        ]
         for b in range(BATCHES)
     ]
     acknowledged: list[list[str]] = []
@@ -49,7 +54,9 @@ def test_killing_the_event_store_actor_loses_and_duplicates_nothing(service: Any
     lock = threading.Lock()
 
     def send(batch_ids: list[int]) -> None:
-        with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {service.admin_key}"}, timeout=120) as client:
+        with httpx.Client(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {service.admin_key}"}, timeout=120
+        ) as client:
             for b in batch_ids:
                 attempts = 0
                 while True:

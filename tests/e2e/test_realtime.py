@@ -37,7 +37,17 @@ def known_stream(prefix: str) -> tuple[list[dict[str, Any]], list[str]]:
     events: list[dict[str, Any]] = []
 
     def add(kind: str, content: str, user: str, at: datetime, **extra: Any) -> None:
-        events.append(event(f"{prefix}-{len(events)}", kind, content, f"{prefix}-{user}", at, session_id=f"{prefix}-s-{user}", **extra))
+        events.append(
+            event(
+                f"{prefix}-{len(events)}",
+                kind,
+                content,
+                f"{prefix}-{user}",
+                at,
+                session_id=f"{prefix}-s-{user}",
+                **extra,
+            )
+        )
 
     for i in range(12):
         add("content_view", a, f"u{i % 7}", ago(seconds=4), properties={"duration_seconds": 30})
@@ -62,7 +72,10 @@ def settled_totals(client: httpx.Client, timeout: float = 30.0) -> dict[str, Any
     while time.monotonic() < deadline:
         time.sleep(0.6)  # longer than the hub's snapshot age, so the second read is a new computation
         current = client.get("/api/v1/analytics/real-time").json()
-        if current["windows"]["24h"]["events"] == last["windows"]["24h"]["events"] and current["active_users_5m"] == last["active_users_5m"]:
+        if (
+            current["windows"]["24h"]["events"] == last["windows"]["24h"]["events"]
+            and current["active_users_5m"] == last["active_users_5m"]
+        ):
             return current
         last = current
     return last
@@ -84,7 +97,7 @@ def test_live_counters_and_trending_match_the_stream(admin: httpx.Client, unique
         expected = {w: expected_window(events, content_id, size, now_minute) for w, size in WINDOWS.items()}
         view = poll(
             lambda cid=content_id: admin.get(LIVE.format(cid)).json(),
-            lambda v: all(window_counts(v, w) == expected[w] for w in WINDOWS),
+            lambda v, expected=expected: all(window_counts(v, w) == expected[w] for w in WINDOWS),
         )
         for window in WINDOWS:
             assert window_counts(view, window) == expected[window], (content_id, window)
@@ -95,8 +108,11 @@ def test_live_counters_and_trending_match_the_stream(admin: httpx.Client, unique
     # GraphQL gives the same figures.
     body = admin.post(
         "/graphql",
-        json={"query": "query($id: String!) { contentLive(contentId: $id) { contentId source windows { window views uniqueUsers shares watchTimeSeconds } } }",
-              "variables": {"id": contents[0]}},
+        json={
+            "query": "query($id: String!) { contentLive(contentId: $id) { contentId source "
+            "windows { window views uniqueUsers shares watchTimeSeconds } } }",
+            "variables": {"id": contents[0]},
+        },
     ).json()
     assert body.get("errors") is None, body
     gql = {w["window"]: w for w in body["data"]["contentLive"]["windows"]}
@@ -106,7 +122,9 @@ def test_live_counters_and_trending_match_the_stream(admin: httpx.Client, unique
     for window in ("5m", "1h", "24h"):
         active = {cid for cid in contents if expected_trend(events, cid, WINDOWS[window], time.time())["activity"] > 0}
         ranking = poll(
-            lambda w=window: admin.get("/api/v1/analytics/content/trending", params={"window": w, "limit": 100, "category": category}).json(),
+            lambda w=window: admin.get(
+                "/api/v1/analytics/content/trending", params={"window": w, "limit": 100, "category": category}
+            ).json(),
             lambda r, want=active: {i["content_id"] for i in r["items"]} == want,
         )
         computed_at = datetime.fromisoformat(ranking["computed_at"]).timestamp()
@@ -116,7 +134,9 @@ def test_live_counters_and_trending_match_the_stream(admin: httpx.Client, unique
             for cid in contents
             if expected_trend(events, cid, WINDOWS[window], computed_at)["activity"] > 0
         }
-        assert [i["content_id"] for i in mine] == sorted(expected_items, key=lambda cid: -expected_items[cid]["score"]), window
+        assert [i["content_id"] for i in mine] == sorted(
+            expected_items, key=lambda cid: -expected_items[cid]["score"]
+        ), window
         for item in mine:
             want = expected_items[item["content_id"]]
             for field in ("activity", "baseline_per_minute", "velocity", "acceleration"):
@@ -168,8 +188,15 @@ def test_killed_shard_recovers_to_clickhouse(admin: httpx.Client, service: Any, 
     pid_before = ray.get(victim.describe.remote())["pid"]
     kinds = ["content_view", "content_play", "content_share", "content_complete"]
     events = [
-        event(f"{prefix}-{i}", kinds[i % 4], contents[i % 8], f"{prefix}-u{i % 23}", ago(seconds=30 - i * 0.005),
-              session_id=f"{prefix}-s{i % 5}", properties={"duration_seconds": i % 11})
+        event(
+            f"{prefix}-{i}",
+            kinds[i % 4],
+            contents[i % 8],
+            f"{prefix}-u{i % 23}",
+            ago(seconds=30 - i * 0.005),
+            session_id=f"{prefix}-s{i % 5}",
+            properties={"duration_seconds": i % 11},
+        )
         for i in range(3000)
     ]
     batches = [events[i : i + 100] for i in range(0, len(events), 100)]
@@ -205,7 +232,11 @@ def test_killed_shard_recovers_to_clickhouse(admin: httpx.Client, service: Any, 
     now_minute = minute_of(ago(seconds=0))
     for content_id in contents:
         truth = expected_window(stored, content_id, 1440, now_minute)
-        view = poll(lambda cid=content_id: admin.get(LIVE.format(cid)).json(), lambda v, t=truth: window_counts(v, "24h") == t, timeout=60)
+        view = poll(
+            lambda cid=content_id: admin.get(LIVE.format(cid)).json(),
+            lambda v, t=truth: window_counts(v, "24h") == t,
+            timeout=60,
+        )
         assert window_counts(view, "24h") == truth, content_id
     after = ray.get(victim.describe.remote())
     assert after["pid"] != pid_before
@@ -215,7 +246,10 @@ def test_killed_shard_recovers_to_clickhouse(admin: httpx.Client, service: Any, 
 def test_redis_snapshots_match_the_actors(admin: httpx.Client, service: Any, unique: str) -> None:
     prefix = f"redis-{unique}"
     content_id = f"{prefix}-a"
-    send(admin, [event(f"{prefix}-{i}", "content_view", content_id, f"{prefix}-u{i % 3}", ago(seconds=2)) for i in range(9)])
+    send(
+        admin,
+        [event(f"{prefix}-{i}", "content_view", content_id, f"{prefix}-u{i % 3}", ago(seconds=2)) for i in range(9)],
+    )
     live = poll(lambda: admin.get(LIVE.format(content_id)).json(), lambda v: v["windows"]["5m"]["views"] == 9)
     r = redis.Redis.from_url(service.settings.redis_url)
     try:
@@ -232,8 +266,11 @@ def test_redis_snapshots_match_the_actors(admin: httpx.Client, service: Any, uni
         assert 0 < r.ttl(f"analytics:rt:content:{content_id}") <= 25 * 3600
 
         real_time = admin.get("/api/v1/analytics/real-time").json()
-        stored = poll(lambda: orjson.loads(r.get("analytics:rt:global") or b"null"),
-                      lambda s: s is not None and s["windows"]["24h"]["events"] == real_time["windows"]["24h"]["events"], timeout=10)
+        stored = poll(
+            lambda: orjson.loads(r.get("analytics:rt:global") or b"null"),
+            lambda s: s is not None and s["windows"]["24h"]["events"] == real_time["windows"]["24h"]["events"],
+            timeout=10,
+        )
         assert stored["windows"]["24h"]["events"] == real_time["windows"]["24h"]["events"]
         assert 0 < r.ttl("analytics:rt:global") <= 10
 
@@ -241,8 +278,11 @@ def test_redis_snapshots_match_the_actors(admin: httpx.Client, service: Any, uni
             return [(i["content_id"], i["activity"]) for i in items]
 
         actors_ranking = admin.get("/api/v1/analytics/content/trending", params={"window": "5m", "limit": 100}).json()
-        trending = poll(lambda: orjson.loads(r.get("analytics:rt:trending:5m") or b"null"),
-                        lambda s: s is not None and ranked(s["items"]) == ranked(actors_ranking["items"]), timeout=10)
+        trending = poll(
+            lambda: orjson.loads(r.get("analytics:rt:trending:5m") or b"null"),
+            lambda s: s is not None and ranked(s["items"]) == ranked(actors_ranking["items"]),
+            timeout=10,
+        )
         assert ranked(trending["items"]) == ranked(actors_ranking["items"])
         assert 0 < r.ttl("analytics:rt:trending:5m") <= 10
         shard_keys = [f"analytics:rt:shard:{i}" for i in range(service.settings.counter_shards)]
@@ -281,22 +321,32 @@ async def test_rollup_source_gives_the_same_figures(admin: httpx.Client, unique:
     events, contents = known_stream(f"rollup-{unique}")
     category = f"cat-rollup-{unique}"
     for content_id in contents:
-        assert admin.put(f"/api/v1/analytics/content-metadata/{content_id}", json={"category": category}).status_code == 200
+        assert (
+            admin.put(f"/api/v1/analytics/content-metadata/{content_id}", json={"category": category}).status_code
+            == 200
+        )
     send(admin, events)
     rollup = RealtimeRollup(RemoteEventStore(find_event_store_actor()))
     for content_id in contents:
         now_minute = minute_of(ago(seconds=0))
         expected = {w: expected_window(events, content_id, size, now_minute) for w, size in WINDOWS.items()}
-        live = poll(lambda cid=content_id: admin.get(LIVE.format(cid)).json(),
-                    lambda v: all(window_counts(v, w) == expected[w] for w in WINDOWS))
+        live = poll(
+            lambda cid=content_id: admin.get(LIVE.format(cid)).json(),
+            lambda v, expected=expected: all(window_counts(v, w) == expected[w] for w in WINDOWS),
+        )
         stored = await rollup.content_live(content_id)
         assert stored["source"] == "rollup"
         for window in WINDOWS:
-            assert window_counts(stored, window) == window_counts(live, window) == expected[window], (content_id, window)
+            assert window_counts(stored, window) == window_counts(live, window) == expected[window], (
+                content_id,
+                window,
+            )
         assert stored["as_of"] == live["as_of"]
     totals = await rollup.realtime()
-    live_totals = poll(lambda: admin.get("/api/v1/analytics/real-time").json(),
-                       lambda v: v["windows"]["24h"]["events"] == totals["windows"]["24h"]["events"])
+    live_totals = poll(
+        lambda: admin.get("/api/v1/analytics/real-time").json(),
+        lambda v: v["windows"]["24h"]["events"] == totals["windows"]["24h"]["events"],
+    )
     assert live_totals["windows"]["24h"]["by_event_type"] == totals["windows"]["24h"]["by_event_type"]
     assert totals["source"] == "rollup"
 
@@ -307,7 +357,9 @@ async def test_rollup_source_gives_the_same_figures(admin: httpx.Client, unique:
         at = datetime.fromisoformat(ranking["computed_at"]).timestamp()
         want = {cid: expected_trend(events, cid, size, at) for cid in contents}
         want = {cid: w for cid, w in want.items() if w["activity"] > 0}
-        assert [i["content_id"] for i in ranking["items"]] == sorted(want, key=lambda cid: (-want[cid]["score"], cid)), window
+        assert [i["content_id"] for i in ranking["items"]] == sorted(
+            want, key=lambda cid: (-want[cid]["score"], cid)
+        ), window
         for item in ranking["items"]:
             for field in ("activity", "baseline_per_minute", "velocity", "acceleration"):
                 assert item[field] == pytest.approx(want[item["content_id"]][field], abs=1e-9), (window, field)
@@ -318,7 +370,9 @@ async def test_rollup_source_gives_the_same_figures(admin: httpx.Client, unique:
         mine = [i["content_id"] for i in ranking["items"]]
         # The live ranking learns new categories on its next metadata refresh.
         live = poll(
-            lambda w=window: admin.get("/api/v1/analytics/content/trending", params={"window": w, "limit": 100, "category": category}).json(),
+            lambda w=window: admin.get(
+                "/api/v1/analytics/content/trending", params={"window": w, "limit": 100, "category": category}
+            ).json(),
             lambda r, want=mine: [i["content_id"] for i in r["items"]] == want,
         )
         assert [i["content_id"] for i in live["items"]] == mine, window

@@ -20,7 +20,10 @@ from tests.e2e.realtime_support import ago, event
 
 pytestmark = pytest.mark.e2e
 
-CONTENT_LIVE = "subscription($id: String!) { contentLive(contentId: $id, intervalMs: 100) { contentId asOf source windows { window views uniqueUsers } } }"
+CONTENT_LIVE = (
+    "subscription($id: String!) { contentLive(contentId: $id, intervalMs: 100) "
+    "{ contentId asOf source windows { window views uniqueUsers } } }"
+)
 
 
 def ws_url(base_url: str) -> str:
@@ -32,7 +35,9 @@ async def subscribe(base_url: str, key: str, query: str, variables: dict[str, An
     await ws.send(orjson.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}).decode())
     ack = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
     assert ack["type"] == "connection_ack", ack
-    await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}).decode())
+    await ws.send(
+        orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}).decode()
+    )
     return ws
 
 
@@ -75,7 +80,10 @@ async def test_subscriber_sees_new_events_within_a_second(service: Any, role_key
         assert first["contentLive"]["contentId"] == content_id
         assert views_5m(first) == 0
         assert first["contentLive"]["source"] == "live"
-        events = [event(f"{content_id}-{i}", "content_view", content_id, f"{content_id}-u{i % 2}", ago(seconds=1)) for i in range(3)]
+        events = [
+            event(f"{content_id}-{i}", "content_view", content_id, f"{content_id}-u{i % 2}", ago(seconds=1))
+            for i in range(3)
+        ]
         accepted_at = await ingest(service.base_url, service.admin_key, events)
         seen_at, data = await wait_for_views(ws, 3)
         assert seen_at - accepted_at < 1.0
@@ -94,7 +102,10 @@ async def test_hundred_subscribers_all_receive_the_update(service: Any, role_key
     try:
         firsts = await asyncio.gather(*(next_data(ws) for ws in sockets))
         assert all(views_5m(d) == 0 for d in firsts)
-        events = [event(f"{content_id}-{i}", "content_view", content_id, f"{content_id}-u{i}", ago(seconds=1)) for i in range(5)]
+        events = [
+            event(f"{content_id}-{i}", "content_view", content_id, f"{content_id}-u{i}", ago(seconds=1))
+            for i in range(5)
+        ]
         accepted_at = await ingest(service.base_url, service.admin_key, events)
         seen = await asyncio.gather(*(wait_for_views(ws, 5) for ws in sockets))
         assert len(seen) == 100
@@ -105,15 +116,22 @@ async def test_hundred_subscribers_all_receive_the_update(service: Any, role_key
         await asyncio.gather(*(ws.close() for ws in sockets))
 
 
-async def test_realtime_metrics_and_trending_subscriptions(service: Any, role_keys: dict[str, str], unique: str) -> None:
+async def test_realtime_metrics_and_trending_subscriptions(
+    service: Any, role_keys: dict[str, str], unique: str
+) -> None:
     content_id = f"trend-sub-{unique}"
     metrics = await subscribe(
-        service.base_url, role_keys["viewer"],
-        "subscription { realtimeMetrics(intervalMs: 100) { asOf source eventsLast60s windows { window events } } }", {},
+        service.base_url,
+        role_keys["viewer"],
+        "subscription { realtimeMetrics(intervalMs: 100) { asOf source eventsLast60s windows { window events } } }",
+        {},
     )
     trending = await subscribe(
-        service.base_url, role_keys["viewer"],
-        'subscription { trendingContent(window: "5m", limit: 100, intervalMs: 100) { window source items { contentId activity } } }', {},
+        service.base_url,
+        role_keys["viewer"],
+        'subscription { trendingContent(window: "5m", limit: 100, intervalMs: 100) '
+        "{ window source items { contentId activity } } }",
+        {},
     )
     try:
         before = (await next_data(metrics))["realtimeMetrics"]

@@ -27,7 +27,10 @@ DAYS = 75
 MIGRATION = "013_events_by_user_unpartitioned.sql"
 WHOLE_RANGE = Period(date(2025, 3, 1), date(2025, 5, 14))
 APRIL = Period(date(2025, 4, 1), date(2025, 4, 30), "America/New_York")
-ROWS = "SELECT count(), sum(cityHash64(user_id, id, timestamp, event_type, session_id, content_id, duration_seconds)) FROM events_by_user"
+ROWS = (
+    "SELECT count(), sum(cityHash64(user_id, id, timestamp, event_type, session_id, content_id, duration_seconds)) "
+    "FROM events_by_user"
+)
 
 
 @pytest.fixture

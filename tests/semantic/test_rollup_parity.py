@@ -278,7 +278,8 @@ async def test_user_numbers_made_in_python_match_sql_aggregates(store: InProcess
                 f"""SELECT lbl, countIf(event_type = 'content_view'),
                        uniqExactIf(content_id, event_type = 'content_view' AND content_id != ''),
                        uniqExact(toDate(timestamp, {{tz:String}})), countIf(event_type = 'content_complete')
-                FROM (SELECT *, {label} AS lbl FROM events WHERE user_id = {{user:String}}) WHERE lbl != '' GROUP BY lbl""",
+                FROM (SELECT *, {label} AS lbl FROM events WHERE user_id = {{user:String}})
+                WHERE lbl != '' GROUP BY lbl""",
                 params,
             )
             started = period_label("s_started", periods, params)
@@ -317,7 +318,8 @@ async def test_user_numbers_made_in_python_match_sql_aggregates(store: InProcess
 
 async def _same_watch_time(store: InProcessStore, tz: str) -> dict[tuple[str, int], float]:
     played = await store.query(
-        "SELECT content_id FROM events WHERE event_type = 'content_play' GROUP BY content_id ORDER BY count() DESC, content_id LIMIT 60"
+        "SELECT content_id FROM events WHERE event_type = 'content_play' "
+        "GROUP BY content_id ORDER BY count() DESC, content_id LIMIT 60"
     )
     ids = [row[0] for row in played.rows]
     periods = [_period(tz), _period(tz).previous()]

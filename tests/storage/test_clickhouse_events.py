@@ -425,7 +425,10 @@ def test_ping(pages_store):
 
 def test_reopen_with_other_retention_alters_every_table_with_a_retention_ttl(chdb_dir, unique):
     store = _open(chdb_dir, f"t_{unique}", retention_days=400)
-    ttl_tables = "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() AND create_table_query LIKE '%toIntervalDay(%'"
+    ttl_tables = (
+        "SELECT name, create_table_query FROM system.tables "
+        "WHERE database = currentDatabase() AND create_table_query LIKE '%toIntervalDay(%'"
+    )
     before = dict(store.client.query(ttl_tables).result_rows)
     store.close()
     assert "events" in before
