@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -22,29 +24,49 @@ from typing import Any
 import numpy as np
 import orjson
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_DIR / "bench" / "results"
+VERSIONED_PACKAGES = (
+    "ray",
+    "chdb",
+    "clickhouse-connect",
+    "fastapi",
+    "uvicorn",
+    "strawberry-graphql",
+    "pyarrow",
+    "pydantic",
+)
+# Environment variables whose names contain one of these are never written into a result.
+_SECRET_WORDS = ("KEY", "DSN", "URL", "PASSWORD", "SECRET", "TOKEN")
 POSTGRES_ADMIN_DSN = os.environ.get("ANALYTICS_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
+def _git(*args: str) -> str:
+    """Output of a read-only git command in this repository, or "" where git or the repository is missing."""
     try:
+        done = subprocess.run(["git", *args], cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def machine_info() -> dict[str, Any]:
+    """What a figure depends on: the machine, Python and the main packages, the date, the code measured."""
+    cpu = platform.processor()
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(
-            line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
         )
-    except (OSError, StopIteration):
-        pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {}
-    for package in ("ray", "chdb", "clickhouse-connect", "fastapi", "uvicorn", "strawberry-graphql", "pyarrow", "pydantic"):
+    for package in VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = _git("rev-parse", "--short", "HEAD")
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
@@ -52,7 +74,28 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit or None,
+        # Tracked files changed since that commit: the figures are then of code no commit holds.
+        "worktree_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None,
+    }
+
+
+def run_command() -> str | None:
+    """How this benchmark was started (``python -m bench.bench_x --size small``), when it was a bench module."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    module = getattr(spec, "name", "") or ""
+    if not module.startswith("bench."):
+        return None
+    return shlex.join(["python", "-m", module, *sys.argv[1:]])
+
+
+def run_environment() -> dict[str, str]:
+    """The ``ANALYTICS_*`` settings the run was given, leaving out anything that may hold a secret."""
+    return {
+        key: value
+        for key, value in sorted(os.environ.items())
+        if key.startswith("ANALYTICS_") and not any(word in key for word in _SECRET_WORDS)
     }
 
 
@@ -82,10 +125,22 @@ def size_arguments(description: str | None, sizes: Iterable[str]) -> argparse.Na
 
 
 def write_result(name: str, payload: dict[str, Any], results_dir: Path | None = None) -> Path:
+    """Write ``<results_dir>/<name>.json``, replacing the previous result of that benchmark and mode.
+
+    One stable file per name: git keeps the earlier results, and docs/benchmarks.md and the README
+    render their figures from these files (``python -m bench.benchmarks_doc``).
+    """
     folder = results_dir or RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    document = {"benchmark": name, "at": datetime.now(UTC).isoformat(), "machine": machine_info(), **payload}
+    document = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(),
+        "machine": machine_info(),
+        "command": run_command(),
+        "environment": run_environment(),
+        **payload,
+    }
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     return path
 
@@ -216,10 +271,8 @@ def service_processes(exclude: Sequence[int] = ()) -> list[Any]:
     me = psutil.Process()
     skipped: set[int] = set(exclude)
     for pid in exclude:
-        try:
+        with contextlib.suppress(psutil.Error):
             skipped.update(c.pid for c in psutil.Process(pid).children(recursive=True))
-        except psutil.Error:
-            pass
     return [me] + [p for p in me.children(recursive=True) if p.pid not in skipped]
 
 
@@ -237,7 +290,8 @@ def cpu_by_role(processes: Sequence[Any]) -> dict[str, float]:
 
 
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {role: round(after[role] - before.get(role, 0.0), 3) for role in after if after[role] - before.get(role, 0.0) > 0.0005}
+    used = {role: after[role] - before.get(role, 0.0) for role in after}
+    return {role: round(seconds, 3) for role, seconds in used.items() if seconds > 0.0005}
 
 
 def settle(
