@@ -26,7 +26,7 @@ MIN_INTERVAL_MS = 100
 MAX_INTERVAL_MS = 60_000
 
 
-@strawberry.type(description="Trending figures of one content item in one window (definitions in the README)")
+@strawberry.type(description="Trending figures of one content item in one window (definitions in docs/realtime.md)")
 class TrendFigures:
     activity: float = strawberry.field(description="Weighted events in the window")
     popularity: float = strawberry.field(description="Weighted events decayed with a half-life of a quarter window")

@@ -3,7 +3,7 @@ event type, the global live figures, and the per-content trending statistics.
 
 Pure state, no I/O: the counter shard actor feeds it deltas (and, after a restart, the rows of
 ClickHouse's minute table, which have the same shape), and asks it for views. Definitions,
-as documented in the README:
+as documented in docs/realtime.md:
 
 - Windows are whole minutes: ``5m`` is the current minute and the 4 before it, ``1h`` 60
   minutes, ``24h`` 1440 minutes. An event counts in the minute of its own timestamp.

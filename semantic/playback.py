@@ -1,7 +1,7 @@
 """Watch time from play / pause / complete events, per playback session.
 
 The pieces of watch time are defined in storage/playback_rollup.py: for each content and playback
-session (semantic.catalog.SESSION_KEY), each pause or complete right after a play or resume (in
+session (storage.event_keys.SESSION_KEY), each pause or complete right after a play or resume (in
 time order) is a piece from the one to the other; a session with no play or resume event at all
 counts the ``duration_seconds`` its content_view events reported instead (articles, or clients
 that report durations). A period counts the pieces that open and close inside it, so a segment

@@ -1,7 +1,7 @@
 """Search and discovery: queries, zero-result queries, clicks and their positions, search -> view
 conversion, and recommendation impressions -> clicks.
 
-Definitions (see the README's "Metric definitions"):
+Definitions (see docs/metrics.md):
 - a search is a search_query event; its query is properties.query, trimmed and lower-cased; it has
   zero results when properties.results_count is 0;
 - a click is a search_result_click; click-through rate = clicks / searches (per query: clicks whose

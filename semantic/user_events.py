@@ -98,7 +98,7 @@ async def read_user_numbers(
             else:
                 seen[0], seen[1], seen[2] = min(seen[0], ms), max(seen[1], ms), seen[2] + 1
         if event_type in _PLAYBACK:
-            # The playback session key of semantic.catalog.SESSION_KEY, for this one user.
+            # The playback session key of storage.event_keys.SESSION_KEY, for this one user.
             playback.append((content_id, session_id or f"user:{user_id}", ms, event_type, event_id, duration))
         index = _index(bounds, ms)
         if index is None:

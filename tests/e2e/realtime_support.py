@@ -1,5 +1,5 @@
 """Helpers for the real-time tests: events with known answers, and the answers computed here,
-independently of the service's code, from the definitions in the README."""
+independently of the service's code, from the definitions in docs/realtime.md."""
 
 from __future__ import annotations
 
