@@ -3,12 +3,12 @@ batch are new, so a retried write is reported as duplicates and never stored twi
 
 The hash index (storage/id_index.py) is confined to one thread, the store's append thread
 (and its constructor, before that thread starts); only its size is read elsewhere, through
-``len()``, which ``_lock`` guards.
+``len()``: a copy that thread assigns after each change, read without a lock (one int
+attribute, atomic under the GIL).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,7 +39,8 @@ class Fresh:
 
     @property
     def new_ids(self) -> list[str]:
-        return [self.ids[i] for i in np.flatnonzero(self.keep)]
+        """The new rows' ids, in order (``ids`` itself when all are new: not to be changed)."""
+        return self.ids if self.all_new else [self.ids[i] for i in np.flatnonzero(self.keep)]
 
     @property
     def new_hashes(self) -> np.ndarray:
@@ -54,14 +55,12 @@ class AcceptedIds:
         self._index = index
         self._pending = pending
         self._on_count = on_count
-        self._lock = threading.Lock()
         self._count = 0
         self._publish()
 
     def __len__(self) -> int:
         """Ids in the index (any thread)."""
-        with self._lock:
-            return self._count
+        return self._count
 
     def fresh(self, table: pa.Table, store: ClickHouseEvents) -> Fresh:
         """The rows of ``table`` not accepted before; ``store`` confirms the index's candidates."""
@@ -76,11 +75,10 @@ class AcceptedIds:
         self._publish()
 
     def _publish(self) -> None:
-        count = len(self._index)
-        with self._lock:
-            self._count = count
-            if self._on_count is not None:
-                self._on_count(count)
+        # On the owning thread only, so successive counts reach ``on_count`` in order.
+        self._count = len(self._index)
+        if self._on_count is not None:
+            self._on_count(self._count)
 
     def _new_rows(self, ids: list[str], hashes: np.ndarray, store: ClickHouseEvents) -> np.ndarray:
         """Which rows are new: not repeated earlier in ``ids``, not accepted before."""

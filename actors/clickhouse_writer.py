@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,10 +30,13 @@ class ClickHouseWriter:
         self._metrics = metrics
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-write")
 
-    def insert(self, table: pa.Table) -> None:
-        """On the write thread: insert new rows, then hand them to the rollups and the counters."""
+    def insert(self, table: pa.Table, ids: Iterable[str] | None = None) -> None:
+        """On the write thread: insert new rows, then hand them to the rollups and the counters.
+        ``ids``: the rows' ids, in any order, when the caller holds them as strings already (they
+        are read from ``table`` otherwise)."""
         # Same rows, same token: a retried insert is a no-op inside ClickHouse too.
-        token = hashlib.blake2b("\n".join(sorted(table.column("id").to_pylist())).encode(), digest_size=16).hexdigest()
+        ids = table.column("id").to_pylist() if ids is None else ids
+        token = hashlib.blake2b("\n".join(sorted(ids)).encode(), digest_size=16).hexdigest()
         started = time.perf_counter()
         try:
             seq = self._store.insert_raw(table, token)
@@ -44,9 +48,9 @@ class ClickHouseWriter:
         # Only what ClickHouse accepted reaches the live counters.
         self._feed.inserted(table)
 
-    def insert_and_wait(self, table: pa.Table) -> None:
+    def insert_and_wait(self, table: pa.Table, ids: Iterable[str] | None = None) -> None:
         """From another thread: ``insert`` on the write thread, returning when it is done."""
-        self.executor.submit(self.insert, table).result()
+        self.executor.submit(self.insert, table, ids).result()
 
     async def insert_table(self, name: str, rows: pa.Table) -> None:
         """Rows for a table other than ``events``, as they are."""

@@ -20,18 +20,23 @@ waiting in the log, are reported as duplicates and not written again.
 #                     PendingWrites; bulk loads, and the replay at start (checkpointing the log
 #                     as it goes), dedup here too.
 #   clickhouse-write  every ClickHouse write (ClickHouseWriter): inserts from the log, each followed
-#                     by the log checkpoint and the PendingWrites release, replays, bulk loads,
-#                     other tables; it tags each insert for the live counters and reads their
-#                     snapshots between inserts.
+#                     by the log checkpoint (and the deletion of checkpointed segments) and the
+#                     PendingWrites release, replays, bulk loads, other tables; it tags each insert
+#                     for the live counters and reads their snapshots between inserts.
 #   clickhouse-read   READ_THREADS threads for queries (ReadPool), each with a client of its own.
 #   rollup-feed       feeds the rollups up to the stored inserts (RollupFeeder).
 #   realtime-feed     sends each insert's deltas to the counter shards and the bus (RealtimeFeed).
-# Locks, one per piece of state those threads share, each taken once per batch, never per event:
+# Locks, one per piece of state those threads share, each taken once per batch, never per event;
+# the event loop takes only locks that guard memory, never one held through disk or ClickHouse work:
 #   PendingWrites._lock  pending batches, their ids and row count, and the seq stored through
-#   WriteAheadLog._lock  the segment list, the open segment, last_seq and checkpointed
-#   AcceptedIds._lock    the index size that other threads read
+#   WriteAheadLog._lock  the segment list and the checkpoint with it (no file work under it)
+#   WriteAheadLog._file_lock  the open segment, through an append's write and fsync: taken by the
+#                        append thread and close() only
 #   RollupFeeder._lock   the stored and fed insert seqs (InsertMemory locks the stored tables)
 #   RealtimeFeed._lock   the insert seq (the live counters' tag) and the bound event loop
+# Read by any thread without a lock, each an int that one thread assigns (atomic under the GIL):
+#   WriteAheadLog.last_seq (the append thread), WriteAheadLog.checkpointed (the checkpointing
+#   thread), len(AcceptedIds) (the append thread).
 
 from __future__ import annotations
 
@@ -142,6 +147,7 @@ class EventStoreActor:
             checkpoint=self._wal.checkpoint,
             writer=self._writer.executor,
             interval_seconds=config.store_flush_interval_ms / 1000,
+            on_error=self._metrics.flush_failed,
         )
         self.replayed_rows = self._appender.submit(self._replay_log).result()
 
@@ -187,7 +193,7 @@ class EventStoreActor:
             fresh = self._ids.fresh(table, self._reads.thread_store())
             if fresh.table.num_rows:
                 self._ids.add(fresh.new_hashes)
-                self._writer.insert_and_wait(fresh.table)
+                self._writer.insert_and_wait(fresh.table, fresh.new_ids)
                 replayed += fresh.table.num_rows
             self._wal.checkpoint(seq)
         if replayed:
@@ -257,7 +263,7 @@ class EventStoreActor:
             self._metrics.duplicates_dropped(fresh.duplicates)
             if fresh.table.num_rows:
                 self._ids.add(fresh.new_hashes)
-                self._writer.insert_and_wait(fresh.table)
+                self._writer.insert_and_wait(fresh.table, fresh.new_ids)
         # Arrow's allocator keeps what a bulk load freed: hand it back.
         pa.default_memory_pool().release_unused()
 

@@ -3,15 +3,19 @@
 A task on the actor's event loop decides when; the insert itself, the log checkpoint and the
 release of the pending rows run on the ClickHouse write thread, in that order, so a row leaves
 ``PendingWrites`` only once ClickHouse holds it and a restart would not replay it. A failed
-insert keeps its rows pending and is retried. The asyncio events are touched only on the loop.
+step keeps the rows pending and the flush is retried; batches a failed flush had inserted
+already (its checkpoint or release failed) are not inserted again, so neither ClickHouse nor
+the rollups and live counters the insert hands them to get them twice. The asyncio events are
+touched only on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 
 import pyarrow as pa
@@ -26,19 +30,25 @@ class FlushLoop:
         self,
         pending: PendingWrites,
         *,
-        insert: Callable[[pa.Table], None],
+        insert: Callable[[pa.Table, Iterable[str]], None],
         checkpoint: Callable[[int], None],
         writer: Executor,
         interval_seconds: float,
         retry_seconds: float = 1.0,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
-        """``insert`` and ``checkpoint`` (the log's) run on ``writer``, the ClickHouse write thread."""
+        """``insert`` (given the rows and their ids) and ``checkpoint`` (the log's) run on ``writer``,
+        the ClickHouse write thread. ``on_error`` hears each failure of a step after the insert
+        (the checkpoint or the release), on that thread; ``insert`` counts its own failures."""
         self._pending = pending
         self._insert = insert
         self._checkpoint = checkpoint
         self._writer = writer
         self._interval = interval_seconds
         self._retry = retry_seconds
+        self._on_error = on_error
+        # The log seq through which rows are in ClickHouse, released or not (the write thread's).
+        self._inserted_through = pending.stored_through
         self._task: asyncio.Task[None] | None = None
         # Rows wait to be inserted / someone waits for them: insert now.
         self._wanted = asyncio.Event()
@@ -89,7 +99,8 @@ class FlushLoop:
             try:
                 await loop.run_in_executor(self._writer, self._store, batch)
             except Exception:
-                log.exception("inserting %s logged batches failed; retrying", len(batch))
+                step = "inserting" if self._inserted_through < batch[-1].seq else "checkpointing"
+                log.exception("%s %s logged batches failed; retrying", step, len(batch))
                 await asyncio.sleep(self._retry)
             batches, rows = self._pending.counts()
             if batches:
@@ -102,7 +113,17 @@ class FlushLoop:
 
     def _store(self, batch: list[LoggedBatch]) -> None:
         """On the ClickHouse write thread: insert logged batches, checkpoint the log, release them."""
-        table = pa.concat_tables([t for _, t in batch]) if len(batch) > 1 else batch[0][1]
-        self._insert(table)
-        self._checkpoint(batch[-1][0])
-        self._pending.release(batch)
+        # A retry after a failed checkpoint or release takes the same oldest batches again, maybe
+        # with newer ones: only those newer ones are inserted.
+        fresh = [b for b in batch if b.seq > self._inserted_through]
+        if fresh:
+            table = pa.concat_tables([b.table for b in fresh]) if len(fresh) > 1 else fresh[0].table
+            self._insert(table, itertools.chain.from_iterable(b.ids for b in fresh))
+            self._inserted_through = fresh[-1].seq
+        try:
+            self._checkpoint(batch[-1].seq)
+            self._pending.release(batch)
+        except Exception:
+            if self._on_error is not None:
+                self._on_error()
+            raise

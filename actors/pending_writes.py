@@ -4,18 +4,23 @@ into ClickHouse, oldest first, with the bound that pushes back on writers.
 Three threads share it, so ``_lock`` guards every field: the append thread adds a batch once it
 is logged, the ClickHouse write thread releases a batch once it is inserted and checkpointed,
 and the event loop takes batches to insert and reads the totals. The lock is taken once per
-batch; id lists are built before it is taken.
+batch. Each batch keeps the list of its ids it was added with, so a release (and the insert's
+deduplication token) needs no conversion of the rows' ids back from Arrow.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 import pyarrow as pa
 
-# (log seq of the batch's last record, its rows)
-LoggedBatch = tuple[int, pa.Table]
+
+class LoggedBatch(NamedTuple):
+    seq: int  # log seq of the batch's last record
+    table: pa.Table  # its rows
+    ids: Sequence[str]  # their ids, distinct, as the append thread had them
 
 
 class PendingWrites:
@@ -41,10 +46,11 @@ class PendingWrites:
         self._stored_through = stored_through
 
     # ---- the append thread ----------------------------------------------------------------
-    def add(self, seq: int, table: pa.Table, ids: Iterable[str]) -> None:
-        """``table`` (whose rows have the distinct ``ids``) is durable in the log up to ``seq``."""
+    def add(self, seq: int, table: pa.Table, ids: Sequence[str]) -> None:
+        """``table`` (whose rows have the distinct ``ids``) is durable in the log up to ``seq``.
+        ``ids`` is kept with the batch, not copied: the caller leaves it unchanged."""
         with self._lock:
-            self._batches.append((seq, table))
+            self._batches.append(LoggedBatch(seq, table, ids))
             self._ids.update(ids)
             self._rows += table.num_rows
             self._changed()
@@ -60,11 +66,11 @@ class PendingWrites:
         taken: list[LoggedBatch] = []
         rows = 0
         with self._lock:
-            for seq, table in self._batches:
-                if taken and rows + table.num_rows > self.max_rows_per_insert:
+            for batch in self._batches:
+                if taken and rows + batch.table.num_rows > self.max_rows_per_insert:
                     break
-                taken.append((seq, table))
-                rows += table.num_rows
+                taken.append(batch)
+                rows += batch.table.num_rows
         return taken
 
     def counts(self) -> tuple[int, int]:
@@ -92,16 +98,15 @@ class PendingWrites:
     # ---- the ClickHouse write thread ------------------------------------------------------
     def release(self, batch: list[LoggedBatch]) -> None:
         """``batch`` (the oldest pending, as ``take`` gave it) is in ClickHouse and checkpointed."""
-        ids = [event_id for _, table in batch for event_id in table.column("id").to_pylist()]
-        rows = sum(table.num_rows for _, table in batch)
-        seqs = [seq for seq, _ in batch]
+        seqs = [b.seq for b in batch]
         with self._lock:
-            if [seq for seq, _ in self._batches[: len(batch)]] != seqs:
+            released = self._batches[: len(batch)]
+            if [b.seq for b in released] != seqs:
                 raise RuntimeError(f"log records {seqs} released are not the oldest pending ones")
             del self._batches[: len(batch)]
-            self._ids.difference_update(ids)
-            self._rows -= rows
-            self._stored_through = batch[-1][0]
+            self._ids.difference_update(*(b.ids for b in released))
+            self._rows -= sum(b.table.num_rows for b in released)
+            self._stored_through = seqs[-1]
             self._changed()
 
     def _changed(self) -> None:

@@ -33,7 +33,9 @@ class StoreMetrics:
             registry=self.registry,
         )
         self._insert_errors = Counter(
-            "analytics_store_insert_errors", "Failed ClickHouse inserts", registry=self.registry
+            "analytics_store_insert_errors",
+            "Failed ClickHouse inserts, and failed log checkpoints after a flush's insert",
+            registry=self.registry,
         )
         self._indexed = Gauge("analytics_store_indexed_ids", "Event ids in the dedup index", registry=self.registry)
         self._pending = Gauge(
@@ -48,6 +50,10 @@ class StoreMetrics:
         self._insert_rows.observe(rows)
 
     def insert_failed(self) -> None:
+        self._insert_errors.inc()
+
+    def flush_failed(self) -> None:
+        """A flush failed after its insert (the log checkpoint, or releasing its rows); it is retried."""
         self._insert_errors.inc()
 
     def duplicates_dropped(self, count: int) -> None:

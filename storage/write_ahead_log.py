@@ -12,10 +12,14 @@ file holding the highest seq known to be in ClickHouse. Segments wholly at or be
 checkpoint are deleted. On open, a torn record at the end of the last segment (a crash in
 the middle of an append, never acknowledged) is cut off.
 
-Threads: one thread appends (the store's append thread); another checkpoints (the ClickHouse
-write thread); any thread may read ``last_seq`` and ``checkpointed``. ``_lock`` guards the
-segment list, the open segment and both seqs; the bytes are written and fsync'd outside it, so
-a checkpoint never waits for a disk flush.
+Threads: one thread appends (the store's append thread); one thread at a time checkpoints (the
+ClickHouse write thread, or the append thread while it replays at start); any thread may read
+``last_seq`` and ``checkpointed``, without a lock: each is an int that only one thread assigns
+(an attribute read is atomic under the GIL). ``_lock`` guards the segment list and the checkpoint
+with it, in memory only: no file is opened, written, fsync'd or deleted while it is held, so a
+reader, an append and a checkpoint never wait for each other's disk work. ``_file_lock`` guards
+the open segment: an append holds it through its write and fsync, and ``close`` takes it, so a
+segment is never closed under an append; no other caller takes it.
 """
 
 from __future__ import annotations
@@ -48,7 +52,10 @@ class WriteAheadLog:
         self._folder = folder
         self._fsync = fsync
         folder.mkdir(parents=True, exist_ok=True)
+        # The segment list and, with it, the checkpoint (in memory only; see the module docstring).
         self._lock = threading.Lock()
+        # The open segment and its size: one append at a time, and close.
+        self._file_lock = threading.Lock()
         self._checkpointed = self._read_checkpoint()
         self._last_seq = self._checkpointed
         self._segments: list[tuple[int, Path]] = sorted(
@@ -61,15 +68,13 @@ class WriteAheadLog:
 
     @property
     def last_seq(self) -> int:
-        """The seq of the last durable record."""
-        with self._lock:
-            return self._last_seq
+        """The seq of the last durable record (assigned by the appending thread only, after the fsync)."""
+        return self._last_seq
 
     @property
     def checkpointed(self) -> int:
-        """The highest seq known to be in ClickHouse."""
-        with self._lock:
-            return self._checkpointed
+        """The highest seq known to be in ClickHouse (assigned by the checkpointing thread only)."""
+        return self._checkpointed
 
     # ---- appending ------------------------------------------------------------------------
     def append(self, table: pa.Table) -> int:
@@ -80,51 +85,56 @@ class WriteAheadLog:
         """Write tables already in Arrow IPC form (core/arrow_ipc.py pack) as consecutive records,
         with one write and one fsync for all of them, and no copy of the callers' bytes; returns the
         seq of the last (the first is that less len - 1)."""
-        with self._lock:
+        with self._file_lock:
             first = self._last_seq + 1
-            if self._file is None or self._file_size >= SEGMENT_BYTES:
-                self._roll(first)
             file = self._file
-            assert file is not None
-        pieces: list[bytes] = []
-        for seq, payload in enumerate(payloads, first):
-            pieces += (_HEADER.pack(len(payload), zlib.crc32(payload), seq), payload)
-        _write_all(file.fileno(), *pieces)
-        if self._fsync:
-            os.fdatasync(file.fileno())
-        last = first + len(payloads) - 1
-        with self._lock:
+            if file is None or self._file_size >= SEGMENT_BYTES:
+                file = self._roll(first)
+            pieces: list[bytes] = []
+            for seq, payload in enumerate(payloads, first):
+                pieces += (_HEADER.pack(len(payload), zlib.crc32(payload), seq), payload)
+            _write_all(file.fileno(), *pieces)
+            if self._fsync:
+                os.fdatasync(file.fileno())
             self._file_size += sum(len(piece) for piece in pieces)
+            last = first + len(payloads) - 1
+            # Published once durable: whoever reads it may rely on every record up to it.
             self._last_seq = last
         return last
 
-    def _roll(self, first_seq: int) -> None:
-        """Start a new segment (called with ``_lock`` held)."""
+    def _roll(self, first_seq: int) -> BinaryIO:
+        """Start a new segment (called with ``_file_lock`` held, ``_lock`` not)."""
         if self._file is not None:
             self._file.close()
+            self._file = None
         path = self._folder / f"{_PREFIX}{first_seq:020d}{_SUFFIX}"
         # Unbuffered: records go out with one writev each, never through a copy.
         file = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
         self._file = file
         self._file_size = file.tell()
-        self._segments.append((first_seq, path))
+        with self._lock:
+            self._segments.append((first_seq, path))
         if self._fsync:
             _fsync_dir(self._folder)
+        return file
 
     # ---- after the rows are in ClickHouse -------------------------------------------------
     def checkpoint(self, seq: int) -> None:
         """Every record up to ``seq`` is in ClickHouse: remember it and drop what is no longer needed."""
-        if seq <= self.checkpointed:
+        if seq <= self._checkpointed:
             return
         tmp = self._folder / "checkpoint.tmp"
         tmp.write_text(str(seq))
         os.replace(tmp, self._folder / "checkpoint")
+        dropped: list[Path] = []
         with self._lock:
             self._checkpointed = seq
             # A segment can go once the next one starts at or below the checkpoint + 1.
             while len(self._segments) > 1 and self._segments[1][0] <= seq + 1:
-                _, path = self._segments.pop(0)
-                path.unlink(missing_ok=True)
+                dropped.append(self._segments.pop(0)[1])
+        # Unlisted above, deleted here: whole segments take a while to delete.
+        for path in dropped:
+            path.unlink(missing_ok=True)
 
     # ---- after a restart ------------------------------------------------------------------
     def unstored(self) -> Iterator[tuple[int, pa.Table]]:
@@ -137,7 +147,8 @@ class WriteAheadLog:
                     yield seq, unpack(payload)
 
     def close(self) -> None:
-        with self._lock:
+        """Close the open segment, after an append under way (an append after this opens a new one)."""
+        with self._file_lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None

@@ -73,3 +73,15 @@ def test_a_failed_insert_is_counted_once_and_handed_to_no_one() -> None:
     sample = metrics.registry.get_sample_value
     assert sample("analytics_store_insert_errors_total") == 1
     assert sample("analytics_store_insert_rows_count") == 0
+
+
+def test_ids_the_caller_holds_give_the_token_the_rows_would() -> None:
+    writer, store, rollups, _, _ = _writer()
+    try:
+        writer.insert_and_wait(pa.table({"id": ["b", "a", "c"]}))
+        writer.insert_and_wait(pa.table({"id": ["b", "a", "c"]}), ["c", "a", "b"])
+        writer.insert(pa.table({"id": ["b", "a", "c"]}), iter(["a", "b", "c"]))
+    finally:
+        writer.shutdown()
+    assert store.tokens[0] == store.tokens[1] == store.tokens[2]
+    assert [seq for seq, _ in rollups.calls] == [41, 42, 43]

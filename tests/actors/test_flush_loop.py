@@ -1,20 +1,24 @@
 """actors/flush_loop.py: logged rows reach ClickHouse once per interval, at once when someone
-waits, and again after a failed insert; a row stays pending until ClickHouse holds it."""
+waits, and again after a failed insert; a row stays pending until ClickHouse holds it, and rows
+whose checkpoint failed are not inserted (nor handed on) a second time."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pytest
 
+from actors.clickhouse_writer import ClickHouseWriter
 from actors.flush_loop import FlushLoop
 from actors.pending_writes import PendingWrites
+from actors.store_metrics import StoreMetrics
+from tests.actors.test_clickhouse_writer import FakeStore, Recorder
 
 
 @dataclass
@@ -30,9 +34,11 @@ class FakeClickHouse:
     pending_at_failure: list[tuple[int, int]] = field(default_factory=list)
     threads: set[str] = field(default_factory=set)
 
-    def insert(self, table: pa.Table) -> None:
+    def insert(self, table: pa.Table, ids: Iterable[str]) -> None:
         self.threads.add(threading.current_thread().name)
         self.attempts += 1
+        # The ids handed along are the rows' own, in order.
+        assert list(ids) == table.column("id").to_pylist()
         if self.attempts <= self.failures:
             self.pending_at_failure.append(self.pending.counts())
             raise ConnectionError("ClickHouse is down")
@@ -176,6 +182,105 @@ async def test_a_stopped_loop_starts_again(writer: ThreadPoolExecutor) -> None:
     finally:
         flush.stop()
     assert clickhouse.inserts == [["a0"]]
+
+
+class FlakyStore(FakeStore):
+    """``insert_raw`` failing the first ``failures`` times."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def insert_raw(self, batch: pa.Table, dedup_token: str) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("ClickHouse is down")
+        return super().insert_raw(batch, dedup_token)
+
+
+@pytest.mark.parametrize("failing", ["insert", "checkpoint"])
+async def test_a_failed_step_is_counted_once_and_the_rows_are_handed_on_once(
+    failing: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the real writer: whichever step fails once, the store's error counter says 1, and
+    ClickHouse, the rollups and the live counters each get the rows exactly once."""
+    store, rollups, feed, metrics = FlakyStore(1 if failing == "insert" else 0), Recorder(), Recorder(), StoreMetrics()
+    writer = ClickHouseWriter(store, rollups=rollups, feed=feed, metrics=metrics)
+    pending = PendingWrites(stored_through=0, max_rows=100, max_rows_per_insert=50)
+    checkpoints: list[int] = []
+
+    def checkpoint(seq: int) -> None:
+        checkpoints.append(seq)
+        if failing == "checkpoint" and len(checkpoints) == 1:
+            raise OSError("disk full")
+
+    flush = FlushLoop(
+        pending,
+        insert=writer.insert,
+        checkpoint=checkpoint,
+        writer=writer.executor,
+        interval_seconds=0.01,
+        retry_seconds=0.01,
+        on_error=metrics.flush_failed,
+    )
+    flush.start()
+    try:
+        _add(pending, 1, "a", 3)
+        _add(pending, 2, "b", 2)
+        flush.wake()
+        with caplog.at_level(logging.ERROR, logger="analytics.event_store"):
+            await asyncio.wait_for(flush.until_stored(2), timeout=5)
+    finally:
+        flush.stop()
+        writer.shutdown()
+    ids = ["a0", "a1", "a2", "b0", "b1"]
+    assert len(store.tokens) == 1
+    assert rollups.calls == [(41, ids)]
+    assert feed.calls == [(ids,)]
+    assert metrics.registry.get_sample_value("analytics_store_insert_errors_total") == 1
+    assert checkpoints == ([2, 2] if failing == "checkpoint" else [2])
+    assert pending.counts() == (0, 0)
+    step = "inserting" if failing == "insert" else "checkpointing"
+    assert [r.getMessage() for r in caplog.records] == [f"{step} 2 logged batches failed; retrying"]
+
+
+async def test_after_a_failed_checkpoint_only_the_batches_logged_since_are_inserted(
+    writer: ThreadPoolExecutor,
+) -> None:
+    """The retry takes the inserted batches again, with one logged meanwhile: that one alone is
+    inserted, and one checkpoint covers all."""
+    pending = PendingWrites(stored_through=0, max_rows=100, max_rows_per_insert=50)
+    clickhouse = FakeClickHouse(pending)
+    errors: list[None] = []
+
+    def checkpoint(seq: int) -> None:
+        clickhouse.checkpoint(seq)
+        if len(clickhouse.checkpoints) == 1:
+            _add(pending, 3, "c", 2)  # arrives while the flush fails
+            raise OSError("disk full")
+
+    flush = FlushLoop(
+        pending,
+        insert=clickhouse.insert,
+        checkpoint=checkpoint,
+        writer=writer,
+        interval_seconds=0.01,
+        retry_seconds=0.01,
+        on_error=lambda: errors.append(None),
+    )
+    flush.start()
+    try:
+        _add(pending, 1, "a", 2)
+        _add(pending, 2, "b", 1)
+        flush.wake()
+        await asyncio.wait_for(flush.until_stored(3), timeout=5)
+    finally:
+        flush.stop()
+    assert clickhouse.inserts == [["a0", "a1", "b0"], ["c0", "c1"]]
+    assert clickhouse.checkpoints == [2, 3]
+    assert len(errors) == 1
+    assert pending.counts() == (0, 0)
+    assert pending.pending_ids(["a0", "b0", "c0"]) == set()
 
 
 async def _until(condition: Callable[[], bool]) -> None:

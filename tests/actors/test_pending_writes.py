@@ -31,7 +31,7 @@ def test_batches_are_taken_oldest_first_and_released_after_the_insert() -> None:
 
     # At most 5 rows per insert: a and b (5 rows); c would make 9.
     batch = pending.take()
-    assert [seq for seq, _ in batch] == [8, 9]
+    assert [b.seq for b in batch] == [8, 9]
     # Taking removes nothing: the rows stay pending until ClickHouse holds them.
     assert pending.counts() == (3, 9)
     assert pending.stored_through == 7
@@ -44,11 +44,25 @@ def test_batches_are_taken_oldest_first_and_released_after_the_insert() -> None:
     assert heard == [3, 5, 9, 4]
 
 
+def test_a_release_drops_the_ids_the_batch_was_added_with_without_reading_its_rows() -> None:
+    pending, _ = _pending()
+    ids = ["a0", "a1"]
+    # No id column: the release must use the ids kept with the batch, not convert the table's.
+    pending.add(1, pa.table({"n": [0, 1]}), ids)
+    pending.add(2, _rows("b", 1), ["b0"])
+    batch = pending.take()
+    assert batch[0].ids is ids
+    pending.release(batch[:1])
+    assert pending.pending_ids(["a0", "a1", "b0"]) == {"b0"}
+    assert pending.counts() == (1, 1)
+    assert pending.stored_through == 1
+
+
 def test_a_batch_bigger_than_one_insert_is_taken_alone() -> None:
     pending, _ = _pending()
     pending.add(1, _rows("a", 7), [f"a{i}" for i in range(7)])
     pending.add(2, _rows("b", 1), ["b0"])
-    assert [seq for seq, _ in pending.take()] == [1]
+    assert [b.seq for b in pending.take()] == [1]
 
 
 def test_nothing_pending_takes_nothing() -> None:
@@ -63,7 +77,7 @@ def test_releasing_anything_but_the_oldest_batches_is_refused() -> None:
     pending, _ = _pending()
     pending.add(1, _rows("a", 1), ["a0"])
     pending.add(2, _rows("b", 1), ["b0"])
-    second = [(2, pending.take()[0][1])]
+    second = [pending.take()[0]._replace(seq=2)]
     with pytest.raises(RuntimeError, match=r"\[2\] released are not the oldest"):
         pending.release(second)
     assert pending.counts() == (2, 2)
@@ -129,8 +143,8 @@ def test_appends_releases_and_readers_at_once_keep_the_accounting_exact() -> Non
             if not batch:
                 time.sleep(0.0001)
                 continue
-            if [seq for seq, _ in batch] != list(range(released + 1, released + len(batch) + 1)):
-                problems.append(f"took {[seq for seq, _ in batch]} after {released}")
+            if [b.seq for b in batch] != list(range(released + 1, released + len(batch) + 1)):
+                problems.append(f"took {[b.seq for b in batch]} after {released}")
                 return
             pending.release(batch)
             released += len(batch)

@@ -3,7 +3,11 @@ it is checkpointed; a torn or corrupt tail is cut off; checkpointed segments are
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -109,3 +113,113 @@ def test_checkpointed_segments_are_deleted(tmp_path: Path, monkeypatch: pytest.M
     log.close()
     assert _unstored(tmp_path) == [(4, [f"d{i}" for i in range(10)])]
     assert (tmp_path / "checkpoint").read_text() == "3"
+
+
+def test_no_file_is_opened_synced_or_deleted_under_the_lock_readers_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_lock`` guards memory only: every open, fsync and unlink of a roll or a checkpoint
+    finds it free (a reader such as the store's event loop never waits behind the disk)."""
+    monkeypatch.setattr(write_ahead_log, "SEGMENT_BYTES", 1)  # a roll before every append
+    log = WriteAheadLog(tmp_path)
+    seen: dict[str, list[bool]] = {"open": [], "fsync_dir": [], "fdatasync": [], "unlink": []}
+
+    def watch(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            seen[name].append(log._lock.locked())
+            return real(*args, **kwargs)
+
+        return watched
+
+    monkeypatch.setattr(write_ahead_log, "open", watch("open", open), raising=False)
+    monkeypatch.setattr(write_ahead_log, "_fsync_dir", watch("fsync_dir", write_ahead_log._fsync_dir))
+    monkeypatch.setattr(write_ahead_log.os, "fdatasync", watch("fdatasync", os.fdatasync))
+    monkeypatch.setattr(Path, "unlink", watch("unlink", Path.unlink))
+    for prefix in "abcd":
+        log.append(_rows(prefix, 3))
+    log.checkpoint(3)
+    log.close()
+    counts = {name: len(calls) for name, calls in seen.items()}
+    assert counts == {"open": 4, "fsync_dir": 4, "fdatasync": 4, "unlink": 3}
+    assert not any(locked for calls in seen.values() for locked in calls)
+
+
+def test_seqs_and_checkpoints_do_not_wait_for_a_roll_or_a_deletion_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(write_ahead_log, "SEGMENT_BYTES", 1)
+    log = WriteAheadLog(tmp_path)
+    for prefix in "ab":
+        log.append(_rows(prefix, 2))
+    in_disk_work, release = threading.Event(), threading.Event()
+
+    def stalled(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            in_disk_work.set()
+            assert release.wait(timeout=10)
+            return real(*args, **kwargs)
+
+        return call
+
+    # An append stuck in its roll's directory fsync: the seqs read at once, a checkpoint completes.
+    monkeypatch.setattr(write_ahead_log, "_fsync_dir", stalled(write_ahead_log._fsync_dir))
+    appending = threading.Thread(target=log.append, args=(_rows("c", 2),))
+    appending.start()
+    assert in_disk_work.wait(timeout=10)
+    assert (log.last_seq, log.checkpointed) == (2, 0)
+    checkpointing = threading.Thread(target=log.checkpoint, args=(1,))
+    checkpointing.start()
+    checkpointing.join(timeout=10)
+    assert not checkpointing.is_alive()
+    assert log.checkpointed == 1
+    release.set()
+    appending.join(timeout=10)
+    assert log.last_seq == 3
+
+    # A checkpoint stuck deleting a segment: the seqs read at once, an append (with a roll) completes.
+    monkeypatch.undo()
+    monkeypatch.setattr(write_ahead_log, "SEGMENT_BYTES", 1)
+    in_disk_work.clear()
+    release.clear()
+    monkeypatch.setattr(Path, "unlink", stalled(Path.unlink))
+    checkpointing = threading.Thread(target=log.checkpoint, args=(2,))
+    checkpointing.start()
+    assert in_disk_work.wait(timeout=10)
+    assert (log.last_seq, log.checkpointed) == (3, 2)
+    appending = threading.Thread(target=log.append, args=(_rows("d", 2),))
+    appending.start()
+    appending.join(timeout=10)
+    assert not appending.is_alive()
+    assert log.last_seq == 4
+    release.set()
+    checkpointing.join(timeout=10)
+    log.close()
+    assert [seq for seq, _ in _unstored(tmp_path)] == [3, 4]
+
+
+def test_close_waits_for_an_append_under_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A close during a roll does not close the segment under the append, nor leave it open after."""
+    log = WriteAheadLog(tmp_path)
+    in_roll, release = threading.Event(), threading.Event()
+    real_fsync_dir = write_ahead_log._fsync_dir
+
+    def stalled(folder: Path) -> None:
+        in_roll.set()
+        assert release.wait(timeout=10)
+        real_fsync_dir(folder)
+
+    monkeypatch.setattr(write_ahead_log, "_fsync_dir", stalled)
+    seqs: list[int] = []
+    appending = threading.Thread(target=lambda: seqs.append(log.append(_rows("a", 2))))
+    appending.start()
+    assert in_roll.wait(timeout=10)
+    closing = threading.Thread(target=log.close)
+    closing.start()
+    closing.join(timeout=0.2)
+    assert closing.is_alive()  # waiting for the append
+    release.set()
+    appending.join(timeout=10)
+    closing.join(timeout=10)
+    assert seqs == [1] and not closing.is_alive()
+    assert log._file is None
+    assert _unstored(tmp_path) == [(1, ["a0", "a1"])]
