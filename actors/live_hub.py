@@ -185,7 +185,7 @@ class LiveHubActor:
         body = {**self._state["global"], "computed_at": self._state["computed_at"]}
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(GLOBAL_KEY, orjson.dumps(body), ex=REDIS_TTL_SECONDS)
-        # The tick's rankings: every window's top MAX_LIMIT.
+        # The tick's rankings: every window's top MAX_TRENDING_LIMIT.
         for window, ranking in self._state["trending"].items():
             pipe.set(f"{TRENDING_KEY_PREFIX}{window}", orjson.dumps(ranking), ex=REDIS_TTL_SECONDS)
         await pipe.execute()

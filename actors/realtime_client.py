@@ -22,6 +22,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors import names
+from actors.trending import MAX_TRENDING_LIMIT
 from core.errors import InvalidRequest, StoreUnavailable
 from semantic.live_counters import WINDOWS
 from semantic.live_deltas import shard_of
@@ -31,7 +32,6 @@ from storage.events import EventStore
 
 log = logging.getLogger("analytics.realtime_client")
 
-MAX_TRENDING_LIMIT = 100
 _CALL_TIMEOUT_SECONDS = 10.0
 _POLL_SECONDS = 10.0
 
@@ -88,6 +88,8 @@ class RealtimeClient:
     async def trending(self, window: str, limit: int, category: str | None = None) -> TrendingList:
         check_window(window)
         check_limit(limit)
+        # An empty category is no category, whichever transport sent it: filtering on it would rank nothing.
+        category = category or None
         try:
             ranking = await self._call(names.LIVE_HUB, "top", window, limit, category)
         except StoreUnavailable:

@@ -27,7 +27,8 @@ from storage.content_categories import load_categories
 
 log = logging.getLogger("analytics.trending")
 
-MAX_LIMIT = 100
+# How deep a ranking goes: the hub keeps every window's top this many, and the API's limit stops here.
+MAX_TRENDING_LIMIT = 100
 _CATEGORY_REFRESH_SECONDS = 30.0
 # A category query sees metadata changes within this many seconds.
 _CATEGORY_QUERY_REFRESH_SECONDS = 2.0
@@ -127,12 +128,12 @@ class Trending:
         if category is not None:
             await self._load_categories(_CATEGORY_QUERY_REFRESH_SECONDS)
         await self._fresh(max_age)
-        return self._rank(window, min(limit, MAX_LIMIT), category)
+        return self._rank(window, min(limit, MAX_TRENDING_LIMIT), category)
 
-    async def top_all(self, limit: int = MAX_LIMIT, max_age: float = 0.2) -> dict[str, dict[str, Any]]:
+    async def top_all(self, limit: int = MAX_TRENDING_LIMIT, max_age: float = 0.2) -> dict[str, dict[str, Any]]:
         """Every window's ranking from one refresh (what a live hub tick needs)."""
         await self._fresh(max_age)
-        return {w: self._rank(w, min(limit, MAX_LIMIT), None) for w in WINDOWS}
+        return {w: self._rank(w, min(limit, MAX_TRENDING_LIMIT), None) for w in WINDOWS}
 
     async def categories(self) -> dict[str, str]:
         return dict(self._categories)

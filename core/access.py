@@ -37,16 +37,6 @@ READ_ANALYTICS = frozenset({Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role
 WRITE_CONTENT_METADATA = frozenset({Role.ADMIN, Role.SERVICE})
 
 
-def require(principal: Principal | None, allowed: frozenset[Role], action: str) -> Principal:
-    """Raise Unauthenticated without a principal, Forbidden unless its role is one of ``allowed``."""
-    if principal is None:
-        raise Unauthenticated("missing Authorization header; send 'Authorization: Bearer <api key>'")
-    if principal.role not in allowed:
-        roles = ", ".join(sorted(r.value for r in allowed))
-        raise Forbidden(f"role '{principal.role.value}' may not {action}; allowed roles: {roles}")
-    return principal
-
-
 @dataclass(frozen=True, slots=True)
 class Permission:
     """What one operation needs: the roles allowed, and the action a refusal names."""
@@ -55,10 +45,13 @@ class Permission:
     action: str
 
     def check(self, principal: Principal | None) -> Principal:
-        return require(principal, self.roles, self.action)
-
-    def allows(self, role: Role) -> bool:
-        return role in self.roles
+        """Raise Unauthenticated without a principal, Forbidden unless its role is one of ``roles``."""
+        if principal is None:
+            raise Unauthenticated("missing Authorization header; send 'Authorization: Bearer <api key>'")
+        if principal.role not in self.roles:
+            allowed = ", ".join(sorted(r.value for r in self.roles))
+            raise Forbidden(f"role '{principal.role.value}' may not {self.action}; allowed roles: {allowed}")
+        return principal
 
 
 # The operations of the API, each declared once on its route and on its GraphQL field.

@@ -20,7 +20,6 @@ from graphql_schema.errors import maps_errors
 from graphql_schema.permissions import ReadAnalytics, ReadContentMetadata, WriteContentMetadata
 from semantic import content as content_models
 from semantic import content_comparison, content_insights, journeys
-from semantic.content_metadata import MetadataUpdate, check_content_id
 
 
 @strawberry.experimental.pydantic.type(
@@ -254,9 +253,8 @@ class ContentMetadataMutations:
     async def upsert_content_metadata(
         self, info: Info[GraphQLContext, None], content_id: str, metadata: ContentMetadataInput
     ) -> ContentMetadataType:
-        check_content_id(content_id)
         body = {name: value for name, value in vars(metadata).items() if value is not None}
         if "published_at" in body:
             body["published_at"] = body["published_at"].isoformat()
-        stored = await analytics(info).metadata.upsert(content_id, MetadataUpdate.parse(body))
+        stored = await analytics(info).metadata.upsert(content_id, body)
         return ContentMetadataType.from_pydantic(stored)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from graphql import GraphQLError
@@ -26,12 +27,19 @@ def as_graphql_error(exc: AnalyticsError) -> GraphQLError:
     return GraphQLError(exc.message, extensions=extensions, original_error=exc)
 
 
+@contextmanager
+def graphql_errors() -> Iterator[None]:
+    """Re-raise a domain error of the block as its GraphQL error (resolvers, subscriptions, permissions)."""
+    try:
+        yield
+    except AnalyticsError as exc:
+        raise as_graphql_error(exc) from exc
+
+
 def maps_errors(resolver: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(resolver)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with graphql_errors():
             return await resolver(*args, **kwargs)
-        except AnalyticsError as exc:
-            raise as_graphql_error(exc) from exc
 
     return wrapper

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -88,17 +89,7 @@ class EventFilterInput:
 
     def to_query(self, limit: int, cursor: str | None) -> RawEventQuery:
         """Checked as REST checks its query parameters (semantic/raw_events.py)."""
-        return RawEventQuery.parse(
-            event_type=self.event_type,
-            event_category=self.event_category,
-            user_id=self.user_id,
-            session_id=self.session_id,
-            content_id=self.content_id,
-            start=self.start,
-            end=self.end,
-            limit=limit,
-            cursor=cursor,
-        )
+        return RawEventQuery.parse(**dataclasses.asdict(self), limit=limit, cursor=cursor)
 
 
 @strawberry.type

@@ -21,20 +21,17 @@ from core.access import (
     CAN_WRITE_CONTENT_METADATA,
     Permission,
 )
-from core.errors import AnalyticsError
 from graphql_schema.context import GraphQLContext
-from graphql_schema.errors import as_graphql_error
+from graphql_schema.errors import graphql_errors
 
 
 class RolePermission(BasePermission):
     permission: ClassVar[Permission]
 
     def has_permission(self, source: Any, info: Info[GraphQLContext, None], **kwargs: Any) -> bool:
-        try:
+        # Raised rather than returning False: the error names the caller's role.
+        with graphql_errors():
             self.permission.check(info.context.principal)
-        except AnalyticsError as exc:
-            # Raised rather than returning False: the error names the caller's role.
-            raise as_graphql_error(exc) from exc
         return True
 
 

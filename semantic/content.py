@@ -536,6 +536,8 @@ class ContentAnalyticsService:
     async def audience(self, content_id: str, period: Period, *, limit: int = 20) -> ContentAudience:
         """Who views the content: views and unique viewers by traffic source, country, region, device, browser,
         referrer."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
         await self.require_known([content_id])
         only = content_filters([content_id])
         slices, totals = await asyncio.gather(

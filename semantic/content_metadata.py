@@ -109,8 +109,11 @@ class ContentMetadataStore:
     def __init__(self, store: EventStore) -> None:
         self._store = store
 
-    async def upsert(self, content_id: str, update: MetadataUpdate, *, at: datetime | None = None) -> ContentMetadata:
+    async def upsert(self, content_id: str, body: Any, *, at: datetime | None = None) -> ContentMetadata:
+        """Apply an update as sent (REST's JSON body, GraphQL's input as a dict): the id is checked
+        before the fields, so both transports name the same error first."""
         check_content_id(content_id)
+        update = MetadataUpdate.parse(body)
         row = {
             "content_id": content_id,
             "title": update.title or "",

@@ -46,12 +46,5 @@ class RawEventQuery(BaseModel):
 
     @property
     def filters(self) -> EventFilter:
-        return EventFilter(
-            event_type=self.event_type,
-            event_category=self.event_category,
-            user_id=self.user_id,
-            session_id=self.session_id,
-            content_id=self.content_id,
-            start=self.start,
-            end=self.end,
-        )
+        # Every field but the page's is a filter (a field EventFilter lacks fails here, not silently).
+        return EventFilter(**self.model_dump(exclude={"limit", "cursor"}))

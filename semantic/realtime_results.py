@@ -2,7 +2,8 @@
 
 The counter actors and the minute-table fallback (semantic/realtime_rollup.py) build these shapes
 as plain dicts (they cross Ray and Redis as such); actors/realtime_client.py reads them into the
-models below, which REST serializes as they are and GraphQL types view. Definitions are in
+models below, which REST serializes as they are and GraphQL types view (graphql_schema/realtime.py):
+field order and descriptions here are the GraphQL schema's. Definitions are in
 semantic/live_counters.py.
 """
 
@@ -21,9 +22,9 @@ def _absent(value: object) -> bool:
 class TrendFigures(BaseModel):
     """Trending figures of one content item in one window."""
 
-    activity: float
-    popularity: float
-    baseline_per_minute: float
+    activity: float = Field(description="Weighted events in the window")
+    popularity: float = Field(description="Weighted events decayed with a half-life of a quarter window")
+    baseline_per_minute: float = Field(description="The item's own rate in the previous window")
     velocity: float
     acceleration: float
     score: float
@@ -32,16 +33,16 @@ class TrendFigures(BaseModel):
 class WindowFigures(BaseModel):
     """Counts in one window: 5m, 1h or 24h (whole minutes, the current one included)."""
 
+    events: int
     views: int
+    unique_users: int
     plays: int
     completions: int
     shares: int
     bookmarks: int
     searches: int
     watch_time_seconds: float
-    events: int
     by_event_type: dict[str, int]
-    unique_users: int
     # Global windows only.
     unique_sessions: int | None = Field(default=None, exclude_if=_absent)
     # A content's windows from the live counters only (the minute-table fallback has none).
@@ -52,13 +53,13 @@ class RealtimeMetrics(BaseModel):
     """Global live metrics. ``source``: live, live_partial (a shard is missing) or rollup."""
 
     as_of: datetime | None
+    source: str
+    computed_at: datetime | None = None
     events_per_second: float
     events_last_60s: int
     active_users_5m: int
     active_sessions_5m: int
     windows: dict[str, WindowFigures]
-    source: str
-    computed_at: datetime | None = None
 
 
 class TrendingItem(BaseModel):
@@ -78,8 +79,8 @@ class TrendingList(BaseModel):
 
     window: str
     category: str | None
-    computed_at: datetime | None
     as_of: datetime | None
+    computed_at: datetime | None
     source: str
     items: list[TrendingItem]
 
@@ -100,7 +101,7 @@ class ContentLive(BaseModel):
     as_of: datetime | None
     source: str = "live"
     windows: dict[str, WindowFigures]
-    series: list[MinutePoint]
+    series: list[MinutePoint] = Field(description="The last 60 minutes, oldest first")
 
 
 class LiveState(BaseModel):

@@ -22,6 +22,7 @@ from semantic.live_counters import (
     trend_score,
 )
 from storage.content_categories import load_categories
+from storage.event_keys import sql_list
 from storage.events import EventStore
 
 _CONTENT_SQL = """
@@ -76,7 +77,7 @@ FROM (
     SELECT minute, content_id, last_event, toFloat64(events) * {_WEIGHT} AS w
     FROM realtime_minutes
     WHERE content_id != '' AND minute >= toDateTime({{p2:Int64}}, 'UTC')
-      AND event_type IN ({", ".join(f"'{t}'" for t in TREND_WEIGHTS)})
+      AND event_type IN {sql_list(TREND_WEIGHTS)}
 )
 GROUP BY content_id
 HAVING a0 > 0

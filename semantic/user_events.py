@@ -15,9 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from core.taxonomy import CONTENT_VIEW as VIEW
-from core.taxonomy import PAGE_TYPES
-from core.taxonomy import PLAYBACK_EVENT_TYPES as PLAYBACK_TYPES
+from core.taxonomy import (
+    CONTENT_BOOKMARK,
+    CONTENT_COMMENT,
+    CONTENT_COMPLETE,
+    CONTENT_LIKE,
+    CONTENT_SHARE,
+    CONTENT_VIEW,
+    PAGE_TYPES,
+    PLAYBACK_EVENT_TYPES,
+    SEARCH_QUERY,
+)
 from semantic.catalog import USER_EVENT_SOURCES
 from semantic.periods import QUARTER_HOUR_MS, Period, bounds_ms
 from semantic.playback import watch_by_period
@@ -25,16 +33,16 @@ from storage.events import EventStore
 from storage.playback_rollup import pieces_of
 
 _COUNTED = {
-    VIEW: "views",
-    "content_complete": "completions",
-    "search_query": "searches",
-    "content_share": "shares",
-    "content_bookmark": "bookmarks",
-    "content_comment": "comments",
-    "content_like": "likes",
+    CONTENT_VIEW: "views",
+    CONTENT_COMPLETE: "completions",
+    SEARCH_QUERY: "searches",
+    CONTENT_SHARE: "shares",
+    CONTENT_BOOKMARK: "bookmarks",
+    CONTENT_COMMENT: "comments",
+    CONTENT_LIKE: "likes",
 }
 _PAGES = frozenset(PAGE_TYPES)
-_PLAYBACK = frozenset(PLAYBACK_TYPES)
+_PLAYBACK = frozenset(PLAYBACK_EVENT_TYPES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -109,7 +117,7 @@ async def read_user_numbers(
             numbers.counts[name] += 1
         if event_type in _PAGES:
             numbers.counts["pages"] += 1
-        if event_type == VIEW and content_id:
+        if event_type == CONTENT_VIEW and content_id:
             numbers.content_viewed[content_id] = numbers.content_viewed.get(content_id, 0) + 1
         # A local date holds for a whole quarter hour (semantic.periods.QUARTER_HOUR_MS).
         quarter = ms // QUARTER_HOUR_MS

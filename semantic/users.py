@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from core.errors import NotFound
 from core.models import UserAnalytics, utc_now
-from core.taxonomy import CONTENT_VIEW as VIEW
+from core.taxonomy import CONTENT_VIEW
 from semantic import scores
 from semantic.catalog import USER_EVENT_SOURCES
 from semantic.compiler import MetricQuery, compile_query, run_query
@@ -175,7 +175,7 @@ class UserAnalyticsService:
         viewed = await self._store.query(
             f"""SELECT lbl, content_id, count() AS views
             FROM (SELECT {label} AS lbl, content_id FROM {USER_EVENT_SOURCES[source]}
-                  WHERE event_type = '{VIEW}' AND content_id != '')
+                  WHERE event_type = '{CONTENT_VIEW}' AND content_id != '')
             WHERE lbl != ''
             GROUP BY lbl, content_id""",
             params,
@@ -195,7 +195,10 @@ class UserAnalyticsService:
 
     async def _viewed_metadata(self, user_id: str, source: str) -> list[tuple[Any, ...]]:
         """Category, language and content type of every content the user ever viewed."""
-        viewed = f"SELECT content_id FROM {USER_EVENT_SOURCES[source]} WHERE event_type = '{VIEW}' AND content_id != ''"
+        viewed = (
+            f"SELECT content_id FROM {USER_EVENT_SOURCES[source]} "
+            f"WHERE event_type = '{CONTENT_VIEW}' AND content_id != ''"
+        )
         return await self._metadata(f"({viewed})", {"user": user_id})
 
     async def _metadata(self, content_ids: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -251,7 +254,7 @@ class UserAnalyticsService:
             self._preference_counts(user_id, [period, previous], source),
             self._store.query(
                 f"""SELECT count(), countIf(content_id IN (SELECT content_id FROM content_metadata_updates))
-                FROM {USER_EVENT_SOURCES[source]} WHERE event_type = '{VIEW}' AND {label} = '0'""",
+                FROM {USER_EVENT_SOURCES[source]} WHERE event_type = '{CONTENT_VIEW}' AND {label} = '0'""",
                 params,
             ),
         )

@@ -16,4 +16,3 @@ GCCollector(registry=REGISTRY)
 
 # One per process: a metric can be registered only once, however many apps a process builds.
 INGEST = IngestMetrics(REGISTRY)
-STORE_ERRORS = INGEST.store_errors

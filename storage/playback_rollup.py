@@ -29,8 +29,6 @@ from core.taxonomy import CONTENT_VIEW, PLAYBACK_EVENT_TYPES, SEGMENT_CLOSERS, S
 from storage.event_keys import CONTENT_KEY, DURATION_SECONDS, SESSION_KEY, sql_list
 
 TABLE = "playback_hourly"
-# The events pieces are made of.
-EVENT_TYPES = PLAYBACK_EVENT_TYPES
 
 _SEGMENT_SET = frozenset((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
 _SEGMENT_TYPES = sql_list((*SEGMENT_OPENERS, *SEGMENT_CLOSERS))
@@ -117,7 +115,7 @@ def event_rows(condition: str, stored: str = "1") -> str:
                {CONTENT_KEY} AS content_key, {SESSION_KEY} AS session_key,
                if(event_type = '{CONTENT_VIEW}', {DURATION_SECONDS}, 0) AS duration_seconds
         FROM events
-        WHERE event_type IN {sql_list(EVENT_TYPES)} AND {stored}
+        WHERE event_type IN {sql_list(PLAYBACK_EVENT_TYPES)} AND {stored}
     )
     WHERE {condition}
 )"""
@@ -146,7 +144,7 @@ def _touched() -> str:
     return f"""
         SELECT DISTINCT {CONTENT_KEY} AS content_key, {SESSION_KEY} AS session_key
         FROM events
-        WHERE stored_seq BETWEEN {{f:UInt64}} AND {{l:UInt64}} AND event_type IN {sql_list(EVENT_TYPES)}"""
+        WHERE stored_seq BETWEEN {{f:UInt64}} AND {{l:UInt64}} AND event_type IN {sql_list(PLAYBACK_EVENT_TYPES)}"""
 
 
 _OF_TOUCHED = (

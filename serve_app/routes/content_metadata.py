@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from core.errors import NotFound
-from semantic.content_metadata import MetadataUpdate, check_content_id
 from serve_app.deps import ContentMetadataReader, ContentMetadataWriter, ServicesDep
 from serve_app.http import json_response, read_json
 
@@ -17,9 +16,8 @@ router = APIRouter(prefix="/api/v1/analytics/content-metadata", tags=["content m
 async def put_content_metadata(
     content_id: str, request: Request, services: ServicesDep, _: ContentMetadataWriter
 ) -> Response:
-    check_content_id(content_id)
-    update = MetadataUpdate.parse(await read_json(request, max_bytes=services.settings.max_event_bytes))
-    stored = await services.analytics.metadata.upsert(content_id, update)
+    body = await read_json(request, max_bytes=services.settings.max_event_bytes)
+    stored = await services.analytics.metadata.upsert(content_id, body)
     return json_response(stored.model_dump(mode="json"))
 
 

@@ -37,5 +37,5 @@ async def prometheus_metrics(services: ServicesDep, _: CurrentPrincipal) -> Resp
     try:
         body += await asyncio.wait_for(services.events.metrics_text(), timeout=5)
     except Exception:  # noqa: BLE001 - a scrape still returns the replica's own metrics
-        metrics.STORE_ERRORS.labels(store="events").inc()
+        metrics.INGEST.event_store_error()
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)

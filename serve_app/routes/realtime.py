@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from actors.realtime_client import MAX_TRENDING_LIMIT, check_window
+from actors.trending import MAX_TRENDING_LIMIT
 from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
 
@@ -27,8 +27,7 @@ async def trending(
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING_LIMIT)] = 20,
     category: str | None = None,
 ) -> Response:
-    check_window(window)
-    ranking = await services.realtime.trending(window, limit, category or None)
+    ranking = await services.realtime.trending(window, limit, category)
     return json_response(ranking.model_dump(mode="json"))
 
 

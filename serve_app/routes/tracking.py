@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from core.errors import FieldError, ValidationFailed
-from core.taxonomy import CUSTOM_EVENT_TYPE_PATTERN
+from core.taxonomy import CONTENT_VIEW, CUSTOM_EVENT_TYPE_PATTERN, SEARCH_QUERY
 from serve_app.deps import EventIngester, services_of
 from serve_app.http import read_json
 from serve_app.routes.events import ingest_single
@@ -50,7 +50,7 @@ async def track_content_view(request: Request, _: EventIngester) -> Response:
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
     _required_text(body, "content_id", 256)
     _move_to_properties(body, ("duration_seconds", "position", "source"))
-    return await ingest_single(services, {**body, "event_type": "content_view"}, "content_view")
+    return await ingest_single(services, {**body, "event_type": CONTENT_VIEW}, "content_view")
 
 
 @router.post("/search", status_code=201, summary="Track a search query")
@@ -62,7 +62,7 @@ async def track_search(request: Request, _: EventIngester) -> Response:
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
         raise ValidationFailed([FieldError(field="results_count", message="must be a whole number >= 0")])
     _move_to_properties(body, ("query", "results_count", "filters", "page"))
-    return await ingest_single(services, {**body, "event_type": "search_query"}, "search")
+    return await ingest_single(services, {**body, "event_type": SEARCH_QUERY}, "search")
 
 
 @router.post("/user-action", status_code=201, summary="Track a user action")

@@ -14,9 +14,9 @@ from core.access import (
     READ_ANALYTICS,
     READ_RAW_EVENTS,
     WRITE_CONTENT_METADATA,
+    Permission,
     Principal,
     Role,
-    require,
 )
 from core.errors import (
     AnalyticsError,
@@ -109,21 +109,21 @@ def _principal(role: Role) -> Principal:
     return Principal(key_id="key_1", name="test", role=role)
 
 
-def test_require_without_principal_is_unauthenticated():
+def test_check_without_principal_is_unauthenticated():
     with pytest.raises(Unauthenticated, match="missing Authorization header"):
-        require(None, READ_ANALYTICS, "read analytics")
+        Permission(READ_ANALYTICS, "read analytics").check(None)
 
 
-def test_require_names_the_role_and_the_allowed_roles():
+def test_check_names_the_role_and_the_allowed_roles():
     with pytest.raises(Forbidden) as exc:
-        require(_principal(Role.VIEWER), INGEST, "ingest events")
+        Permission(INGEST, "ingest events").check(_principal(Role.VIEWER))
     assert exc.value.message == "role 'viewer' may not ingest events; allowed roles: admin, service"
     assert exc.value.status == 403
 
 
-def test_require_returns_the_principal_when_allowed():
+def test_check_returns_the_principal_when_allowed():
     principal = _principal(Role.SERVICE)
-    assert require(principal, INGEST, "ingest events") is principal
+    assert Permission(INGEST, "ingest events").check(principal) is principal
 
 
 ALL_ROLES = set(Role)
@@ -143,7 +143,7 @@ def test_role_sets(allowed, expected):
     passed = set()
     for role in ALL_ROLES:
         try:
-            require(_principal(role), allowed, "act")
+            Permission(allowed, "act").check(_principal(role))
         except Forbidden:
             continue
         passed.add(role)
@@ -171,19 +171,19 @@ def test_service_may_only_ingest():
         (CAN_WRITE_CONTENT_METADATA, WRITE_CONTENT_METADATA, "write content metadata"),
     ],
 )
-def test_permissions_check_as_require_does(permission, roles, action):
+def test_permissions_check_as_declared(permission, roles, action):
     assert (permission.roles, permission.action) == (roles, action)
     for role in ALL_ROLES:
         principal = _principal(role)
         if role in roles:
-            assert permission.allows(role)
+            assert role in permission.roles
             assert permission.check(principal) is principal
             continue
-        assert not permission.allows(role)
+        assert role not in permission.roles
         with pytest.raises(Forbidden) as refused:
             permission.check(principal)
         with pytest.raises(Forbidden) as required:
-            require(principal, roles, action)
+            Permission(roles, action).check(principal)
         assert refused.value.message == required.value.message
         assert refused.value.message.startswith(f"role '{role.value}' may not {action}; allowed roles: ")
     with pytest.raises(Unauthenticated, match="missing Authorization header"):
@@ -191,7 +191,7 @@ def test_permissions_check_as_require_does(permission, roles, action):
 
 
 def test_content_metadata_is_read_by_readers_and_writers():
-    assert CAN_READ_CONTENT_METADATA.allows(Role.SERVICE) and CAN_READ_CONTENT_METADATA.allows(Role.VIEWER)
+    assert {Role.SERVICE, Role.VIEWER} <= CAN_READ_CONTENT_METADATA.roles
     with pytest.raises(Forbidden) as refused:
         CAN_WRITE_CONTENT_METADATA.check(_principal(Role.ANALYST))
     assert refused.value.message == "role 'analyst' may not write content metadata; allowed roles: admin, service"

@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 from prometheus_client import CollectorRegistry
 
+from actors.realtime_client import RealtimeClient
 from core.access import Principal, Role
 from core.settings import Settings
 from graphql_schema.context import GraphQLContext
@@ -267,24 +268,40 @@ class FakeLiveFeed:
                 yield parsed
 
 
-class FakeLiveReader:
-    """RealtimeClient over fixed actor answers."""
+class FakeLiveReader(RealtimeClient):
+    """RealtimeClient over fixed actor answers: its own checks and normalisation run as in a replica.
+
+    ``calls`` are what the transports asked for; ``actor_calls`` what reached the actors.
+    """
 
     def __init__(self) -> None:
-        self.updates = FakeLiveFeed()
+        super().__init__(shards=1)
+        self.updates = FakeLiveFeed()  # type: ignore[assignment]
         self.calls: list[tuple[Any, ...]] = []
+        self.actor_calls: list[tuple[Any, ...]] = []
+
+    async def _call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        self.actor_calls.append((method, *args))
+        if method == "snapshot":
+            return GLOBAL_METRICS
+        if method == "top":
+            window, limit, category = args
+            return {**TRENDING, "window": window, "category": category, "items": TRENDING["items"][:limit]}
+        if method == "content_view":
+            return content_view(args[0])
+        raise AssertionError(f"no fake answer for {name}.{method}")
 
     async def realtime(self) -> RealtimeMetrics:
         self.calls.append(("realtime",))
-        return RealtimeMetrics.model_validate(GLOBAL_METRICS)
+        return await super().realtime()
 
     async def trending(self, window: str, limit: int, category: str | None = None) -> TrendingList:
         self.calls.append(("trending", window, limit, category))
-        return TrendingList.model_validate({**TRENDING, "window": window, "category": category}).top(limit)
+        return await super().trending(window, limit, category)
 
     async def content_live(self, content_id: str) -> ContentLive:
         self.calls.append(("content_live", content_id))
-        return ContentLive.model_validate(content_view(content_id))
+        return await super().content_live(content_id)
 
 
 def hub_state(version: int, content_ids: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
+import pytest
+
 from core.access import Role
-from tests.graphql.conftest import only_error, run
+from semantic.content import ContentAnalyticsService
+from tests.graphql.conftest import only_error, rest_client, run
 from tests.graphql.fakes import FakeServices, KnownUsers
 
 USERS_OVERVIEW = """query($r: AnalyticsRange) {
@@ -89,3 +93,40 @@ async def test_top_performing_content(services: FakeServices) -> None:
             ],
         }
     }
+
+
+CONTENT_AUDIENCE = """query($limit: Int!) { contentAudience(contentId: "video-1", limit: $limit) { views } }"""
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 101])
+async def test_content_audience_refuses_a_limit_out_of_range_on_both_transports(
+    services: FakeServices, limit: int
+) -> None:
+    # The real content service: the bound is checked there, before any query would run.
+    services.analytics = replace(
+        services.analytics, content=ContentAnalyticsService(services.events, services.analytics.metadata)
+    )
+    error = only_error(await run(services, Role.ANALYST, CONTENT_AUDIENCE, {"limit": limit}))
+    assert error["message"] == "limit must be between 1 and 100"
+    assert error["extensions"] == {"code": "invalid_request", "status": 400, "details": {"field": "limit"}}
+    response = rest_client(services, Role.ANALYST).get(
+        "/api/v1/analytics/content/video-1/audience", params={"limit": limit}
+    )
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"] == "limit"
+
+
+UPSERT_METADATA = """mutation($id: String!, $m: ContentMetadataInput!) {
+  upsertContentMetadata(contentId: $id, metadata: $m) { contentId } }"""
+
+
+async def test_metadata_upsert_names_a_bad_content_id_before_the_fields_on_both_transports(
+    services: FakeServices,
+) -> None:
+    error = only_error(await run(services, Role.SERVICE, UPSERT_METADATA, {"id": " padded", "m": {}}))
+    response = rest_client(services, Role.SERVICE).put("/api/v1/analytics/content-metadata/%20padded", json={})
+    assert response.status_code == 422
+    assert error["extensions"]["code"] == response.json()["error"] == "validation_failed"
+    assert error["message"] == response.json()["message"]
+    assert error["extensions"]["details"] == response.json()["details"]
+    assert response.json()["details"][0]["field"] == "content_id"

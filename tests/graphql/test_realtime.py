@@ -191,3 +191,12 @@ def test_the_models_read_what_the_live_counters_compute(content_id: str) -> None
     for figures in rollup["windows"].values():
         figures.pop("trending")
     assert "trending" not in ContentLive.model_validate(rollup).model_dump(mode="json")["windows"]["5m"]
+
+
+async def test_an_empty_category_is_no_category_on_both_transports(services: FakeServices) -> None:
+    result = await run(services, Role.VIEWER, '{ trending(category: "") { category items { rank } } }')
+    assert result.errors is None, result.errors
+    assert result.data is not None and result.data["trending"]["category"] is None
+    rest = rest_client(services, Role.VIEWER).get("/api/v1/analytics/content/trending", params={"category": ""})
+    assert rest.status_code == 200 and rest.json()["category"] is None
+    assert services.realtime.actor_calls == [("top", "1h", 20, None)] * 2
