@@ -5,8 +5,10 @@ release of the pending rows run on the ClickHouse write thread, in that order, s
 ``PendingWrites`` only once ClickHouse holds it and a restart would not replay it. A failed
 step keeps the rows pending and the flush is retried; batches a failed flush had inserted
 already (its checkpoint or release failed) are not inserted again, so neither ClickHouse nor
-the rollups and live counters the insert hands them to get them twice. The asyncio events are
-touched only on the loop.
+the rollups and live counters the insert hands them to get them twice. A failed insert may still
+have stored its rows (an error after ClickHouse committed), so its retry carries exactly the same
+batches, whose same dedup token ClickHouse recognises; batches logged since go in an insert of
+their own. The asyncio events are touched only on the loop.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class FlushLoop:
         self._on_error = on_error
         # The log seq through which rows are in ClickHouse, released or not (the write thread's).
         self._inserted_through = pending.stored_through
+        # The batches of an insert that raised, retried as they were (the write thread's).
+        self._failed_insert: list[LoggedBatch] = []
         self._task: asyncio.Task[None] | None = None
         # Rows wait to be inserted / someone waits for them: insert now.
         self._wanted = asyncio.Event()
@@ -116,10 +120,14 @@ class FlushLoop:
         # A retry after a failed checkpoint or release takes the same oldest batches again, maybe
         # with newer ones: only those newer ones are inserted.
         fresh = [b for b in batch if b.seq > self._inserted_through]
+        if self._failed_insert:
+            # Pending batches leave only once stored, so the failed ones still lead ``fresh``.
+            last = self._failed_insert[-1].seq
+            retried = [b for b in fresh if b.seq <= last]
+            self._insert_batches(retried)
+            fresh = fresh[len(retried) :]
         if fresh:
-            table = pa.concat_tables([b.table for b in fresh]) if len(fresh) > 1 else fresh[0].table
-            self._insert(table, itertools.chain.from_iterable(b.ids for b in fresh))
-            self._inserted_through = fresh[-1].seq
+            self._insert_batches(fresh)
         try:
             self._checkpoint(batch[-1].seq)
             self._pending.release(batch)
@@ -127,3 +135,10 @@ class FlushLoop:
             if self._on_error is not None:
                 self._on_error()
             raise
+
+    def _insert_batches(self, batches: list[LoggedBatch]) -> None:
+        table = pa.concat_tables([b.table for b in batches]) if len(batches) > 1 else batches[0].table
+        self._failed_insert = batches
+        self._insert(table, itertools.chain.from_iterable(b.ids for b in batches))
+        self._failed_insert = []
+        self._inserted_through = batches[-1].seq

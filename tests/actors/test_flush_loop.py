@@ -283,6 +283,44 @@ async def test_after_a_failed_checkpoint_only_the_batches_logged_since_are_inser
     assert pending.pending_ids(["a0", "b0", "c0"]) == set()
 
 
+async def test_a_failed_insert_is_retried_with_exactly_its_batches_and_the_newer_ones_apart(
+    writer: ThreadPoolExecutor,
+) -> None:
+    """An insert that raised may have been stored all the same: its retry must carry the very same
+    rows (so the same dedup token), and a batch logged meanwhile goes in an insert of its own."""
+    pending = PendingWrites(stored_through=0, max_rows=100, max_rows_per_insert=50)
+    clickhouse = FakeClickHouse(pending)
+    attempted: list[list[str]] = []
+
+    def insert(table: pa.Table, ids: Iterable[str]) -> None:
+        attempted.append(sorted(ids))
+        if len(attempted) == 1:
+            _add(pending, 3, "c", 2)  # arrives while the insert fails
+            raise ConnectionError("the answer was lost after the commit")
+        clickhouse.insert(table, table.column("id").to_pylist())
+
+    flush = FlushLoop(
+        pending,
+        insert=insert,
+        checkpoint=clickhouse.checkpoint,
+        writer=writer,
+        interval_seconds=0.01,
+        retry_seconds=0.01,
+    )
+    flush.start()
+    try:
+        _add(pending, 1, "a", 2)
+        _add(pending, 2, "b", 1)
+        flush.wake()
+        await asyncio.wait_for(flush.until_stored(3), timeout=5)
+    finally:
+        flush.stop()
+    assert attempted == [["a0", "a1", "b0"], ["a0", "a1", "b0"], ["c0", "c1"]]
+    assert clickhouse.inserts == [["a0", "a1", "b0"], ["c0", "c1"]]
+    assert clickhouse.checkpoints == [3]
+    assert pending.counts() == (0, 0)
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.005)
