@@ -88,3 +88,17 @@ class StoreUnavailable(AnalyticsError):
 
     status = 503
     code = "store_unavailable"
+
+
+class QueryBudgetExceeded(AnalyticsError):
+    """A statement went over a query budget (time, memory or rows read): narrow the query."""
+
+    status = 422
+    code = "query_budget_exceeded"
+
+
+class Overloaded(AnalyticsError):
+    """The service is at capacity for this kind of work; retry after a moment."""
+
+    status = 503
+    code = "overloaded"

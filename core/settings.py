@@ -67,6 +67,20 @@ class Settings(BaseSettings):
     segment_churn_inactive_days: int = Field(7, ge=1)
     search_conversion_minutes: int = Field(30, ge=1, le=1440)
 
+    # Query budgets: ClickHouse enforces these on every analytics statement (docs/api.md#query-budgets);
+    # a statement over budget is refused with 422 naming the limit, and the process stays healthy.
+    query_max_execution_seconds: float = Field(10.0, gt=0, le=3600)
+    query_max_memory_bytes: int = Field(1 << 30, ge=16 << 20)
+    query_max_rows_to_read: int = Field(2_000_000_000, ge=1000)
+    # Analytics statements waiting for a read thread of the event store beyond this many are refused
+    # with 503 (overloaded), so a burst cannot queue work for minutes.
+    query_max_queued: int = Field(64, ge=1)
+    # Analytics results are cached this long, keyed by the query, the caller's scope and the data
+    # watermark (docs/api.md#result-cache); 0 turns the cache off.
+    result_cache_seconds: float = Field(300.0, ge=0)
+    # How often a replica asks the event store for the data watermark (the cache key's freshness part).
+    watermark_poll_ms: int = Field(200, ge=20, le=5000)
+
     # Real-time layer: counter shard actors (by content id), live update tick, Redis snapshot period.
     counter_shards: int = Field(1, ge=1, le=64)
     realtime_tick_ms: int = Field(200, ge=50, le=5000)
