@@ -1,0 +1,42 @@
+"""Every analytics answer goes through here: pinned to the current data watermark, served from the result
+cache when the same question was answered at the same watermark, for the same scope.
+
+Transports (REST routes, GraphQL resolvers, reports, dashboards) call ``Answers.answer`` with the
+kind of analysis, the normalized request and a function that computes the answer at a watermark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.access import Principal
+from semantic.freshness import Watermark, WatermarkTracker
+from semantic.result_cache import CachedAnswer, ResultCache
+
+Compute = Callable[[Watermark], Awaitable[BaseModel]]
+
+
+def scope_of(principal: Principal | None) -> str:
+    """What of the caller an answer may depend on: the role today (what its catalog allows)."""
+    return f"role={principal.role.value}" if principal is not None else "role=none"
+
+
+class Answers:
+    def __init__(self, results: ResultCache, watermarks: WatermarkTracker) -> None:
+        self._results = results
+        self._watermarks = watermarks
+
+    async def watermark(self) -> Watermark:
+        return await self._watermarks.current()
+
+    async def answer(
+        self, kind: str, request: BaseModel | dict[str, Any], principal: Principal | None, compute: Compute
+    ) -> CachedAnswer:
+        watermark = await self._watermarks.current()
+        return await self._results.answer(kind, request, scope_of(principal), watermark, lambda: compute(watermark))
+
+    async def close(self) -> None:
+        await self._watermarks.close()
