@@ -23,20 +23,27 @@ waiting in the log, are reported as duplicates and not written again.
 #                     by the log checkpoint (and the deletion of checkpointed segments) and the
 #                     PendingWrites release, replays, bulk loads, other tables; it tags each insert
 #                     for the live counters and reads their snapshots between inserts.
-#   clickhouse-read   READ_THREADS threads for queries (ReadPool), each with a client of its own.
+#   clickhouse-read   READ_THREADS threads for queries (ReadPool), each with a client of its own;
+#                     analytics statements run under the query budget and wait in a bounded queue.
 #   rollup-feed       feeds the rollups up to the stored inserts (RollupFeeder).
 #   realtime-feed     sends each insert's deltas to the counter shards and the bus (RealtimeFeed).
 # Locks, one per piece of state those threads share, each taken once per batch, never per event;
 # the event loop takes only locks that guard memory, never one held through disk or ClickHouse work:
-#   PendingWrites._lock  pending batches, their ids and row count, and the seq stored through
+#   PendingWrites._lock  pending batches, their ids, row count and acceptance times, and the seq
+#                        stored through
 #   WriteAheadLog._lock  the segment list and the checkpoint with it (no file work under it)
 #   WriteAheadLog._file_lock  the open segment, through an append's write and fsync: taken by the
 #                        append thread and close() only
-#   RollupFeeder._lock   the stored and fed insert seqs (InsertMemory locks the stored tables)
+#   RollupFeeder._lock   the stored and fed insert seqs, and the acceptance times of the inserts not
+#                        yet fed (InsertMemory locks the stored tables). The write thread reads the
+#                        oldest pending time before taking it, never under it.
 #   RealtimeFeed._lock   the insert seq (the live counters' tag) and the bound event loop
+#   ReadPool._lock       the count of analytics statements waiting for a read thread
 # Read by any thread without a lock, each an int that one thread assigns (atomic under the GIL):
 #   WriteAheadLog.last_seq (the append thread), WriteAheadLog.checkpointed (the checkpointing
 #   thread), len(AcceptedIds) (the append thread).
+# The event loop's alone: the watermark's last as_of (_as_of_ms) and the seq the replay at start
+# stored through (_replayed_through, set by the constructor).
 
 from __future__ import annotations
 
@@ -51,7 +58,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 
 from actors import names
 from actors.accepted_ids import AcceptedIds
@@ -65,8 +72,9 @@ from actors.rollup_feeder import RollupFeeder
 from actors.service_actor import service_actor
 from actors.store_metrics import StoreMetrics
 from core.arrow_ipc import pack, unpack
-from core.errors import StoreUnavailable
+from core.errors import AnalyticsError, StoreUnavailable
 from core.settings import Settings
+from semantic.freshness import Watermark
 from storage import clickhouse
 from storage.events import (
     EVENT_COLUMNS,
@@ -80,6 +88,7 @@ from storage.events import (
     events_table,
 )
 from storage.id_index import IdHashIndex
+from storage.query_budget import QueryBudget
 from storage.write_ahead_log import WriteAheadLog
 
 log = logging.getLogger("analytics.event_store")
@@ -91,6 +100,8 @@ MAX_ROWS_PER_INSERT = 200_000
 MAX_PENDING_ROWS = 1_000_000
 # Query threads, each with its own client: reads run beside the inserts and beside each other.
 READ_THREADS = 4
+# How long a restarted store waits for the rows it replayed from the log to reach the rollups.
+REPLAY_FEED_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -130,11 +141,17 @@ class EventStoreActor:
             fed_through=store.rollups.fed_through,
             interval_seconds=config.rollup_feed_interval_ms / 1000,
             registry=self._metrics.registry,
+            oldest_pending_ms=self._pending.oldest_accepted_ms,
         )
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
         self._writer = ClickHouseWriter(store, rollups=self._rollups, feed=self._feed, metrics=self._metrics)
-        self._reads = ReadPool(self._connect, threads=READ_THREADS)
+        self._reads = ReadPool(
+            self._connect,
+            threads=READ_THREADS,
+            budget=QueryBudget.from_settings(config),
+            max_queued=config.query_max_queued,
+        )
         # Appends have a thread of their own, apart from the inserts, so a slow insert never holds
         # up an acknowledgement.
         self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-append")
@@ -149,7 +166,13 @@ class EventStoreActor:
             interval_seconds=config.store_flush_interval_ms / 1000,
             on_error=self._metrics.flush_failed,
         )
+        self._as_of_ms = 0
         self.replayed_rows = self._appender.submit(self._replay_log).result()
+        # Replayed rows were acknowledged before this process started: the watermark cannot pass
+        # them until they are in the rollups, so they are fed before the store serves.
+        self._replayed_through = self._rollups.position()[0] if self.replayed_rows else 0
+        if self.replayed_rows and not self._rollups.wait_fed(self._replayed_through, REPLAY_FEED_SECONDS):
+            log.warning("the rollups are still behind the rows replayed from the log; the watermark waits for them")
 
     # ---- accepting writes -----------------------------------------------------------------
     async def write(self, payload: bytes, sizes: list[int]) -> list[WriteReceipt]:
@@ -236,11 +259,31 @@ class EventStoreActor:
     async def ping(self) -> bool:
         return await self._reads.call("ping")
 
+    # Analytics statements: under the query budget, refused with Overloaded when too many wait.
     async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        return await self._reads.call("query", sql, parameters)
+        return await self._reads.call_analytics("query", sql, parameters)
 
     async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
-        return await self._reads.call("query_arrow", sql, parameters)
+        return await self._reads.call_analytics("query_arrow", sql, parameters)
+
+    async def watermark(self) -> tuple[int, int, int]:
+        """(stored_seq, fed_seq, as_of_ms): the last insert in the events table, the last one fed to
+        the rollups, and an instant (epoch ms) such that every event acknowledged before it is in
+        both. Memory only, no ClickHouse statement.
+
+        as_of is the earliest of now, the oldest pending write's acceptance and the acceptance bound
+        of each insert not yet fed (RollupFeeder.position): an event acknowledged earlier was accepted
+        earlier still, so it is in none of those, so it is stored and fed. Pending writes are read
+        first: a batch leaves them only once its insert is recorded in the rollup feeder, so none is
+        missed between the two reads. It never goes back: a later answer covers what an earlier did.
+        """
+        now = time.time_ns() // 1_000_000
+        oldest_pending = self._pending.oldest_accepted_ms()
+        stored, fed, oldest_unfed = self._rollups.position()
+        if fed >= self._replayed_through:
+            as_of = min(t for t in (now, oldest_pending, oldest_unfed) if t is not None)
+            self._as_of_ms = max(self._as_of_ms, as_of)
+        return stored, fed, self._as_of_ms
 
     # ---- bulk loads -----------------------------------------------------------------------
     async def insert_table(self, table: str, rows: pa.Table) -> None:
@@ -383,6 +426,12 @@ class RemoteEventStore:
                     raise StoreUnavailable("the event store is restarting; retry the request") from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+            except RayTaskError as exc:
+                # Ray wraps what the actor raised; our own errors (a query over budget, overloaded,
+                # a bad cursor) reach the caller as they were raised, never retried.
+                if isinstance(exc.cause, AnalyticsError):
+                    raise exc.cause from None
+                raise
 
     async def get(self, event_id: str) -> dict[str, Any] | None:
         return await self._retrying(self._actor.get, event_id)
@@ -410,6 +459,10 @@ class RemoteEventStore:
 
     async def settle_rollups(self) -> int:
         return int(await self._retrying(self._actor.settle_rollups))
+
+    async def watermark(self) -> Watermark:
+        stored_seq, fed_seq, as_of_ms = await self._retrying(self._actor.watermark)
+        return Watermark(stored_seq, fed_seq, as_of_ms)
 
     async def metrics_text(self) -> bytes:
         return bytes(await self._retrying(self._actor.metrics_text))

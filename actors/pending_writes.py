@@ -5,12 +5,15 @@ Three threads share it, so ``_lock`` guards every field: the append thread adds 
 is logged, the ClickHouse write thread releases a batch once it is inserted and checkpointed,
 and the event loop takes batches to insert and reads the totals. The lock is taken once per
 batch. Each batch keeps the list of its ids it was added with, so a release (and the insert's
-deduplication token) needs no conversion of the rows' ids back from Arrow.
+deduplication token) needs no conversion of the rows' ids back from Arrow, and the wall time it was
+added at, before any of its rows was acknowledged: the data watermark (actors/event_store.py
+``watermark``) is never later than the oldest pending batch's.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -21,6 +24,7 @@ class LoggedBatch(NamedTuple):
     seq: int  # log seq of the batch's last record
     table: pa.Table  # its rows
     ids: Sequence[str]  # their ids, distinct, as the append thread had them
+    accepted_ms: int = 0  # wall time (epoch ms) it was added, before its rows were acknowledged
 
 
 class PendingWrites:
@@ -50,7 +54,8 @@ class PendingWrites:
         """``table`` (whose rows have the distinct ``ids``) is durable in the log up to ``seq``.
         ``ids`` is kept with the batch, not copied: the caller leaves it unchanged."""
         with self._lock:
-            self._batches.append(LoggedBatch(seq, table, ids))
+            # Read under the lock, so the batches' times run in their order.
+            self._batches.append(LoggedBatch(seq, table, ids, time.time_ns() // 1_000_000))
             self._ids.update(ids)
             self._rows += table.num_rows
             self._changed()
@@ -77,6 +82,12 @@ class PendingWrites:
         """(batches, rows) pending, read together."""
         with self._lock:
             return len(self._batches), self._rows
+
+    def oldest_accepted_ms(self) -> int | None:
+        """When the oldest pending batch was added (epoch ms), or None when none is pending: every row
+        acknowledged before it has left (it is in ClickHouse)."""
+        with self._lock:
+            return self._batches[0].accepted_ms if self._batches else None
 
     @property
     def rows(self) -> int:

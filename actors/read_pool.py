@@ -1,34 +1,62 @@
 """The event store's read threads. chDB serves several clients on one directory inside one
-process, so each thread reads through a client of its own and reads run beside the inserts."""
+process, so each thread reads through a client of its own and reads run beside the inserts.
+
+Analytics statements (``query``) run under the query budget and wait for a thread in a bounded
+queue: beyond ``max_queued`` waiting, a new one is refused at once with Overloaded (503, retry),
+so a burst cannot queue work for minutes. The event API's reads (``call``) are never refused.
+``_lock`` guards the count of waiting statements: the event loop adds to it, the read threads (or
+the cancellation of a statement that never started) take from it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from core.errors import Overloaded
 from storage.events import ClickHouseEvents
+from storage.query_budget import QueryBudget
 
 
 class ReadPool:
-    def __init__(self, connect: Callable[[], Client], *, threads: int) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Client],
+        *,
+        threads: int,
+        budget: QueryBudget | None = None,
+        max_queued: int | None = None,
+    ) -> None:
+        """``budget`` limits the analytics statements of every thread's client; ``max_queued`` (None:
+        unbounded) is how many of them may wait for a thread."""
         self._connect = connect
+        self._budget = budget
+        self._max_queued = max_queued
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse-read")
         # Each thread's client, made on its first read: never shared between threads.
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._queued = 0
 
     def thread_store(self) -> ClickHouseEvents:
         """The calling thread's own client (the read threads', and the append thread's for its
         duplicate checks)."""
         store: ClickHouseEvents | None = getattr(self._local, "store", None)
         if store is None:
-            store = ClickHouseEvents(self._connect())
+            store = ClickHouseEvents(self._connect(), budget=self._budget)
             self._local.store = store
         return store
+
+    @property
+    def queued(self) -> int:
+        """Analytics statements submitted and not yet started."""
+        with self._lock:
+            return self._queued
 
     async def call(self, method: str, *args: Any) -> Any:
         """``ClickHouseEvents.<method>(*args)`` on a read thread."""
@@ -37,6 +65,40 @@ class ReadPool:
             return getattr(self.thread_store(), method)(*args)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    async def call_analytics(self, method: str, *args: Any) -> Any:
+        """An analytics statement (``ClickHouseEvents.query`` or ``query_arrow``) on a read thread,
+        or Overloaded at once when ``max_queued`` wait already."""
+        with self._lock:
+            if self._max_queued is not None and self._queued >= self._max_queued:
+                waiting = self._queued
+                raise Overloaded(
+                    f"the event store has {waiting} analytics statements waiting; retry shortly",
+                    details={"queued": waiting},
+                )
+            self._queued += 1
+
+        def run() -> Any:
+            self._leave_queue()
+            return getattr(self.thread_store(), method)(*args)
+
+        try:
+            future = self._executor.submit(run)
+        except RuntimeError:  # shut down
+            self._leave_queue()
+            raise
+        # A statement cancelled before it started (its caller went away) never runs: it leaves the
+        # queue here instead. A started one cannot be cancelled, so each leaves exactly once.
+        future.add_done_callback(self._left_unstarted)
+        return await asyncio.wrap_future(future)
+
+    def _leave_queue(self) -> None:
+        with self._lock:
+            self._queued -= 1
+
+    def _left_unstarted(self, future: Future[Any]) -> None:
+        if future.cancelled():
+            self._leave_queue()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)

@@ -5,9 +5,14 @@ Ingest is acknowledged once the rows are in ``events``; this thread feeds the ro
 one step and a quiet one feeds each within about an interval. It has its own ClickHouse
 client: feeding runs beside the next inserts, never in front of them.
 
+For the data watermark it also keeps, for each stored insert not yet fed, a wall time no later than
+the acknowledgement of any of its rows (``position``): the oldest pending write's when the insert
+was stored (its own rows leave the pending writes only after this), or the time of the insert when
+nothing older is pending (a bulk load, acknowledged once it is stored).
+
 Threads: the ClickHouse write thread reports stored inserts, this thread advances what is fed,
-the event loop waits for it (``settle``) and reads the lag. ``_lock`` guards both seqs; the
-stored tables go through ``InsertMemory``, which has a lock of its own.
+the event loop waits for it (``settle``) and reads the lag and the position. ``_lock`` guards both
+seqs and those times; the stored tables go through ``InsertMemory``, which has a lock of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -32,13 +38,23 @@ _RETRY_SECONDS = 1.0
 
 class RollupFeeder:
     def __init__(
-        self, connect: Callable[[], Client], *, fed_through: int, interval_seconds: float, registry: CollectorRegistry
+        self,
+        connect: Callable[[], Client],
+        *,
+        fed_through: int,
+        interval_seconds: float,
+        registry: CollectorRegistry,
+        oldest_pending_ms: Callable[[], int | None] | None = None,
     ) -> None:
+        """``oldest_pending_ms``: when the oldest write not yet inserted was accepted (PendingWrites)."""
         self._connect = connect
         self._interval = interval_seconds
+        self._oldest_pending_ms = oldest_pending_ms
         self._lock = threading.Lock()
         self._fed_through = fed_through
         self._stored = fed_through
+        # (seq, accepted_ms) of each stored insert not yet fed, in seq order (see the module docstring).
+        self._unfed: deque[tuple[int, int]] = deque()
         # What the writer stored since, so a step need not read it back (storage/rollup_feed.py).
         self._memory = InsertMemory()
         self._wake = threading.Event()
@@ -81,11 +97,34 @@ class RollupFeeder:
             return self._fed_through
 
     def stored(self, seq: int, table: pa.Table) -> None:
-        """Called on the write thread after insert ``seq`` of ``table`` is durable."""
+        """Called on the write thread after insert ``seq`` of ``table`` is durable (and, for rows from
+        the pending writes, before they are released from them)."""
+        accepted = time.time_ns() // 1_000_000
+        oldest = self._oldest_pending_ms() if self._oldest_pending_ms is not None else None
+        if oldest is not None:
+            accepted = min(accepted, oldest)
         self._memory.add(seq, table)
         with self._lock:
             self._stored = max(self._stored, seq)
+            self._unfed.append((seq, accepted))
             self._m_pending.set(self._stored - self._fed_through)
+
+    def position(self) -> tuple[int, int, int | None]:
+        """(stored seq, fed seq, the earliest time a row stored but not fed may have been acknowledged
+        at, None when every stored insert is fed), read together."""
+        with self._lock:
+            unfed = min((accepted for seq, accepted in self._unfed if seq > self._fed_through), default=None)
+            return self._stored, self._fed_through, unfed
+
+    def wait_fed(self, seq: int, timeout_seconds: float) -> bool:
+        """Block until insert ``seq`` is fed (True), or ``timeout_seconds`` pass (False)."""
+        deadline = time.monotonic() + timeout_seconds
+        self._wake.set()
+        while self.fed_through < seq:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     async def settle(self, timeout_seconds: float = 60.0) -> int:
         """Wait until everything stored before this call is in the rollups; returns the fed seq."""
@@ -128,6 +167,8 @@ class RollupFeeder:
                 continue
             with self._lock:
                 self._fed_through = feed.fed_through
+                while self._unfed and self._unfed[0][0] <= self._fed_through:
+                    self._unfed.popleft()
                 self._m_pending.set(self._stored - self._fed_through)
             self._m_rows.inc(rows)
             self._m_history.labels(history="held").inc(feed.history_held_steps - held)

@@ -10,8 +10,10 @@ from strawberry.fastapi import BaseContext
 
 from core.access import Principal
 from semantic.analytics import Analytics
+from semantic.answers import Answers
 from semantic.ingestion import IngestService
 from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
+from semantic.saved_queries import SavedQueryService
 from storage.events import EventStore
 
 
@@ -49,6 +51,12 @@ class ResolverServices(Protocol):
     @property
     def analytics(self) -> Analytics: ...
 
+    @property
+    def answers(self) -> Answers: ...
+
+    @property
+    def saved_queries(self) -> SavedQueryService: ...
+
 
 @dataclass
 class GraphQLContext(BaseContext):
@@ -61,6 +69,9 @@ class GraphQLContext(BaseContext):
     realtime: LiveReader
     # The analytics services: content, users, search, metadata.
     analytics: Analytics
+    # Answers pinned to the data watermark, through the result cache (semantic/answers.py).
+    answers: Answers
+    saved_queries: SavedQueryService
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -73,4 +84,6 @@ class GraphQLContext(BaseContext):
             events=services.events,
             realtime=services.realtime,
             analytics=services.analytics,
+            answers=services.answers,
+            saved_queries=services.saved_queries,
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.settings import Settings
+from semantic.analytics_query import AnalyticsQueryService
 from semantic.behavior import BehaviorService
 from semantic.content import ContentAnalyticsService
 from semantic.content_comparison import ContentComparisonService
@@ -32,6 +33,8 @@ class Analytics:
     journeys: JourneyService
     behavior: BehaviorService
     search: SearchAnalyticsService
+    # The catalog's metrics by any dimensions (analyticsQuery, POST /api/v1/analytics/query).
+    query: AnalyticsQueryService
     default_range_days: int = 30
     max_range_days: int = 366
 
@@ -58,6 +61,9 @@ class Analytics:
             journeys=JourneyService(store, content, users, metadata),
             behavior=BehaviorService(store, metadata),
             search=SearchAnalyticsService(store, metadata, conversion_minutes=settings.search_conversion_minutes),
+            query=AnalyticsQueryService(
+                store, default_range_days=settings.default_range_days, max_range_days=settings.max_range_days
+            ),
             default_range_days=settings.default_range_days,
             max_range_days=settings.max_range_days,
         )

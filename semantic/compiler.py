@@ -6,31 +6,65 @@ requested timezone: a UTC-day rollup only where every local midnight of the peri
 midnight (and no hour-level dimension is asked), a UTC-hour rollup only where the zone's offset is
 a whole number of hours. Anything else reads raw events, which always answer.
 
+Families built from event rows (the ``events`` family) have no rollup: their source selects only
+the row columns the query reads, only the event types its metrics count when every metric says
+which, and applies filters to the events before grouping.
+
 Identifiers and expressions come from semantic/catalog.py only; every request value is bound as a
 ``{name:Type}`` parameter.
 """
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from semantic.catalog import FAMILIES, TIME_DIMENSIONS, WHERE, Family, Metric, Rollup
+from semantic.catalog import COLUMNS, FAMILIES, TIME_DIMENSIONS, WHERE, Dimension, Family, Metric, Rollup
 from semantic.periods import Period, utc_text
+from storage.event_keys import CONTENT_KEY, sql_list
 from storage.events import EventStore
 
 Route = Literal["auto", "raw", "rollup"]
+FilterOp = Literal["in", "not_in", "eq", "neq", "contains", "gt", "gte", "lt", "lte"]
+ValueType = Literal["String", "Int64"]
 _REF = re.compile(r"@([a-z_]+)")
+_SINGLE_VALUE_OPS = frozenset({"eq", "neq", "contains", "gt", "gte", "lt", "lte"})
+_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_COMPARE_PY: dict[str, Callable[[float, float], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+# Time dimensions at an hour's grain: a daily rollup cannot answer them.
+_HOURLY_TIME_DIMENSIONS = frozenset({"hour", "hour_of_day"})
 
 
 @dataclass(frozen=True, slots=True)
 class Filter:
+    """Keep the rows whose ``dimension`` value passes ``op`` against ``values`` (one value but for
+    in / not_in). contains is case-insensitive; gt/gte/lt/lte compare numbers (text that is not a
+    number counts as 0)."""
+
     dimension: str
-    values: tuple[str, ...]
-    # True keeps the rows whose value is NOT one of ``values``.
+    values: tuple[str | int | float, ...]
+    # True keeps the rows whose value is NOT one of ``values`` (the same as op="not_in").
     exclude: bool = False
+    op: FilterOp = "in"
+
+    def __post_init__(self) -> None:
+        if self.exclude and self.op != "in":
+            raise UnknownName("exclude=True is op='not_in'; give one or the other")
+        if self.op in _SINGLE_VALUE_OPS and len(self.values) != 1:
+            raise UnknownName(f"filter op {self.op!r} takes exactly one value")
+
+    @property
+    def effective_op(self) -> FilterOp:
+        return "not_in" if self.exclude else self.op
 
 
 @dataclass(frozen=True)
@@ -49,6 +83,9 @@ class MetricQuery:
     limit_by: tuple[int, tuple[str, ...]] | None = None
     # Keep only groups where each metric is at least the value.
     at_least: tuple[tuple[str, float], ...] = ()
+    # Leave out groups where every metric the query computes (derived ones aside) is 0 or null, so
+    # the rows do not depend on which source answered (a rollup holds no group without a count).
+    skip_empty: bool = False
     route: Route = "auto"
     # Several groupings of ``dimensions`` in one pass over the rows (ClickHouse GROUPING SETS): each
     # row's ``grouping_set`` is the index of its set here, and its dimensions outside the set are empty.
@@ -112,7 +149,7 @@ def _check_names(family: Family, query: MetricQuery) -> None:
     for name in [*query.dimensions, *(f.dimension for f in query.filters)]:
         if name not in family.dimensions and name not in TIME_DIMENSIONS:
             raise UnknownName(f"{family.name} has no dimension {name!r}")
-    if query.period is None and any(d in TIME_DIMENSIONS for d in query.dimensions):
+    if query.period is None and any(d in TIME_DIMENSIONS for d in [*query.dimensions, *_filtered(query)]):
         raise UnknownName("time dimensions need a period")
     if "period" in query.dimensions and not query.with_previous:
         raise UnknownName("the period dimension needs with_previous")
@@ -146,15 +183,20 @@ def _selected_metrics(family: Family, query: MetricQuery) -> list[Metric]:
     return _metric_closure(family, (*query.metrics, *extra))
 
 
+def _filtered(query: MetricQuery) -> list[str]:
+    return [f.dimension for f in query.filters]
+
+
 def _hour_level(query: MetricQuery) -> bool:
     period = query.period
-    return "hour_of_day" in query.dimensions or (
-        "bucket" in query.dimensions and period is not None and period.granularity == "hour"
+    names = {*query.dimensions, *_filtered(query)}
+    return bool(names & _HOURLY_TIME_DIMENSIONS) or (
+        "bucket" in names and period is not None and period.granularity == "hour"
     )
 
 
 def _choose_rollup(family: Family, query: MetricQuery) -> Rollup | None:
-    if query.route == "raw":
+    if query.route == "raw" or not family.rollups:
         return None
     metrics = _selected_metrics(family, query)
     if any(m.rollup is None for m in metrics):
@@ -215,6 +257,12 @@ class _Builder:
         local_day = column if daily else f"toDate({column}, {{tz:String}})"
         if name == "day":
             return local_day
+        if name == "hour":
+            return f"toUnixTimestamp(toStartOfHour({column}, {{tz:String}}))"
+        if name == "week":
+            return f"toMonday({local_day})"
+        if name == "month":
+            return f"toStartOfMonth({local_day})"
         if name == "weekday":
             return f"toDayOfWeek({local_day})"
         if name == "hour_of_day":
@@ -246,7 +294,8 @@ class _Builder:
         return _REF.sub(lambda m: f"m_{m.group(1)}", expression) if metric.derived else expression
 
     def _uses_metadata(self) -> bool:
-        names = [*self.query.dimensions, *(f.dimension for f in self.query.filters)]
+        # Families built from event rows filter on metadata inside the source (no join needed).
+        names = [*self.query.dimensions, *([] if self.family.row_columns else _filtered(self.query))]
         return any(n in self.family.dimensions and self.family.dimensions[n].from_metadata for n in names)
 
     def _source(self) -> str:
@@ -259,9 +308,13 @@ class _Builder:
                 prefilters.append(time_range)
             for flt in self.query.filters:
                 dimension = self.family.dimensions.get(flt.dimension)
-                if dimension is not None and dimension.raw_prefilter and not flt.exclude:
-                    prefilters.append(dimension.raw_prefilter % self.bind(list(flt.values)))
+                if dimension is not None and dimension.raw_prefilter and flt.effective_op in ("in", "eq"):
+                    prefilters.append(dimension.raw_prefilter % self.bind([str(v) for v in flt.values]))
+            if self.family.row_columns is not None:
+                prefilters += self._row_prefilters()
             source = self.family.raw_source.replace(WHERE, "".join(f" AND {p}" for p in prefilters))
+            if self.family.row_columns is not None:
+                source = source.replace(COLUMNS, self._row_columns())
         if self._uses_metadata():
             assert self.family.content_column is not None
             content = self.family.content_column[0 if self.rollup is None else 1]
@@ -271,6 +324,50 @@ class _Builder:
                 f"FROM content_metadata) AS meta ON meta.meta_content_id = src.{content}"
             )
         return source
+
+    # Families built from event rows.
+    def _row_columns(self) -> str:
+        """Only the row columns the metrics and dimensions read, in the family's order."""
+        assert self.family.row_columns is not None
+        needed: set[str] = set()
+        for metric in _selected_metrics(self.family, self.query):
+            needed.update(metric.columns)
+        for name in self.query.dimensions:
+            if name in self.family.dimensions:
+                needed.update(self.family.dimensions[name].columns)
+        selected = [f"{sql} AS e_{name}" for name, sql in self.family.row_columns.items() if name in needed]
+        if any(name in TIME_DIMENSIONS for name in self.query.dimensions):
+            selected.append("timestamp")
+        return ", ".join(selected) or "1 AS e_row"
+
+    def _row_prefilters(self) -> list[str]:
+        """What every computed metric needs of an event (its types, a content), and the filters."""
+        base = [m for m in _selected_metrics(self.family, self.query) if not m.derived]
+        conditions: list[str] = []
+        if base and all(m.event_types is not None for m in base):
+            types = sorted({t for m in base for t in m.event_types or ()})
+            conditions.append(f"event_type IN {sql_list(types)}")
+        if base and all(m.names_content for m in base):
+            conditions.append(f"{CONTENT_KEY} != ''")
+        for flt in self.query.filters:
+            dimension = self.family.dimensions.get(flt.dimension)
+            if dimension is None:
+                continue  # a time dimension: filtered after grouping expressions are computed
+            if dimension.metadata_field is not None:
+                conditions.append(self._metadata_filter(dimension.metadata_field, flt))
+            else:
+                assert dimension.row_sql is not None
+                conditions.append(predicate(dimension.row_sql, flt, dimension.value_type, self.bind))
+        return conditions
+
+    def _metadata_filter(self, field: str, flt: Filter) -> str:
+        """A filter on a metadata field as a content subquery. Content without metadata (or events
+        without content) have '' for the field, as the grouped dimension shows them, so they pass
+        exactly when '' passes."""
+        inner = predicate(field, flt, "String", self.bind)
+        if passes_empty(flt):
+            return f"{CONTENT_KEY} NOT IN (SELECT content_id FROM content_metadata WHERE NOT ({inner}))"
+        return f"{CONTENT_KEY} IN (SELECT content_id FROM content_metadata WHERE {inner})"
 
     def build(self) -> CompiledQuery:
         query = self.query
@@ -297,8 +394,10 @@ class _Builder:
             if time_range:
                 where.append(time_range)
         for flt in query.filters:
-            operator = "NOT IN" if flt.exclude else "IN"
-            where.append(f"{self._dimension(flt.dimension)} {operator} {{{self.bind(list(flt.values))}:Array(String)}}")
+            if self.family.row_columns is not None and flt.dimension in self.family.dimensions:
+                continue  # applied to the events inside the source
+            value_type = self._value_type(flt.dimension)
+            where.append(predicate(self._dimension(flt.dimension), flt, value_type, self.bind))
         sql = f"SELECT {', '.join(select)} FROM {source}"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -309,10 +408,16 @@ class _Builder:
             sql += f" GROUP BY GROUPING SETS ({sets})"
         elif query.dimensions:
             sql += " GROUP BY " + ", ".join(f"d_{name}" for name in query.dimensions)
-        if query.at_least:
-            sql += " HAVING " + " AND ".join(
-                f"m_{name} >= {{{self.bind(float(value))}:Float64}}" for name, value in query.at_least
-            )
+        having = [f"m_{name} >= {{{self.bind(float(value))}:Float64}}" for name, value in query.at_least]
+        if query.skip_empty and (query.dimensions or query.grouping_sets):
+            present = [
+                f"isNotNull(m_{m.name})" if m.nullable else f"m_{m.name} != 0"
+                for m in _selected_metrics(self.family, query)
+                if not m.derived
+            ]
+            having.append("(" + " OR ".join(present) + ")")
+        if having:
+            sql += " HAVING " + " AND ".join(having)
         if query.order_by:
             sql += " ORDER BY " + ", ".join(
                 f"{self._alias(name)} {'DESC' if desc else 'ASC'}" for name, desc in query.order_by
@@ -330,9 +435,66 @@ class _Builder:
             grouping_masks=masks,
         )
 
+    def _value_type(self, name: str) -> ValueType:
+        dimension: Dimension | None = self.family.dimensions.get(name)
+        if dimension is None:
+            # Time dimensions: hour_of_day, weekday and hour buckets are numbers, the others dates.
+            numeric = name in ("hour_of_day", "weekday", "hour") or (
+                name == "bucket" and self.query.period is not None and self.query.period.granularity == "hour"
+            )
+            return "Int64" if numeric else "String"
+        return dimension.value_type
+
     def _alias(self, name: str) -> str:
         if name in self.query.dimensions:
             return f"d_{name}"
         if name in self.family.metrics:
             return f"m_{name}"
         raise UnknownName(f"cannot order by {name!r}: it is neither a selected dimension nor a metric")
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _typed(value: str | int | float, value_type: ValueType) -> str | int:
+    if value_type == "String":
+        return str(value)
+    # Beyond Int64 a comparison is decided by the range's end, and no Int64 equals such a value.
+    return min(max(int(float(value)), _INT64[0]), _INT64[1])
+
+
+def predicate(expression: str, flt: Filter, value_type: ValueType, bind: Callable[[Any], str]) -> str:
+    """``flt`` as a condition on ``expression``; ``bind(value)`` returns the name of a bound parameter."""
+    op = flt.effective_op
+    if op in ("in", "not_in"):
+        values = [_typed(v, value_type) for v in flt.values]
+        return f"{expression} {'NOT IN' if op == 'not_in' else 'IN'} {{{bind(values)}:Array({value_type})}}"
+    value = flt.values[0]
+    if op in ("eq", "neq"):
+        return f"{expression} {'!=' if op == 'neq' else '='} {{{bind(_typed(value, value_type))}:{value_type}}}"
+    if op == "contains":
+        return f"positionCaseInsensitiveUTF8(toString({expression}), {{{bind(str(value))}:String}}) > 0"
+    if value_type == "Int64":
+        return f"{expression} {_COMPARE[op]} {{{bind(_typed(value, value_type))}:Int64}}"
+    return f"toFloat64OrZero(toString({expression})) {_COMPARE[op]} {{{bind(float(value))}:Float64}}"
+
+
+def passes_empty(flt: Filter) -> bool:
+    """Whether the text '' passes ``flt``, as ClickHouse evaluates ``predicate`` on it."""
+    op = flt.effective_op
+    texts = [str(v) for v in flt.values]
+    if op == "in":
+        return "" in texts
+    if op == "not_in":
+        return "" not in texts
+    if op == "eq":
+        return texts[0] == ""
+    if op == "neq":
+        return texts[0] != ""
+    if op == "contains":
+        return texts[0] == ""
+    # '' is not a number: it compares as 0.
+    return _COMPARE_PY[op](0.0, float(flt.values[0]))

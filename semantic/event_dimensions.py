@@ -127,7 +127,7 @@ class DimensionFilter(BaseModel):
             try:
                 self.values = [int(float(v)) if EVENT_DIMENSIONS[self.dimension].type == "integer" else float(v)
                                for v in self.values]
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"{self.dimension} {self.op} needs numbers") from exc
         else:
             self.values = [str(v) for v in self.values]
@@ -142,15 +142,34 @@ def filter_sql(flt: DimensionFilter, bind: Bind, *, content: str = CONTENT_KEY) 
     """One filter as a predicate over a raw events row. ``bind(value)`` returns a parameter name.
 
     Metadata dimensions become ``<content> IN (SELECT content_id FROM content_metadata WHERE ...)``,
-    so a filter never needs the join.
+    so a filter never needs the join. Content without metadata has '' there (as the grouped dimension
+    shows): when '' passes the filter (``neq``, ``not_in``), the rows kept are those whose content is
+    NOT among the ones the filter refuses, so events without metadata stay in.
     """
     dimension = EVENT_DIMENSIONS[flt.dimension]
     integer = dimension.type == "integer"
     value_type = "Int64" if integer else "String"
     if dimension.metadata_field is not None:
         inner = _predicate(dimension.metadata_field, flt, bind, value_type)
+        if passes_empty(flt):
+            return f"{content} NOT IN (SELECT content_id FROM content_metadata WHERE NOT ({inner}))"
         return f"{content} IN (SELECT content_id FROM content_metadata WHERE {inner})"
     return _predicate(dimension.sql, flt, bind, value_type)
+
+
+def passes_empty(flt: DimensionFilter) -> bool:
+    """Whether the value '' satisfies a text filter."""
+    if flt.op == "eq":
+        return flt.values[0] == ""
+    if flt.op == "neq":
+        return flt.values[0] != ""
+    if flt.op == "in":
+        return "" in flt.values
+    if flt.op == "not_in":
+        return "" not in flt.values
+    if flt.op == "contains":
+        return flt.values[0] == ""
+    return False
 
 
 def _predicate(expression: str, flt: DimensionFilter, bind: Bind, value_type: str) -> str:

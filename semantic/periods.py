@@ -3,6 +3,19 @@
 Dates are calendar days in ``timezone`` and both ends are included, so a period is the half-open
 instant range ``[start_date 00:00, end_date + 1 day 00:00)`` in that zone, converted to UTC.
 Leaving both dates out means the last ``default_days`` days up to and including today.
+
+The dates a request may name run from 1970-01-01 to 2105-12-31 (``MIN_DATE``, ``MAX_DATE``): ClickHouse's
+Date and DateTime hold nothing before the epoch, and the instant after 2105-12-31 in any zone (UTC-12
+at the latest) is still inside DateTime's range, which ends on 2106-02-07. A date outside is refused
+naming its parameter (``check_date``), before any arithmetic on it. Defaults are cut at 1970-01-01
+too: ``end_date=1970-01-10`` alone asks for 1970-01-01 to 1970-01-10, not for days before it.
+
+Periods derived from a requested one (``previous()``, ``shifted()``) keep their true calendar dates,
+and answers report them as they are: the previous period of one that starts on 1970-01-01 lies in
+1969. But their instants (``start``, ``end``), from which every SQL bound is made, never go before
+the epoch: an earlier instant is the epoch itself. So a previous period wholly before 1970 is the
+empty range ``[epoch, epoch)``, which compares against zeros (all the store can hold for it), and one
+partly before 1970 is cut at the epoch. Nothing out of the engine's range reaches SQL that way.
 """
 
 from __future__ import annotations
@@ -19,6 +32,11 @@ Granularity = Literal["hour", "day", "week", "month"]
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)
 # Hourly series get long quickly: one value per hour.
 MAX_HOURLY_DAYS = 31
+# The days a request may name (see the module docstring).
+MIN_DATE = date(1970, 1, 1)
+MAX_DATE = date(2105, 12, 31)
+# No instant of a period goes before this one: ClickHouse's Date and DateTime start here.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -34,13 +52,13 @@ class Period:
 
     @property
     def start(self) -> datetime:
-        """The first instant of the period, in UTC."""
-        return local_midnight(self.start_date, self.zone)
+        """The first instant of the period, in UTC, not before the epoch."""
+        return max(local_midnight(self.start_date, self.zone), EPOCH)
 
     @property
     def end(self) -> datetime:
-        """The first instant after the period, in UTC."""
-        return local_midnight(self.end_date + timedelta(days=1), self.zone)
+        """The first instant after the period, in UTC, not before the epoch."""
+        return max(local_midnight(self.end_date + timedelta(days=1), self.zone), EPOCH)
 
     @property
     def days(self) -> int:
@@ -50,7 +68,8 @@ class Period:
         return [self.start_date + timedelta(days=i) for i in range(self.days)]
 
     def previous(self) -> Period:
-        """The period of the same length that ends the day before this one starts."""
+        """The period of the same length that ends the day before this one starts (maybe before 1970:
+        its instants are cut at the epoch, see the module docstring)."""
         end = self.start_date - timedelta(days=1)
         return Period(end - timedelta(days=self.days - 1), end, self.timezone, self.granularity)
 
@@ -109,11 +128,29 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
         raise InvalidRequest(
             f"timezone {name!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Berlin', 'Asia/Riyadh')",
             details={"field": "timezone"},
         ) from exc
+
+
+def check_date(value: date, field: str) -> date:
+    """``value``, or InvalidRequest naming ``field`` when it is outside [MIN_DATE, MAX_DATE]."""
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise InvalidRequest(
+            f"{field} {value.isoformat()} is outside the dates the store can hold: "
+            f"{MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}",
+            details={"field": field},
+        )
+    return value
+
+
+def days_before(end: date, days: int) -> date:
+    """The first day of the ``days`` days ending on ``end`` (included), cut at MIN_DATE."""
+    if days < 1:
+        raise ValueError(f"a range has at least one day, not {days}")
+    return end - timedelta(days=max(min(days - 1, (end - MIN_DATE).days), 0))
 
 
 def resolve_period(
@@ -128,15 +165,17 @@ def resolve_period(
 ) -> Period:
     """The period a request asks for, or InvalidRequest naming the parameter that is wrong.
 
-    ``end_date`` defaults to today in ``timezone``; ``start_date`` to ``default_days - 1`` days before it.
+    ``end_date`` defaults to today in ``timezone``; ``start_date`` to ``default_days - 1`` days before it,
+    but not before 1970-01-01.
     """
     zone = parse_zone(timezone)
     if granularity not in GRANULARITIES:
         raise InvalidRequest(f"granularity must be one of {', '.join(GRANULARITIES)}", details={"field": "granularity"})
-    if end_date is None:
-        end_date = today or datetime.now(zone).date()
+    if start_date is not None:
+        check_date(start_date, "start_date")
+    end_date = check_date(end_date if end_date is not None else today or datetime.now(zone).date(), "end_date")
     if start_date is None:
-        start_date = end_date - timedelta(days=default_days - 1)
+        start_date = days_before(end_date, default_days)
     if end_date < start_date:
         raise InvalidRequest(
             f"end_date ({end_date}) is before start_date ({start_date}); both dates are included in the range",

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from core.errors import InvalidRequest
 from semantic.compiler import MetricQuery, Route, compile_query
-from semantic.periods import Period
+from semantic.periods import MIN_DATE, Period
 from semantic.results import PeriodInfo, bucket_label, period_buckets
 from storage.events import EventStore
 
@@ -93,7 +93,7 @@ class RetentionService:
         granularity = period.granularity
         params: dict[str, Any] = {**activity.parameters, **first.parameters, "tz": period.timezone}
         labels = period_buckets(period)
-        params["first_bucket"] = labels[0]
+        params["first_bucket"] = max(labels[0], MIN_DATE.isoformat())
         result = await self._store.query(
             f"""SELECT cohort, offset, count() AS users
             FROM (

@@ -12,16 +12,35 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from core.errors import AnalyticsError
 from core.heap import tune_for_serving
 from core.settings import Settings, get_settings
 from graphql_schema.context import GraphQLContext
-from graphql_schema.schema import schema
+from graphql_schema.schema import build_schema
 from serve_app.graphql_router import SUBSCRIPTION_PROTOCOLS, AnalyticsGraphQLRouter
-from serve_app.http import error_response, request_validation_response
-from serve_app.routes import content, content_metadata, events, health, keys, realtime, search, tracking, users
+from serve_app.http import (
+    error_response,
+    http_error_response,
+    request_validation_response,
+    unexpected_error_response,
+)
+from serve_app.openapi import openapi_document
+from serve_app.routes import (
+    analytics_query,
+    content,
+    content_metadata,
+    events,
+    health,
+    keys,
+    realtime,
+    saved_queries,
+    search,
+    tracking,
+    users,
+)
 from serve_app.services import Services
 
 ServicesFactory = Callable[[Settings], Awaitable[Services]]
@@ -50,6 +69,8 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         redoc_url=None,
         openapi_url="/openapi.json" if settings.environment == "development" else None,
     )
+    # The document as the service answers: no FastAPI 422 where parameter errors are 400s.
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
 
     @app.exception_handler(AnalyticsError)
     async def _domain_error(_: Request, exc: AnalyticsError) -> Any:
@@ -58,6 +79,15 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
     @app.exception_handler(RequestValidationError)
     async def _parameter_error(_: Request, exc: RequestValidationError) -> Any:
         return request_validation_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _routing_error(_: Request, exc: HTTPException) -> Any:
+        return http_error_response(exc)
+
+    # Starlette still re-raises the exception after this answer, for the server's own log.
+    @app.exception_handler(Exception)
+    async def _unexpected_error(request: Request, exc: Exception) -> Any:
+        return unexpected_error_response(request, exc)
 
     # realtime before any content router: /content/trending must win over /content/{content_id}.
     for router in (
@@ -70,6 +100,8 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         content_metadata.router,
         users.router,
         search.router,
+        analytics_query.router,
+        saved_queries.router,
     ):
         app.include_router(router)
 
@@ -89,11 +121,13 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
 
     app.include_router(
         AnalyticsGraphQLRouter(
-            schema,
+            build_schema(settings.environment),
             context_getter=graphql_context,
             graphql_ide="graphiql" if ide_enabled else None,
             subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         ),
         prefix="/graphql",
+        # GraphQL is described by its own schema (schema.graphql), not by the REST document.
+        include_in_schema=False,
     )
     return app

@@ -1,15 +1,27 @@
-"""HTTP plumbing shared by the routes: JSON bodies with size limits, JSON responses, error mapping."""
+"""HTTP plumbing shared by the routes: JSON bodies with size limits, JSON responses, error mapping.
+
+Every error leaves in one body, ``{"error", "message", "details"?}`` (serve_app/openapi.py's
+ErrorBody): domain errors, parameter errors, the router's own 404/405, and unexpected failures.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from core.errors import AnalyticsError, InvalidRequest, PayloadTooLarge
+from semantic.result_cache import CachedAnswer
+
+log = logging.getLogger("analytics.http")
+
+# The router's own errors (no route, wrong method), named like the domain's codes.
+_HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -42,6 +54,15 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
 
 
+def cached_response(answer: CachedAnswer) -> Response:
+    """An analytics answer from the result cache: its JSON as stored; X-Cache tells hit from miss."""
+    return Response(
+        content=answer.body,
+        media_type="application/json",
+        headers={"X-Cache": "hit" if answer.hit else "miss"},
+    )
+
+
 def error_response(exc: AnalyticsError) -> Response:
     headers = {"Retry-After": "1"} if exc.status == 503 else None
     if exc.status == 401:
@@ -60,3 +81,18 @@ def request_validation_response(exc: RequestValidationError) -> Response:
         {"error": "invalid_request", "message": f"{first['field']}: {first['message']}", "details": details},
         status_code=400,
     )
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    """The router's own errors (an unknown path, a method the path does not take) in the error body."""
+    code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    body = {"error": code, "message": str(exc.detail)}
+    return json_response(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> Response:
+    """A failure no handler expected: logged with its traceback, answered 500 without its details,
+    which may name internals (hosts, queries, file paths)."""
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = {"error": "internal_error", "message": "an unexpected error occurred; it has been logged"}
+    return json_response(body, status_code=500)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, GCCollector
 
 from semantic.ingest_metrics import IngestMetrics
+from semantic.result_cache import CacheMetrics
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 # python_gc_collections_total and friends: the collector's work in this replica (core/heap.py).
@@ -16,3 +17,4 @@ GCCollector(registry=REGISTRY)
 
 # One per process: a metric can be registered only once, however many apps a process builds.
 INGEST = IngestMetrics(REGISTRY)
+RESULT_CACHE = CacheMetrics(REGISTRY)

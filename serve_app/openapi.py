@@ -2,19 +2,54 @@
 
 Every error answer has the body ``{"error": <code>, "message": <text>, "details": <optional>}``
 (core/errors.py); routes list the statuses they can return with ``responses=error_responses(...)``.
+``openapi_document`` builds the app's document and removes what FastAPI adds on its own but the
+service never answers (its 422 "HTTPValidationError": parameter errors are 400s here), and marks
+the routes that document a 401 as needing the bearer API key.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     error: str = Field(description="a stable code: invalid_request, unauthenticated, forbidden, not_found, ...")
     message: str = Field(description="what is wrong, naming the field or limit")
     details: Any = Field(default=None, description="the field(s) at fault, or the limit that was reached")
+
+
+class BatchEventError(BaseModel):
+    index: int = Field(description="the event's position in the batch")
+    field: str
+    code: str = Field(description="too_large, unknown_field, missing_field, invalid_value, not_an_object, ...")
+    message: str
+
+
+class BatchResult(BaseModel):
+    """The answer to a batch: 200 when at least one event was stored, 422 when none could be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accepted: int
+    rejected: int
+    duplicates: int
+    errors: list[BatchEventError]
+    generated_ids: dict[str, str] = Field(description="batch index -> the id given to an event sent without one")
+    batch_id: str
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(description="ready or not_ready")
+    checks: dict[str, bool] = Field(description="each backing store and whether it answered")
 
 
 _DESCRIPTIONS = {
@@ -28,11 +63,64 @@ _DESCRIPTIONS = {
     503: "A backing store is unavailable or the service is overloaded; retry after Retry-After seconds",
 }
 
+_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}},
+}
+
 # Every authenticated route can answer these.
 COMMON = (400, 401, 403, 503)
+
+BEARER_SCHEME = "apiKey"
 
 
 def error_responses(*statuses: int, common: bool = True) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: the given statuses (plus COMMON), each with the error body schema."""
     wanted = sorted({*statuses, *(COMMON if common else ())})
-    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in wanted}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in wanted:
+        responses[status] = {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+        if status in _HEADERS:
+            responses[status]["headers"] = _HEADERS[status]
+    return responses
+
+
+def _drop_default_validation_error(operation: dict[str, Any]) -> None:
+    """FastAPI documents a 422 with its own body on every route with parameters; the service answers
+    those errors with a 400 in the error body (serve_app/http.py), so that 422 is not true here."""
+    response = operation.get("responses", {}).get("422")
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if schema.get("$ref", "").endswith("/HTTPValidationError"):
+        del operation["responses"]["422"]
+
+
+def _requires_bearer_key(operation: dict[str, Any]) -> None:
+    """A route that can answer 401 needs a key: say so, so clients and the docs page send one."""
+    if "401" in operation.get("responses", {}):
+        operation["security"] = [{BEARER_SCHEME: []}]
+
+
+def _drop_unreferenced(document: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Remove the named component schemas (in order) once nothing refers to them any more."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in names:
+        others = {key: value for key, value in schemas.items() if key != name}
+        if f'#/components/schemas/{name}"' not in json.dumps([document["paths"], others]):
+            schemas.pop(name, None)
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document as the service really answers (``app.openapi = ...``)."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                _drop_default_validation_error(operation)
+                _requires_bearer_key(operation)
+        _drop_unreferenced(document, ("HTTPValidationError", "ValidationError"))
+        components = document.setdefault("components", {})
+        components["securitySchemes"] = {
+            BEARER_SCHEME: {"type": "http", "scheme": "bearer", "description": "an API key: Bearer ak_..."}
+        }
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 
 from core.errors import InvalidRequest
-from semantic.periods import Period, parse_zone
+from semantic.periods import Period, check_date, days_before, parse_zone
 from serve_app.deps import ServicesDep
 
 _WINDOW_DAYS = {"1d": 1, "7d": 7, "14d": 14, "28d": 28, "30d": 30, "90d": 90}
@@ -32,8 +32,9 @@ async def analytics_period(
             raise InvalidRequest(f"window must be one of {', '.join(_WINDOW_DAYS)}", details={"field": "window"})
         if start_date is not None:
             raise InvalidRequest("give either window or start_date, not both", details={"field": "window"})
-        today = end_date or datetime.now(parse_zone(timezone)).date()
-        start_date, end_date = today - timedelta(days=_WINDOW_DAYS[window] - 1), today
+        # Checked before the window is counted back from it (a date near year 1 cannot be).
+        today = check_date(end_date, "end_date") if end_date else datetime.now(parse_zone(timezone)).date()
+        start_date, end_date = days_before(today, _WINDOW_DAYS[window]), today
     return analytics.period(start_date, end_date, granularity, timezone)
 
 

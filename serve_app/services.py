@@ -9,7 +9,12 @@ from actors.realtime_client import RealtimeClient
 from core.enrichment import locate_ip, parse_user_agent
 from core.settings import Settings
 from semantic.analytics import Analytics
+from semantic.answers import Answers
+from semantic.freshness import WatermarkTracker
 from semantic.ingestion import IngestService
+from semantic.result_cache import ResultCache
+from semantic.saved_kinds import saved_kinds
+from semantic.saved_queries import SavedQueryService
 from serve_app import metrics
 from serve_app.auth import Authenticator
 from storage.cache import Cache, open_cache
@@ -26,6 +31,9 @@ class Services:
     auth: Authenticator
     realtime: RealtimeClient
     analytics: Analytics
+    # Every analytics answer: pinned to the data watermark, through the result cache.
+    answers: Answers
+    saved_queries: SavedQueryService
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -39,6 +47,11 @@ class Services:
         warm_up_enrichment()
         events = RemoteEventStore(find_event_store_actor())
         cache = open_cache(settings.redis_url)
+        analytics = Analytics.build(events, settings)
+        answers = Answers(
+            ResultCache(cache, ttl_seconds=settings.result_cache_seconds, metrics=metrics.RESULT_CACHE),
+            WatermarkTracker(events.watermark, poll_seconds=settings.watermark_poll_ms / 1000),
+        )
         return cls(
             settings=settings,
             metadata=metadata,
@@ -47,10 +60,13 @@ class Services:
             ingest=IngestService(events, settings, metrics.INGEST),
             auth=Authenticator(metadata, cache, cache_seconds=settings.auth_cache_seconds),
             realtime=RealtimeClient(settings.counter_shards, events),
-            analytics=Analytics.build(events, settings),
+            analytics=analytics,
+            answers=answers,
+            saved_queries=SavedQueryService.build(metadata, saved_kinds(analytics, answers)),
         )
 
     async def close(self) -> None:
+        await self.answers.close()
         await self.cache.close()
         await self.metadata.close()
 

@@ -3,27 +3,37 @@
 ``ClickHouseEvents`` is synchronous (clickhouse-connect is) and serves chDB and a server
 with the same SQL. Callers use the async ``EventStore`` interface; in embedded mode it is
 backed by the one actor that owns chDB.
+
+Analytics reads (``query``, ``query_arrow``) run under the instance's query budget, if it has one
+(storage/query_budget.py); its other statements (inserts, migrations, the rollup feed, id checks)
+never do.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 import orjson
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from core.errors import InvalidRequest
 from storage import clickhouse
 from storage.id_index import hash_ids
+from storage.query_budget import QueryBudget, refusal
 from storage.rollup_feed import RollupFeed, rewire_views
+
+log = logging.getLogger("analytics.events")
+_T = TypeVar("_T")
 
 # Column order of an insert batch; id_hash is computed by ClickHouse.
 EVENT_SCHEMA = pa.schema(
@@ -167,8 +177,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 class ClickHouseEvents:
     """Synchronous access to the events table: one instance per process that owns a client."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, budget: QueryBudget | None = None) -> None:
         self.client = client
+        # The limits of every analytics read (``query``, ``query_arrow``); None: ClickHouse's own.
+        self.budget = budget
+        self._embedded = client.uri.startswith("chdb:")
         # The last insert's stored_seq (set by open(); only the writer's instance uses it).
         self.stored_seq = 0
         self.rollups = RollupFeed(client, EVENT_COLUMNS)
@@ -277,13 +290,44 @@ class ClickHouseEvents:
         return self.client.query("SELECT 1").result_rows[0][0] == 1
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        result = self.client.query(sql, parameters=parameters or {})
+        """An analytics read, under the budget. A limit it trips raises QueryBudgetExceeded or
+        Overloaded (storage/query_budget.py)."""
+        result = self._read(self.client.query, sql, parameters)
         return QueryResult(
             columns=list(result.column_names), rows=cast(list[tuple[Any, ...]], list(result.result_rows))
         )
 
     def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
-        return self.client.query_arrow(sql, parameters=parameters or {})
+        """``query`` as an Arrow table."""
+        return self._read(self.client.query_arrow, sql, parameters)
+
+    def _read(self, run: Callable[..., _T], sql: str, parameters: dict[str, Any] | None) -> _T:
+        statement = self.budget.apply(sql) if self.budget is not None else sql
+        try:
+            return run(statement, parameters=parameters or {})
+        except ClickHouseError as exc:
+            self._take_failed_output()
+            refused = refusal(exc, self.budget)
+            if refused is not None:
+                raise refused from exc
+            raise
+
+    def _take_failed_output(self) -> None:
+        """After a failed statement on chDB: take what it wrote before failing.
+
+        chDB hands the output a statement wrote before it failed (a limit tripped midway) to the next
+        statement on the same connection, in front of that statement's own, which then fails to decode
+        or, worse, answers with extra rows. A throwaway statement takes it; the next answers alone.
+        """
+        if not self._embedded:
+            return
+        for _ in range(3):
+            try:
+                if self.client.raw_query("SELECT 1", fmt="TabSeparated") == b"1\n":
+                    return
+            except ClickHouseError:
+                break
+        log.warning("the chDB connection still returns a failed statement's output; it may answer wrongly")
 
     def insert_table(self, table: str, rows: pa.Table) -> None:
         self.client.insert_arrow(clickhouse.identifier(table), rows)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
+from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
 router = APIRouter(prefix="/api/v1/analytics/content", tags=["content analytics"])
@@ -24,7 +25,7 @@ def _ids(raw: str | None) -> list[str] | None:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-@router.get("", summary="Content analytics in bulk: filter, sort, paginate")
+@router.get("", summary="Content analytics in bulk: filter, sort, paginate", responses=error_responses(422))
 async def content_list(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -52,7 +53,11 @@ async def content_list(
     return json_response(page.model_dump(mode="json"))
 
 
-@router.get("/top-performing", summary="Top content by a metric over a window, optionally in one category")
+@router.get(
+    "/top-performing",
+    summary="Top content by a metric over a window, optionally in one category",
+    responses=error_responses(422),
+)
 async def top_performing(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -69,7 +74,11 @@ async def top_performing(
     return json_response(top.model_dump(mode="json"))
 
 
-@router.get("/comparison", summary="Contents side by side, each against its category's lifecycle median")
+@router.get(
+    "/comparison",
+    summary="Contents side by side, each against its category's lifecycle median",
+    responses=error_responses(404, 422),
+)
 async def comparison(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -81,7 +90,11 @@ async def comparison(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/{content_id}", summary="ContentAnalytics of one content, with a series and the previous period")
+@router.get(
+    "/{content_id}",
+    summary="ContentAnalytics of one content, with a series and the previous period",
+    responses=error_responses(404, 422),
+)
 async def content_analytics(
     content_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
@@ -89,7 +102,11 @@ async def content_analytics(
     return json_response(report.model_dump(mode="json"))
 
 
-@router.get("/{content_id}/insights", summary="Plain-language findings about one content")
+@router.get(
+    "/{content_id}/insights",
+    summary="Plain-language findings about one content",
+    responses=error_responses(404, 422),
+)
 async def content_insights(
     content_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
@@ -97,7 +114,11 @@ async def content_insights(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/{content_id}/audience", summary="Who views the content: sources, places, devices, browsers, referrers")
+@router.get(
+    "/{content_id}/audience",
+    summary="Who views the content: sources, places, devices, browsers, referrers",
+    responses=error_responses(404, 422),
+)
 async def content_audience(
     content_id: str,
     services: ServicesDep,
@@ -109,7 +130,11 @@ async def content_audience(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/{content_id}/journey", summary="What viewers did right before and after viewing the content")
+@router.get(
+    "/{content_id}/journey",
+    summary="What viewers did right before and after viewing the content",
+    responses=error_responses(404, 422),
+)
 async def content_journey(
     content_id: str,
     services: ServicesDep,

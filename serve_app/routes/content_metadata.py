@@ -8,11 +8,16 @@ from fastapi.responses import Response
 from core.errors import NotFound
 from serve_app.deps import ContentMetadataReader, ContentMetadataWriter, ServicesDep
 from serve_app.http import json_response, read_json
+from serve_app.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1/analytics/content-metadata", tags=["content metadata"])
 
 
-@router.put("/{content_id}", summary="Create or update a content's metadata; fields left out keep their value")
+@router.put(
+    "/{content_id}",
+    summary="Create or update a content's metadata; fields left out keep their value",
+    responses=error_responses(413, 422),
+)
 async def put_content_metadata(
     content_id: str, request: Request, services: ServicesDep, _: ContentMetadataWriter
 ) -> Response:
@@ -21,7 +26,7 @@ async def put_content_metadata(
     return json_response(stored.model_dump(mode="json"))
 
 
-@router.get("/{content_id}", summary="A content's metadata as the analytics see it")
+@router.get("/{content_id}", summary="A content's metadata as the analytics see it", responses=error_responses(404))
 async def get_content_metadata(content_id: str, services: ServicesDep, _: ContentMetadataReader) -> Response:
     found = await services.analytics.metadata.get(content_id)
     if found is None:

@@ -13,9 +13,21 @@ from semantic.ingestion import IngestResult
 from semantic.raw_events import DEFAULT_PAGE_SIZE, RawEventQuery
 from serve_app.deps import EventIngester, RawEventQuerier, RawEventReader, ServicesDep, services_of
 from serve_app.http import json_response, read_json
+from serve_app.openapi import BatchResult, error_responses
 from serve_app.services import Services
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["events"])
+
+# A single event: 201 stored, 200 when its id was already stored (nothing is stored twice).
+SINGLE_EVENT_RESPONSES = {
+    200: {"description": "A duplicate: an event with this id is already stored"},
+    **error_responses(413, 422),
+}
+BATCH_RESPONSES = {
+    200: {"model": BatchResult, "description": "At least one event stored; errors lists the refused ones"},
+    **error_responses(413),
+    422: {"model": BatchResult, "description": "No event of the batch could be stored; errors lists why"},
+}
 
 
 async def ingest_single(services: Services, raw: Any, route: str) -> Response:
@@ -29,14 +41,18 @@ def batch_response(result: IngestResult) -> Response:
     return json_response(result.to_dict(), status_code=status)
 
 
-@router.post("/events", status_code=201, summary="Track a single event")
+@router.post("/events", status_code=201, summary="Track a single event", responses=SINGLE_EVENT_RESPONSES)
 async def track_event(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     raw = await read_json(request, max_bytes=services.settings.max_batch_bytes)
     return await ingest_single(services, raw, "event")
 
 
-@router.post("/events/batch", summary="Track many events; valid ones are stored even when others are rejected")
+@router.post(
+    "/events/batch",
+    summary="Track many events; valid ones are stored even when others are rejected",
+    responses=BATCH_RESPONSES,
+)
 async def track_batch(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = await read_json(request, max_bytes=services.settings.max_batch_bytes)
@@ -44,7 +60,7 @@ async def track_batch(request: Request, _: EventIngester) -> Response:
     return batch_response(await services.ingest.ingest_batch(raw_events, "batch"))
 
 
-@router.get("/events", summary="Query raw events (admin)")
+@router.get("/events", summary="Query raw events (admin)", responses=error_responses())
 async def list_events(
     services: ServicesDep,
     _: RawEventQuerier,
@@ -73,7 +89,7 @@ async def list_events(
     return json_response({"events": page.events, "next_cursor": page.next_cursor})
 
 
-@router.get("/events/{event_id}", summary="Get one event (admin)")
+@router.get("/events/{event_id}", summary="Get one event (admin)", responses=error_responses(404))
 async def get_event(event_id: str, services: ServicesDep, _: RawEventReader) -> Response:
     event = await services.events.get(event_id)
     if event is None:

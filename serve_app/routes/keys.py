@@ -12,6 +12,7 @@ from core.access import Role
 from core.errors import FieldError, ValidationFailed
 from serve_app.deps import AuditReader, KeyManager, ServicesDep
 from serve_app.http import json_response, read_json
+from serve_app.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -22,7 +23,12 @@ class NewApiKey(BaseModel):
     role: Role
 
 
-@router.post("/api-keys", status_code=201, summary="Create an API key; the key is shown only in this response")
+@router.post(
+    "/api-keys",
+    status_code=201,
+    summary="Create an API key; the key is shown only in this response",
+    responses=error_responses(413, 422),
+)
 async def create_key(request: Request, services: ServicesDep, principal: KeyManager) -> Response:
     try:
         spec = NewApiKey.model_validate(await read_json(request, max_bytes=4096))
@@ -37,12 +43,12 @@ async def create_key(request: Request, services: ServicesDep, principal: KeyMana
     return json_response({**key.to_dict(), "key": plain}, status_code=201)
 
 
-@router.get("/api-keys", summary="List API keys (never their secrets)")
+@router.get("/api-keys", summary="List API keys (never their secrets)", responses=error_responses())
 async def list_keys(services: ServicesDep, _: KeyManager) -> Response:
     return json_response({"keys": [k.to_dict() for k in await services.metadata.list_api_keys()]})
 
 
-@router.delete("/api-keys/{key_id}", summary="Revoke an API key")
+@router.delete("/api-keys/{key_id}", summary="Revoke an API key", responses=error_responses(404))
 async def revoke_key(key_id: str, services: ServicesDep, principal: KeyManager) -> Response:
     key, key_hash = await services.metadata.revoke_api_key(key_id)
     await services.auth.forget(key_hash)
@@ -50,7 +56,7 @@ async def revoke_key(key_id: str, services: ServicesDep, principal: KeyManager) 
     return json_response(key.to_dict())
 
 
-@router.get("/audit", summary="Recent audit log entries")
+@router.get("/audit", summary="Recent audit log entries", responses=error_responses())
 async def audit_log(
     services: ServicesDep, _: AuditReader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Response:

@@ -10,16 +10,25 @@ from fastapi.responses import Response
 from actors.trending import MAX_TRENDING_LIMIT
 from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
+from serve_app.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["real-time"])
 
 
-@router.get("/real-time", summary="Global live metrics: events per second, active users and sessions, window totals")
+@router.get(
+    "/real-time",
+    summary="Global live metrics: events per second, active users and sessions, window totals",
+    responses=error_responses(),
+)
 async def real_time(services: ServicesDep, _: AnalyticsReader) -> Response:
     return json_response((await services.realtime.realtime()).model_dump(mode="json"))
 
 
-@router.get("/content/trending", summary="Trending content per window (5m, 1h, 24h), optionally in one category")
+@router.get(
+    "/content/trending",
+    summary="Trending content per window (5m, 1h, 24h), optionally in one category",
+    responses=error_responses(),
+)
 async def trending(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -31,6 +40,6 @@ async def trending(
     return json_response(ranking.model_dump(mode="json"))
 
 
-@router.get("/content/{content_id}/live", summary="Live counters of one content item")
+@router.get("/content/{content_id}/live", summary="Live counters of one content item", responses=error_responses())
 async def content_live(content_id: str, services: ServicesDep, _: AnalyticsReader) -> Response:
     return json_response((await services.realtime.content_live(content_id)).model_dump(mode="json"))

@@ -9,18 +9,23 @@ from fastapi.responses import Response
 
 from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
+from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
 router = APIRouter(prefix="/api/v1/analytics/search", tags=["search analytics"])
 
 
-@router.get("/overview", summary="Searches, zero results, click-through and positions, conversion, recommendations")
+@router.get(
+    "/overview",
+    summary="Searches, zero results, click-through and positions, conversion, recommendations",
+    responses=error_responses(422),
+)
 async def search_overview(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.search.overview(period)
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/queries", summary="Top queries with their click-through rate")
+@router.get("/queries", summary="Top queries with their click-through rate", responses=error_responses(422))
 async def top_queries(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -31,7 +36,11 @@ async def top_queries(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/zero-results", summary="Queries that returned no results, most frequent first")
+@router.get(
+    "/zero-results",
+    summary="Queries that returned no results, most frequent first",
+    responses=error_responses(422),
+)
 async def zero_result_queries(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -42,7 +51,11 @@ async def zero_result_queries(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/recommendations", summary="Recommendation impressions and clicks, overall and per content")
+@router.get(
+    "/recommendations",
+    summary="Recommendation impressions and clicks, overall and per content",
+    responses=error_responses(422),
+)
 async def recommendations(
     services: ServicesDep,
     _: AnalyticsReader,

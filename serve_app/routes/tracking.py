@@ -11,7 +11,7 @@ from core.errors import FieldError, ValidationFailed
 from core.taxonomy import CONTENT_VIEW, CUSTOM_EVENT_TYPE_PATTERN, SEARCH_QUERY
 from serve_app.deps import EventIngester, services_of
 from serve_app.http import read_json
-from serve_app.routes.events import ingest_single
+from serve_app.routes.events import SINGLE_EVENT_RESPONSES, ingest_single
 
 router = APIRouter(prefix="/api/v1/analytics/track", tags=["tracking"])
 
@@ -44,7 +44,7 @@ def _move_to_properties(body: dict[str, Any], names: tuple[str, ...]) -> None:
     body["properties"] = properties
 
 
-@router.post("/content-view", status_code=201, summary="Track a content view")
+@router.post("/content-view", status_code=201, summary="Track a content view", responses=SINGLE_EVENT_RESPONSES)
 async def track_content_view(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
@@ -53,7 +53,7 @@ async def track_content_view(request: Request, _: EventIngester) -> Response:
     return await ingest_single(services, {**body, "event_type": CONTENT_VIEW}, "content_view")
 
 
-@router.post("/search", status_code=201, summary="Track a search query")
+@router.post("/search", status_code=201, summary="Track a search query", responses=SINGLE_EVENT_RESPONSES)
 async def track_search(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
@@ -65,7 +65,7 @@ async def track_search(request: Request, _: EventIngester) -> Response:
     return await ingest_single(services, {**body, "event_type": SEARCH_QUERY}, "search")
 
 
-@router.post("/user-action", status_code=201, summary="Track a user action")
+@router.post("/user-action", status_code=201, summary="Track a user action", responses=SINGLE_EVENT_RESPONSES)
 async def track_user_action(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))

@@ -9,18 +9,27 @@ from fastapi.responses import Response
 
 from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response
+from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
 router = APIRouter(prefix="/api/v1/analytics/users", tags=["user analytics"])
 
 
-@router.get("", summary="Aggregated user analytics: active, new and returning users, DAU/WAU/MAU, stickiness, sessions")
+@router.get(
+    "",
+    summary="Aggregated user analytics: active, new and returning users, DAU/WAU/MAU, stickiness, sessions",
+    responses=error_responses(422),
+)
 async def users_overview(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.users.overview(period)
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/segments", summary="Rule-based segments: new, churning, power, regular, casual")
+@router.get(
+    "/segments",
+    summary="Rule-based segments: new, churning, power, regular, casual",
+    responses=error_responses(422),
+)
 async def user_segments(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -34,19 +43,31 @@ async def user_segments(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/cohorts", summary="Cohorts by first-seen day, week or month (the granularity) and their retention cells")
+@router.get(
+    "/cohorts",
+    summary="Cohorts by first-seen day, week or month (the granularity) and their retention cells",
+    responses=error_responses(422),
+)
 async def user_cohorts(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.retention.cohorts(period)
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/retention", summary="Retention curve over all cohorts, and churn against the previous period")
+@router.get(
+    "/retention",
+    summary="Retention curve over all cohorts, and churn against the previous period",
+    responses=error_responses(422),
+)
 async def user_retention(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
     result = await services.analytics.retention.retention(period)
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/behavior-patterns", summary="Views by hour and weekday, session lengths, next-content transitions")
+@router.get(
+    "/behavior-patterns",
+    summary="Views by hour and weekday, session lengths, next-content transitions",
+    responses=error_responses(422),
+)
 async def behavior_patterns(
     services: ServicesDep,
     _: AnalyticsReader,
@@ -57,7 +78,11 @@ async def behavior_patterns(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/{user_id}", summary="UserAnalytics of one user, against the previous period")
+@router.get(
+    "/{user_id}",
+    summary="UserAnalytics of one user, against the previous period",
+    responses=error_responses(404, 422),
+)
 async def user_analytics(
     user_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:
@@ -65,7 +90,11 @@ async def user_analytics(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/{user_id}/journey", summary="One user's sessions, step by step, and content-to-content transitions")
+@router.get(
+    "/{user_id}/journey",
+    summary="One user's sessions, step by step, and content-to-content transitions",
+    responses=error_responses(404, 422),
+)
 async def user_journey(
     user_id: str,
     services: ServicesDep,
@@ -77,7 +106,11 @@ async def user_journey(
     return json_response(result.model_dump(mode="json"))
 
 
-@router.get("/{user_id}/preferences", summary="Categories, languages and content types the user views")
+@router.get(
+    "/{user_id}/preferences",
+    summary="Categories, languages and content types the user views",
+    responses=error_responses(404, 422),
+)
 async def user_preferences(
     user_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
 ) -> Response:

@@ -17,11 +17,14 @@ from core.access import Principal, Role
 from core.settings import Settings
 from graphql_schema.context import GraphQLContext
 from semantic.analytics import Analytics
+from semantic.answers import Answers
 from semantic.content import TopContentItem, TopPerforming
+from semantic.freshness import Watermark, WatermarkTracker
 from semantic.ingest_metrics import IngestMetrics
 from semantic.ingestion import IngestService
 from semantic.periods import Period
 from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
+from semantic.result_cache import ResultCache
 from semantic.results import MetricChange, PeriodInfo
 from semantic.sessions import SessionStats
 from semantic.users import ActiveUsersPoint, UsersOverview
@@ -54,6 +57,10 @@ class MemoryEventStore:
 
     async def get(self, event_id: str) -> dict[str, Any] | None:
         return self.rows.get(event_id)
+
+    async def watermark(self) -> Watermark:
+        """Moves with every write, as the store's does with every insert."""
+        return Watermark(stored_seq=self.writes, fed_seq=self.writes, as_of_ms=1_700_000_000_000)
 
     def _matching(self, f: EventFilter) -> list[dict[str, Any]]:
         out = []
@@ -352,6 +359,9 @@ class FakeServices:
     auth: Authenticator
     realtime: FakeLiveReader
     analytics: Analytics
+    answers: Answers
+    # Tests of saved queries set one on the real PostgreSQL (tests/graphql/test_saved_queries.py).
+    saved_queries: Any = None
 
     @classmethod
     def build(cls) -> FakeServices:
@@ -366,6 +376,9 @@ class FakeServices:
             auth=Authenticator(KnownKeys(), InProcessCache(), cache_seconds=0),
             realtime=FakeLiveReader(),
             analytics=known_analytics(store, settings),
+            answers=Answers(
+                ResultCache(InProcessCache(), ttl_seconds=60), WatermarkTracker(store.watermark, poll_seconds=1)
+            ),
         )
 
     def context(self, role: Role | None) -> GraphQLContext:

@@ -15,10 +15,11 @@ def _catalog_sql() -> list[str]:
     texts = list(USER_EVENT_SOURCES.values())
     for family in FAMILIES.values():
         texts.append(family.raw_source)
+        texts += list((family.row_columns or {}).values())
         for metric in family.metrics.values():
             texts += [metric.raw, metric.rollup or ""]
         for dimension in family.dimensions.values():
-            texts += [dimension.raw, dimension.rollup or "", dimension.raw_prefilter or ""]
+            texts += [dimension.raw, dimension.rollup or "", dimension.raw_prefilter or "", dimension.row_sql or ""]
     return texts
 
 
@@ -26,6 +27,7 @@ def test_every_event_type_in_catalog_sql_is_in_the_taxonomy():
     named = set().union(*(event_types_in(sql) for sql in _catalog_sql()))
     # The extraction works: the content family alone names several types.
     assert {"content_view", "content_like", "search_query", "recommendation_click"} <= named
+    assert {"api_request", "error_occurred", "import_failed"} <= named
     assert named <= KNOWN, named - KNOWN
 
 
@@ -51,3 +53,24 @@ def test_metric_descriptions_name_their_types():
     assert content["playback_sessions"].description.startswith(
         "distinct sessions with a content_view, content_play or content_complete of the content"
     )
+
+
+def test_events_family_metrics_say_what_they_read() -> None:
+    """Each metric of the events family lists the row columns its expression reads (the compiler
+    selects only those) and, when it counts given types, those types."""
+    events = FAMILIES["events"]
+    assert events.row_columns is not None and not events.rollups
+    for metric in events.metrics.values():
+        if metric.derived:
+            assert not metric.columns and metric.event_types is None, metric.name
+            continue
+        used = {name for name in events.row_columns if f"e_{name}" in metric.raw}
+        assert used == set(metric.columns), metric.name
+        named = event_types_in(metric.raw)
+        if metric.event_types is not None:
+            assert named == set(metric.event_types) or named == set(), metric.name
+        assert metric.names_content == ("e_content_id != ''" in metric.raw), metric.name
+    likes = events.metrics["likes"]
+    assert likes.raw == "countIf(e_event_type = 'content_like' AND e_content_id != '')"
+    assert likes.description.startswith("content_like events naming a content")
+    assert events.metrics["latency_p50"].nullable and not events.metrics["views"].nullable

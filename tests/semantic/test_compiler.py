@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from typing import Any
 
 import pytest
 
 from core.errors import InvalidRequest
-from semantic.compiler import Filter, MetricQuery, UnknownName, compile_query
+from semantic.compiler import Filter, MetricQuery, UnknownName, compile_query, passes_empty
 from semantic.periods import Period, resolve_period
 
 
@@ -75,3 +77,133 @@ def test_period_defaults_and_limits() -> None:
     with pytest.raises(InvalidRequest) as zone:
         resolve_period(None, None, timezone="../../etc/passwd", default_days=30, max_days=366)
     assert zone.value.details == {"field": "timezone"}
+
+
+# --- filter operators, new time dimensions, events family ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flt", "sql", "bound"),
+    [
+        (Filter("content_id", ("a", "b")), "content_id IN {?:Array(String)}", ["a", "b"]),
+        (Filter("content_id", ("a",), exclude=True), "content_id NOT IN {?:Array(String)}", ["a"]),
+        (Filter("content_id", ("a", "b"), op="not_in"), "content_id NOT IN {?:Array(String)}", ["a", "b"]),
+        (Filter("content_id", ("a",), op="eq"), "content_id = {?:String}", "a"),
+        (Filter("content_id", ("a",), op="neq"), "content_id != {?:String}", "a"),
+        (
+            Filter("content_id", ("A",), op="contains"),
+            "positionCaseInsensitiveUTF8(toString(content_id), {?:String}) > 0",
+            "A",
+        ),
+        (Filter("content_id", ("5",), op="gt"), "toFloat64OrZero(toString(content_id)) > {?:Float64}", 5.0),
+        (Filter("content_id", ("5",), op="lte"), "toFloat64OrZero(toString(content_id)) <= {?:Float64}", 5.0),
+    ],
+)
+def test_every_filter_op_is_a_bound_predicate(flt: Filter, sql: str, bound: Any) -> None:
+    compiled = compile_query(MetricQuery("content", ("views",), period(), ("content_id",), (flt,)))
+    assert compiled.source == "content_daily"
+    assert sql in _shape(compiled.sql)
+    assert bound in compiled.parameters.values()
+
+
+def _shape(sql: str) -> str:
+    """The SQL with parameter names left out ({p3:String} -> {?:String})."""
+    return re.sub(r"\{p\d+:", "{?:", sql)
+
+
+def test_integer_dimensions_bind_integers() -> None:
+    compiled = compile_query(
+        MetricQuery("events", ("api_requests",), period(), ("status",), (Filter("status", ("500",), op="gte"),))
+    )
+    assert "toInt64(JSONExtractInt(properties, 'status')) >= {?:Int64}" in _shape(compiled.sql)
+    assert 500 in compiled.parameters.values()
+
+
+def test_filters_refuse_wrong_arity() -> None:
+    with pytest.raises(UnknownName):
+        Filter("content_id", ("a", "b"), op="eq")
+    with pytest.raises(UnknownName):
+        Filter("content_id", ("a",), exclude=True, op="eq")
+
+
+@pytest.mark.parametrize(
+    ("flt", "passes"),
+    [
+        (Filter("x", ("", "a")), True),
+        (Filter("x", ("a",)), False),
+        (Filter("x", ("a",), op="not_in"), True),
+        (Filter("x", ("",), op="not_in"), False),
+        (Filter("x", ("",), op="eq"), True),
+        (Filter("x", ("a",), op="neq"), True),
+        (Filter("x", ("a",), op="contains"), False),
+        (Filter("x", ("",), op="contains"), True),
+        (Filter("x", (-1,), op="gt"), True),
+        (Filter("x", (0,), op="gt"), False),
+        (Filter("x", (0,), op="gte"), True),
+        (Filter("x", (0,), op="lt"), False),
+        (Filter("x", (1,), op="lt"), True),
+        (Filter("x", (0,), op="lte"), True),
+    ],
+)
+def test_passes_empty_agrees_with_clickhouse_on_empty_text(flt: Filter, passes: bool) -> None:
+    """Content without metadata has '' for the field: metadata filters keep it exactly when '' passes."""
+    assert passes_empty(flt) is passes
+
+
+def test_metadata_filters_on_events_use_a_content_subquery() -> None:
+    keep_empty = compile_query(
+        MetricQuery("events", ("events",), period(), ("country",), (Filter("category", ("news",), op="neq"),))
+    )
+    assert "NOT IN (SELECT content_id FROM content_metadata WHERE NOT (category != {?:String}))" in _shape(
+        keep_empty.sql
+    )
+    only_news = compile_query(MetricQuery("events", ("events",), period(), (), (Filter("category", ("news",)),)))
+    assert ") IN (SELECT content_id FROM content_metadata WHERE category IN {?:Array(String)})" in _shape(only_news.sql)
+    assert "LEFT JOIN" not in only_news.sql
+    # Grouping by a metadata dimension joins it.
+    assert "LEFT JOIN" in compile_query(MetricQuery("events", ("events",), period(), ("category",))).sql
+
+
+@pytest.mark.parametrize(
+    ("dimension", "source", "sql"),
+    [
+        ("hour", "content_hourly", "toUnixTimestamp(toStartOfHour(hour, {tz:String}))"),
+        ("week", "content_daily", "toMonday(day)"),
+        ("month", "content_daily", "toStartOfMonth(day)"),
+    ],
+)
+def test_hour_week_and_month_dimensions(dimension: str, source: str, sql: str) -> None:
+    compiled = compile_query(MetricQuery("content", ("views",), period(), (dimension,)))
+    assert compiled.source == source
+    assert f"{sql} AS d_{dimension}" in compiled.sql
+
+
+def test_events_family_selects_only_what_the_query_reads() -> None:
+    compiled = compile_query(MetricQuery("events", ("views",), period(), ("browser", "day")))
+    inner = compiled.sql.split("FROM (SELECT ", 1)[1].split(" FROM events", 1)[0]
+    assert inner == (
+        "event_type AS e_event_type, "
+        "if(content_id != '', content_id, JSONExtractString(properties, 'content_id')) AS e_content_id, "
+        "browser AS e_browser, timestamp"
+    )
+    assert "event_type IN ('content_view')" in compiled.sql
+    assert "!= ''" in compiled.sql.split(" FROM events", 1)[1]  # only events naming a content
+    assert compiled.source == "events"
+    # Without metrics that say which events they count, every event is read.
+    every = compile_query(MetricQuery("events", ("events", "views"), period()))
+    assert "event_type IN" not in every.sql and "SELECT *" not in every.sql
+
+
+def test_skip_empty_keeps_groups_with_any_base_metric() -> None:
+    compiled = compile_query(
+        MetricQuery("events", ("completion_rate", "latency_p50"), period(), ("country",), skip_empty=True)
+    )
+    having = compiled.sql.split(" HAVING ", 1)[1]
+    assert having.startswith("(") and having.endswith(")")
+    assert set(having[1:-1].split(" OR ")) == {
+        "m_completed_sessions != 0",
+        "m_playback_sessions != 0",
+        "isNotNull(m_latency_p50)",
+    }
+    # No groups, one row: nothing to leave out.
+    assert "HAVING" not in compile_query(MetricQuery("events", ("views",), period(), skip_empty=True)).sql

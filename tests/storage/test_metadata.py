@@ -43,14 +43,14 @@ def test_new_key_format():
 async def test_migrate_applies_once(dsn):
     metadata = await MetadataStore.connect(dsn)
     try:
-        assert await metadata.migrate() == ["001_api_keys.sql"]
+        assert await metadata.migrate() == ["001_api_keys.sql", "002_saved_queries.sql"]
         assert await metadata.migrate() == []
         rows = await metadata.pool.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert [tuple(r) for r in rows] == [(1, "001_api_keys.sql")]
+        assert [tuple(r) for r in rows] == [(1, "001_api_keys.sql"), (2, "002_saved_queries.sql")]
         tables = await metadata.pool.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
-        assert [r["tablename"] for r in tables] == ["api_keys", "audit_log", "schema_migrations"]
+        assert [r["tablename"] for r in tables] == ["api_keys", "audit_log", "saved_queries", "schema_migrations"]
     finally:
         await metadata.close()
 
@@ -59,7 +59,7 @@ async def test_concurrent_migrations_apply_once(dsn):
     first, second = await MetadataStore.connect(dsn), await MetadataStore.connect(dsn)
     try:
         results = await asyncio.gather(first.migrate(), second.migrate())
-        assert sorted(results) == [[], ["001_api_keys.sql"]]
+        assert sorted(results) == [[], ["001_api_keys.sql", "002_saved_queries.sql"]]
     finally:
         await first.close()
         await second.close()
