@@ -173,6 +173,9 @@ class AnalyticsQueryQueries:
         role = _role(info)
         service.check_role(resolved, role)
         answer = await info.context.answers.answer(
-            "analytics_query", resolved, info.context.principal, lambda watermark: service.run(resolved, role, watermark)
+            "analytics_query",
+            resolved,
+            info.context.principal,
+            lambda watermark: service.run(resolved, role, watermark),
         )
         return AnalyticsQueryResultType.of(AnalyticsQueryResult.model_validate(answer.json()))

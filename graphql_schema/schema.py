@@ -15,6 +15,7 @@ from functools import partial
 import strawberry
 from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
+from graphql_schema.analyses import AnalysesQueries
 from graphql_schema.analytics_query import AnalyticsQueryQueries
 from graphql_schema.content import ContentMetadataMutations, ContentQueries
 from graphql_schema.events import EventMutations, EventQueries
@@ -39,6 +40,7 @@ class Query(
     UserQueries,
     SearchAnalyticsQueries,
     AnalyticsQueryQueries,
+    AnalysesQueries,
     SavedQueryQueries,
 ):
     pass

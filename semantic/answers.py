@@ -8,13 +8,12 @@ kind of analysis, the normalized request and a function that computes the answer
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pydantic import BaseModel
 
 from core.access import Principal
 from semantic.freshness import Watermark, WatermarkTracker
-from semantic.result_cache import CachedAnswer, ResultCache
+from semantic.result_cache import CachedAnswer, Question, ResultCache
 
 Compute = Callable[[Watermark], Awaitable[BaseModel]]
 
@@ -33,7 +32,7 @@ class Answers:
         return await self._watermarks.current()
 
     async def answer(
-        self, kind: str, request: BaseModel | dict[str, Any], principal: Principal | None, compute: Compute
+        self, kind: str, request: Question, principal: Principal | None, compute: Compute
     ) -> CachedAnswer:
         watermark = await self._watermarks.current()
         return await self._results.answer(kind, request, scope_of(principal), watermark, lambda: compute(watermark))

@@ -56,8 +56,14 @@ class CachedAnswer:
         return orjson.loads(self.body)
 
 
-def request_fingerprint(request: BaseModel | dict[str, Any]) -> str:
-    """A stable digest of a normalized request: same fields and values, same digest (key order ignored)."""
+Question = BaseModel | dict[str, Any] | str
+
+
+def request_fingerprint(request: Question) -> str:
+    """A stable digest of a normalized request: same fields and values, same digest (key order ignored).
+    A string is taken as a digest made already."""
+    if isinstance(request, str):
+        return request
     data = request.model_dump(mode="json") if isinstance(request, BaseModel) else request
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
 
@@ -73,14 +79,14 @@ class ResultCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
-    def key(self, kind: str, request: BaseModel | dict[str, Any], scope: str, watermark: Watermark) -> str:
+    def key(self, kind: str, request: Question, scope: str, watermark: Watermark) -> str:
         scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
         return f"result:{_KEY_VERSION}:{kind}:{request_fingerprint(request)}:{scope_digest}:{watermark.key}"
 
     async def answer(
         self,
         kind: str,
-        request: BaseModel | dict[str, Any],
+        request: Question,
         scope: str,
         watermark: Watermark,
         compute: Callable[[], Awaitable[BaseModel]],

@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from core.access import Principal
+from semantic.analysis_kinds import ANALYSES, AnalysisKind
 from semantic.analytics import Analytics
 from semantic.analytics_query import AnalyticsQueryRequest
 from semantic.answers import Answers
 from semantic.saved_queries import SavedKind
+from storage.events import EventStore
 
 
 def _query_definition(definition: dict[str, Any]) -> dict[str, Any]:
@@ -20,7 +22,7 @@ def _query_definition(definition: dict[str, Any]) -> dict[str, Any]:
     return request.model_copy(update={"cursor": None}).model_dump(mode="json", exclude_none=True)
 
 
-def saved_kinds(analytics: Analytics, answers: Answers) -> dict[str, SavedKind]:
+def saved_kinds(analytics: Analytics, answers: Answers, store: EventStore) -> dict[str, SavedKind]:
     async def run_query(definition: dict[str, Any], principal: Principal) -> Any:
         service = analytics.query
         resolved = service.resolve(AnalyticsQueryRequest.parse(definition))
@@ -30,4 +32,16 @@ def saved_kinds(analytics: Analytics, answers: Answers) -> dict[str, SavedKind]:
         )
         return answer.json()
 
-    return {"query": SavedKind(validate=_query_definition, run=run_query)}
+    def analysis(kind: AnalysisKind) -> SavedKind:
+        async def run(definition: dict[str, Any], principal: Principal) -> Any:
+            return (await kind.answer(definition, principal, store, answers)).json()
+
+        def validate(definition: dict[str, Any]) -> dict[str, Any]:
+            return kind.parse(definition).model_dump(mode="json", exclude_none=True)
+
+        return SavedKind(validate=validate, run=run)
+
+    return {
+        "query": SavedKind(validate=_query_definition, run=run_query),
+        **{name: analysis(kind) for name, kind in ANALYSES.items()},
+    }

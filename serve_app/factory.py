@@ -29,6 +29,7 @@ from serve_app.http import (
 )
 from serve_app.openapi import openapi_document
 from serve_app.routes import (
+    analyses,
     analytics_query,
     content,
     content_metadata,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         users.router,
         search.router,
         analytics_query.router,
+        analyses.router,
         saved_queries.router,
     ):
         app.include_router(router)

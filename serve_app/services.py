@@ -62,7 +62,7 @@ class Services:
             realtime=RealtimeClient(settings.counter_shards, events),
             analytics=analytics,
             answers=answers,
-            saved_queries=SavedQueryService.build(metadata, saved_kinds(analytics, answers)),
+            saved_queries=SavedQueryService.build(metadata, saved_kinds(analytics, answers, events)),
         )
 
     async def close(self) -> None:
