@@ -9,6 +9,12 @@ Adding a query class is one entry in ``QUERY_CLASSES``: a REST request, a GraphQ
 SQL that does the same work directly on the engine (each optional). A class whose route does not
 answer 2xx is reported with its errors instead of stopping the run.
 
+Analytics answers of the query layer are cached by the watermark (docs/queries.md#the-result-cache):
+a class that repeats one request would time the cache. ``requests`` classes make the i-th request
+distinct (another content, another page size) so each is computed; the ``cached.*`` classes repeat
+one request on purpose, to time the cache. The workload has a bot slice (1% of sessions with
+1,000-5,000 events), the shape that made transitions and journeys pathological.
+
 The floor runs the SQL through the event store actor, so it includes one Ray call (the
 ``engine.select_1`` row measures that call alone).
 """
@@ -44,6 +50,8 @@ from bench.loadgen import LoadGenerator
 from bench.workload import PLATFORM_HOST, Workload, load_into_actor, load_metadata_into_actor
 
 NAME = "queries"
+# 1% of sessions are bots with 1,000-5,000 events each (bench/workload.py).
+BOT_SESSION_SHARE = 0.01
 
 SIZES: dict[str, dict[str, Any]] = {
     # requests: per (class, interface, concurrency), cut short after seconds.
@@ -84,10 +92,14 @@ class Context:
     top_content: str
     mid_content: str
     heavy_user: str
+    # The user of the biggest bot session (the heavy user when the workload has no bot slice).
+    bot_user: str
     session: str
     event_id: str
     start: datetime
     end: datetime
+    # The most viewed contents, for requests that each ask about another one.
+    contents: tuple[str, ...] = ()
 
     @property
     def dates(self) -> dict[str, str]:
@@ -133,16 +145,45 @@ _USER_FLOOR = (
 )
 
 
+Request = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
+
+
 @dataclass(frozen=True)
 class QueryClass:
     name: str
     rest: Callable[[Context], str] | None = None
     graphql: tuple[str, Callable[[Context], dict[str, Any]]] | None = None
     sql: tuple[str, Callable[[Context], dict[str, Any]]] | None = None
+    # The i-th request of a run (method, path, body), for classes whose requests differ.
+    requests: Callable[[Context, int], Request] | None = None
+    # Concurrency levels of this class instead of the size's (the cached classes go higher).
+    concurrency: tuple[int, ...] | None = None
 
 
 def _range(c: Context) -> dict[str, Any]:
     return {"s": c.start.replace(tzinfo=None), "e": c.end.replace(tzinfo=None)}
+
+
+def _three_dimensions(c: Context, *, limit: int) -> dict[str, Any]:
+    """Views, distinct viewers and completion rate by country, device and day over the 30 days.
+
+    ``limit`` only makes requests distinct for the cache: every answer has fewer rows."""
+    return {
+        "metrics": ["views", "unique_viewers", "completion_rate"],
+        "dimensions": ["country", "device_type", "day"],
+        "date_range": {"start_date": c.dates["start_date"], "end_date": c.dates["end_date"]},
+        "limit": limit,
+    }
+
+
+_THREE_DIMENSIONS_FLOOR = (
+    "SELECT country, device_type, toDate(timestamp) AS day, countIf(event_type = 'content_view') AS views, "
+    "uniqExactIf(if(user_id != '', user_id, session_id), event_type = 'content_view') AS viewers, "
+    "uniqExactIf(session_id, event_type = 'content_complete') "
+    "/ greatest(uniqExactIf(session_id, event_type IN ('content_play', 'content_view')), 1) AS completion "
+    "FROM events WHERE event_type IN ('content_view', 'content_play', 'content_complete') "
+    "AND timestamp >= {s:DateTime64(3)} AND timestamp < {e:DateTime64(3)} GROUP BY country, device_type, day"
+)
 
 
 QUERY_CLASSES: tuple[QueryClass, ...] = (
@@ -211,6 +252,28 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
     QueryClass("search.overview", rest=lambda c: _q("/api/v1/analytics/search/overview", **c.dates)),
     QueryClass("realtime.metrics", rest=lambda c: "/api/v1/analytics/real-time"),
     QueryClass("realtime.trending", rest=lambda c: _q("/api/v1/analytics/content/trending", window="24h", limit=20)),
+    QueryClass(
+        "content.analytics_distinct",
+        requests=lambda c, i: (
+            "GET",
+            _q(f"/api/v1/analytics/content/{c.contents[i % len(c.contents)]}", **c.dates),
+            None,
+        ),
+    ),
+    QueryClass("users.behavior_patterns", rest=lambda c: _q("/api/v1/analytics/users/behavior-patterns", **c.dates)),
+    QueryClass("users.journey", rest=lambda c: _q(f"/api/v1/analytics/users/{c.heavy_user}/journey", **c.dates)),
+    QueryClass("users.journey_bot", rest=lambda c: _q(f"/api/v1/analytics/users/{c.bot_user}/journey", **c.dates)),
+    QueryClass("content.journey", rest=lambda c: _q(f"/api/v1/analytics/content/{c.top_content}/journey", **c.dates)),
+    QueryClass(
+        "query.3_dimensions_30d",
+        requests=lambda c, i: ("POST", "/api/v1/analytics/query", _three_dimensions(c, limit=1000 + i)),
+        sql=(_THREE_DIMENSIONS_FLOOR, lambda c: _range(c)),
+    ),
+    QueryClass(
+        "cached.query_3_dimensions",
+        requests=lambda c, i: ("POST", "/api/v1/analytics/query", _three_dimensions(c, limit=1000)),
+        concurrency=(1, 32, 64),
+    ),
 )
 
 
@@ -235,10 +298,17 @@ def _context(workload: Workload, actor: Any) -> Context:
     session, event_id = one(
         "SELECT session_id, id FROM events WHERE user_id = {u:String} ORDER BY timestamp LIMIT 1", {"u": user}
     )[0]
+    bot = one(
+        "SELECT user_id FROM events WHERE startsWith(id, {p:String}) AND user_id != '' AND session_id != '' "
+        "GROUP BY user_id, session_id ORDER BY count() DESC, user_id LIMIT 1",
+        {"p": prefix},
+    )
     return Context(
         top_content=views[0][0],
         mid_content=views[len(views) // 2][0],
+        contents=tuple(row[0] for row in views[:200]),
         heavy_user=user,
+        bot_user=bot[0][0] if bot else user,
         session=session,
         event_id=event_id,
         start=workload.start,
@@ -348,7 +418,12 @@ def run(
     load_before = load_average()
     end = workload_end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     workload = Workload(
-        events=params["events"], days=params["days"], seed=41, prefix=f"bq{secrets.token_hex(3)}-", end=end
+        events=params["events"],
+        days=params["days"],
+        seed=41,
+        prefix=f"bq{secrets.token_hex(3)}-",
+        end=end,
+        bot_session_share=BOT_SESSION_SHARE,
     )
     with ExitStack() as stack:
         if service is None:
@@ -368,9 +443,20 @@ def run(
             if qc.sql:
                 sql, make = qc.sql
                 entry["floor_sql"] = _floor(actor, sql, make(context), params["floor_runs"])
-            for concurrency in params["concurrency"]:
+            for concurrency in qc.concurrency or params["concurrency"]:
                 n = params["requests"] * max(1, concurrency // 2)
                 seconds = params["seconds"]
+                if qc.requests:
+                    made = [qc.requests(context, i) for i in range(n)]
+                    entry[f"rest_c{concurrency}"] = _interface_outcome(
+                        generator.request_loop(
+                            url,
+                            key,
+                            [(m, path, orjson.dumps(body) if body is not None else None) for m, path, body in made],
+                            concurrency,
+                            seconds,
+                        )
+                    )
                 if qc.rest:
                     requests = [("GET", qc.rest(context), None)] * n
                     entry[f"rest_c{concurrency}"] = _interface_outcome(

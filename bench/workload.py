@@ -12,7 +12,11 @@ What it models:
 - ``api_request`` and ``error_occurred`` from several services with per-endpoint latency
   distributions, status codes, DB and cache figures;
 - import jobs with stages that may fail (``import_started`` → ``import_stage_completed``… →
-  ``import_completed`` or ``import_failed``).
+  ``import_completed`` or ``import_failed``);
+- optionally, a bot slice (``bot_session_share``, off by default): that share of the sessions are
+  crawlers and scrapers with 1,000 to 5,000 events each, nearly all content_views of many items a
+  few seconds apart, under a bot user agent, some signed in as a user. Sessions that size are what
+  per-session statements (journeys, transitions) must stay bounded on.
 
 Time follows a diurnal and weekly curve. Chunk ``i`` of ``n`` holds the sessions whose start falls
 in the ``i``-th equal share of that curve, so the stream is roughly chronological and 100M events
@@ -33,6 +37,7 @@ CLI::
     python -m bench.workload --events 100000 --out events.ndjson          # API-shaped, one per line
     python -m bench.workload --events 200000 --load api --url http://127.0.0.1:8000 --key "$KEY"
     python -m bench.workload --events 10000000 --load bulk                 # service stopped: straight into the store
+    python -m bench.workload --events 2000000 --bot-session-share 0.01 --out bots.parquet
 """
 
 from __future__ import annotations
@@ -227,6 +232,17 @@ DIURNAL = np.array([
 ])
 WEEKLY = np.array([0.95, 0.92, 0.93, 0.95, 1.02, 1.15, 1.1])
 # fmt: on
+
+# The crawlers and scripts among the user agents.
+_BOT_AGENTS = np.array([i for i, (a, _) in enumerate(USER_AGENTS) if "bot" in a.lower() or "python" in a.lower()])
+# The bot slice: events per bot session (inclusive bounds), how many ordinary sessions are sampled
+# to learn their mean size (to size the slice as a share of sessions), and how a bot moves on.
+BOT_SESSION_EVENTS = (1_000, 5_000)
+_SESSION_SAMPLE = 2_000
+_BOT_GAP_SECONDS = 2.0
+_BOT_PAGE_VIEW_SHARE = 0.08
+_BOT_RELOAD_SHARE = 0.1  # the same item again: a repeat, not a move to another item
+_BOT_SIGNED_IN_SHARE = 0.3
 
 # Event slots of one unit of activity, in the order they happen.
 _PRE1, _PRE2, _VIEW, _PLAY, _PAUSES, _COMPLETE, _SHARE, _BOOKMARK, _LIKE = range(9)
@@ -465,10 +481,14 @@ class Workload:
     users: int | None = None
     internal_hosts: tuple[str, ...] = (PLATFORM_HOST,)
     anonymize_ip: bool = True
+    # Share of the sessions that are bots with BOT_SESSION_EVENTS events each (0: none, the default).
+    bot_session_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.events < 1:
             raise ValueError("events must be at least 1")
+        if not 0 <= self.bot_session_share < 1:
+            raise ValueError("bot_session_share must be in [0, 1)")
         if not 0 < self.days <= 700:
             raise ValueError("days must be in (0, 700]: older events are past the default retention")
         if self.end is None:
@@ -632,7 +652,11 @@ class Workload:
             self._errors(rng, int(size * 0.004), lo, hi),
             self._imports(rng, int(size * 0.012), lo, hi, index),
         ]
-        frames.append(self._sessions(rng, size - sum(len(f) for f in frames), lo, hi, index))
+        room = size - sum(len(f) for f in frames)
+        if self.bot_session_share > 0:
+            frames.append(self._bot_sessions(room, lo, hi, index))
+            room -= len(frames[-1])
+        frames.append(self._sessions(rng, room, lo, hi, index))
         frame = _concat(frames)
         if len(frame) > size:  # more publications in this slice than the chunk holds (tiny workloads)
             frame = _slice(frame, np.arange(size))
@@ -847,9 +871,7 @@ class Workload:
         kind = np.where(first & register[u_session], _REGISTER, kind)
         kind = np.where((u_pos == units_per[u_session] - 1) & logout[u_session], _LOGOUT, kind)
         # Bots only view pages and content.
-        bot = np.isin(ua, [i for i, (a, _) in enumerate(USER_AGENTS) if "bot" in a.lower() or "python" in a.lower()])[
-            u_session
-        ]
+        bot = np.isin(ua, _BOT_AGENTS)[u_session]
         kind = np.where(bot & (kind <= _PAGE), np.where(rng.random(u_total) < 0.5, _BROWSE, _PAGE), kind)
         is_content = (kind == _BROWSE) | (kind == _SEARCH) | (kind == _REC)
         # The first non-auth unit of a session comes in through the entry referrer.
@@ -1018,6 +1040,62 @@ class Workload:
             referrer=referrer,
             rec_marker=rec_marker,
             props=props,
+        )
+
+    def _bot_sessions(self, room: int, lo: float, hi: float, chunk: int) -> _Frame:
+        """This chunk's bot sessions: ``bot_session_share`` of its sessions, in at most ``room`` events.
+
+        A bot goes through the catalogue without regard to popularity, and sometimes reloads the
+        item it is on or fetches a listing page (page_view) in between.
+        """
+        rng = np.random.default_rng([self.seed, 4, chunk])
+        share = self.bot_session_share
+        low, high = BOT_SESSION_EVENTS
+        sample = self._build_sessions(np.random.default_rng([self.seed, 5, chunk]), _SESSION_SAMPLE, lo, hi, chunk)
+        mean_events = len(sample) / _SESSION_SAMPLE
+        expected = room / ((1 - share) * mean_events + share * (low + high) / 2) * share
+        sizes = rng.integers(low, high + 1, int(2 * expected) + 2)
+        # k bots leave room for about (room - their events) / mean_events ordinary sessions: take as
+        # many as keep the bots at ``share`` of all sessions (rounded at random, so chunks average it).
+        bots = np.arange(1, sizes.size + 1)
+        taken = np.cumsum(sizes)
+        ordinary = np.maximum(room - taken, 0) / mean_events
+        fits = (taken <= room) & (bots - rng.random() < share * (bots + ordinary))
+        sizes = sizes[: int(np.argmin(fits)) if not fits.all() else sizes.size]
+        s = sizes.size
+        if s == 0:
+            return _empty_frame()
+        user = np.minimum(np.searchsorted(self._user_cdf, rng.random(s)), self.n_users - 1)
+        signed_in = rng.random(s) < _BOT_SIGNED_IN_SHARE
+        ua = _BOT_AGENTS[rng.integers(0, _BOT_AGENTS.size, s)]
+        ip = rng.integers(0, len(self._ip.raw), s)
+        start = self._times(rng, s, lo, hi)
+
+        n = int(sizes.sum())
+        e_session = np.repeat(np.arange(s), sizes)
+        session_first = np.r_[True, e_session[1:] != e_session[:-1]]
+        gap_ms = np.where(session_first, 0, (rng.exponential(_BOT_GAP_SECONDS, n) * 1000).astype(np.int64))
+        ts = np.minimum(start[e_session] + _segmented_cumsum(gap_ms, e_session), self._end_ms - 1)
+        is_view = rng.random(n) >= _BOT_PAGE_VIEW_SHARE
+        # A reload keeps the item of the step before it (chains of reloads keep it too).
+        fresh = session_first | (rng.random(n) >= _BOT_RELOAD_SHARE)
+        drawn = np.maximum.accumulate(np.where(fresh, np.arange(n), 0))
+        content = rng.integers(0, self.n_contents, n)[drawn]
+        code = np.where(is_view, T["content_view"], T["page_view"]).astype(np.int16)
+        session_ids = pc.binary_join_element_wise(
+            f"{self.prefix}b{self.seed}-{chunk}-", pc.cast(pa.array(e_session), pa.string()), ""
+        )
+        return _Frame(
+            type_code=code,
+            ts_ms=ts,
+            user=np.where(signed_in, user, -1)[e_session],
+            session=session_ids,
+            content=np.where(is_view, content, -1),
+            ua=ua[e_session],
+            ip=ip[e_session],
+            referrer=np.full(n, -1),
+            rec_marker=np.zeros(n, dtype=bool),
+            props={"source": pc.if_else(pa.array(is_view), "browse", pa.scalar(None, pa.string()))},
         )
 
     # -- rendering --------------------------------------------------------
@@ -1479,6 +1557,12 @@ def main(argv: list[str] | None = None) -> int:
         "--end", type=datetime.fromisoformat, default=None, help="ISO time the window ends at (default: this UTC hour)"
     )
     parser.add_argument("--prefix", default="", help="put in front of every id (to keep workloads apart)")
+    parser.add_argument(
+        "--bot-session-share",
+        type=float,
+        default=0.0,
+        help=f"share of sessions that are bots with {BOT_SESSION_EVENTS[0]:,}-{BOT_SESSION_EVENTS[1]:,} events each",
+    )
     parser.add_argument("--out", type=Path, help="write .parquet (stored form) or .ndjson/.jsonl (API form)")
     parser.add_argument(
         "--load",
@@ -1503,6 +1587,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         end=args.end if args.end is None or args.end.tzinfo else args.end.replace(tzinfo=UTC),
         prefix=args.prefix,
+        bot_session_share=args.bot_session_share,
         internal_hosts=tuple(settings.internal_hosts) or (PLATFORM_HOST,),
         anonymize_ip=settings.anonymize_ip,
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.settings import Settings
-from semantic.analytics_query import AnalyticsQueryService
+from semantic.analytics_query import AnalyticsQueryService, RecentQueries
 from semantic.behavior import BehaviorService
 from semantic.content import ContentAnalyticsService
 from semantic.content_comparison import ContentComparisonService
@@ -35,6 +35,8 @@ class Analytics:
     search: SearchAnalyticsService
     # The catalog's metrics by any dimensions (analyticsQuery, POST /api/v1/analytics/query).
     query: AnalyticsQueryService
+    # Query bodies asked lately, parsed and resolved (a repeated dashboard query skips parsing).
+    recent_queries: RecentQueries
     default_range_days: int = 30
     max_range_days: int = 366
 
@@ -43,6 +45,9 @@ class Analytics:
         metadata = ContentMetadataStore(store)
         content = ContentAnalyticsService(store, metadata)
         users = UserAnalyticsService(store)
+        query = AnalyticsQueryService(
+            store, default_range_days=settings.default_range_days, max_range_days=settings.max_range_days
+        )
         return cls(
             metadata=metadata,
             content=content,
@@ -61,9 +66,8 @@ class Analytics:
             journeys=JourneyService(store, content, users, metadata),
             behavior=BehaviorService(store, metadata),
             search=SearchAnalyticsService(store, metadata, conversion_minutes=settings.search_conversion_minutes),
-            query=AnalyticsQueryService(
-                store, default_range_days=settings.default_range_days, max_range_days=settings.max_range_days
-            ),
+            query=query,
+            recent_queries=RecentQueries(query),
             default_range_days=settings.default_range_days,
             max_range_days=settings.max_range_days,
         )

@@ -18,7 +18,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -44,6 +45,7 @@ from semantic.public_catalog import (
     unknown_dimension,
     unknown_metric,
 )
+from semantic.result_cache import request_fingerprint
 from semantic.results import PeriodInfo, bucket_label
 from storage.events import EventStore
 
@@ -663,3 +665,42 @@ async def _no_rows() -> list[dict[str, Any]]:
 
 def _key(row: dict[str, Any], dimensions: list[str], axis: _TimeAxis) -> tuple[Any, ...]:
     return tuple(axis.position(d, row[d]) if d in TIME_DIMENSION_NAMES else row[d] for d in dimensions)
+
+
+# --- repeated bodies -------------------------------------------------------------------------------------
+
+
+class RecentQueries:
+    """Request bodies seen lately, parsed, resolved and checked for a role, with their fingerprint: a body
+    asked again (a dashboard refreshing its widgets) skips all of that and goes straight to the cache.
+
+    An entry holds until the next midnight in the request's timezone, when a relative range (or the
+    default range) would resolve to other dates. Bodies that fail to parse are never kept.
+    """
+
+    def __init__(
+        self, service: AnalyticsQueryService, *, max_entries: int = 4096, max_body_bytes: int = 16384
+    ) -> None:
+        self._service = service
+        self._max_entries = max_entries
+        self._max_body_bytes = max_body_bytes
+        self._entries: dict[tuple[Role, bytes], tuple[AnalyticsQueryRequest, str, float]] = {}
+
+    def get(self, body: bytes, role: Role, parse: Callable[[bytes], Any]) -> tuple[AnalyticsQueryRequest, str]:
+        """The resolved request of ``body`` for ``role`` and its fingerprint (errors as the parser raises them)."""
+        key = (role, body)
+        entry = self._entries.get(key)
+        now = time.time()
+        if entry is not None and entry[2] > now:
+            return entry[0], entry[1]
+        request = self._service.resolve(AnalyticsQueryRequest.parse(parse(body)))
+        self._service.check_role(request, role)
+        fingerprint = request_fingerprint(request)
+        if len(body) <= self._max_body_bytes:
+            if len(self._entries) >= self._max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            zone = ZoneInfo(request.timezone)
+            tomorrow = datetime.now(zone).date() + timedelta(days=1)
+            midnight = datetime.combine(tomorrow, datetime.min.time(), zone).timestamp()
+            self._entries[key] = (request, fingerprint, midnight)
+        return request, fingerprint

@@ -4,7 +4,8 @@
   the request's timezone, from the content rollups;
 - session lengths: sessions started in the period by length bucket (semantic.sessions);
 - next-content transitions: pairs of consecutive content_views of different contents in one
-  session (A, A, B counts A -> B once), the most frequent first.
+  session (A, A, B counts A -> B once), the most frequent first (semantic.journeys.transitions_sql,
+  over the session-ordered copy of the steps).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from core.errors import InvalidRequest
 from core.taxonomy import CONTENT_VIEW
 from semantic.compiler import MetricQuery, run_query
 from semantic.content_metadata import ContentMetadataStore
-from semantic.journeys import Transition, transitions_sql
+from semantic.journeys import Transition, session_steps, transitions_sql
 from semantic.periods import Period, period_label, utc_text
 from semantic.results import PeriodInfo
 from semantic.sessions import length_distribution
-from storage.event_keys import CONTENT_KEY
 from storage.events import EventStore
 
 MAX_TRANSITIONS = 100
@@ -46,7 +46,9 @@ class BehaviorService:
         self._store = store
         self._metadata = metadata
 
-    async def patterns(self, period: Period, *, transitions: int = 20) -> BehaviorPatterns:
+    async def patterns(
+        self, period: Period, *, transitions: int = 20, steps_source: str = "session_steps"
+    ) -> BehaviorPatterns:
         if not 1 <= transitions <= MAX_TRANSITIONS:
             raise InvalidRequest(
                 f"transitions must be between 1 and {MAX_TRANSITIONS}", details={"field": "transitions"}
@@ -59,7 +61,7 @@ class BehaviorService:
         }
         label = period_label("timestamp", [period, previous], params)
         window = "timestamp >= {w_start:DateTime64(3, 'UTC')} AND timestamp < {w_end:DateTime64(3, 'UTC')}"
-        raw_views = f"(SELECT *, {CONTENT_KEY} AS content_key FROM events WHERE event_type = '{CONTENT_VIEW}')"
+        views = session_steps(f"event_type = '{CONTENT_VIEW}' AND {window}", steps_source)
         hours, weekdays, (lengths, lengths_before), moves = await asyncio.gather(
             run_query(
                 self._store, MetricQuery("content", ("views",), period, ("period", "hour_of_day"), with_previous=True)
@@ -68,7 +70,7 @@ class BehaviorService:
                 self._store, MetricQuery("content", ("views",), period, ("period", "weekday"), with_previous=True)
             ),
             length_distribution(self._store, [period, previous]),
-            self._store.query(transitions_sql(raw_views, window, label), params),
+            self._store.query(transitions_sql(views, window, label), params),
         )
 
         def spread(rows: list[dict[str, Any]], key: str, which: str, keys: range) -> dict[int, int]:

@@ -4,6 +4,17 @@ A journey step is a page a user saw, in the order of its session: a content_view
 a search_query ("search") or a page_view ("page"). Before the first step of a session is "entry",
 after its last is "exit". Only events with a session_id take part; steps are ordered by time
 (then event id) inside the period.
+
+A session may hold thousands of steps (crawlers, scripts), so no statement here gathers a session
+into one array or copies it per step: each step looks at its neighbours through window functions
+(lagInFrame/leadInFrame over a frame of one row either side), and the per-session event lists of a
+user journey keep at most MAX_EVENTS_PER_SESSION events while they are built. Each statement reads
+only the columns it uses.
+
+Steps are read from session_steps, a copy of them sorted by session and time (storage migration
+015): a content's journey reads the ranges of its sessions alone, and transitions, which pair every
+view of the window, take the rows in that order instead of sorting them first, so they hold one
+session at a time. Raw events give the same answers (``source="events"``, which the tests compare).
 """
 
 from __future__ import annotations
@@ -22,13 +33,21 @@ from semantic.content_metadata import ContentMetadataStore
 from semantic.periods import Period, period_label, utc_text
 from semantic.results import MetricChange, PeriodInfo
 from semantic.users import UserAnalyticsService
-from storage.event_keys import CONTENT_KEY, sql_list
+from storage.event_keys import sql_list
 from storage.events import EventStore
 
 _STEP = (
     f"multiIf(event_type = '{CONTENT_VIEW}', concat('content:', content_key), "
     f"event_type = '{SEARCH_QUERY}', 'search', 'page')"
 )
+# A session's steps in order: by time, then by event id (events of the same millisecond).
+_IN_SESSION = "PARTITION BY session_id ORDER BY timestamp, id"
+# Window functions over session_steps take its rows in their stored order (its sort key is
+# _IN_SESSION's), not sorted again: the statement then holds one session at a time, not the whole
+# window, though on one thread. A statement's own SETTINGS; a query budget adds its clause after it
+# (storage/query_budget.py).
+_STORED_ORDER = "SETTINGS optimize_read_in_window_order = 1, query_plan_reuse_storage_ordering_for_window_functions = 1"
+STEP_SOURCES = ("session_steps", "events")
 StepKind = Literal["content", "search", "page", "entry", "exit"]
 _STEP_KINDS: dict[str, StepKind] = {"search": "search", "page": "page", "entry": "entry", "exit": "exit"}
 MAX_STEPS = 20
@@ -108,29 +127,93 @@ def _kind(step: str) -> StepKind:
     return "content" if step.startswith("content:") else _STEP_KINDS[step]
 
 
+def _top_steps(counts: dict[str, list[int]], limit: int) -> list[tuple[str, list[int]]]:
+    """The ``limit`` steps with the most views in the period (then by name), leaving out those with none."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+    return [(step, views) for step, views in ranked if views[0]][:limit]
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def raw_session_rows(where: str) -> str:
+    """The events under ``where`` that belong to a session, as (session_id, timestamp, id, event_type,
+    content_key) rows, reading no other column.
+
+    content_key is storage.event_keys.CONTENT_KEY for content_views (other events keep their
+    content_id: no step reads theirs). It is computed in two parts: only the content_views without a
+    content_id, a narrow range of the events sort key, read properties, the widest column.
+    """
+    columns = "session_id, timestamp, id, event_type"
+    return f"""(
+        SELECT {columns}, content_id AS content_key FROM events
+        WHERE NOT (event_type = '{CONTENT_VIEW}' AND content_id = '') AND session_id != '' AND {where}
+        UNION ALL
+        SELECT {columns}, JSONExtractString(properties, 'content_id') AS content_key FROM events
+        WHERE event_type = '{CONTENT_VIEW}' AND content_id = '' AND session_id != '' AND {where}
+    )"""
+
+
 def transitions_sql(source: str, window: str, label: str) -> str:
-    """Consecutive views of different contents in one session: (from, to, count in period 0, count in period 1)."""
+    """Consecutive views of different contents in one session: (from, to, count in period 0, count in period 1).
+
+    ``source`` has session_id, timestamp, id, event_type and content_key; ``label`` names the period
+    of a ``timestamp``. Each view is paired with the view before it in its session (A, A, B gives
+    A -> B once), and the pair counts in the period of its second view.
+    """
     return f"""
-    SELECT seq[i - 1].3 AS from_id, seq[i].3 AS to_id, countIf(seq[i].4 = '0') AS now, countIf(seq[i].4 = '1') AS before
+    SELECT from_id, to_id, countIf(lbl = '0') AS now, countIf(lbl = '1') AS before
     FROM (
-        SELECT arraySort(x -> (x.1, x.2), groupArray((timestamp, id, content_key, lbl))) AS seq
+        SELECT from_id, to_id, {label} AS lbl
         FROM (
-            SELECT session_id, timestamp, id, content_key, {label} AS lbl
-            FROM {source}
-            WHERE event_type = '{CONTENT_VIEW}' AND session_id != '' AND content_key != '' AND {window}
+            SELECT lagInFrame(content_key) OVER ({_IN_SESSION} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS from_id,
+                   content_key AS to_id, timestamp
+            FROM (
+                SELECT session_id, timestamp, id, content_key FROM {source}
+                WHERE event_type = '{CONTENT_VIEW}' AND session_id != '' AND content_key != '' AND {window}
+            )
         )
-        GROUP BY session_id
+        -- The first view of a session has no view before it (lagInFrame gives '').
+        WHERE from_id != '' AND from_id != to_id
     )
-    ARRAY JOIN arrayEnumerate(seq) AS i
-    WHERE i > 1 AND seq[i - 1].3 != seq[i].3
     GROUP BY from_id, to_id
     HAVING now > 0
     ORDER BY now DESC, from_id, to_id
-    LIMIT {{transitions_limit:UInt32}}"""
+    LIMIT {{transitions_limit:UInt32}}
+    {_STORED_ORDER}"""
+
+
+def session_steps(where: str, source: str = "session_steps") -> str:
+    """The steps (content_view, search_query, page_view events with a session) under ``where``, as
+    raw_session_rows gives them, from ``source`` (one of STEP_SOURCES): the session_steps copy or raw events."""
+    if source == "session_steps":
+        return f"(SELECT session_id, timestamp, id, event_type, content_key FROM session_steps WHERE {where})"
+    if source == "events":
+        return raw_session_rows(f"event_type IN {sql_list(PAGE_TYPES)} AND {where}")
+    raise ValueError(f"unknown source of session steps: {source!r}")
+
+
+def content_journey_sql(window: str, source: str = "session_steps") -> str:
+    """(period label of the view, step before, step after, views) of the views of the content ``{cid}``.
+
+    The steps are those of the sessions with a content_view of the content in ``window``; each step
+    sees only the step before and the step after it in its session.
+    """
+    sessions = f"""SELECT session_id FROM events
+        WHERE content_id = {{cid:String}} AND event_type = '{CONTENT_VIEW}' AND session_id != '' AND {window}"""
+    steps = session_steps(f"{window} AND session_id IN ({sessions})", source)
+    return f"""
+    SELECT if(toUnixTimestamp64Milli(timestamp) >= {{split:Int64}}, '0', '1') AS lbl, before, after, count()
+    FROM (
+        SELECT timestamp, step,
+               lagInFrame(step, 1, 'entry') OVER in_session AS before,
+               leadInFrame(step, 1, 'exit') OVER in_session AS after
+        FROM (SELECT session_id, timestamp, id, {_STEP} AS step FROM {steps})
+        WINDOW in_session AS ({_IN_SESSION} ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)
+    )
+    WHERE step = {{step:String}}
+    GROUP BY lbl, before, after"""
 
 
 class JourneyService:
@@ -146,7 +229,9 @@ class JourneyService:
         self._users = users
         self._metadata = metadata
 
-    async def content_journey(self, content_id: str, period: Period, *, limit: int = 10) -> ContentJourney:
+    async def content_journey(
+        self, content_id: str, period: Period, *, limit: int = 10, source: str = "session_steps"
+    ) -> ContentJourney:
         if not 1 <= limit <= MAX_STEPS:
             raise InvalidRequest(f"limit must be between 1 and {MAX_STEPS}", details={"field": "limit"})
         await self._content.require_known([content_id])
@@ -159,31 +244,7 @@ class JourneyService:
             "split": int(period.start.timestamp() * 1000),
         }
         window = "timestamp >= {w_start:DateTime64(3, 'UTC')} AND timestamp < {w_end:DateTime64(3, 'UTC')}"
-        result = await self._store.query(
-            f"""SELECT if(seq[i].1 >= {{split:Int64}}, '0', '1') AS lbl,
-                       if(i = 1, 'entry', seq[i - 1].2) AS before,
-                       if(i = length(seq), 'exit', seq[i + 1].2) AS after, count()
-            FROM (
-                SELECT arraySort(x -> (x.1, x.3), groupArray((toUnixTimestamp64Milli(timestamp), step, id))) AS seq
-                FROM (
-                    SELECT session_id, timestamp, id, {_STEP} AS step
-                    FROM (
-                        SELECT *, {CONTENT_KEY} AS content_key FROM events
-                        WHERE event_type IN {sql_list(PAGE_TYPES)} AND {window}
-                    )
-                    WHERE session_id IN (
-                        SELECT session_id FROM events
-                        WHERE content_id = {{cid:String}} AND event_type = '{CONTENT_VIEW}' AND session_id != ''
-                          AND {window}
-                    )
-                )
-                GROUP BY session_id
-            )
-            ARRAY JOIN arrayEnumerate(seq) AS i
-            WHERE seq[i].2 = {{step:String}}
-            GROUP BY lbl, before, after""",
-            params,
-        )
+        result = await self._store.query(content_journey_sql(window, source), params)
         before: dict[str, list[int]] = {}
         after: dict[str, list[int]] = {}
         paths: dict[tuple[str, str], int] = {}
@@ -195,14 +256,14 @@ class JourneyService:
             after.setdefault(step_after, [0, 0])[index] += int(count)
             if index == 0:
                 paths[(step_before, step_after)] = paths.get((step_before, step_after), 0) + int(count)
-        steps = {s for s in (*before, *after) if s.startswith("content:")}
-        titles = await self._metadata.get_many([s.removeprefix("content:") for s in steps])
+        # Only the steps shown need titles: a content in bot sessions has thousands of neighbours.
+        top_before, top_after = _top_steps(before, limit), _top_steps(after, limit)
+        shown = {step for step, _ in (*top_before, *top_after) if step.startswith("content:")}
+        titles = await self._metadata.get_many(sorted(s.removeprefix("content:") for s in shown))
 
-        def ranked(counts: dict[str, list[int]]) -> list[JourneyStep]:
+        def journey_steps(top: list[tuple[str, list[int]]]) -> list[JourneyStep]:
             out = []
-            for step, (now, earlier) in sorted(counts.items(), key=lambda item: (-item[1][0], item[0])):
-                if not now:
-                    continue
+            for step, (now, earlier) in top:
                 cid = step.removeprefix("content:") if step.startswith("content:") else None
                 meta = titles.get(cid) if cid else None
                 out.append(
@@ -216,7 +277,7 @@ class JourneyService:
                         previous_views=earlier,
                     )
                 )
-            return out[:limit]
+            return out
 
         return ContentJourney(
             content_id=content_id,
@@ -224,8 +285,8 @@ class JourneyService:
             previous_period=PeriodInfo.of(previous),
             views_in_sessions=totals[0],
             previous_views_in_sessions=totals[1],
-            before=ranked(before),
-            after=ranked(after),
+            before=journey_steps(top_before),
+            after=journey_steps(top_after),
             paths=[
                 JourneyPath(before=b, after=a, views=n)
                 for (b, a), n in sorted(paths.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -242,20 +303,22 @@ class JourneyService:
         params: dict[str, Any] = {
             "user": user_id,
             "limit": sessions,
-            "per_session": MAX_EVENTS_PER_SESSION,
             "transitions_limit": 10,
             "w_start": utc_text(previous.start),
             "w_end": utc_text(period.end),
         }
         label = period_label("timestamp", [period, previous], params)
         window = "timestamp >= {w_start:DateTime64(3, 'UTC')} AND timestamp < {w_end:DateTime64(3, 'UTC')}"
-        user_source = f"(SELECT *, content_id AS content_key FROM {USER_EVENT_SOURCES[source]})"
+        # The user's events already carry the content key in content_id.
+        user_rows = USER_EVENT_SOURCES[source]
+        user_source = f"(SELECT session_id, timestamp, id, event_type, content_id AS content_key FROM {user_rows})"
         found, counts, moves = await asyncio.gather(
             self._store.query(
+                # The first events of each session by (time, id), never more than MAX_EVENTS_PER_SESSION held.
                 f"""SELECT session_id, min(timestamp) AS started, max(timestamp) AS ended, count() AS n,
-                    arraySlice(arraySort(x -> (x.1, x.2), groupArray((timestamp, id, toString(event_type), content_id,
-                                                                     query, toString(device_type)))),
-                               1, {{per_session:UInt32}}) AS steps
+                    groupArraySorted({MAX_EVENTS_PER_SESSION})(
+                        (timestamp, id, toString(event_type), content_id, query, toString(device_type))
+                    ) AS steps
                 FROM {USER_EVENT_SOURCES[source]}
                 WHERE {label} = '0'
                 GROUP BY session_id

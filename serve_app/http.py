@@ -35,6 +35,18 @@ def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | N
 
 async def read_json(request: Request, *, max_bytes: int) -> Any:
     """The request body as JSON: 413 past ``max_bytes`` (checked before and while reading), 400 if malformed."""
+    return parse_json(await read_body(request, max_bytes=max_bytes))
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The request body's bytes: 413 past ``max_bytes`` (checked before and while reading), 400 if empty."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"request body is {int(declared)} bytes; the limit is {max_bytes} bytes")
@@ -48,10 +60,7 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
     raw = b"".join(chunks)
     if not raw:
         raise InvalidRequest("request body is empty; send a JSON document")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    return raw
 
 
 def cached_response(answer: CachedAnswer) -> Response:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from semantic.analytics_query import AnalyticsQueryRequest, AnalyticsQueryResult
+from semantic.analytics_query import AnalyticsQueryResult
 from semantic.public_catalog import AnalyticsCatalog, catalog_for
 from serve_app.deps import AnalyticsReader, services_of
-from serve_app.http import cached_response, json_response, read_json
+from serve_app.http import cached_response, json_response, parse_json, read_body
 from serve_app.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics query"])
@@ -38,11 +38,10 @@ async def analytics_catalog(principal: AnalyticsReader) -> Response:
 )
 async def analytics_query(request: Request, principal: AnalyticsReader) -> Response:
     services = services_of(request)
-    body = await read_json(request, max_bytes=MAX_QUERY_BODY_BYTES)
+    body = await read_body(request, max_bytes=MAX_QUERY_BODY_BYTES)
     service = services.analytics.query
-    resolved = service.resolve(AnalyticsQueryRequest.parse(body))
-    service.check_role(resolved, principal.role)
+    resolved, fingerprint = services.analytics.recent_queries.get(body, principal.role, parse_json)
     answer = await services.answers.answer(
-        "analytics_query", resolved, principal, lambda watermark: service.run(resolved, principal.role, watermark)
+        "analytics_query", fingerprint, principal, lambda watermark: service.run(resolved, principal.role, watermark)
     )
     return cached_response(answer)

@@ -6,13 +6,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from bench.workload import EVENT_TYPES, Workload, batch_bodies, metadata_rows, write_ndjson, write_parquet
+from bench.workload import (
+    BOT_SESSION_EVENTS,
+    EVENT_TYPES,
+    Workload,
+    batch_bodies,
+    metadata_rows,
+    write_ndjson,
+    write_parquet,
+)
 from core.settings import Settings
 from semantic.ingestion import IngestResult, IngestService
 from storage.events import EVENT_SCHEMA, events_table
@@ -81,7 +90,10 @@ def test_popularity_is_skewed_towards_a_few_items(small_tables: pa.Table) -> Non
     assert counts[0] > 5 * counts[len(counts) // 2]
 
 
-def test_the_api_form_ingests_into_exactly_the_stored_rows(small: Workload) -> None:
+@pytest.mark.parametrize("bot_session_share", [0.0, 0.02])
+def test_the_api_form_ingests_into_exactly_the_stored_rows(small: Workload, bot_session_share: float) -> None:
+    if bot_session_share:
+        small = Workload(events=20_000, days=1, seed=5, end=END, bot_session_share=bot_session_share)
     table, lines = next(small.both())
     ingest = IngestService(None, Settings(internal_hosts=["platform.example"]))  # type: ignore[arg-type]  # no writes here
     raw = [orjson.loads(line) for line in lines.to_pylist()]
@@ -96,6 +108,9 @@ def test_the_api_form_ingests_into_exactly_the_stored_rows(small: Workload) -> N
         assert ingested.column(name).equals(table.column(name)), name
     as_stored = [orjson.loads(p) for p in table.column("properties").to_pylist()]
     assert [orjson.loads(p) for p in ingested.column("properties").to_pylist()] == as_stored
+    if bot_session_share:  # the chunk holds a bot session
+        sessions = pc.drop_null(pc.if_else(pc.equal(table.column("session_id"), ""), None, table.column("session_id")))
+        assert pc.max(pc.value_counts(sessions).field("counts")).as_py() >= BOT_SESSION_EVENTS[0]
 
 
 def test_batch_bodies_split_the_lines_into_requests(small: Workload) -> None:
@@ -143,3 +158,42 @@ def test_writers(small: Workload, small_tables: pa.Table, tmp_path: Path) -> Non
     lines = (tmp_path / "w.ndjson").read_bytes().splitlines()
     assert len(lines) == 12_345
     assert orjson.loads(lines[-1])["id"] == small_tables.column("id")[-1].as_py()
+
+
+def test_a_bot_slice_is_its_share_of_the_sessions_with_thousands_of_views_each() -> None:
+    share = 0.01
+    workload = Workload(events=400_000, days=7, seed=5, end=END, bot_session_share=share)
+    table = pa.concat_tables(list(workload.tables()))
+    assert table.num_rows == 400_000 and table.schema == EVENT_SCHEMA
+    in_sessions = table.filter(pc.not_equal(table.column("session_id"), ""))
+    sizes = in_sessions.group_by("session_id").aggregate([("id", "count")])
+    low, high = BOT_SESSION_EVENTS
+    big = sizes.filter(pc.greater_equal(sizes.column("id_count"), low))
+    # Ordinary sessions stay far below the bot sizes; the bots are about `share` of all sessions.
+    assert pc.max(sizes.filter(pc.less(sizes.column("id_count"), low)).column("id_count")).as_py() < 200
+    assert big.num_rows >= 20
+    assert 0.8 * share <= big.num_rows / sizes.num_rows <= 1.2 * share
+    assert pc.max(big.column("id_count")).as_py() <= high
+    bots = in_sessions.filter(pc.is_in(in_sessions.column("session_id"), big.column("session_id")))
+    assert set(bots.column("device_type").to_pylist()) == {"bot"}
+    kinds = pc.value_counts(bots.column("event_type")).to_pylist()
+    assert {k["values"] for k in kinds} == {"content_view", "page_view"}
+    views = bots.filter(pc.equal(bots.column("event_type"), "content_view"))
+    assert views.num_rows > 0.85 * bots.num_rows
+    assert len(pc.unique(views.column("content_id"))) > 0.9 * workload.n_contents  # many items, not a few
+    signed_in = {
+        s for s, u in zip(bots.column("session_id").to_pylist(), bots.column("user_id").to_pylist(), strict=True) if u
+    }
+    assert 0 < len(signed_in) < big.num_rows
+    # Within a bot session, events come seconds apart.
+    one = bots.filter(pc.equal(bots.column("session_id"), big.column("session_id")[0])).sort_by("timestamp")
+    gaps = np.diff(pc.cast(one.column("timestamp"), pa.int64()).to_numpy())
+    assert 0.5 <= np.median(gaps) / 1000 <= 5
+
+
+def test_without_a_bot_slice_no_session_is_bot_sized(small_tables: pa.Table) -> None:
+    sizes = small_tables.filter(pc.not_equal(small_tables.column("session_id"), "")).group_by("session_id")
+    counts = sizes.aggregate([("id", "count")]).column("id_count")
+    assert pc.max(counts).as_py() < BOT_SESSION_EVENTS[0] / 5
+    with pytest.raises(ValueError, match="bot_session_share"):
+        Workload(events=10, bot_session_share=1.0, end=END)

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from core.access import Role
 from graphql_schema.analytics_query import AnalyticsQueryQueries
-from semantic.analytics_query import AnalyticsQueryService
+from semantic.analytics_query import AnalyticsQueryService, RecentQueries
 from serve_app.routes.analytics_query import MAX_QUERY_BODY_BYTES
 from tests.graphql.conftest import only_error, rest_client
 from tests.graphql.fakes import FakeServices
@@ -68,7 +68,8 @@ def store(chdb_dir: Path) -> Iterator[InProcessStore]:
 def services(store: InProcessStore) -> FakeServices:
     services = FakeServices.build()
     services.events = store  # type: ignore[assignment]  # the EventStore read interface over chDB
-    services.analytics = replace(services.analytics, query=AnalyticsQueryService(store))  # type: ignore[arg-type]
+    query = AnalyticsQueryService(store)  # type: ignore[arg-type]
+    services.analytics = replace(services.analytics, query=query, recent_queries=RecentQueries(query))
     return services
 
 

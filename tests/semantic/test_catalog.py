@@ -35,6 +35,9 @@ def test_every_event_type_in_other_semantic_sql_is_in_the_taxonomy():
     texts = [
         journeys._STEP,
         journeys.transitions_sql("events", "1", "'0'"),
+        journeys.raw_session_rows("1"),
+        journeys.session_steps("1", "events"),
+        journeys.content_journey_sql("1"),
         *sessions.SESSION_SOURCES.values(),
         playback_rollup.delta_sql(),
         playback_rollup.backfill_sql(),
