@@ -158,6 +158,9 @@ class QueryClass:
     requests: Callable[[Context, int], Request] | None = None
     # Concurrency levels of this class instead of the size's (the cached classes go higher).
     concurrency: tuple[int, ...] | None = None
+    # Also offer this many POST requests per second (open loop: latency counts from when each was
+    # due, so a server falling behind shows as latency, not as a lower rate).
+    open_rate: float | None = None
 
 
 def _range(c: Context) -> dict[str, Any]:
@@ -173,6 +176,40 @@ def _three_dimensions(c: Context, *, limit: int) -> dict[str, Any]:
         "dimensions": ["country", "device_type", "day"],
         "date_range": {"start_date": c.dates["start_date"], "end_date": c.dates["end_date"]},
         "limit": limit,
+    }
+
+
+def _always(i: int) -> list[dict[str, Any]]:
+    """A filter every event passes that differs per request: distinct cache keys for the same work."""
+    return [{"dimension": "event_type", "op": "neq", "value": f"never-{i}"}]
+
+
+def _funnel(c: Context, i: int) -> dict[str, Any]:
+    steps = ("content_view", "content_play", "content_complete", "content_like")
+    return {
+        "date_range": {"start_date": c.dates["start_date"], "end_date": c.dates["end_date"]},
+        "steps": [{"event_type": t, "filters": _always(i) if n == 0 else []} for n, t in enumerate(steps)],
+        "conversion_window": {"value": 1, "unit": "days"},
+    }
+
+
+def _retention(c: Context, i: int) -> dict[str, Any]:
+    return {
+        "start_event": {"event_type": "content_view", "filters": _always(i)},
+        "return_event": {"event_type": "content_view"},
+        "bucket": "week",
+        "periods": 12,
+    }
+
+
+def _paths(c: Context, i: int) -> dict[str, Any]:
+    return {
+        "date_range": {"start_date": c.dates["start_date"], "end_date": c.dates["end_date"]},
+        "anchor": f"content:{c.contents[i % len(c.contents)]}",
+        "direction": "after",
+        "depth": 3,
+        # Past the first pass over the contents, another page size keeps the requests distinct.
+        "limit": min(10 + i // len(c.contents), 50),
     }
 
 
@@ -270,9 +307,22 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
         sql=(_THREE_DIMENSIONS_FLOOR, lambda c: _range(c)),
     ),
     QueryClass(
+        "funnel.4_steps_30d",
+        requests=lambda c, i: ("POST", "/api/v1/analytics/funnels", _funnel(c, i)),
+    ),
+    QueryClass(
+        "retention.12_weeks",
+        requests=lambda c, i: ("POST", "/api/v1/analytics/retention", _retention(c, i)),
+    ),
+    QueryClass(
+        "paths.depth_3",
+        requests=lambda c, i: ("POST", "/api/v1/analytics/paths", _paths(c, i)),
+    ),
+    QueryClass(
         "cached.query_3_dimensions",
         requests=lambda c, i: ("POST", "/api/v1/analytics/query", _three_dimensions(c, limit=1000)),
         concurrency=(1, 32, 64),
+        open_rate=1000.0,
     ),
 )
 
@@ -456,6 +506,12 @@ def run(
                             concurrency,
                             seconds,
                         )
+                    )
+                if qc.open_rate and qc.requests and concurrency == (qc.concurrency or params["concurrency"])[0]:
+                    _, path, body = qc.requests(context, 0)
+                    bodies = [orjson.dumps(body)] * int(qc.open_rate * seconds)
+                    entry[f"rest_rate{int(qc.open_rate)}"] = _interface_outcome(
+                        generator.open_loop(url, key, path, bodies, qc.open_rate)
                     )
                 if qc.rest:
                     requests = [("GET", qc.rest(context), None)] * n
