@@ -172,6 +172,13 @@ def test_bodies_that_can_be_too_large_document_413() -> None:
         ("POST", "/api/v1/analytics/track/user-action"),
         ("PUT", "/api/v1/analytics/content-metadata/{content_id}"),
         ("POST", "/api/v1/admin/api-keys"),
+        ("POST", "/api/v1/analytics/query"),
+        ("POST", "/api/v1/analytics/funnels"),
+        ("POST", "/api/v1/analytics/retention"),
+        ("POST", "/api/v1/analytics/paths"),
+        ("POST", "/api/v1/analytics/stickiness"),
+        ("POST", "/api/v1/analytics/saved-queries"),
+        ("PUT", "/api/v1/analytics/saved-queries/{query_id}"),
     }
     for method, path, operation in operations():
         if (method, path) in reads_a_body:
