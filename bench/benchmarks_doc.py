@@ -168,6 +168,28 @@ def _query_throughput(name: str, concurrency: int) -> Callable[[Result], str]:
     return value
 
 
+def _query_with_floor(name: str) -> Callable[[Result], str]:
+    def value(doc: Result) -> str:
+        cls = query_class(doc, name)
+        rest = cls["rest_c1"]
+        text = f"p95 {ms(rest['p95_ms'])} ms (p50 {ms(rest['p50_ms'])})"
+        floor = cls.get("floor_sql")
+        if floor:
+            text += f"; the same work in raw SQL p50 {ms(floor['p50_ms'])} ms"
+        return text
+
+    return value
+
+
+def _cached(doc: Result) -> str:
+    cls = query_class(doc, "cached.query_3_dimensions")
+    offered, closed = cls["rest_rate1000"], cls["rest_c32"]
+    return (
+        f"1,000 requests/s offered: p95 {ms(offered['p95_ms'])} ms, {offered['ok']:,} answered; "
+        f"32 clients: {closed['qps']:,.0f} requests/s (p95 {ms(closed['p95_ms'])} ms)"
+    )
+
+
 def _ray_call(doc: Result) -> str:
     floor = query_class(doc, "engine.select_1")["floor_sql"]
     return f"p95 {ms(floor['p95_ms'])} ms (p50 {ms(floor['p50_ms'])})"
@@ -303,8 +325,58 @@ FIGURES: tuple[Figure, ...] = (
         "p95 < 60 ms",
         headline=True,
     ),
-    Figure("Search overview, 10M-event store", "queries_full", _query("search.overview"), headline=True),
-    Figure("Users overview (DAU/WAU/MAU, sessions), 10M-event store", "queries_full", _query("users.overview")),
+    Figure(
+        "Search overview, 10M-event store", "queries_full", _query("search.overview"), "p95 < 200 ms", headline=True
+    ),
+    Figure(
+        "Users overview (DAU/WAU/MAU, sessions), 10M-event store",
+        "queries_full",
+        _query("users.overview"),
+        "p95 < 200 ms",
+    ),
+    Figure(
+        "analyticsQuery, 3 dimensions over 30 days, distinct requests, 10M-event store",
+        "queries_full",
+        _query_with_floor("query.3_dimensions_30d"),
+        "p95 < 200 ms",
+        headline=True,
+    ),
+    Figure(
+        "Cached dashboard query (analyticsQuery answered from the result cache)",
+        "queries_full",
+        _cached,
+        "≥ 1,000 requests/s, p95 < 20 ms",
+        headline=True,
+    ),
+    Figure("4-step funnel over 30 days, 10M-event store", "queries_full", _query("funnel.4_steps_30d"), "p95 < 500 ms"),
+    Figure("12-week retention, 10M-event store", "queries_full", _query("retention.12_weeks"), "p95 < 500 ms"),
+    Figure(
+        "Paths of depth 3 after a content, 10M-event store", "queries_full", _query("paths.depth_3"), "p95 < 500 ms"
+    ),
+    Figure(
+        "Behavior patterns (hours, weekdays, session lengths, transitions), 10M events with the bot slice",
+        "queries_full",
+        _query("users.behavior_patterns"),
+        "p95 < 500 ms",
+    ),
+    Figure(
+        "Journey of the user with the biggest bot session, 10M events",
+        "queries_full",
+        _query("users.journey_bot"),
+        "p95 < 500 ms",
+    ),
+    Figure(
+        "Journey around the most viewed content, 10M events with the bot slice",
+        "queries_full",
+        _query("content.journey"),
+        "p95 < 500 ms",
+    ),
+    Figure(
+        "Content analytics over distinct items, 8 concurrent clients, 10M-event store",
+        "queries_full",
+        _query_throughput("content.analytics_distinct", 8),
+        "≥ 50 requests/s",
+    ),
     Figure("Top-performing content, 10M-event store", "queries_full", _query("content.top_performing")),
     Figure(
         "One raw event by id, 10M-event store, REST and GraphQL", "queries_full", _query("events.get", graphql=True)
