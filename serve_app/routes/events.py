@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,6 +13,7 @@ from semantic.raw_events import DEFAULT_PAGE_SIZE, RawEventQuery
 from serve_app.deps import EventIngester, RawEventQuerier, RawEventReader, ServicesDep, services_of
 from serve_app.http import json_response, read_json
 from serve_app.openapi import BatchResult, error_responses
+from serve_app.periods import IsoDateTime
 from serve_app.services import Services
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["events"])
@@ -69,8 +69,8 @@ async def list_events(
     user_id: str | None = None,
     session_id: str | None = None,
     content_id: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: IsoDateTime | None = None,
+    end: IsoDateTime | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> Response:

@@ -130,3 +130,17 @@ async def test_metadata_upsert_names_a_bad_content_id_before_the_fields_on_both_
     assert error["message"] == response.json()["message"]
     assert error["extensions"]["details"] == response.json()["details"]
     assert response.json()["details"][0]["field"] == "content_id"
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "0.5", "2026-3-01", "03/01/2026"])
+def test_a_date_parameter_must_be_an_iso_date(services: FakeServices, value: str) -> None:
+    response = rest_client(services, Role.ANALYST).get("/api/v1/analytics/users", params={"end_date": value})
+    assert response.status_code == 400, response.text
+    assert response.json()["details"][0]["field"] == "end_date"
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000"])
+def test_an_event_time_bound_must_be_an_iso_date_time(services: FakeServices, value: str) -> None:
+    response = rest_client(services, Role.ADMIN).get("/api/v1/analytics/events", params={"start": value})
+    assert response.status_code == 400, response.text
+    assert response.json()["details"][0]["field"] == "start"
