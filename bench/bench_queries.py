@@ -79,7 +79,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "requests": 400,
         "seconds": 20.0,
         "concurrency": (1, 8, 32),
-        "naive_items": 4,
+        "naive_items": 2,
         "floor_runs": 50,
     },
 }
@@ -296,27 +296,48 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
             _q(f"/api/v1/analytics/content/{c.contents[i % len(c.contents)]}", **c.dates),
             None,
         ),
+        concurrency=(1, 8),
     ),
-    QueryClass("users.behavior_patterns", rest=lambda c: _q("/api/v1/analytics/users/behavior-patterns", **c.dates)),
-    QueryClass("users.journey", rest=lambda c: _q(f"/api/v1/analytics/users/{c.heavy_user}/journey", **c.dates)),
-    QueryClass("users.journey_bot", rest=lambda c: _q(f"/api/v1/analytics/users/{c.bot_user}/journey", **c.dates)),
-    QueryClass("content.journey", rest=lambda c: _q(f"/api/v1/analytics/content/{c.top_content}/journey", **c.dates)),
+    QueryClass(
+        "users.behavior_patterns",
+        rest=lambda c: _q("/api/v1/analytics/users/behavior-patterns", **c.dates),
+        concurrency=(1,),
+    ),
+    QueryClass(
+        "users.journey",
+        rest=lambda c: _q(f"/api/v1/analytics/users/{c.heavy_user}/journey", **c.dates),
+        concurrency=(1,),
+    ),
+    QueryClass(
+        "users.journey_bot",
+        rest=lambda c: _q(f"/api/v1/analytics/users/{c.bot_user}/journey", **c.dates),
+        concurrency=(1,),
+    ),
+    QueryClass(
+        "content.journey",
+        rest=lambda c: _q(f"/api/v1/analytics/content/{c.top_content}/journey", **c.dates),
+        concurrency=(1,),
+    ),
     QueryClass(
         "query.3_dimensions_30d",
         requests=lambda c, i: ("POST", "/api/v1/analytics/query", _three_dimensions(c, limit=1000 + i)),
         sql=(_THREE_DIMENSIONS_FLOOR, lambda c: _range(c)),
+        concurrency=(1, 8),
     ),
     QueryClass(
         "funnel.4_steps_30d",
         requests=lambda c, i: ("POST", "/api/v1/analytics/funnels", _funnel(c, i)),
+        concurrency=(1, 8),
     ),
     QueryClass(
         "retention.12_weeks",
         requests=lambda c, i: ("POST", "/api/v1/analytics/retention", _retention(c, i)),
+        concurrency=(1, 8),
     ),
     QueryClass(
         "paths.depth_3",
         requests=lambda c, i: ("POST", "/api/v1/analytics/paths", _paths(c, i)),
+        concurrency=(1, 8),
     ),
     QueryClass(
         "cached.query_3_dimensions",
