@@ -38,7 +38,7 @@ waiting in the log, are reported as duplicates and not written again.
 #                        yet fed (InsertMemory locks the stored tables). The write thread reads the
 #                        oldest pending time before taking it, never under it.
 #   RealtimeFeed._lock   the insert seq (the live counters' tag) and the bound event loop
-#   ReadPool._lock       the count of analytics statements waiting for a read thread
+#   ReadPool._lock       the counts of analytics statements waiting for a read thread and running
 # Read by any thread without a lock, each an int that one thread assigns (atomic under the GIL):
 #   WriteAheadLog.last_seq (the append thread), WriteAheadLog.checkpointed (the checkpointing
 #   thread), len(AcceptedIds) (the append thread).

@@ -4,13 +4,23 @@ process, so each thread reads through a client of its own and reads run beside t
 Analytics statements (``query``) run under the query budget and wait for a thread in a bounded
 queue: beyond ``max_queued`` waiting, a new one is refused at once with Overloaded (503, retry),
 so a burst cannot queue work for minutes. The event API's reads (``call``) are never refused.
-``_lock`` guards the count of waiting statements: the event loop adds to it, the read threads (or
-the cancellation of a statement that never started) take from it.
+
+Embedded chDB shares this process's cores, and a statement's own threads contend with the other
+read threads': an analytics statement gets the cores divided by the statements running with it
+(``max_threads``), so a lone statement uses every core and concurrent ones do not oversubscribe them.
+ClickHouse's parallel aggregation spends CPU merging its threads' states (most for exact distinct
+counts), which a busy pool pays without gaining any time. A server has its own cores and keeps its
+own setting.
+
+``_lock`` guards the counts of waiting and running statements: the event loop adds to the waiting
+one, the read threads (or the cancellation of a statement that never started) take from it, and the
+read threads count themselves in and out of the running one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,17 +41,21 @@ class ReadPool:
         threads: int,
         budget: QueryBudget | None = None,
         max_queued: int | None = None,
+        cores: int | None = None,
     ) -> None:
         """``budget`` limits the analytics statements of every thread's client; ``max_queued`` (None:
-        unbounded) is how many of them may wait for a thread."""
+        unbounded) is how many of them may wait for a thread; ``cores`` (None: this machine's) are
+        shared by the running analytics statements."""
         self._connect = connect
         self._budget = budget
         self._max_queued = max_queued
+        self._cores = max(1, cores or os.cpu_count() or 1)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse-read")
         # Each thread's client, made on its first read: never shared between threads.
         self._local = threading.local()
         self._lock = threading.Lock()
         self._queued = 0
+        self._running = 0
 
     def thread_store(self) -> ClickHouseEvents:
         """The calling thread's own client (the read threads', and the append thread's for its
@@ -57,6 +71,12 @@ class ReadPool:
         """Analytics statements submitted and not yet started."""
         with self._lock:
             return self._queued
+
+    @property
+    def running(self) -> int:
+        """Analytics statements running now."""
+        with self._lock:
+            return self._running
 
     async def call(self, method: str, *args: Any) -> Any:
         """``ClickHouseEvents.<method>(*args)`` on a read thread."""
@@ -79,8 +99,12 @@ class ReadPool:
             self._queued += 1
 
         def run() -> Any:
-            self._leave_queue()
-            return getattr(self.thread_store(), method)(*args)
+            threads = self._start_statement()
+            try:
+                return getattr(self.thread_store(), method)(*args, max_threads=threads)
+            finally:
+                with self._lock:
+                    self._running -= 1
 
         try:
             future = self._executor.submit(run)
@@ -95,6 +119,13 @@ class ReadPool:
     def _leave_queue(self) -> None:
         with self._lock:
             self._queued -= 1
+
+    def _start_statement(self) -> int:
+        """Leave the queue and count in as running; the threads the statement may use."""
+        with self._lock:
+            self._queued -= 1
+            self._running += 1
+            return max(1, self._cores // self._running)
 
     def _left_unstarted(self, future: Future[Any]) -> None:
         if future.cancelled():

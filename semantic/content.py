@@ -2,7 +2,9 @@
 
 Every number comes from the content rollups through the compiler (or raw events where no rollup
 can answer), except watch time, which semantic.playback reads from the content's own events. One
-request runs a handful of grouped queries for all the contents it covers, never one per content.
+request runs a handful of grouped queries for all the contents it covers, never one per content;
+where content_daily answers the totals, the same statement also brings the views by hour and by
+place (its columns from migration 016) that the hourly distribution and top places need.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from core.errors import InvalidRequest, NotFound
 from core.models import ContentAnalytics, utc_now
 from semantic import scores
 from semantic.catalog import BREAKDOWN_DIMENSIONS
-from semantic.compiler import Filter, MetricQuery, compile_query, run_query
+from semantic.compiler import CompiledQuery, Filter, MetricQuery, QueryRows, compile_query, run_query
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
 from semantic.periods import Period
 from semantic.playback import content_watch_seconds
@@ -64,6 +66,14 @@ RANKING_METRICS = (
     "recommendation_ctr",
 )
 TOP_LOCATIONS = 10
+# The places whose top values ContentAnalytics lists, and where content_daily keeps their views.
+_PLACES = ("country", "region")
+_PLACE_COLUMNS = (
+    ("hour_views", "sumMap(hour_views)"),
+    ("country_views", "sumMap(country_views)"),
+    ("region_views", "sumMap(region_views)"),
+)
+_DAILY_ROLLUP = "content_daily"
 # How long a replica reuses the most views of a window (the popularity score's reference).
 MOST_VIEWS_SECONDS = 60.0
 MAX_PAGE = 100
@@ -176,6 +186,31 @@ def _scalars(analytics: ContentAnalytics) -> dict[str, float]:
     return {name: float(getattr(analytics, name)) for name in COMPARED_FIELDS}
 
 
+def _top_places(views: dict[str, int]) -> dict[str, int]:
+    """The TOP_LOCATIONS most viewed known places (not ''), most views first, ties by name."""
+    known = sorted(((value, int(n)) for value, n in views.items() if value and n), key=lambda p: (-p[1], p[0]))
+    return dict(known[:TOP_LOCATIONS])
+
+
+async def _run_compiled(store: EventStore, compiled: CompiledQuery, extra: tuple[tuple[str, str], ...]) -> QueryRows:
+    """``compiled`` run as run_query runs it, with ``extra`` (name, aggregate over the rollup's columns)
+    computed beside its metrics."""
+    sql = compiled.sql
+    if extra:
+        marker = f" FROM {compiled.source} "
+        if sql.count(marker) != 1:
+            raise ValueError(f"cannot add columns to a statement that does not read {compiled.source} once")
+        columns = ", ".join(f"{expression} AS x_{name}" for name, expression in extra)
+        sql = sql.replace(marker, f", {columns}{marker}")
+    result = await store.query(sql, compiled.parameters)
+    names = (*compiled.columns, *(name for name, _ in extra))
+    rows = [dict(zip(names, row, strict=True)) for row in result.rows]
+    if compiled.grouping_masks:
+        for row in rows:
+            row["grouping_set"] = compiled.grouping_masks[int(row["grouping_set"])]
+    return QueryRows(rows=rows, source=compiled.source)
+
+
 def content_filters(content_ids: list[str] | None = None, **metadata: str | None) -> tuple[Filter, ...]:
     filters = [Filter("content_id", tuple(content_ids))] if content_ids is not None else []
     filters += [Filter(name, (value,)) for name, value in metadata.items() if value]
@@ -249,24 +284,32 @@ class ContentAnalyticsService:
                 with_previous=True,
                 grouping_sets=(("content_id", "period"), ("content_id", "bucket")),
             )
+        totals_sql = compile_query(totals_query)
+        # content_daily also holds each content's views by UTC hour and by place (migration 016), and
+        # it answers only where local days are UTC days: the totals statement then brings the
+        # hourly distribution and top places too, instead of two statements of their own.
+        with_places = totals_sql.source == _DAILY_ROLLUP
         queries: list[Any] = [
-            run_query(self._store, totals_query),
-            run_query(self._store, MetricQuery("content", ("views",), period, ("content_id", "hour_of_day"), only)),
-            run_query(
-                self._store,
-                MetricQuery(
-                    "breakdown",
-                    ("views",),
-                    period,
-                    ("content_id", "dimension", "value"),
-                    (*only, Filter("dimension", ("country", "region")), Filter("value", ("",), exclude=True)),
-                    order_by=(("views", True), ("value", False)),
-                    limit_by=(TOP_LOCATIONS, ("content_id", "dimension")),
-                ),
-            ),
+            _run_compiled(self._store, totals_sql, _PLACE_COLUMNS if with_places else ()),
             content_watch_seconds(self._store, content_ids, [period, previous]),
             self._most_views(period),
         ]
+        if not with_places:
+            queries += [
+                run_query(self._store, MetricQuery("content", ("views",), period, ("content_id", "hour_of_day"), only)),
+                run_query(
+                    self._store,
+                    MetricQuery(
+                        "breakdown",
+                        ("views",),
+                        period,
+                        ("content_id", "dimension", "value"),
+                        (*only, Filter("dimension", _PLACES), Filter("value", ("",), exclude=True)),
+                        order_by=(("views", True), ("value", False)),
+                        limit_by=(TOP_LOCATIONS, ("content_id", "dimension")),
+                    ),
+                ),
+            ]
         if not daily_series:
             days = MetricQuery("content", ("views",), period, ("content_id", "day"), only, with_previous=True)
             queries.append(run_query(self._store, days))
@@ -276,24 +319,36 @@ class ContentAnalyticsService:
                     run_query(self._store, MetricQuery("content", metrics, period, ("content_id", "bucket"), only))
                 )
         results = await asyncio.gather(*queries)
-        totals, hours, locations, watch, most = results[:5]
+        totals, watch, most = results[:3]
+        more = results[3:]
         if daily_series:
             total_rows = [row for row in totals.rows if row["grouping_set"] == 0]
             day_rows = series_rows = [row for row in totals.rows if row["grouping_set"] == 1]
         else:
-            total_rows, day_rows = totals.rows, results[5].rows
-            series_rows = results[6].rows if series else []
+            total_rows = totals.rows
+        hourly: dict[str, dict[int, int]] = {}
+        places: dict[tuple[str, str], dict[str, int]] = {}
+        if with_places:
+            for row in total_rows:
+                if row["period"] == "current":
+                    hourly[row["content_id"]] = {int(h): int(v) for h, v in row["hour_views"].items()}
+                    for dimension, column in zip(_PLACES, ("country_views", "region_views"), strict=True):
+                        places[(row["content_id"], dimension)] = _top_places(row[column])
+        else:
+            hours, locations = more[:2]
+            more = more[2:]
+            for row in hours.rows:
+                hourly.setdefault(row["content_id"], {})[int(row["hour_of_day"])] = int(row["views"])
+            for row in locations.rows:
+                places.setdefault((row["content_id"], row["dimension"]), {})[row["value"]] = int(row["views"])
+        if not daily_series:
+            day_rows = more[0].rows
+            series_rows = more[1].rows if series else []
         by_content: dict[str, dict[str, dict[str, Any]]] = {}
         for row in total_rows:
             by_content.setdefault(row["content_id"], {})[row["period"]] = row
         day_column = "bucket" if daily_series else "day"
         daily: dict[tuple[str, date], int] = {(r["content_id"], r[day_column]): int(r["views"]) for r in day_rows}
-        hourly: dict[str, dict[int, int]] = {}
-        for row in hours.rows:
-            hourly.setdefault(row["content_id"], {})[int(row["hour_of_day"])] = int(row["views"])
-        places: dict[tuple[str, str], dict[str, int]] = {}
-        for row in locations.rows:
-            places.setdefault((row["content_id"], row["dimension"]), {})[row["value"]] = int(row["views"])
         points: dict[str, dict[str, ContentSeriesPoint]] = {}
         if series:
             for row in series_rows:

@@ -15,6 +15,7 @@ Definitions (see docs/metrics.md):
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,7 +24,7 @@ from core.errors import InvalidRequest
 from core.taxonomy import CONTENT_VIEW, SEARCH_QUERY
 from semantic.compiler import Filter, MetricQuery, run_query
 from semantic.content_metadata import ContentMetadataStore
-from semantic.periods import Period, period_label, utc_text
+from semantic.periods import Period, bounds_ms, period_label, utc_text
 from semantic.results import MetricChange, PeriodInfo, compare
 from storage.event_keys import sql_list
 from storage.events import EventStore
@@ -105,6 +106,10 @@ class RecommendationReport(BaseModel):
     source: str
 
 
+def _utc_day(epoch_ms: int) -> date:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).date()
+
+
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_ROWS:
         raise InvalidRequest(f"limit must be between 1 and {MAX_ROWS}", details={"field": "limit"})
@@ -119,13 +124,14 @@ class SearchAnalyticsService:
 
     async def overview(self, period: Period) -> SearchOverview:
         previous = period.previous()
-        totals, positions, discovery, conversion = await asyncio.gather(
+        # The longest statement first: a statement that starts alone may use every core.
+        conversion, totals, positions, discovery = await asyncio.gather(
+            self.conversion([period, previous]),
             run_query(self._store, MetricQuery("search", _TOTALS, period, ("period",), with_previous=True)),
             run_query(
                 self._store, MetricQuery("search", ("clicks",), period, ("click_position",), at_least=(("clicks", 1),))
             ),
             run_query(self._store, MetricQuery("content", _DISCOVERY, period, ("period",), with_previous=True)),
-            self._conversion([period, previous]),
         )
         rows = {r["period"]: r for r in totals.rows}
         found = {r["period"]: r for r in discovery.rows}
@@ -167,8 +173,45 @@ class SearchAnalyticsService:
             **now,
         )
 
-    async def _conversion(self, periods: list[Period]) -> list[tuple[int, int]]:
-        """(searches with a session, converted searches) for each period."""
+    async def conversion(self, periods: list[Period], *, route: str = "auto") -> list[tuple[int, int]]:
+        """(searches with a session, converted searches) for each period.
+
+        Reads session_searches, where each row holds a session's searches of one UTC day and every
+        view that can convert them; ``route="raw"`` groups the events by session instead (the parity
+        tests compare both).
+        """
+        if route == "raw":
+            return await self._conversion_from_events(periods)
+        bounds = bounds_ms(periods)
+        params: dict[str, Any] = {
+            "d_from": _utc_day(min(start for start, _ in bounds)),
+            # The day of the last millisecond of the window, included (a window may be empty at the epoch).
+            "d_to": _utc_day(max(max(end for _, end in bounds) - 1, 0)),
+            "window_ms": self._conversion_minutes * 60_000,
+        }
+        labels = []
+        for index, (start, end) in enumerate(bounds):
+            params[f"p{index}s"], params[f"p{index}e"] = start, end
+            labels.append(f"s >= {{p{index}s:Int64}} AND s < {{p{index}e:Int64}}, {index}")
+        result = await self._store.query(
+            f"""SELECT lbl, count(), countIf(converted)
+            FROM (
+                SELECT multiIf({", ".join(labels)}, -1) AS lbl,
+                       arrayExists(v -> v > s AND v <= s + {{window_ms:Int64}}, views) AS converted
+                FROM (
+                    SELECT searches, views FROM session_searches FINAL
+                    WHERE day >= {{d_from:Date}} AND day <= {{d_to:Date}} AND notEmpty(searches)
+                )
+                ARRAY JOIN searches AS s
+            )
+            WHERE lbl >= 0
+            GROUP BY lbl""",
+            params,
+        )
+        found = {int(lbl): (int(total), int(converted)) for lbl, total, converted in result.rows}
+        return [found.get(i, (0, 0)) for i in range(len(periods))]
+
+    async def _conversion_from_events(self, periods: list[Period]) -> list[tuple[int, int]]:
         window_ms = self._conversion_minutes * 60_000
         params: dict[str, Any] = {
             "w_start": utc_text(min(p.start for p in periods)),

@@ -1,12 +1,15 @@
 """User analytics: UserAnalytics for one user, the user's preferences, and the aggregated view (DAU/WAU/MAU).
 
 One user's numbers read events_by_user (that user's rows only, sorted by time); the aggregated
-numbers read the user_daily and session_rollup rollups through the compiler.
+numbers read the user_daily and session_rollup rollups (raw events where user_daily's UTC days are
+not the local days), through the compiler or, for the overview, in statements of its own that
+answer several windows in one pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +21,7 @@ from core.taxonomy import CONTENT_VIEW
 from semantic import scores
 from semantic.catalog import USER_EVENT_SOURCES
 from semantic.compiler import MetricQuery, compile_query, run_query
-from semantic.periods import Period, period_label
+from semantic.periods import Period, period_label, utc_text
 from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
 from semantic.sessions import SessionStats, session_stats
 from semantic.user_events import PeriodNumbers, read_user_numbers
@@ -282,51 +285,46 @@ class UserAnalyticsService:
         )
 
     async def overview(self, period: Period) -> UsersOverview:
-        """Active, new and returning users, DAU/WAU/MAU and stickiness, sessions, against the previous period."""
-        previous = period.previous()
-        week = period.shifted(period.end_date - timedelta(days=6), period.end_date)
-        month = period.shifted(period.end_date - timedelta(days=29), period.end_date)
-        week_before = previous.shifted(previous.end_date - timedelta(days=6), previous.end_date)
-        month_before = previous.shifted(previous.end_date - timedelta(days=29), previous.end_date)
-        first = compile_query(MetricQuery("users", ("first_seen",), None, ("user_id",)))
-        params = {**first.parameters}
-        label = period_label("m_first_seen", [period, previous], params)
-        # Two gathers of typed results, run together (one gather of nine loses the element types).
-        (totals, daily, series, new, sessions), (wau, mau, wau_before, mau_before) = await asyncio.gather(
-            asyncio.gather(
-                run_query(self._store, MetricQuery("users", ("users",), period, ("period",), with_previous=True)),
-                run_query(
-                    self._store, MetricQuery("users", ("users",), period, ("period", "day"), with_previous=True)
-                ),
-                run_query(self._store, MetricQuery("users", ("users",), period, ("bucket",))),
-                self._store.query(f"SELECT {label} AS lbl, count() FROM ({first.sql}) GROUP BY lbl", params),
-                session_stats(self._store, [period, previous]),
-            ),
-            asyncio.gather(
-                run_query(self._store, MetricQuery("users", ("users",), week)),
-                run_query(self._store, MetricQuery("users", ("users",), month)),
-                run_query(self._store, MetricQuery("users", ("users",), week_before)),
-                run_query(self._store, MetricQuery("users", ("users",), month_before)),
-            ),
-        )
-        active = {row["period"]: int(row["users"]) for row in totals.rows}
-        per_day: dict[str, int] = {}
-        for row in daily.rows:
-            per_day[row["period"]] = per_day.get(row["period"], 0) + int(row["users"])
-        new_users = {row[0]: int(row[1]) for row in new.rows}
+        """Active, new and returning users, DAU/WAU/MAU and stickiness, sessions, against the previous period.
 
-        def figures(
-            key: str, index: str, days: int, weekly: Any, monthly: Any, stats: SessionStats
-        ) -> dict[str, float]:
-            users = active.get(key, 0)
-            dau = per_day.get(key, 0) / days
-            mau_value = int(monthly.rows[0]["users"]) if monthly.rows else 0
+        Three statements run together: one pass over every user's days gives the distinct users of
+        each window (period, previous, their last week and month) and who was new in the periods; the
+        users of each day give DAU and a daily series; and the sessions.
+        """
+        previous = period.previous()
+        windows = _OverviewWindows.of(period)
+        daily_query = MetricQuery("users", ("users",), period, ("period", "day"), with_previous=True)
+        # The rollup answers when its UTC days are the local days of every window; raw events otherwise.
+        routed = compile_query(daily_query).source
+        from_rollup = all(
+            compile_query(MetricQuery("users", ("users",), window)).source == "user_daily" for window in windows.all
+        )
+        series_query = (
+            None
+            if period.granularity == "day"
+            else run_query(self._store, MetricQuery("users", ("users",), period, ("bucket",)))
+        )
+        users, daily, sessions, series = await asyncio.gather(
+            self._window_users(windows, from_rollup),
+            self._daily_users(daily_query, from_rollup),
+            session_stats(self._store, [period, previous]),
+            series_query if series_query is not None else _no_rows(),
+        )
+        per_day: dict[str, int] = {}
+        for row in daily:
+            per_day[row["period"]] = per_day.get(row["period"], 0) + int(row["users"])
+
+        def figures(index: int, days: int, stats: SessionStats) -> dict[str, float]:
+            active = users.active[index]
+            new = users.new[index]
+            dau = per_day.get(_PERIOD_KEYS[index], 0) / days
+            mau_value = users.months[index]
             return {
-                "active_users": users,
-                "new_users": new_users.get(index, 0),
-                "returning_users": users - new_users.get(index, 0),
+                "active_users": active,
+                "new_users": new,
+                "returning_users": active - new,
                 "dau": round(dau, 4),
-                "wau": int(weekly.rows[0]["users"]) if weekly.rows else 0,
+                "wau": users.weeks[index],
                 "mau": mau_value,
                 "stickiness": round(dau / mau_value, 4) if mau_value else 0.0,
                 "sessions": stats.sessions,
@@ -335,9 +333,13 @@ class UserAnalyticsService:
                 "pages_per_session": stats.pages_per_session,
             }
 
-        now = figures("current", "0", period.days, wau, mau, sessions[0])
-        before = figures("previous", "1", previous.days, wau_before, mau_before, sessions[1])
-        counts = {bucket_label(row["bucket"], period): int(row["users"]) for row in series.rows}
+        now = figures(0, period.days, sessions[0])
+        before = figures(1, previous.days, sessions[1])
+        if series is None:
+            current = (row for row in daily if row["period"] == "current")
+            counts = {bucket_label(row["day"], period): int(row["users"]) for row in current}
+        else:
+            counts = {bucket_label(row["bucket"], period): int(row["users"]) for row in series.rows}
         return UsersOverview(
             period=PeriodInfo.of(period),
             previous_period=PeriodInfo.of(previous),
@@ -353,5 +355,123 @@ class UserAnalyticsService:
                 ActiveUsersPoint(bucket=label, active_users=counts.get(label, 0)) for label in period_buckets(period)
             ],
             comparison=compare(now, before),
-            source=totals.source,
+            source=routed,
         )
+
+    async def _window_users(self, windows: _OverviewWindows, from_rollup: bool) -> _WindowUsers:
+        """Distinct users of each window and new users of the period and the previous one, in one pass
+        grouped by user.
+
+        A user is new in a period when the first event of all their history (user_daily's first_seen,
+        whatever the windows are read from) falls in it; rows after the period cannot change that.
+        """
+        params: dict[str, Any] = {}
+        flags: list[str] = []
+        for index, window in enumerate(windows.all):
+            start, end = f"w{index}s", f"w{index}e"
+            if from_rollup:
+                params[start], params[end] = _utc_day(window.start), _utc_day(window.end)
+                within = f"day >= {{{start}:Date}} AND day < {{{end}:Date}}"
+            else:
+                params[start], params[end] = utc_text(window.start), utc_text(window.end)
+                within = f"at >= {{{start}:DateTime64(3, 'UTC')}} AND at < {{{end}:DateTime64(3, 'UTC')}}"
+            flags.append(f"max(active AND {within}) AS a{index}")
+        # user_daily rows on or after this day have a first event after every window.
+        params["days_to"] = _utc_day(windows.period.end) + timedelta(days=1)
+        if from_rollup:
+            source = "SELECT user_id, day, first_seen, 1 AS active FROM user_daily WHERE day < {days_to:Date}"
+        else:
+            params["from"] = utc_text(min(window.start for window in windows.all))
+            params["to"] = utc_text(windows.period.end)
+            source = (
+                f"SELECT user_id, timestamp AS at, {_NEVER} AS first_seen, 1 AS active FROM events WHERE user_id != '' "
+                "AND timestamp >= {from:DateTime64(3, 'UTC')} AND timestamp < {to:DateTime64(3, 'UTC')} "
+                f"UNION ALL SELECT user_id, {_EPOCH_MS} AS at, first_seen, 0 AS active FROM user_daily "
+                "WHERE day < {days_to:Date}"
+            )
+        first_period = period_label("min(first_seen)", [windows.period, windows.previous], params)
+        counts = ", ".join(f"countIf(a{index})" for index in range(len(windows.all)))
+        result = await self._store.query(
+            f"""SELECT {counts}, countIf(first_period = '0'), countIf(first_period = '1')
+            FROM (
+                SELECT {", ".join(flags)}, {first_period} AS first_period
+                FROM ({source})
+                GROUP BY user_id
+            )""",
+            params,
+        )
+        row = [int(value) for value in result.rows[0]]
+        return _WindowUsers(active=row[0:2], weeks=row[2:4], months=row[4:6], new=row[6:8])
+
+    async def _daily_users(self, query: MetricQuery, from_rollup: bool) -> list[dict[str, Any]]:
+        """Rows of (period, day, users): the distinct users of each day of the period and the previous one."""
+        if not from_rollup:
+            return (await run_query(self._store, query)).rows
+        assert query.period is not None
+        period = query.period
+        previous = period.previous()
+        # FINAL leaves one row per (day, user): counting rows counts the day's users exactly, at a
+        # fraction of the cost of a distinct count of the names.
+        result = await self._store.query(
+            "SELECT day, count() FROM user_daily FINAL WHERE day >= {from:Date} AND day < {to:Date} GROUP BY day",
+            {"from": _utc_day(previous.start), "to": _utc_day(period.end)},
+        )
+        current_from = _utc_day(period.start)
+        return [
+            {"period": "current" if day >= current_from else "previous", "day": day, "users": users}
+            for day, users in result.rows
+        ]
+
+
+_PERIOD_KEYS = ("current", "previous")
+# A first event later than any: user rows read from events take part in the windows only.
+_NEVER = "toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC')"
+_EPOCH_MS = "toDateTime64(0, 3, 'UTC')"
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+async def _no_rows() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _OverviewWindows:
+    """The windows of the users overview: the period, the previous one, and the last week and 30 days
+    of each."""
+
+    period: Period
+    previous: Period
+    week: Period
+    month: Period
+    week_before: Period
+    month_before: Period
+
+    @classmethod
+    def of(cls, period: Period) -> _OverviewWindows:
+        previous = period.previous()
+        return cls(
+            period=period,
+            previous=previous,
+            week=period.shifted(period.end_date - timedelta(days=6), period.end_date),
+            month=period.shifted(period.end_date - timedelta(days=29), period.end_date),
+            week_before=previous.shifted(previous.end_date - timedelta(days=6), previous.end_date),
+            month_before=previous.shifted(previous.end_date - timedelta(days=29), previous.end_date),
+        )
+
+    @property
+    def all(self) -> tuple[Period, ...]:
+        """In the order _WindowUsers reads them."""
+        return (self.period, self.previous, self.week, self.week_before, self.month, self.month_before)
+
+
+@dataclass(frozen=True, slots=True)
+class _WindowUsers:
+    """Distinct users per window and new users, each as [period, previous]."""
+
+    active: list[int]
+    weeks: list[int]
+    months: list[int]
+    new: list[int]

@@ -88,3 +88,24 @@ async def test_each_threads_client_reads_under_the_budget(pool: ReadPool) -> Non
     assert refused.value.details["max"] == 1_000_000
     assert (await pool.call_analytics("query", "SELECT sum(number) FROM numbers(1000)")).rows == [(sum(range(1000)),)]
     assert pool.queued == 0
+
+
+async def test_running_statements_share_the_cores(chdb_dir: Path) -> None:
+    """A lone statement may use every core; one that runs beside another gets its share of them."""
+    database = f"reads_{secrets.token_hex(4)}"
+    clickhouse.connect(None, chdb_path=chdb_dir, database=database).close()
+    reads = ReadPool(lambda: clickhouse.connect(None, chdb_path=chdb_dir, database=database), threads=2, cores=4)
+    threads = "SELECT getSetting('max_threads') AS threads"
+    try:
+        assert (await reads.call_analytics("query", threads)).rows == [(4,)]
+        # One stream, so it holds its thread for its whole second whatever threads it is given.
+        blocker = asyncio.ensure_future(reads.call_analytics("query", f"{BLOCKER}, max_threads = 1"))
+        for _ in range(500):
+            if reads.running:
+                break
+            await asyncio.sleep(0.01)
+        assert (await reads.call_analytics("query", threads)).rows == [(2,)]
+        await blocker
+        assert (await reads.call_analytics("query_arrow", threads)).column("threads").to_pylist() == [4]
+    finally:
+        reads.shutdown()

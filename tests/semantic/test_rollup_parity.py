@@ -17,9 +17,11 @@ import pytest
 
 from semantic.catalog import FAMILIES
 from semantic.compiler import Filter, MetricQuery, compile_query, run_query
+from semantic.content_metadata import ContentMetadataStore
 from semantic.periods import Period, period_label
 from semantic.playback import content_watch_seconds
 from semantic.retention import RetentionService
+from semantic.search import SearchAnalyticsService
 from semantic.segments import SegmentRules, SegmentService
 from semantic.sessions import length_distribution, session_stats
 from semantic.user_events import read_user_numbers
@@ -240,6 +242,64 @@ async def test_search_matches_raw(store: InProcessStore) -> None:
     await _same(store, MetricQuery("search", metrics, _period(), ("period",), with_previous=True), "search_daily")
 
 
+async def _same_conversion(store: InProcessStore, periods: list[Period], minutes: int) -> list[tuple[int, int]]:
+    search = SearchAnalyticsService(store, ContentMetadataStore(store), conversion_minutes=minutes)
+    routed = await search.conversion(periods)
+    assert routed == await search.conversion(periods, route="raw")
+    return routed
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata", "America/New_York"])
+@pytest.mark.parametrize("minutes", [30, 1440])
+async def test_search_conversion_matches_raw(store: InProcessStore, tz: str, minutes: int) -> None:
+    counts = await _same_conversion(store, [_period(tz), _period(tz).previous()], minutes)
+    assert counts[0][0] > 1000 and 0 < counts[0][1] < counts[0][0]
+
+
+async def _same_views_by_hour_and_place(store: InProcessStore, period: Period) -> int:
+    """content_daily's views by UTC hour and place in the period equal the raw events'."""
+    params = {"from": period.start.date(), "to": period.end.date()}
+    result = await store.query(
+        "SELECT content_id, sumMap(hour_views), sumMap(country_views), sumMap(region_views) FROM content_daily "
+        "WHERE day >= {from:Date} AND day < {to:Date} GROUP BY content_id",
+        params,
+    )
+    from_rollup = {
+        row[0]: {"hours": {int(h): v for h, v in row[1].items() if v}, "country": row[2], "region": row[3]}
+        for row in result.rows
+    }
+    hours = await run_query(
+        store, MetricQuery("content", ("views",), period, ("content_id", "hour_of_day"), route="raw")
+    )
+    places = await run_query(
+        store,
+        MetricQuery(
+            "breakdown",
+            ("views",),
+            period,
+            ("content_id", "dimension", "value"),
+            (Filter("dimension", ("country", "region")),),
+            route="raw",
+        ),
+    )
+    from_events: dict[str, dict[str, dict[Any, int]]] = {}
+    for row in hours.rows:
+        if row["views"]:
+            from_events.setdefault(row["content_id"], {"hours": {}, "country": {}, "region": {}})["hours"][
+                int(row["hour_of_day"])
+            ] = row["views"]
+    for row in places.rows:
+        from_events.setdefault(row["content_id"], {"hours": {}, "country": {}, "region": {}})[row["dimension"]][
+            row["value"]
+        ] = row["views"]
+    assert {c: v for c, v in from_rollup.items() if v["hours"]} == from_events
+    return sum(sum(v["hours"].values()) for v in from_events.values())
+
+
+async def test_content_daily_views_by_hour_and_place_match_raw(store: InProcessStore) -> None:
+    assert await _same_views_by_hour_and_place(store, _period()) > 5_000
+
+
 async def test_sessions_match_raw(store: InProcessStore) -> None:
     periods = [_period("Asia/Kolkata"), _period("Asia/Kolkata").previous()]
     assert await session_stats(store, periods) == await session_stats(store, periods, source="events")
@@ -380,5 +440,7 @@ async def test_backfilled_rollups_match_raw(backfilled: InProcessStore) -> None:
     assert copy.analytics.model_dump(exclude={"calculated_at", "last_updated"}) == raw.analytics.model_dump(
         exclude={"calculated_at", "last_updated"}
     )
+    assert await _same_views_by_hour_and_place(backfilled, _period()) > 1_000
+    assert (await _same_conversion(backfilled, [_period(), _period().previous()], 30))[0][0] > 100
     metadata = await backfilled.query("SELECT count() FROM content_metadata WHERE category != ''")
     assert metadata.rows[0][0] > 100
