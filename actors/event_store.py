@@ -310,10 +310,10 @@ class EventStoreActor:
         # Arrow's allocator keeps what a bulk load freed: hand it back.
         pa.default_memory_pool().release_unused()
 
-    async def settle_rollups(self) -> int:
+    async def settle_rollups(self, timeout_seconds: float = 60.0) -> int:
         """Wait until every write acknowledged so far is in ClickHouse and in the rollups."""
         await self._caught_up()
-        return await self._rollups.settle()
+        return await self._rollups.settle(timeout_seconds)
 
     # ---- live counters, metrics, lifecycle ------------------------------------------------
     async def realtime_snapshot(self, shard: int) -> dict[str, Any]:
