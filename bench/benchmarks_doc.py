@@ -35,6 +35,7 @@ END = "<!-- end generated -->"
 MODULES = {
     "ingest": "bench.bench_ingest",
     "ingest_memory": "bench.bench_ingest",
+    "journeys": "bench.bench_journeys",
     "queries": "bench.bench_queries",
     "queries_full": "bench.bench_queries",
     "realtime": "bench.bench_realtime",
@@ -188,6 +189,16 @@ def _cached(doc: Result) -> str:
         f"1,000 requests/s offered: p95 {ms(offered['p95_ms'])} ms, {offered['ok']:,} answered; "
         f"32 clients: {closed['qps']:,.0f} requests/s (p95 {ms(closed['p95_ms'])} ms)"
     )
+
+
+def _journey(case: str) -> Callable[[Result], str]:
+    def value(doc: Result) -> str:
+        c = doc["cases"][case]
+        return (
+            f"p50 {ms(c['p50_ms'])} ms (max of {c['runs']} {ms(c['max_ms'])}), peak RSS {count(c['peak_rss_mib'])} MiB"
+        )
+
+    return value
 
 
 def _ray_call(doc: Result) -> str:
@@ -370,6 +381,24 @@ FIGURES: tuple[Figure, ...] = (
         "queries_full",
         _query("content.journey"),
         "p95 < 500 ms",
+    ),
+    Figure(
+        "Behavior patterns in one process (no HTTP), 10M events with the bot slice",
+        "journeys",
+        _journey("behavior_patterns"),
+        "< 500 ms",
+    ),
+    Figure(
+        "Journey of the biggest bot session's user in one process, 10M events with the bot slice",
+        "journeys",
+        _journey("user_journey.heavy_user"),
+        "< 500 ms",
+    ),
+    Figure(
+        "Journey around the most viewed content in one process, 10M events with the bot slice",
+        "journeys",
+        _journey("content_journey.top_content"),
+        "< 500 ms",
     ),
     Figure(
         "Content analytics over distinct items, 8 concurrent clients, 10M-event store",
