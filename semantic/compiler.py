@@ -16,30 +16,22 @@ Identifiers and expressions come from semantic/catalog.py only; every request va
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from semantic import filter_sql
 from semantic.catalog import COLUMNS, FAMILIES, TIME_DIMENSIONS, WHERE, Dimension, Family, Metric, Rollup
+from semantic.filter_sql import COMPARE, SINGLE_VALUE_OPS, FilterOp
 from semantic.periods import Period, utc_text
 from storage.event_keys import CONTENT_KEY, sql_list
 from storage.events import EventStore
 
 Route = Literal["auto", "raw", "rollup"]
-FilterOp = Literal["in", "not_in", "eq", "neq", "contains", "gt", "gte", "lt", "lte"]
 ValueType = Literal["String", "Int64"]
 _REF = re.compile(r"@([a-z_]+)")
-_SINGLE_VALUE_OPS = frozenset({"eq", "neq", "contains", "gt", "gte", "lt", "lte"})
-_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_COMPARE_PY: dict[str, Callable[[float, float], bool]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
 # Time dimensions at an hour's grain: a daily rollup cannot answer them.
 _HOURLY_TIME_DIMENSIONS = frozenset({"hour", "hour_of_day"})
 
@@ -59,7 +51,7 @@ class Filter:
     def __post_init__(self) -> None:
         if self.exclude and self.op != "in":
             raise UnknownName("exclude=True is op='not_in'; give one or the other")
-        if self.op in _SINGLE_VALUE_OPS and len(self.values) != 1:
+        if self.op in SINGLE_VALUE_OPS and len(self.values) != 1:
             raise UnknownName(f"filter op {self.op!r} takes exactly one value")
 
     @property
@@ -364,10 +356,8 @@ class _Builder:
         """A filter on a metadata field as a content subquery. Content without metadata (or events
         without content) have '' for the field, as the grouped dimension shows them, so they pass
         exactly when '' passes."""
-        inner = predicate(field, flt, "String", self.bind)
-        if passes_empty(flt):
-            return f"{CONTENT_KEY} NOT IN (SELECT content_id FROM content_metadata WHERE NOT ({inner}))"
-        return f"{CONTENT_KEY} IN (SELECT content_id FROM content_metadata WHERE {inner})"
+        values = _bound_values(flt, "String")
+        return filter_sql.metadata_condition(CONTENT_KEY, field, flt.effective_op, values, self.bind)
 
     def build(self) -> CompiledQuery:
         query = self.query
@@ -466,35 +456,21 @@ def _typed(value: str | int | float, value_type: ValueType) -> str | int:
     return min(max(int(float(value)), _INT64[0]), _INT64[1])
 
 
+def _bound_values(flt: Filter, value_type: ValueType) -> list[Any]:
+    """``flt``'s values typed as filter_sql binds them: numbers for a comparison, text for contains."""
+    op = flt.effective_op
+    if op == "contains":
+        return [str(v) for v in flt.values]
+    if op in COMPARE and value_type != "Int64":
+        return [float(v) for v in flt.values]
+    return [_typed(v, value_type) for v in flt.values]
+
+
 def predicate(expression: str, flt: Filter, value_type: ValueType, bind: Callable[[Any], str]) -> str:
     """``flt`` as a condition on ``expression``; ``bind(value)`` returns the name of a bound parameter."""
-    op = flt.effective_op
-    if op in ("in", "not_in"):
-        values = [_typed(v, value_type) for v in flt.values]
-        return f"{expression} {'NOT IN' if op == 'not_in' else 'IN'} {{{bind(values)}:Array({value_type})}}"
-    value = flt.values[0]
-    if op in ("eq", "neq"):
-        return f"{expression} {'!=' if op == 'neq' else '='} {{{bind(_typed(value, value_type))}:{value_type}}}"
-    if op == "contains":
-        return f"positionCaseInsensitiveUTF8(toString({expression}), {{{bind(str(value))}:String}}) > 0"
-    if value_type == "Int64":
-        return f"{expression} {_COMPARE[op]} {{{bind(_typed(value, value_type))}:Int64}}"
-    return f"toFloat64OrZero(toString({expression})) {_COMPARE[op]} {{{bind(float(value))}:Float64}}"
+    return filter_sql.condition(expression, flt.effective_op, _bound_values(flt, value_type), value_type, bind)
 
 
 def passes_empty(flt: Filter) -> bool:
     """Whether the text '' passes ``flt``, as ClickHouse evaluates ``predicate`` on it."""
-    op = flt.effective_op
-    texts = [str(v) for v in flt.values]
-    if op == "in":
-        return "" in texts
-    if op == "not_in":
-        return "" not in texts
-    if op == "eq":
-        return texts[0] == ""
-    if op == "neq":
-        return texts[0] != ""
-    if op == "contains":
-        return texts[0] == ""
-    # '' is not a number: it compares as 0.
-    return _COMPARE_PY[op](0.0, float(flt.values[0]))
+    return filter_sql.passes_empty(flt.effective_op, flt.values)

@@ -8,13 +8,14 @@ type, language, author) are looked up in the ``content_metadata`` view by the ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.errors import InvalidRequest
+from semantic.filter_sql import Bind, FilterOp, condition, metadata_condition
 from storage.event_keys import CONTENT_KEY, QUERY_KEY
 
 DimensionType = Literal["string", "integer"]
@@ -87,7 +88,6 @@ METADATA_JOIN = (
     "FROM content_metadata) AS meta ON meta.meta_content_id = {content}"
 )
 
-FilterOp = Literal["eq", "neq", "in", "not_in", "contains", "gt", "gte", "lt", "lte"]
 _MAX_FILTER_VALUES = 1000
 _MAX_VALUE_LENGTH = 1024
 
@@ -125,17 +125,15 @@ class DimensionFilter(BaseModel):
         numeric = self.op in ("gt", "gte", "lt", "lte") or EVENT_DIMENSIONS[self.dimension].type == "integer"
         if numeric:
             try:
-                self.values = [int(float(v)) if EVENT_DIMENSIONS[self.dimension].type == "integer" else float(v)
-                               for v in self.values]
+                self.values = [
+                    int(float(v)) if EVENT_DIMENSIONS[self.dimension].type == "integer" else float(v)
+                    for v in self.values
+                ]
             except (TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"{self.dimension} {self.op} needs numbers") from exc
         else:
             self.values = [str(v) for v in self.values]
         return self
-
-
-Bind = Callable[[Any], str]
-_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def filter_sql(flt: DimensionFilter, bind: Bind, *, content: str = CONTENT_KEY) -> str:
@@ -147,43 +145,9 @@ def filter_sql(flt: DimensionFilter, bind: Bind, *, content: str = CONTENT_KEY) 
     NOT among the ones the filter refuses, so events without metadata stay in.
     """
     dimension = EVENT_DIMENSIONS[flt.dimension]
-    integer = dimension.type == "integer"
-    value_type = "Int64" if integer else "String"
     if dimension.metadata_field is not None:
-        inner = _predicate(dimension.metadata_field, flt, bind, value_type)
-        if passes_empty(flt):
-            return f"{content} NOT IN (SELECT content_id FROM content_metadata WHERE NOT ({inner}))"
-        return f"{content} IN (SELECT content_id FROM content_metadata WHERE {inner})"
-    return _predicate(dimension.sql, flt, bind, value_type)
-
-
-def passes_empty(flt: DimensionFilter) -> bool:
-    """Whether the value '' satisfies a text filter."""
-    if flt.op == "eq":
-        return flt.values[0] == ""
-    if flt.op == "neq":
-        return flt.values[0] != ""
-    if flt.op == "in":
-        return "" in flt.values
-    if flt.op == "not_in":
-        return "" not in flt.values
-    if flt.op == "contains":
-        return flt.values[0] == ""
-    return False
-
-
-def _predicate(expression: str, flt: DimensionFilter, bind: Bind, value_type: str) -> str:
-    if flt.op in ("in", "not_in"):
-        operator = "NOT IN" if flt.op == "not_in" else "IN"
-        return f"{expression} {operator} {{{bind(list(flt.values))}:Array({value_type})}}"
-    if flt.op in ("eq", "neq"):
-        operator = "!=" if flt.op == "neq" else "="
-        return f"{expression} {operator} {{{bind(flt.values[0])}:{value_type}}}"
-    if flt.op == "contains":
-        return f"positionCaseInsensitiveUTF8(toString({expression}), {{{bind(str(flt.values[0]))}:String}}) > 0"
-    number_type = value_type if value_type == "Int64" else "Float64"
-    cast = expression if value_type == "Int64" else f"toFloat64OrZero(toString({expression}))"
-    return f"{cast} {_COMPARE[flt.op]} {{{bind(flt.values[0])}:{number_type}}}"
+        return metadata_condition(content, dimension.metadata_field, flt.op, flt.values, bind)
+    return condition(dimension.sql, flt.op, flt.values, "Int64" if dimension.type == "integer" else "String", bind)
 
 
 def filters_sql(filters: Sequence[DimensionFilter], bind: Bind, *, content: str = CONTENT_KEY) -> str:
