@@ -5,6 +5,10 @@ Every error answer has the body ``{"error": <code>, "message": <text>, "details"
 ``openapi_document`` builds the app's document and removes what FastAPI adds on its own but the
 service never answers (its 422 "HTTPValidationError": parameter errors are 400s here), and marks
 the routes that document a 401 as needing the bearer API key.
+
+Routes that take a JSON body read it themselves (size limit first, then each field checked with an
+error naming it), so FastAPI cannot see the body's model: ``json_body`` documents it from the same
+model (or typed dict) the route validates with, under components/schemas.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+_SCHEMA_REF = "#/components/schemas/{model}"
+# Body schemas by component name, registered by the routes' json_body(...) as their modules load.
+_REQUEST_BODIES: dict[str, Any] = {}
 
 
 class ErrorBody(BaseModel):
@@ -85,6 +93,38 @@ def error_responses(*statuses: int, common: bool = True) -> dict[int | str, dict
     return responses
 
 
+def json_body(name: str, shape: Any, description: str) -> dict[str, Any]:
+    """``openapi_extra=`` for a route that reads its JSON body itself: the body is ``shape`` (a pydantic
+    model, typed dict or type, or a JSON schema as a dict), documented as the component schema ``name``."""
+    _REQUEST_BODIES[name] = shape
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": _SCHEMA_REF.format(model=name)}}},
+        }
+    }
+
+
+def _add_request_bodies(document: dict[str, Any]) -> None:
+    """The body schemas the document's routes refer to, with the models they are built of."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    text = json.dumps(document["paths"])
+    for name, shape in _REQUEST_BODIES.items():
+        if f'"{_SCHEMA_REF.format(model=name)}"' not in text:
+            continue
+        schema = (
+            dict(shape)
+            if isinstance(shape, dict)
+            else TypeAdapter(shape).json_schema(ref_template=_SCHEMA_REF, mode="validation")
+        )
+        for nested, definition in schema.pop("$defs", {}).items():
+            # Two models of one name would make one reference mean two shapes.
+            if schemas.setdefault(nested, definition) != definition:
+                raise ValueError(f"two different schemas are named {nested!r} in the OpenAPI document")
+        schemas[name] = schema
+
+
 def _drop_default_validation_error(operation: dict[str, Any]) -> None:
     """FastAPI documents a 422 with its own body on every route with parameters; the service answers
     those errors with a 400 in the error body (serve_app/http.py), so that 422 is not true here."""
@@ -118,6 +158,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 _drop_default_validation_error(operation)
                 _requires_bearer_key(operation)
         _drop_unreferenced(document, ("HTTPValidationError", "ValidationError"))
+        _add_request_bodies(document)
         components = document.setdefault("components", {})
         components["securitySchemes"] = {
             BEARER_SCHEME: {"type": "http", "scheme": "bearer", "description": "an API key: Bearer ak_..."}

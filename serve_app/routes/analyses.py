@@ -22,7 +22,7 @@ from semantic.paths import PathsResult
 from semantic.stickiness import StickinessResult
 from serve_app.deps import AnalyticsReader, services_of
 from serve_app.http import cached_response, read_json
-from serve_app.openapi import error_responses
+from serve_app.openapi import error_responses, json_body
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["behaviour analyses"])
 
@@ -43,6 +43,7 @@ async def _answer(request: Request, principal: Principal, kind: AnalysisKind) ->
     summary="Ordered steps within a conversion window: actors per step, conversion, drop-off, time to convert",
     description="The body is a FunnelRequest (docs/analyses.md#funnels).",
     responses={200: {"model": FunnelResult}, **_ERRORS},
+    openapi_extra=json_body("FunnelRequest", FUNNEL.request, "The funnel (docs/analyses.md#funnels)"),
 )
 async def funnel(request: Request, principal: AnalyticsReader) -> Response:
     return await _answer(request, principal, FUNNEL)
@@ -54,6 +55,7 @@ async def funnel(request: Request, principal: AnalyticsReader) -> Response:
     description="The body is a RetentionRequest (docs/analyses.md#retention). Not the same as "
     "GET /api/v1/analytics/users/retention (cohorts by first event, any event a return).",
     responses={200: {"model": RetentionResult}, **_ERRORS},
+    openapi_extra=json_body("RetentionRequest", RETENTION.request, "The retention (docs/analyses.md#retention)"),
 )
 async def retention(request: Request, principal: AnalyticsReader) -> Response:
     return await _answer(request, principal, RETENTION)
@@ -64,6 +66,7 @@ async def retention(request: Request, principal: AnalyticsReader) -> Response:
     summary="The most frequent paths of sessions after (or before) an anchor step, and the steps at each depth",
     description="The body is a PathsRequest (docs/analyses.md#paths).",
     responses={200: {"model": PathsResult}, **_ERRORS},
+    openapi_extra=json_body("PathsRequest", PATHS.request, "The paths (docs/analyses.md#paths)"),
 )
 async def paths(request: Request, principal: AnalyticsReader) -> Response:
     return await _answer(request, principal, PATHS)
@@ -74,6 +77,7 @@ async def paths(request: Request, principal: AnalyticsReader) -> Response:
     summary="Users by number of active days per week or month, and the DAU/WAU or DAU/MAU ratio",
     description="The body is a StickinessRequest (docs/analyses.md#stickiness).",
     responses={200: {"model": StickinessResult}, **_ERRORS},
+    openapi_extra=json_body("StickinessRequest", STICKINESS.request, "The stickiness (docs/analyses.md#stickiness)"),
 )
 async def stickiness(request: Request, principal: AnalyticsReader) -> Response:
     return await _answer(request, principal, STICKINESS)

@@ -8,11 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from semantic.analytics_query import AnalyticsQueryResult
+from semantic.analytics_query import AnalyticsQueryRequest, AnalyticsQueryResult
 from semantic.public_catalog import AnalyticsCatalog, catalog_for
 from serve_app.deps import AnalyticsReader, services_of
 from serve_app.http import cached_response, json_response, parse_json, read_body
-from serve_app.openapi import error_responses
+from serve_app.openapi import error_responses, json_body
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics query"])
 
@@ -35,6 +35,7 @@ async def analytics_catalog(principal: AnalyticsReader) -> Response:
     description="The body is an AnalyticsQueryRequest (docs/queries.md); a metric or dimension the role "
     "may not use is a 403 naming it and the allowed roles.",
     responses={200: {"model": AnalyticsQueryResult}, **error_responses(413, 422)},
+    openapi_extra=json_body("AnalyticsQueryRequest", AnalyticsQueryRequest, "The query (docs/queries.md)"),
 )
 async def analytics_query(request: Request, principal: AnalyticsReader) -> Response:
     services = services_of(request)

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from core.errors import NotFound
+from semantic.content_metadata import MetadataUpdate
 from serve_app.deps import ContentMetadataReader, ContentMetadataWriter, ServicesDep
 from serve_app.http import json_response, read_json
-from serve_app.openapi import error_responses
+from serve_app.openapi import error_responses, json_body
 
 router = APIRouter(prefix="/api/v1/analytics/content-metadata", tags=["content metadata"])
 
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api/v1/analytics/content-metadata", tags=["content m
     "/{content_id}",
     summary="Create or update a content's metadata; fields left out keep their value",
     responses=error_responses(413, 422),
+    openapi_extra=json_body("MetadataUpdate", MetadataUpdate, "The fields to set; those left out keep their value"),
 )
 async def put_content_metadata(
     content_id: str, request: Request, services: ServicesDep, _: ContentMetadataWriter

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from core.errors import NotFound
+from core.models import EventIn
 from semantic.ingestion import IngestResult
 from semantic.raw_events import DEFAULT_PAGE_SIZE, RawEventQuery
 from serve_app.deps import EventIngester, RawEventQuerier, RawEventReader, ServicesDep, services_of
 from serve_app.http import json_response, read_json
-from serve_app.openapi import BatchResult, error_responses
+from serve_app.openapi import BatchResult, error_responses, json_body
 from serve_app.periods import IsoDateTime
 from serve_app.services import Services
 
@@ -30,6 +33,13 @@ BATCH_RESPONSES = {
 }
 
 
+@with_config(ConfigDict(extra="forbid"))
+class EventBatchIn(TypedDict):
+    """A batch of events; each is checked on its own, and the valid ones are stored whatever the others are."""
+
+    events: Annotated[list[EventIn], Field(min_length=1)]
+
+
 async def ingest_single(services: Services, raw: Any, route: str) -> Response:
     event_id, duplicate = await services.ingest.ingest_one(raw, route)
     return json_response({"id": event_id, "duplicate": duplicate}, status_code=200 if duplicate else 201)
@@ -41,7 +51,13 @@ def batch_response(result: IngestResult) -> Response:
     return json_response(result.to_dict(), status_code=status)
 
 
-@router.post("/events", status_code=201, summary="Track a single event", responses=SINGLE_EVENT_RESPONSES)
+@router.post(
+    "/events",
+    status_code=201,
+    summary="Track a single event",
+    responses=SINGLE_EVENT_RESPONSES,
+    openapi_extra=json_body("EventIn", EventIn, "One event; only event_type is required (docs/ingest.md)"),
+)
 async def track_event(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     raw = await read_json(request, max_bytes=services.settings.max_batch_bytes)
@@ -52,6 +68,7 @@ async def track_event(request: Request, _: EventIngester) -> Response:
     "/events/batch",
     summary="Track many events; valid ones are stored even when others are rejected",
     responses=BATCH_RESPONSES,
+    openapi_extra=json_body("EventBatchIn", EventBatchIn, "Up to the batch limit of events (docs/ingest.md)"),
 )
 async def track_batch(request: Request, _: EventIngester) -> Response:
     services = services_of(request)

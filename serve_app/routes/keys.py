@@ -12,7 +12,7 @@ from core.access import Role
 from core.errors import FieldError, ValidationFailed
 from serve_app.deps import AuditReader, KeyManager, ServicesDep
 from serve_app.http import json_response, read_json
-from serve_app.openapi import error_responses
+from serve_app.openapi import error_responses, json_body
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -28,6 +28,7 @@ class NewApiKey(BaseModel):
     status_code=201,
     summary="Create an API key; the key is shown only in this response",
     responses=error_responses(413, 422),
+    openapi_extra=json_body("NewApiKey", NewApiKey, "The key's name and role"),
 )
 async def create_key(request: Request, services: ServicesDep, principal: KeyManager) -> Response:
     try:

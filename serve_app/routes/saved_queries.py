@@ -14,10 +14,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
-from semantic.saved_queries import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, MAX_VERSION
+from semantic.saved_queries import (
+    DEFAULT_PAGE_SIZE,
+    MAX_OFFSET,
+    MAX_PAGE_SIZE,
+    MAX_VERSION,
+    SavedQueryCreate,
+    SavedQueryUpdate,
+)
 from serve_app.deps import AnalyticsReader, ServicesDep
 from serve_app.http import json_response, read_json
-from serve_app.openapi import error_responses
+from serve_app.openapi import error_responses, json_body
 
 PREFIX = "/api/v1/analytics/saved-queries"
 # A definition is at most 32 KiB (MAX_DEFINITION_BYTES); the rest is the name, description and up to
@@ -73,6 +80,7 @@ def _answer(model: type[BaseModel], description: str) -> dict[str, Any]:
     status_code=201,
     summary="Save a query, funnel, retention, paths or stickiness definition; the caller's key owns it",
     responses={201: _answer(SavedQueryBody, "Saved; Location names it"), **error_responses(409, 413, 422)},
+    openapi_extra=json_body("SavedQueryCreate", SavedQueryCreate, "The definition to save (docs/queries.md)"),
 )
 async def create_saved_query(request: Request, services: ServicesDep, principal: AnalyticsReader) -> Response:
     body = await read_json(request, max_bytes=MAX_BODY_BYTES)
@@ -111,6 +119,7 @@ async def get_saved_query(query_id: str, services: ServicesDep, principal: Analy
     "/{query_id}",
     summary="Change a saved query's name, description, definition or sharing (owner or admin); send the version read",
     responses={200: _answer(SavedQueryBody, "The saved query as changed"), **error_responses(404, 409, 413, 422)},
+    openapi_extra=json_body("SavedQueryUpdate", SavedQueryUpdate, "The fields to change and the version read"),
 )
 async def update_saved_query(
     query_id: str, request: Request, services: ServicesDep, principal: AnalyticsReader

@@ -8,12 +8,54 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from core.errors import FieldError, ValidationFailed
+from core.models import EVENT_IN
 from core.taxonomy import CONTENT_VIEW, CUSTOM_EVENT_TYPE_PATTERN, SEARCH_QUERY
 from serve_app.deps import EventIngester, services_of
 from serve_app.http import read_json
+from serve_app.openapi import json_body
 from serve_app.routes.events import SINGLE_EVENT_RESPONSES, ingest_single
 
 router = APIRouter(prefix="/api/v1/analytics/track", tags=["tracking"])
+
+
+def _event_body(description: str, fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A tracking body's schema: an event's fields (the route sets event_type) and the route's own."""
+    event = EVENT_IN.json_schema(mode="validation")
+    properties = {name: schema for name, schema in event["properties"].items() if name != "event_type"}
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {**properties, **fields},
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+_TEXT = {"type": "string", "minLength": 1}
+_NUMBER = {"type": "number"}
+CONTENT_VIEW_BODY = _event_body(
+    "A content view; duration_seconds, position and source go into properties",
+    {"content_id": {**_TEXT, "maxLength": 256}, "duration_seconds": _NUMBER, "position": _NUMBER, "source": _TEXT},
+    ["content_id"],
+)
+SEARCH_BODY = _event_body(
+    "A search; query, results_count, filters and page go into properties",
+    {
+        "query": {**_TEXT, "maxLength": 1024},
+        "results_count": {"type": "integer", "minimum": 0},
+        "filters": {"type": "object"},
+        "page": {"type": "integer"},
+    },
+    ["query"],
+)
+USER_ACTION_BODY = _event_body(
+    "A user action: the action is the event type",
+    {
+        "action": {"type": "string", "pattern": CUSTOM_EVENT_TYPE_PATTERN.pattern},
+        "user_id": {**_TEXT, "maxLength": 256},
+    },
+    ["action", "user_id"],
+)
 
 
 def _body_object(raw: Any) -> dict[str, Any]:
@@ -44,7 +86,13 @@ def _move_to_properties(body: dict[str, Any], names: tuple[str, ...]) -> None:
     body["properties"] = properties
 
 
-@router.post("/content-view", status_code=201, summary="Track a content view", responses=SINGLE_EVENT_RESPONSES)
+@router.post(
+    "/content-view",
+    status_code=201,
+    summary="Track a content view",
+    responses=SINGLE_EVENT_RESPONSES,
+    openapi_extra=json_body("ContentViewIn", CONTENT_VIEW_BODY, "The view"),
+)
 async def track_content_view(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
@@ -53,7 +101,13 @@ async def track_content_view(request: Request, _: EventIngester) -> Response:
     return await ingest_single(services, {**body, "event_type": CONTENT_VIEW}, "content_view")
 
 
-@router.post("/search", status_code=201, summary="Track a search query", responses=SINGLE_EVENT_RESPONSES)
+@router.post(
+    "/search",
+    status_code=201,
+    summary="Track a search query",
+    responses=SINGLE_EVENT_RESPONSES,
+    openapi_extra=json_body("SearchIn", SEARCH_BODY, "The search"),
+)
 async def track_search(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))
@@ -65,7 +119,13 @@ async def track_search(request: Request, _: EventIngester) -> Response:
     return await ingest_single(services, {**body, "event_type": SEARCH_QUERY}, "search")
 
 
-@router.post("/user-action", status_code=201, summary="Track a user action", responses=SINGLE_EVENT_RESPONSES)
+@router.post(
+    "/user-action",
+    status_code=201,
+    summary="Track a user action",
+    responses=SINGLE_EVENT_RESPONSES,
+    openapi_extra=json_body("UserActionIn", USER_ACTION_BODY, "The action"),
+)
 async def track_user_action(request: Request, _: EventIngester) -> Response:
     services = services_of(request)
     body = _body_object(await read_json(request, max_bytes=services.settings.max_event_bytes))

@@ -10,9 +10,9 @@ without opening a page in the environment under test.
 
 Requests carry a key of their own (role admin, so every operation is reachable): nothing the run
 does, such as revoking keys, can touch the keys other tests use. No operation is excluded. The
-routes that take a JSON body read it themselves and the document describes no request body, so
-the generated requests to them carry none and get the documented 400; their bodies are exercised
-by the ingest, key and metadata tests.
+routes that take a JSON body read it themselves; the document describes each body with the model
+the route validates it with (serve_app/openapi.py json_body), so generated requests carry bodies,
+valid and invalid.
 """
 
 from __future__ import annotations
@@ -185,6 +185,28 @@ def test_bodies_that_can_be_too_large_document_413() -> None:
             assert {"413", "422"} <= set(operation["responses"]), (method, path)
         elif method in ("GET", "DELETE"):
             assert "413" not in operation["responses"], (method, path)
+
+
+def test_every_route_that_reads_a_body_documents_it() -> None:
+    # The routes that document a 413 are those that read a body (test above); each names its schema.
+    schemas = DOCUMENT["components"]["schemas"]
+    for method, path, operation in operations():
+        if "413" not in operation["responses"]:
+            assert "requestBody" not in operation, (method, path)
+            continue
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert body["$ref"].removeprefix("#/components/schemas/") in schemas, (method, path)
+
+
+def test_a_documented_body_is_the_one_the_route_validates() -> None:
+    funnel = DOCUMENT["paths"]["/api/v1/analytics/funnels"]["post"]["requestBody"]["content"]["application/json"]
+    assert funnel["schema"] == {"$ref": "#/components/schemas/FunnelRequest"}
+    steps = DOCUMENT["components"]["schemas"]["FunnelRequest"]["properties"]["steps"]
+    assert steps["items"] == {"$ref": "#/components/schemas/FunnelStep"}
+    event = DOCUMENT["components"]["schemas"]["EventIn"]
+    assert event["required"] == ["event_type"] and event["additionalProperties"] is False
+    view = DOCUMENT["components"]["schemas"]["ContentViewIn"]
+    assert "event_type" not in view["properties"] and view["required"] == ["content_id"]
 
 
 def test_graphql_is_not_in_the_rest_document() -> None:
