@@ -47,6 +47,13 @@ class EventType(StrEnum):
     IMPORT_FAILED = "import_failed"
     IMPORT_STAGE_COMPLETED = "import_stage_completed"
     PAGE_VIEW = "page_view"
+    RESOURCE_USAGE = "resource_usage"
+    HEALTH_CHECK = "health_check"
+    PROCESSING_STARTED = "processing_started"
+    PROCESSING_COMPLETED = "processing_completed"
+    PROCESSING_FAILED = "processing_failed"
+    # A statement this service ran on one of its databases (ClickHouse, PostgreSQL, Redis).
+    DATABASE_QUERY = "database_query"
 
 
 class EventCategory(StrEnum):
@@ -87,6 +94,12 @@ RECOMMENDATION_CLICK = EventType.RECOMMENDATION_CLICK.value
 IMPORT_FAILED = EventType.IMPORT_FAILED.value
 IMPORT_STAGE_COMPLETED = EventType.IMPORT_STAGE_COMPLETED.value
 PAGE_VIEW = EventType.PAGE_VIEW.value
+RESOURCE_USAGE = EventType.RESOURCE_USAGE.value
+HEALTH_CHECK = EventType.HEALTH_CHECK.value
+PROCESSING_STARTED = EventType.PROCESSING_STARTED.value
+PROCESSING_COMPLETED = EventType.PROCESSING_COMPLETED.value
+PROCESSING_FAILED = EventType.PROCESSING_FAILED.value
+DATABASE_QUERY = EventType.DATABASE_QUERY.value
 
 # --- groups of types ---------------------------------------------------------------------------------
 # A play segment opens with one of these and closes with one of those (watch time, storage/playback_rollup).
@@ -115,6 +128,12 @@ CONTENT_EVENT_TYPES: tuple[str, ...] = (
 # The spec's search events (what the live counters count as searches).
 SEARCH_EVENT_TYPES: tuple[str, ...] = (SEARCH_QUERY, SEARCH_RESULT_CLICK, SEARCH_FILTER)
 
+# Jobs: imports and media processing, read the same way (semantic/imports.py).
+IMPORT_JOB_TYPES: tuple[str, ...] = (IMPORT_STARTED, IMPORT_STAGE_COMPLETED, IMPORT_COMPLETED, IMPORT_FAILED)
+PROCESSING_JOB_TYPES: tuple[str, ...] = (PROCESSING_STARTED, PROCESSING_COMPLETED, PROCESSING_FAILED)
+# What the service health board reads (semantic/system.py).
+SYSTEM_EVENT_TYPES: tuple[str, ...] = (API_REQUEST, ERROR_OCCURRED, RESOURCE_USAGE, HEALTH_CHECK, DATABASE_QUERY)
+
 # --- categories --------------------------------------------------------------------------------------
 # The platform's types beyond the spec, with their category (page_view's is not its prefix's).
 WELL_KNOWN_CUSTOM_TYPES: dict[str, EventCategory] = {
@@ -129,6 +148,12 @@ WELL_KNOWN_CUSTOM_TYPES: dict[str, EventCategory] = {
     IMPORT_FAILED: EventCategory.IMPORT,
     IMPORT_STAGE_COMPLETED: EventCategory.IMPORT,
     PAGE_VIEW: EventCategory.USER,
+    RESOURCE_USAGE: EventCategory.SYSTEM,
+    HEALTH_CHECK: EventCategory.SYSTEM,
+    DATABASE_QUERY: EventCategory.SYSTEM,
+    PROCESSING_STARTED: EventCategory.IMPORT,
+    PROCESSING_COMPLETED: EventCategory.IMPORT,
+    PROCESSING_FAILED: EventCategory.IMPORT,
 }
 
 # The spec's types: by prefix, but for the system events.

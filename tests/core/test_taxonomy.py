@@ -5,12 +5,15 @@ from core.taxonomy import (
     CATEGORY_PATTERN,
     CONTENT_EVENT_TYPES,
     CUSTOM_EVENT_TYPE_PATTERN,
+    IMPORT_JOB_TYPES,
     PAGE_TYPES,
     PLAYBACK_EVENT_TYPES,
     PLAYBACK_SESSION_TYPES,
+    PROCESSING_JOB_TYPES,
     SEARCH_EVENT_TYPES,
     SEGMENT_CLOSERS,
     SEGMENT_OPENERS,
+    SYSTEM_EVENT_TYPES,
     WELL_KNOWN_CUSTOM_TYPES,
     EventCategory,
     EventType,
@@ -58,6 +61,9 @@ GROUPS = {
     "PAGE_TYPES": PAGE_TYPES,
     "CONTENT_EVENT_TYPES": CONTENT_EVENT_TYPES,
     "SEARCH_EVENT_TYPES": SEARCH_EVENT_TYPES,
+    "IMPORT_JOB_TYPES": IMPORT_JOB_TYPES,
+    "PROCESSING_JOB_TYPES": PROCESSING_JOB_TYPES,
+    "SYSTEM_EVENT_TYPES": SYSTEM_EVENT_TYPES,
 }
 
 
@@ -101,6 +107,12 @@ def test_builtin_types_have_their_category(event_type, category):
         ("import_stage_completed", "import"),
         # Not derivable from the prefix: the table must win.
         ("page_view", "user"),
+        ("resource_usage", "system"),
+        ("health_check", "system"),
+        ("database_query", "system"),
+        ("processing_started", "import"),
+        ("processing_completed", "import"),
+        ("processing_failed", "import"),
     ],
 )
 def test_well_known_custom_types(event_type, category):
@@ -110,7 +122,7 @@ def test_well_known_custom_types(event_type, category):
 
 
 def test_well_known_custom_types_are_all_tested_and_valid():
-    assert len(WELL_KNOWN_CUSTOM_TYPES) == 11
+    assert len(WELL_KNOWN_CUSTOM_TYPES) == 17
     assert [t for t in WELL_KNOWN_CUSTOM_TYPES if not CUSTOM_EVENT_TYPE_PATTERN.match(t)] == []
 
 
