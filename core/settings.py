@@ -81,6 +81,27 @@ class Settings(BaseSettings):
     # How often a replica asks the event store for the data watermark (the cache key's freshness part).
     watermark_poll_ms: int = Field(200, ge=20, le=5000)
 
+    # System health (docs/system.md): a service is degraded or down at these error rates (share of its
+    # requests answered 5xx in the window), or when its latest health check says so.
+    health_degraded_error_rate: float = Field(0.05, gt=0, le=1)
+    health_down_error_rate: float = Field(0.5, gt=0, le=1)
+    # Capacity planning: the utilization (percent) each resource's trend is forecast to cross.
+    capacity_cpu_percent: float = Field(80.0, gt=0, le=100)
+    capacity_memory_percent: float = Field(85.0, gt=0, le=100)
+    capacity_disk_percent: float = Field(90.0, gt=0, le=100)
+    # The infrastructure cost model of /system/usage, in the currency the operator bills in.
+    cost_per_cpu_hour: float = Field(0.04, ge=0)
+    cost_per_gb_hour: float = Field(0.005, ge=0)
+    cost_per_million_requests: float = Field(0.20, ge=0)
+    # A database statement slower than this counts as slow (/database/performance).
+    slow_query_ms: float = Field(500.0, gt=0)
+    # An import or processing job that started and reported nothing more for this long is stuck.
+    import_stuck_after_minutes: int = Field(60, ge=1)
+    # The service records its own requests and statement timings as system events of service
+    # "analytics", flushed in batches this often; false turns that off.
+    self_telemetry: bool = True
+    self_telemetry_flush_ms: int = Field(1000, ge=100, le=60_000)
+
     # Real-time layer: counter shard actors (by content id), live update tick, Redis snapshot period.
     counter_shards: int = Field(1, ge=1, le=64)
     realtime_tick_ms: int = Field(200, ge=50, le=5000)
