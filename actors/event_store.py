@@ -171,6 +171,9 @@ class EventStoreActor:
         # Replayed rows were acknowledged before this process started: the watermark cannot pass
         # them until they are in the rollups, so they are fed before the store serves.
         self._replayed_through = self._rollups.position()[0] if self.replayed_rows else 0
+        # Writes to tables other than events (content metadata updates) change answers too; counted
+        # from the clock at start, so a restarted actor never hands out a count an earlier one used.
+        self._tables_seq = time.time_ns()
         if self.replayed_rows and not self._rollups.wait_fed(self._replayed_through, REPLAY_FEED_SECONDS):
             log.warning("the rollups are still behind the rows replayed from the log; the watermark waits for them")
 
@@ -266,10 +269,11 @@ class EventStoreActor:
     async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
         return await self._reads.call_analytics("query_arrow", sql, parameters)
 
-    async def watermark(self) -> tuple[int, int, int]:
-        """(stored_seq, fed_seq, as_of_ms): the last insert in the events table, the last one fed to
-        the rollups, and an instant (epoch ms) such that every event acknowledged before it is in
-        both. Memory only, no ClickHouse statement.
+    async def watermark(self) -> tuple[int, int, int, int]:
+        """(stored_seq, fed_seq, as_of_ms, tables_seq): the last insert in the events table, the last
+        one fed to the rollups, an instant (epoch ms) such that every event acknowledged before it is
+        in both, and the count of writes to the other tables (metadata). Memory only, no ClickHouse
+        statement.
 
         as_of is the earliest of now, the oldest pending write's acceptance and the acceptance bound
         of each insert not yet fed (RollupFeeder.position): an event acknowledged earlier was accepted
@@ -283,12 +287,13 @@ class EventStoreActor:
         if fed >= self._replayed_through:
             as_of = min(t for t in (now, oldest_pending, oldest_unfed) if t is not None)
             self._as_of_ms = max(self._as_of_ms, as_of)
-        return stored, fed, self._as_of_ms
+        return stored, fed, self._as_of_ms, self._tables_seq
 
     # ---- bulk loads -----------------------------------------------------------------------
     async def insert_table(self, table: str, rows: pa.Table) -> None:
         if table != "events":
             await self._writer.insert_table(table, rows)
+            self._tables_seq += 1
             return
         await self.load_events(rows)
         await self._rollups.settle()
@@ -461,8 +466,8 @@ class RemoteEventStore:
         return int(await self._retrying(self._actor.settle_rollups))
 
     async def watermark(self) -> Watermark:
-        stored_seq, fed_seq, as_of_ms = await self._retrying(self._actor.watermark)
-        return Watermark(stored_seq, fed_seq, as_of_ms)
+        stored_seq, fed_seq, as_of_ms, tables_seq = await self._retrying(self._actor.watermark)
+        return Watermark(stored_seq, fed_seq, as_of_ms, tables_seq)
 
     async def metrics_text(self) -> bytes:
         return bytes(await self._retrying(self._actor.metrics_text))

@@ -2,7 +2,8 @@
 
 Types are thin views over the pydantic result models of semantic/ (strawberry's pydantic
 integration); maps (top countries, comparisons, breakdowns) travel as ``AnalyticsMap`` JSON objects
-with the same keys as the REST answers.
+with the same keys as the REST answers. The content, user and search fields answer through ``reads``
+(semantic/analytics_reads.py): the same result cache entries as REST, each answer with its ``asOf``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from strawberry.types import Info
 
 from graphql_schema.context import GraphQLContext
 from semantic.analytics import Analytics
+from semantic.analytics_reads import AnalyticsReads
 from semantic.content_metadata import ContentMetadata
 from semantic.periods import Period
 from semantic.results import MetricChange, PeriodInfo
@@ -55,6 +57,11 @@ def analytics_period(info: Info[GraphQLContext, None], range: AnalyticsRange | N
 
 def analytics(info: Info[GraphQLContext, None]) -> Analytics:
     return info.context.analytics
+
+
+def reads(info: Info[GraphQLContext, None]) -> AnalyticsReads:
+    """The caller's analytics reads, through the result cache shared with REST."""
+    return AnalyticsReads.of(info.context, info.context.principal)
 
 
 @strawberry.experimental.pydantic.type(model=PeriodInfo, all_fields=True, description="The days an answer covers")

@@ -1,4 +1,5 @@
-"""Content analytics over GraphQL: the same answers as /api/v1/analytics/content/... and content metadata."""
+"""Content analytics over GraphQL: the same answers as /api/v1/analytics/content/... (the same result
+cache entries, semantic/analytics_reads.py) and content metadata."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from graphql_schema.analytics_base import (
     ContentMetadataType,
     analytics,
     analytics_period,
+    reads,
 )
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
@@ -133,8 +135,8 @@ class ContentQueries:
     async def content_analytics(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None
     ) -> ContentAnalyticsReport:
-        period = analytics_period(info, range)
-        return ContentAnalyticsReport.from_pydantic(await analytics(info).content.report(content_id, period))
+        answer = await reads(info).content_report(content_id, analytics_period(info, range))
+        return ContentAnalyticsReport.from_pydantic(content_models.ContentAnalyticsReport.model_validate(answer.json()))
 
     @strawberry.field(
         description="Content analytics in bulk: filter, sort, paginate", permission_classes=[ReadAnalytics]
@@ -153,9 +155,8 @@ class ContentQueries:
         content_type: str | None = None,
         language: str | None = None,
     ) -> ContentPage:
-        period = analytics_period(info, range)
-        page = await analytics(info).content.page(
-            period,
+        answer = await reads(info).content_list(
+            analytics_period(info, range),
             sort=sort,
             descending=descending,
             limit=limit,
@@ -165,7 +166,7 @@ class ContentQueries:
             content_type=content_type,
             language=language,
         )
-        return ContentPage.from_pydantic(page)
+        return ContentPage.from_pydantic(content_models.ContentPage.model_validate(answer.json()))
 
     @strawberry.field(
         description="Top content by a metric, optionally in one category", permission_classes=[ReadAnalytics]
@@ -181,19 +182,23 @@ class ContentQueries:
         content_type: str | None = None,
         min_views: int = 1,
     ) -> TopPerformingContent:
-        period = analytics_period(info, range)
-        top = await analytics(info).content.top_performing(
-            period, metric=metric, limit=limit, category=category, content_type=content_type, min_views=min_views
+        answer = await reads(info).top_performing(
+            analytics_period(info, range),
+            metric=metric,
+            limit=limit,
+            category=category,
+            content_type=content_type,
+            min_views=min_views,
         )
-        return TopPerformingContent.from_pydantic(top)
+        return TopPerformingContent.from_pydantic(content_models.TopPerforming.model_validate(answer.json()))
 
     @strawberry.field(description="Plain-language findings about one content", permission_classes=[ReadAnalytics])
     @maps_errors
     async def content_insights(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None
     ) -> ContentInsights:
-        period = analytics_period(info, range)
-        return ContentInsights.from_pydantic(await analytics(info).insights.insights(content_id, period))
+        answer = await reads(info).content_insights(content_id, analytics_period(info, range))
+        return ContentInsights.from_pydantic(content_insights.ContentInsights.model_validate(answer.json()))
 
     @strawberry.field(
         description="Who views the content, by source, place, device, browser and referrer",
@@ -203,8 +208,8 @@ class ContentQueries:
     async def content_audience(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None, limit: int = 20
     ) -> ContentAudience:
-        period = analytics_period(info, range)
-        return ContentAudience.from_pydantic(await analytics(info).content.audience(content_id, period, limit=limit))
+        answer = await reads(info).content_audience(content_id, analytics_period(info, range), limit=limit)
+        return ContentAudience.from_pydantic(content_models.ContentAudience.model_validate(answer.json()))
 
     @strawberry.field(
         description="What viewers did right before and after viewing the content", permission_classes=[ReadAnalytics]
@@ -213,10 +218,8 @@ class ContentQueries:
     async def content_journey(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None, limit: int = 10
     ) -> ContentJourney:
-        period = analytics_period(info, range)
-        return ContentJourney.from_pydantic(
-            await analytics(info).journeys.content_journey(content_id, period, limit=limit)
-        )
+        answer = await reads(info).content_journey(content_id, analytics_period(info, range), limit=limit)
+        return ContentJourney.from_pydantic(journeys.ContentJourney.model_validate(answer.json()))
 
     @strawberry.field(
         description="Contents side by side, each against its category's lifecycle median",
@@ -230,9 +233,8 @@ class ContentQueries:
         range: AnalyticsRange | None = None,
         lifecycle_days: int = 30,
     ) -> ContentComparison:
-        period = analytics_period(info, range)
-        result = await analytics(info).comparison.compare(ids, period, lifecycle_days=lifecycle_days)
-        return ContentComparison.from_pydantic(result)
+        answer = await reads(info).content_comparison(ids, analytics_period(info, range), lifecycle_days=lifecycle_days)
+        return ContentComparison.from_pydantic(content_comparison.ContentComparison.model_validate(answer.json()))
 
     @strawberry.field(
         description="A content's metadata (null when none was recorded)", permission_classes=[ReadContentMetadata]

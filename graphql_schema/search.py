@@ -1,11 +1,12 @@
-"""Search and discovery analytics over GraphQL: the same answers as /api/v1/analytics/search/..."""
+"""Search and discovery analytics over GraphQL: the same answers as /api/v1/analytics/search/... (the
+same result cache entries, semantic/analytics_reads.py)."""
 
 from __future__ import annotations
 
 import strawberry
 from strawberry.types import Info
 
-from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics, analytics_period
+from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period, reads
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
 from graphql_schema.permissions import ReadAnalytics
@@ -48,16 +49,16 @@ class SearchAnalyticsQueries:
     async def search_overview(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
     ) -> SearchOverview:
-        period = analytics_period(info, range)
-        return SearchOverview.from_pydantic(await analytics(info).search.overview(period))
+        answer = await reads(info).search_overview(analytics_period(info, range))
+        return SearchOverview.from_pydantic(search.SearchOverview.model_validate(answer.json()))
 
     @strawberry.field(description="Top queries with their click-through rate", permission_classes=[ReadAnalytics])
     @maps_errors
     async def top_search_queries(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
     ) -> SearchQueries:
-        period = analytics_period(info, range)
-        return SearchQueries.from_pydantic(await analytics(info).search.top_queries(period, limit=limit))
+        answer = await reads(info).top_search_queries(analytics_period(info, range), limit=limit)
+        return SearchQueries.from_pydantic(search.TopQueries.model_validate(answer.json()))
 
     @strawberry.field(
         description="Queries that returned no results, most frequent first", permission_classes=[ReadAnalytics]
@@ -66,8 +67,8 @@ class SearchAnalyticsQueries:
     async def zero_result_queries(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
     ) -> SearchQueries:
-        period = analytics_period(info, range)
-        return SearchQueries.from_pydantic(await analytics(info).search.zero_result_queries(period, limit=limit))
+        answer = await reads(info).zero_result_queries(analytics_period(info, range), limit=limit)
+        return SearchQueries.from_pydantic(search.TopQueries.model_validate(answer.json()))
 
     @strawberry.field(
         description="Recommendation impressions and clicks, overall and per content", permission_classes=[ReadAnalytics]
@@ -76,5 +77,5 @@ class SearchAnalyticsQueries:
     async def recommendation_performance(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
     ) -> RecommendationReport:
-        period = analytics_period(info, range)
-        return RecommendationReport.from_pydantic(await analytics(info).search.recommendations(period, limit=limit))
+        answer = await reads(info).recommendations(analytics_period(info, range), limit=limit)
+        return RecommendationReport.from_pydantic(search.RecommendationReport.model_validate(answer.json()))

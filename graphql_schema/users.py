@@ -1,4 +1,5 @@
-"""User analytics over GraphQL: the same answers as /api/v1/analytics/users/..."""
+"""User analytics over GraphQL: the same answers as /api/v1/analytics/users/... (the same result cache
+entries, semantic/analytics_reads.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import strawberry
 from strawberry.types import Info
 
 from core.models import UserAnalytics
-from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics, analytics_period
+from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period, reads
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
 from graphql_schema.permissions import ReadAnalytics
@@ -126,8 +127,8 @@ class UserQueries:
     async def user_analytics(
         self, info: Info[GraphQLContext, None], user_id: str, range: AnalyticsRange | None = None
     ) -> UserAnalyticsReport:
-        period = analytics_period(info, range)
-        return UserAnalyticsReport.from_pydantic(await analytics(info).users.report(user_id, period))
+        answer = await reads(info).user_report(user_id, analytics_period(info, range))
+        return UserAnalyticsReport.from_pydantic(users.UserAnalyticsReport.model_validate(answer.json()))
 
     @strawberry.field(
         description="Active, new and returning users, DAU/WAU/MAU, stickiness and sessions",
@@ -137,8 +138,8 @@ class UserQueries:
     async def users_overview(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
     ) -> UsersOverview:
-        period = analytics_period(info, range)
-        return UsersOverview.from_pydantic(await analytics(info).users.overview(period))
+        answer = await reads(info).users_overview(analytics_period(info, range))
+        return UsersOverview.from_pydantic(users.UsersOverview.model_validate(answer.json()))
 
     @strawberry.field(
         description="Rule-based segments: new, churning, power, regular, casual", permission_classes=[ReadAnalytics]
@@ -152,10 +153,13 @@ class UserQueries:
         regular_min_share: float | None = None,
         churn_inactive_days: int | None = None,
     ) -> UserSegments:
-        period = analytics_period(info, range)
-        service = analytics(info).segments
-        rules = service.rules(power_min_share, regular_min_share, churn_inactive_days)
-        return UserSegments.from_pydantic(await service.segments(period, rules))
+        answer = await reads(info).user_segments(
+            analytics_period(info, range),
+            power_min_share=power_min_share,
+            regular_min_share=regular_min_share,
+            churn_inactive_days=churn_inactive_days,
+        )
+        return UserSegments.from_pydantic(segments.UserSegments.model_validate(answer.json()))
 
     @strawberry.field(
         description="Cohorts by first-seen day, week or month (the range's granularity)",
@@ -163,8 +167,8 @@ class UserQueries:
     )
     @maps_errors
     async def user_cohorts(self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None) -> CohortTable:
-        period = analytics_period(info, range)
-        return CohortTable.from_pydantic(await analytics(info).retention.cohorts(period))
+        answer = await reads(info).user_cohorts(analytics_period(info, range))
+        return CohortTable.from_pydantic(retention.CohortTable.model_validate(answer.json()))
 
     @strawberry.field(
         description="Retention curve over all cohorts, and churn against the previous period",
@@ -174,8 +178,8 @@ class UserQueries:
     async def user_retention(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None
     ) -> RetentionReport:
-        period = analytics_period(info, range)
-        return RetentionReport.from_pydantic(await analytics(info).retention.retention(period))
+        answer = await reads(info).user_retention(analytics_period(info, range))
+        return RetentionReport.from_pydantic(retention.RetentionReport.model_validate(answer.json()))
 
     @strawberry.field(
         description="One user's sessions step by step, and content-to-content transitions",
@@ -185,10 +189,8 @@ class UserQueries:
     async def user_journey(
         self, info: Info[GraphQLContext, None], user_id: str, range: AnalyticsRange | None = None, sessions: int = 20
     ) -> UserJourney:
-        period = analytics_period(info, range)
-        return UserJourney.from_pydantic(
-            await analytics(info).journeys.user_journey(user_id, period, sessions=sessions)
-        )
+        answer = await reads(info).user_journey(user_id, analytics_period(info, range), sessions=sessions)
+        return UserJourney.from_pydantic(journeys.UserJourney.model_validate(answer.json()))
 
     @strawberry.field(
         description="Categories, languages and content types the user views", permission_classes=[ReadAnalytics]
@@ -197,8 +199,8 @@ class UserQueries:
     async def user_preferences(
         self, info: Info[GraphQLContext, None], user_id: str, range: AnalyticsRange | None = None
     ) -> UserPreferences:
-        period = analytics_period(info, range)
-        return UserPreferences.from_pydantic(await analytics(info).users.preferences(user_id, period))
+        answer = await reads(info).user_preferences(user_id, analytics_period(info, range))
+        return UserPreferences.from_pydantic(users.UserPreferences.model_validate(answer.json()))
 
     @strawberry.field(
         description="Views by hour and weekday, session lengths, next-content transitions",
@@ -208,5 +210,5 @@ class UserQueries:
     async def behavior_patterns(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, transitions: int = 20
     ) -> BehaviorPatterns:
-        period = analytics_period(info, range)
-        return BehaviorPatterns.from_pydantic(await analytics(info).behavior.patterns(period, transitions=transitions))
+        answer = await reads(info).behavior_patterns(analytics_period(info, range), transitions=transitions)
+        return BehaviorPatterns.from_pydantic(behavior.BehaviorPatterns.model_validate(answer.json()))

@@ -3,19 +3,32 @@ cache when the same question was answered at the same watermark, for the same sc
 
 Transports (REST routes, GraphQL resolvers, reports, dashboards) call ``Answers.answer`` with the
 kind of analysis, the normalized request and a function that computes the answer at a watermark.
+An answer model that is a ``PinnedAnswer`` gets its ``as_of`` here, from the watermark its cache key
+was made with, so what an answer says of its freshness and what it is cached under never differ.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.access import Principal
 from semantic.freshness import Watermark, WatermarkTracker
 from semantic.result_cache import CachedAnswer, Question, ResultCache
 
 Compute = Callable[[Watermark], Awaitable[BaseModel]]
+
+
+class PinnedAnswer(BaseModel):
+    """An analytics answer that says how fresh it is: the data watermark it was computed at."""
+
+    as_of: datetime | None = Field(
+        default=None,
+        description="every event acknowledged before this instant is counted (the data watermark); "
+        "null when the answer was not pinned to one",
+    )
 
 
 def scope_of(principal: Principal | None) -> str:
@@ -31,11 +44,16 @@ class Answers:
     async def watermark(self) -> Watermark:
         return await self._watermarks.current()
 
-    async def answer(
-        self, kind: str, request: Question, principal: Principal | None, compute: Compute
-    ) -> CachedAnswer:
+    async def answer(self, kind: str, request: Question, principal: Principal | None, compute: Compute) -> CachedAnswer:
         watermark = await self._watermarks.current()
-        return await self._results.answer(kind, request, scope_of(principal), watermark, lambda: compute(watermark))
+
+        async def pinned() -> BaseModel:
+            result = await compute(watermark)
+            if isinstance(result, PinnedAnswer):
+                return result.model_copy(update={"as_of": watermark.as_of})
+            return result
+
+        return await self._results.answer(kind, request, scope_of(principal), watermark, pinned)
 
     async def close(self) -> None:
         await self._watermarks.close()

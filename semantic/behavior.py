@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import BaseModel
-
 from core.errors import InvalidRequest
 from core.taxonomy import CONTENT_VIEW
+from semantic.answers import PinnedAnswer
 from semantic.compiler import MetricQuery, run_query
 from semantic.content_metadata import ContentMetadataStore
 from semantic.journeys import Transition, session_steps, transitions_sql
@@ -28,7 +27,7 @@ from storage.events import EventStore
 MAX_TRANSITIONS = 100
 
 
-class BehaviorPatterns(BaseModel):
+class BehaviorPatterns(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     views_by_hour: dict[int, int]

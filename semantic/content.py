@@ -21,6 +21,7 @@ from core.enrichment import DEVICE_TYPES, TRAFFIC_SOURCES
 from core.errors import InvalidRequest, NotFound
 from core.models import ContentAnalytics, utc_now
 from semantic import scores
+from semantic.answers import PinnedAnswer
 from semantic.catalog import BREAKDOWN_DIMENSIONS
 from semantic.compiler import CompiledQuery, Filter, MetricQuery, QueryRows, compile_query, run_query
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
@@ -93,7 +94,7 @@ class ContentSeriesPoint(BaseModel):
     interactions: int
 
 
-class ContentAnalyticsReport(BaseModel):
+class ContentAnalyticsReport(PinnedAnswer):
     content_id: str
     metadata: ContentMetadata | None
     period: PeriodInfo
@@ -112,7 +113,7 @@ class ContentListItem(BaseModel):
     comparison: dict[str, MetricChange]
 
 
-class ContentPage(BaseModel):
+class ContentPage(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     sort: str
@@ -135,7 +136,7 @@ class TopContentItem(BaseModel):
     unique_views: int
 
 
-class TopPerforming(BaseModel):
+class TopPerforming(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     metric: str
@@ -155,7 +156,7 @@ class AudienceSlice(BaseModel):
     previous_share: float
 
 
-class ContentAudience(BaseModel):
+class ContentAudience(PinnedAnswer):
     content_id: str
     period: PeriodInfo
     previous_period: PeriodInfo

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from core.errors import InvalidRequest
 from core.models import ContentAnalytics
+from semantic.answers import PinnedAnswer
 from semantic.content import ContentAnalyticsService
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
 from semantic.periods import Period
@@ -73,7 +74,7 @@ class ComparedContent(BaseModel):
     lifecycle: Lifecycle | None
 
 
-class ContentComparison(BaseModel):
+class ContentComparison(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     lifecycle_days: int

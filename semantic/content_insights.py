@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from core.enrichment import TRAFFIC_SOURCES
+from semantic.answers import PinnedAnswer
 from semantic.compiler import MetricQuery, compile_query, run_query
 from semantic.content import ContentAnalyticsService, content_filters
 from semantic.content_metadata import ContentMetadataStore
@@ -42,7 +43,7 @@ class Insight(BaseModel):
     data: dict[str, Any]
 
 
-class ContentInsights(BaseModel):
+class ContentInsights(PinnedAnswer):
     content_id: str
     period: PeriodInfo
     previous_period: PeriodInfo

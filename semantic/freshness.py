@@ -1,9 +1,10 @@
 """How fresh an analytics answer is: the data watermark.
 
 The event store reports, per read, how far its tables are: ``stored_seq`` (inserts in the events
-table), ``fed_seq`` (inserts fed to the rollups) and ``as_of`` (every event acknowledged before this
-instant is in both). Answers carry ``as_of``; the result cache keys on the two sequence numbers, so
-a cached answer is never older than the data it would be computed from now.
+table), ``fed_seq`` (inserts fed to the rollups), ``tables_seq`` (writes to the other tables, such as
+content metadata updates) and ``as_of`` (every event acknowledged before this instant is in both).
+Answers carry ``as_of``; the result cache keys on the sequence numbers, so a cached answer is never
+older than the data it would be computed from now.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Watermark:
     stored_seq: int
     fed_seq: int
     as_of_ms: int
+    # Writes to tables beside events (content metadata): they change answers without new events.
+    tables_seq: int = 0
 
     @property
     def as_of(self) -> datetime:
@@ -31,7 +34,7 @@ class Watermark:
 
     @property
     def key(self) -> str:
-        return f"{self.stored_seq}.{self.fed_seq}"
+        return f"{self.stored_seq}.{self.fed_seq}.{self.tables_seq}"
 
 
 WatermarkSource = Callable[[], Awaitable[Watermark]]

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from core.errors import InvalidRequest
 from core.taxonomy import CONTENT_VIEW, PAGE_TYPES, SEARCH_QUERY
+from semantic.answers import PinnedAnswer
 from semantic.catalog import USER_EVENT_SOURCES
 from semantic.content import ContentAnalyticsService
 from semantic.content_metadata import ContentMetadataStore
@@ -71,7 +72,7 @@ class JourneyPath(BaseModel):
     views: int
 
 
-class ContentJourney(BaseModel):
+class ContentJourney(PinnedAnswer):
     content_id: str
     period: PeriodInfo
     previous_period: PeriodInfo
@@ -111,7 +112,7 @@ class UserSession(BaseModel):
     truncated: bool
 
 
-class UserJourney(BaseModel):
+class UserJourney(PinnedAnswer):
     user_id: str
     period: PeriodInfo
     previous_period: PeriodInfo

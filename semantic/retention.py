@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.errors import InvalidRequest
+from semantic.answers import PinnedAnswer
 from semantic.compiler import MetricQuery, Route, compile_query
 from semantic.periods import MIN_DATE, Period
 from semantic.results import PeriodInfo, bucket_label, period_buckets
@@ -48,7 +49,7 @@ class Cohort(BaseModel):
     cells: list[CohortCell]
 
 
-class CohortTable(BaseModel):
+class CohortTable(PinnedAnswer):
     period: PeriodInfo
     cohort_granularity: str
     cohorts: list[Cohort]
@@ -62,7 +63,7 @@ class RetentionPoint(BaseModel):
     rate: float
 
 
-class RetentionReport(BaseModel):
+class RetentionReport(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     cohort_granularity: str

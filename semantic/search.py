@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from core.errors import InvalidRequest
 from core.taxonomy import CONTENT_VIEW, SEARCH_QUERY
+from semantic.answers import PinnedAnswer
 from semantic.compiler import Filter, MetricQuery, run_query
 from semantic.content_metadata import ContentMetadataStore
 from semantic.periods import Period, bounds_ms, period_label, utc_text
@@ -41,7 +42,7 @@ _DISCOVERY = (
 )
 
 
-class SearchOverview(BaseModel):
+class SearchOverview(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     searches: int
@@ -79,7 +80,7 @@ class QueryStats(BaseModel):
     previous_searches: int
 
 
-class TopQueries(BaseModel):
+class TopQueries(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     queries: list[QueryStats]
@@ -95,7 +96,7 @@ class RecommendedContent(BaseModel):
     previous_clicks: int
 
 
-class RecommendationReport(BaseModel):
+class RecommendationReport(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     impressions: int

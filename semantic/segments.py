@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.errors import InvalidRequest
+from semantic.answers import PinnedAnswer
 from semantic.compiler import MetricQuery, Route, compile_query
 from semantic.periods import Period, utc_text
 from semantic.results import MetricChange, PeriodInfo
@@ -75,7 +76,7 @@ class Segment(BaseModel):
     comparison: MetricChange
 
 
-class UserSegments(BaseModel):
+class UserSegments(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     rules: dict[str, float]

@@ -19,6 +19,7 @@ from core.errors import NotFound
 from core.models import UserAnalytics, utc_now
 from core.taxonomy import CONTENT_VIEW
 from semantic import scores
+from semantic.answers import PinnedAnswer
 from semantic.catalog import USER_EVENT_SOURCES
 from semantic.compiler import MetricQuery, compile_query, run_query
 from semantic.periods import Period, period_label, utc_text
@@ -32,7 +33,7 @@ COMPARED_FIELDS = tuple(
 )
 
 
-class UserAnalyticsReport(BaseModel):
+class UserAnalyticsReport(PinnedAnswer):
     user_id: str
     period: PeriodInfo
     previous_period: PeriodInfo
@@ -50,7 +51,7 @@ class Preference(BaseModel):
     previous_views: int
 
 
-class UserPreferences(BaseModel):
+class UserPreferences(PinnedAnswer):
     user_id: str
     period: PeriodInfo
     previous_period: PeriodInfo
@@ -67,7 +68,7 @@ class ActiveUsersPoint(BaseModel):
     active_users: int
 
 
-class UsersOverview(BaseModel):
+class UsersOverview(PinnedAnswer):
     period: PeriodInfo
     previous_period: PeriodInfo
     active_users: int

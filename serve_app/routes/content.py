@@ -1,7 +1,8 @@
 """Content analytics: /api/v1/analytics/content/...
 
 Static paths (top-performing, comparison) are declared before /content/{content_id}; the realtime
-router (with /content/trending) is included before this one.
+router (with /content/trending) is included before this one. Every answer comes through the result
+cache (semantic/analytics_reads.py, shared with GraphQL), says its ``as_of`` and X-Cache hit or miss.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from semantic.analytics_reads import AnalyticsReads
 from serve_app.deps import AnalyticsReader, ServicesDep
-from serve_app.http import json_response
+from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
@@ -28,7 +30,7 @@ def _ids(raw: str | None) -> list[str] | None:
 @router.get("", summary="Content analytics in bulk: filter, sort, paginate", responses=error_responses(422))
 async def content_list(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     sort: str = "views",
     order: Literal["asc", "desc"] = "desc",
@@ -39,7 +41,7 @@ async def content_list(
     content_type: str | None = None,
     language: str | None = None,
 ) -> Response:
-    page = await services.analytics.content.page(
+    answer = await AnalyticsReads.of(services, principal).content_list(
         period,
         sort=sort,
         descending=order == "desc",
@@ -50,7 +52,7 @@ async def content_list(
         content_type=content_type,
         language=language,
     )
-    return json_response(page.model_dump(mode="json"))
+    return cached_response(answer)
 
 
 @router.get(
@@ -60,7 +62,7 @@ async def content_list(
 )
 async def top_performing(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     metric: str = "views",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -68,10 +70,10 @@ async def top_performing(
     content_type: str | None = None,
     min_views: Annotated[int, Query(ge=0)] = 1,
 ) -> Response:
-    top = await services.analytics.content.top_performing(
+    answer = await AnalyticsReads.of(services, principal).top_performing(
         period, metric=metric, limit=limit, category=category, content_type=content_type, min_views=min_views
     )
-    return json_response(top.model_dump(mode="json"))
+    return cached_response(answer)
 
 
 @router.get(
@@ -81,13 +83,13 @@ async def top_performing(
 )
 async def comparison(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     ids: Annotated[str, Query(description="comma-separated content ids (1 to 10)")],
     lifecycle_days: Annotated[int, Query(ge=1, le=90)] = 30,
 ) -> Response:
-    result = await services.analytics.comparison.compare(_ids(ids) or [], period, lifecycle_days=lifecycle_days)
-    return json_response(result.model_dump(mode="json"))
+    reads = AnalyticsReads.of(services, principal)
+    return cached_response(await reads.content_comparison(_ids(ids) or [], period, lifecycle_days=lifecycle_days))
 
 
 @router.get(
@@ -96,10 +98,9 @@ async def comparison(
     responses=error_responses(404, 422),
 )
 async def content_analytics(
-    content_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
+    content_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    report = await services.analytics.content.report(content_id, period)
-    return json_response(report.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).content_report(content_id, period))
 
 
 @router.get(
@@ -108,10 +109,9 @@ async def content_analytics(
     responses=error_responses(404, 422),
 )
 async def content_insights(
-    content_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
+    content_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    result = await services.analytics.insights.insights(content_id, period)
-    return json_response(result.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).content_insights(content_id, period))
 
 
 @router.get(
@@ -122,12 +122,12 @@ async def content_insights(
 async def content_audience(
     content_id: str,
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    result = await services.analytics.content.audience(content_id, period, limit=limit)
-    return json_response(result.model_dump(mode="json"))
+    reads = AnalyticsReads.of(services, principal)
+    return cached_response(await reads.content_audience(content_id, period, limit=limit))
 
 
 @router.get(
@@ -138,9 +138,9 @@ async def content_audience(
 async def content_journey(
     content_id: str,
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
 ) -> Response:
-    result = await services.analytics.journeys.content_journey(content_id, period, limit=limit)
-    return json_response(result.model_dump(mode="json"))
+    reads = AnalyticsReads.of(services, principal)
+    return cached_response(await reads.content_journey(content_id, period, limit=limit))

@@ -1,4 +1,8 @@
-"""Search and discovery analytics: /api/v1/analytics/search/..."""
+"""Search and discovery analytics: /api/v1/analytics/search/...
+
+Every answer comes through the result cache (semantic/analytics_reads.py, shared with GraphQL), says
+its ``as_of`` and X-Cache hit or miss.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from semantic.analytics_reads import AnalyticsReads
 from serve_app.deps import AnalyticsReader, ServicesDep
-from serve_app.http import json_response
+from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
@@ -20,20 +25,18 @@ router = APIRouter(prefix="/api/v1/analytics/search", tags=["search analytics"])
     summary="Searches, zero results, click-through and positions, conversion, recommendations",
     responses=error_responses(422),
 )
-async def search_overview(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
-    result = await services.analytics.search.overview(period)
-    return json_response(result.model_dump(mode="json"))
+async def search_overview(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+    return cached_response(await AnalyticsReads.of(services, principal).search_overview(period))
 
 
 @router.get("/queries", summary="Top queries with their click-through rate", responses=error_responses(422))
 async def top_queries(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    result = await services.analytics.search.top_queries(period, limit=limit)
-    return json_response(result.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).top_search_queries(period, limit=limit))
 
 
 @router.get(
@@ -43,12 +46,11 @@ async def top_queries(
 )
 async def zero_result_queries(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    result = await services.analytics.search.zero_result_queries(period, limit=limit)
-    return json_response(result.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).zero_result_queries(period, limit=limit))
 
 
 @router.get(
@@ -58,9 +60,8 @@ async def zero_result_queries(
 )
 async def recommendations(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    result = await services.analytics.search.recommendations(period, limit=limit)
-    return json_response(result.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).recommendations(period, limit=limit))

@@ -1,4 +1,8 @@
-"""User analytics: /api/v1/analytics/users/... (static paths before /users/{user_id})."""
+"""User analytics: /api/v1/analytics/users/... (static paths before /users/{user_id}).
+
+Every answer comes through the result cache (semantic/analytics_reads.py, shared with GraphQL), says
+its ``as_of`` and X-Cache hit or miss.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from semantic.analytics_reads import AnalyticsReads
 from serve_app.deps import AnalyticsReader, ServicesDep
-from serve_app.http import json_response
+from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
@@ -20,9 +25,8 @@ router = APIRouter(prefix="/api/v1/analytics/users", tags=["user analytics"])
     summary="Aggregated user analytics: active, new and returning users, DAU/WAU/MAU, stickiness, sessions",
     responses=error_responses(422),
 )
-async def users_overview(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
-    result = await services.analytics.users.overview(period)
-    return json_response(result.model_dump(mode="json"))
+async def users_overview(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+    return cached_response(await AnalyticsReads.of(services, principal).users_overview(period))
 
 
 @router.get(
@@ -32,15 +36,19 @@ async def users_overview(services: ServicesDep, _: AnalyticsReader, period: Peri
 )
 async def user_segments(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     power_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
     regular_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
     churn_inactive_days: Annotated[int | None, Query(ge=1, le=365)] = None,
 ) -> Response:
-    rules = services.analytics.segments.rules(power_min_share, regular_min_share, churn_inactive_days)
-    result = await services.analytics.segments.segments(period, rules)
-    return json_response(result.model_dump(mode="json"))
+    answer = await AnalyticsReads.of(services, principal).user_segments(
+        period,
+        power_min_share=power_min_share,
+        regular_min_share=regular_min_share,
+        churn_inactive_days=churn_inactive_days,
+    )
+    return cached_response(answer)
 
 
 @router.get(
@@ -48,9 +56,8 @@ async def user_segments(
     summary="Cohorts by first-seen day, week or month (the granularity) and their retention cells",
     responses=error_responses(422),
 )
-async def user_cohorts(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
-    result = await services.analytics.retention.cohorts(period)
-    return json_response(result.model_dump(mode="json"))
+async def user_cohorts(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+    return cached_response(await AnalyticsReads.of(services, principal).user_cohorts(period))
 
 
 @router.get(
@@ -58,9 +65,8 @@ async def user_cohorts(services: ServicesDep, _: AnalyticsReader, period: Period
     summary="Retention curve over all cohorts, and churn against the previous period",
     responses=error_responses(422),
 )
-async def user_retention(services: ServicesDep, _: AnalyticsReader, period: PeriodDep) -> Response:
-    result = await services.analytics.retention.retention(period)
-    return json_response(result.model_dump(mode="json"))
+async def user_retention(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+    return cached_response(await AnalyticsReads.of(services, principal).user_retention(period))
 
 
 @router.get(
@@ -70,12 +76,12 @@ async def user_retention(services: ServicesDep, _: AnalyticsReader, period: Peri
 )
 async def behavior_patterns(
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     transitions: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    result = await services.analytics.behavior.patterns(period, transitions=transitions)
-    return json_response(result.model_dump(mode="json"))
+    reads = AnalyticsReads.of(services, principal)
+    return cached_response(await reads.behavior_patterns(period, transitions=transitions))
 
 
 @router.get(
@@ -84,10 +90,9 @@ async def behavior_patterns(
     responses=error_responses(404, 422),
 )
 async def user_analytics(
-    user_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
+    user_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    result = await services.analytics.users.report(user_id, period)
-    return json_response(result.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).user_report(user_id, period))
 
 
 @router.get(
@@ -98,12 +103,12 @@ async def user_analytics(
 async def user_journey(
     user_id: str,
     services: ServicesDep,
-    _: AnalyticsReader,
+    principal: AnalyticsReader,
     period: PeriodDep,
     sessions: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    result = await services.analytics.journeys.user_journey(user_id, period, sessions=sessions)
-    return json_response(result.model_dump(mode="json"))
+    reads = AnalyticsReads.of(services, principal)
+    return cached_response(await reads.user_journey(user_id, period, sessions=sessions))
 
 
 @router.get(
@@ -112,7 +117,6 @@ async def user_journey(
     responses=error_responses(404, 422),
 )
 async def user_preferences(
-    user_id: str, services: ServicesDep, _: AnalyticsReader, period: PeriodDep
+    user_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
 ) -> Response:
-    result = await services.analytics.users.preferences(user_id, period)
-    return json_response(result.model_dump(mode="json"))
+    return cached_response(await AnalyticsReads.of(services, principal).user_preferences(user_id, period))

@@ -44,7 +44,7 @@ def test_every_event_acknowledged_before_as_of_is_stored_and_fed(settings: dict[
     read meanwhile is checked against the insert that holds each acknowledged write."""
     seconds = 3.0
 
-    async def run() -> tuple[list[tuple[str, int]], list[tuple[int, int, int, int]], tuple[int, int, int], int]:
+    async def run() -> tuple[list[tuple[str, int]], list[tuple[int, int, int, int]], tuple[int, int, int, int], int]:
         store = EventStoreActor({**settings, "store_flush_interval_ms": 40, "rollup_feed_interval_ms": 60})
         acks: list[tuple[str, int]] = []  # (id prefix, ms when the write had returned)
         samples: list[tuple[int, int, int, int]] = []  # (stored, fed, as_of, ms when it had returned)
@@ -60,7 +60,7 @@ def test_every_event_acknowledged_before_as_of_is_stored_and_fed(settings: dict[
 
         async def poll() -> None:
             while asyncio.get_running_loop().time() < deadline:
-                stored, fed, as_of = await store.watermark()
+                stored, fed, as_of, _ = await store.watermark()
                 samples.append((stored, fed, as_of, _now_ms()))
                 await asyncio.sleep(0.002)
 
@@ -91,7 +91,7 @@ def test_every_event_acknowledged_before_as_of_is_stored_and_fed(settings: dict[
                 checked += 1
     # Not vacuous: many writes were checked, and the watermark was often held back by pending rows.
     assert checked > 200 and behind > 10, (checked, behind)
-    stored, fed, as_of = final
+    stored, fed, as_of, _ = final
     assert stored == fed == max(seq_of.values())
     assert as_of >= settled and as_of >= acks[-1][1]
     # Everything is in the rollups too.
@@ -102,7 +102,7 @@ def test_as_of_waits_for_pending_writes_then_catches_up(settings: dict[str, Any]
     async def run() -> None:
         store = EventStoreActor(settings)  # flushes only when a reader asks (10 s interval)
         try:
-            stored, fed, empty = await store.watermark()
+            stored, fed, empty, _ = await store.watermark()
             assert (stored, fed) == (0, 0) and empty <= _now_ms()
             before = _now_ms()
             await store.write(pack(_events("p", 5)), [5])
@@ -114,7 +114,7 @@ def test_as_of_waits_for_pending_writes_then_catches_up(settings: dict[str, Any]
             assert await store.watermark() == first
             # A read of the event API inserts the rows; they are stored, maybe not yet fed.
             assert await store.count(EventFilter(session_id="s1")) == 5
-            stored, fed, as_of = await store.watermark()
+            stored, fed, as_of, _ = await store.watermark()
             assert stored == 1 and (fed == 1 or as_of == first[2])
             await store.settle_rollups()
             settled = _now_ms()
@@ -134,7 +134,7 @@ def test_a_restarted_store_serves_once_the_rows_it_replayed_are_fed(settings: di
 
     asyncio.run(die_with_pending_rows())
 
-    async def restart() -> tuple[int, tuple[int, int, int]]:
+    async def restart() -> tuple[int, tuple[int, int, int, int]]:
         started = _now_ms()
         store = EventStoreActor(settings)
         try:
@@ -143,7 +143,7 @@ def test_a_restarted_store_serves_once_the_rows_it_replayed_are_fed(settings: di
         finally:
             store.close()
 
-    started, (stored, fed, as_of) = asyncio.run(restart())
+    started, (stored, fed, as_of, _) = asyncio.run(restart())
     assert stored == fed == 1 and as_of >= started
     assert _read(settings, "SELECT count() FROM events_by_user") == [(8,)]
 
@@ -164,3 +164,34 @@ def test_pending_writes_know_when_their_oldest_batch_was_accepted() -> None:
     assert pending.oldest_accepted_ms() == second.accepted_ms
     pending.release([second])
     assert pending.oldest_accepted_ms() is None
+
+
+def test_a_metadata_write_moves_the_watermark_and_a_restart_never_reuses_its_count(settings: dict[str, Any]) -> None:
+    """Content metadata updates change answers without new events: the cache key must move with them."""
+    from semantic.content_metadata import UPDATES_TABLE, ContentMetadataStore
+
+    async def update_twice() -> tuple[tuple[int, int, int, int], ...]:
+        store = EventStoreActor(settings)
+        try:
+            before = await store.watermark()
+            await ContentMetadataStore(store).upsert("c1", {"category": "news"})
+            after_one = await store.watermark()
+            await ContentMetadataStore(store).upsert("c1", {"category": "sport"})
+            return before, after_one, await store.watermark()
+        finally:
+            store.close()
+
+    async def restarted() -> tuple[int, int, int, int]:
+        store = EventStoreActor(settings)
+        try:
+            return await store.watermark()
+        finally:
+            store.close()
+
+    before, one, two = asyncio.run(update_twice())
+    # No event was written: only the count of the other tables moved, once per update.
+    assert before[:2] == one[:2] == two[:2]
+    assert one[3] == before[3] + 1 and two[3] == one[3] + 1
+    assert _read(settings, f"SELECT count() FROM {UPDATES_TABLE}") == [(2,)]
+    after_restart = asyncio.run(restarted())
+    assert after_restart[3] > two[3]

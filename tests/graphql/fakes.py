@@ -24,7 +24,7 @@ from semantic.ingest_metrics import IngestMetrics
 from semantic.ingestion import IngestService
 from semantic.periods import Period
 from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
-from semantic.result_cache import ResultCache
+from semantic.result_cache import CacheMetrics, ResultCache
 from semantic.results import MetricChange, PeriodInfo
 from semantic.sessions import SessionStats
 from semantic.users import ActiveUsersPoint, UsersOverview
@@ -360,6 +360,8 @@ class FakeServices:
     realtime: FakeLiveReader
     analytics: Analytics
     answers: Answers
+    # The result cache's counters (analytics_result_cache_requests_total{kind, outcome}).
+    cache_metrics: CacheMetrics
     # Tests of saved queries set one on the real PostgreSQL (tests/graphql/test_saved_queries.py).
     saved_queries: Any = None
 
@@ -368,6 +370,7 @@ class FakeServices:
         settings = Settings(environment="test", internal_hosts=["platform.example"])
         store = MemoryEventStore()
         metrics = IngestMetrics(CollectorRegistry())
+        cache_metrics = CacheMetrics(CollectorRegistry())
         return cls(
             settings=settings,
             events=store,
@@ -377,8 +380,10 @@ class FakeServices:
             realtime=FakeLiveReader(),
             analytics=known_analytics(store, settings),
             answers=Answers(
-                ResultCache(InProcessCache(), ttl_seconds=60), WatermarkTracker(store.watermark, poll_seconds=1)
+                ResultCache(InProcessCache(), ttl_seconds=60, metrics=cache_metrics),
+                WatermarkTracker(store.watermark, poll_seconds=1),
             ),
+            cache_metrics=cache_metrics,
         )
 
     def context(self, role: Role | None) -> GraphQLContext:
@@ -387,3 +392,8 @@ class FakeServices:
     def count(self, name: str, **labels: str) -> float:
         """The current value of one ingest series (0 when it was never touched)."""
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    def cache_count(self, kind: str, outcome: str) -> float:
+        """Result cache requests of one kind and outcome (hit, miss, shared) so far."""
+        labels = {"kind": kind, "outcome": outcome}
+        return self.cache_metrics.registry.get_sample_value("analytics_result_cache_requests_total", labels) or 0.0
