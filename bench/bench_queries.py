@@ -9,10 +9,11 @@ Adding a query class is one entry in ``QUERY_CLASSES``: a REST request, a GraphQ
 SQL that does the same work directly on the engine (each optional). A class whose route does not
 answer 2xx is reported with its errors instead of stopping the run.
 
-Analytics answers of the query layer are cached by the watermark (docs/queries.md#the-result-cache):
-a class that repeats one request would time the cache. ``requests`` classes make the i-th request
-distinct (another content, another page size) so each is computed; the ``cached.*`` classes repeat
-one request on purpose, to time the cache. The workload has a bot slice (1% of sessions with
+Analytics answers are cached by the watermark (docs/queries.md#the-result-cache): a class that
+repeats one request would time the cache. Every class but the ``cached.*`` ones sends
+``Cache-Control: no-cache``, so each answer is computed (and ``requests`` classes also make the i-th
+request distinct: another content, another page size); the ``cached.*`` classes repeat one request
+on purpose, to time the cache. The workload has a bot slice (1% of sessions with
 1,000-5,000 events), the shape that made transitions and journeys pathological.
 
 The floor runs the SQL through the event store actor, so it includes one Ray call (the
@@ -161,6 +162,11 @@ class QueryClass:
     # Also offer this many POST requests per second (open loop: latency counts from when each was
     # due, so a server falling behind shows as latency, not as a lower rate).
     open_rate: float | None = None
+
+    @property
+    def cached(self) -> bool:
+        """Whether the class times the result cache (else every answer is computed)."""
+        return self.name.startswith("cached.")
 
 
 def _range(c: Context) -> dict[str, Any]:
@@ -526,6 +532,7 @@ def run(
                             [(m, path, orjson.dumps(body) if body is not None else None) for m, path, body in made],
                             concurrency,
                             seconds,
+                            fresh=not qc.cached,
                         )
                     )
                 if qc.open_rate and qc.requests and concurrency == (qc.concurrency or params["concurrency"])[0]:
@@ -537,7 +544,7 @@ def run(
                 if qc.rest:
                     requests = [("GET", qc.rest(context), None)] * n
                     entry[f"rest_c{concurrency}"] = _interface_outcome(
-                        generator.request_loop(url, key, requests, concurrency, seconds)
+                        generator.request_loop(url, key, requests, concurrency, seconds, fresh=not qc.cached)
                     )
                 if qc.graphql:
                     query, make = qc.graphql
@@ -549,7 +556,7 @@ def run(
                         continue
                     requests = [("POST", "/graphql", body)] * n
                     entry[f"graphql_c{concurrency}"] = _interface_outcome(
-                        generator.request_loop(url, key, requests, concurrency, seconds)
+                        generator.request_loop(url, key, requests, concurrency, seconds, fresh=not qc.cached)
                     )
             classes.append(entry)
 

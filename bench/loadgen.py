@@ -23,8 +23,12 @@ from typing import Any
 import orjson
 
 
-def _headers(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+def _headers(api_key: str, *, fresh: bool = False) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    if fresh:
+        # Analytics answers are computed, not served from the result cache (docs/queries.md).
+        headers["Cache-Control"] = "no-cache"
+    return headers
 
 
 def _run(coro: Any) -> Any:
@@ -162,12 +166,13 @@ async def _requests(
     requests: list[tuple[str, str, bytes | None]],
     concurrency: int,
     max_seconds: float | None,
+    fresh: bool,
 ) -> dict[str, Any]:
     import aiohttp
 
     latencies: list[float] = []
     statuses: Counter = Counter()
-    headers = _headers(api_key)
+    headers = _headers(api_key, fresh=fresh)
     pending = iter(requests)
     errors: list[str] = []
 
@@ -213,9 +218,11 @@ def request_loop(
     requests: list[tuple[str, str, bytes | None]],
     concurrency: int,
     max_seconds: float | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """Closed loop over arbitrary (method, path, body) requests, e.g. queries; stops early after ``max_seconds``."""
-    return _run(_requests(base_url, api_key, requests, concurrency, max_seconds))
+    """Closed loop over arbitrary (method, path, body) requests, e.g. queries; stops early after
+    ``max_seconds``. ``fresh`` asks for analytics answers computed, not from the result cache."""
+    return _run(_requests(base_url, api_key, requests, concurrency, max_seconds, fresh))
 
 
 def open_loop(base_url: str, api_key: str, path: str, bodies: list[bytes], rate: float) -> dict[str, Any]:
@@ -254,5 +261,6 @@ class LoadGenerator:
         requests: list[tuple[str, str, bytes | None]],
         concurrency: int,
         max_seconds: float | None = None,
+        fresh: bool = False,
     ) -> dict[str, Any]:
-        return self._pool.submit(request_loop, base_url, api_key, requests, concurrency, max_seconds).result()
+        return self._pool.submit(request_loop, base_url, api_key, requests, concurrency, max_seconds, fresh).result()

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,11 @@ from storage.cache import Cache
 log = logging.getLogger(__name__)
 _KEY_VERSION = "r1"
 
+# Set by the transport for a request whose caller asked for a fresh answer (HTTP ``Cache-Control:
+# no-cache``, a dashboard's refresh button): the cache is not read, and the answer computed is stored
+# for the next caller.
+FRESH_ANSWER_REQUESTED: ContextVar[bool] = ContextVar("fresh_answer_requested", default=False)
+
 
 class CacheMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -35,7 +41,8 @@ class CacheMetrics:
         self.requests = Counter(
             "analytics_result_cache_requests",
             "Analytics answers asked of the result cache, by kind of analysis and outcome (hit, miss, shared: "
-            "a miss that waited for an identical computation already running)",
+            "a miss that waited for an identical computation already running; refresh: the caller asked for "
+            "a fresh answer)",
             ["kind", "outcome"],
             registry=self.registry,
         )
@@ -96,6 +103,11 @@ class ResultCache:
             self._metrics.requests.labels(kind=kind, outcome="miss").inc()
             return CachedAnswer(_encode(await compute()), hit=False)
         key = self.key(kind, request, scope, watermark)
+        if FRESH_ANSWER_REQUESTED.get():
+            self._metrics.requests.labels(kind=kind, outcome="refresh").inc()
+            body = _encode(await compute())
+            await self._set(key, body)
+            return CachedAnswer(body, hit=False)
         found = await self._get(key)
         if found is not None:
             self._metrics.requests.labels(kind=kind, outcome="hit").inc()

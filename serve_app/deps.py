@@ -18,6 +18,7 @@ from core.access import (
     Permission,
     Principal,
 )
+from serve_app.http import note_cache_directives
 from serve_app.services import Services
 
 
@@ -54,6 +55,7 @@ class Allow:
 
     async def __call__(self, request: Request) -> Principal:
         principal = await services_of(request).auth.authenticate(request.headers.get("authorization"))
+        note_cache_directives(request.headers)
         return self.permission.check(principal)
 
     def __repr__(self) -> str:

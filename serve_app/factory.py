@@ -24,6 +24,7 @@ from serve_app.graphql_router import SUBSCRIPTION_PROTOCOLS, AnalyticsGraphQLRou
 from serve_app.http import (
     error_response,
     http_error_response,
+    note_cache_directives,
     request_validation_response,
     unexpected_error_response,
 )
@@ -119,7 +120,9 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         if ide_enabled and authorization is None and ide_page:
             # The GraphiQL page itself is public; its queries still need a key (set it in the IDE's headers).
             return GraphQLContext.build(None, services)
-        return GraphQLContext.build(await services.auth.authenticate(authorization), services)
+        principal = await services.auth.authenticate(authorization)
+        note_cache_directives(request.headers)
+        return GraphQLContext.build(principal, services)
 
     app.include_router(
         AnalyticsGraphQLRouter(

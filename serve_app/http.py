@@ -7,6 +7,7 @@ ErrorBody): domain errors, parameter errors, the router's own 404/405, and unexp
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from core.errors import AnalyticsError, InvalidRequest, PayloadTooLarge
-from semantic.result_cache import CachedAnswer
+from semantic.result_cache import FRESH_ANSWER_REQUESTED, CachedAnswer
 
 log = logging.getLogger("analytics.http")
 
@@ -61,6 +62,14 @@ async def read_body(request: Request, *, max_bytes: int) -> bytes:
     if not raw:
         raise InvalidRequest("request body is empty; send a JSON document")
     return raw
+
+
+def note_cache_directives(headers: Mapping[str, str]) -> None:
+    """``Cache-Control: no-cache`` asks for a fresh analytics answer: computed now, not read from the
+    result cache (and stored for the next caller). Set for the rest of this request only."""
+    value = headers.get("cache-control")
+    if value is not None and "no-cache" in value.lower():
+        FRESH_ANSWER_REQUESTED.set(True)
 
 
 def cached_response(answer: CachedAnswer) -> Response:

@@ -356,3 +356,18 @@ async def test_graphql_reads_the_cached_json_into_the_same_answer_as_rest(servic
         (_instant(s["started"]), [(_instant(e["timestamp"]), e["event_type"]) for e in s["events"]])
         for s in journey.json()["sessions"]
     ]
+
+
+def test_cache_control_no_cache_asks_for_a_fresh_answer_on_both_transports(services: FakeServices) -> None:
+    client = rest_client(services, Role.ANALYST)
+    url = "/api/v1/analytics/search/overview"
+    assert client.get(url, params=DATES).headers["X-Cache"] == "miss"
+    fresh = client.get(url, params=DATES, headers={"Cache-Control": "no-cache"})
+    assert fresh.status_code == 200 and fresh.headers["X-Cache"] == "miss"
+    # Only that request skipped the cache; the next one finds the answer it stored.
+    assert client.get(url, params=DATES).headers["X-Cache"] == "hit"
+    query = {"query": f"{{ searchOverview(range: {RANGE}) {{ asOf searches }} }}"}
+    graphql = client.post("/graphql", json=query, headers={"Cache-Control": "no-cache"})
+    assert graphql.status_code == 200 and "errors" not in graphql.json(), graphql.text
+    counts = [services.cache_count("search.overview", o) for o in ("miss", "refresh", "hit")]
+    assert counts == [1, 2, 1]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from semantic.freshness import Watermark, WatermarkTracker
-from semantic.result_cache import CacheMetrics, ResultCache, request_fingerprint
+from semantic.result_cache import FRESH_ANSWER_REQUESTED, CacheMetrics, ResultCache, request_fingerprint
 from storage.cache import InProcessCache, RedisCache
 
 
@@ -116,6 +117,25 @@ async def test_a_cache_outage_costs_speed_not_answers() -> None:
     second = await cache.answer("query", {"a": 1}, "s", W1, compute)
     assert (first.json(), second.json()) == ({"value": 1}, {"value": 2})
     assert metrics.errors._value.get() >= 2  # type: ignore[attr-defined]
+
+
+async def test_a_fresh_answer_asked_for_is_computed_and_then_served_to_others(backend) -> None:  # type: ignore[no-untyped-def]
+    metrics = CacheMetrics()
+    cache = ResultCache(backend, ttl_seconds=60, metrics=metrics)
+    compute = Counter()
+    await cache.answer("query", {"a": 1}, "s", W1, compute)
+
+    async def asked_fresh() -> Any:
+        FRESH_ANSWER_REQUESTED.set(True)
+        return await cache.answer("query", {"a": 1}, "s", W1, compute)
+
+    # A task of its own, as a request is: the flag stays with that request.
+    fresh = await asyncio.create_task(asked_fresh())
+    assert (fresh.hit, fresh.json()) == (False, {"value": 2})
+    after = await cache.answer("query", {"a": 1}, "s", W1, compute)
+    assert (after.hit, after.json(), compute.calls) == (True, {"value": 2}, 2)
+    assert _count(metrics, "query", "refresh") == 1
+    await backend.close()
 
 
 async def test_ttl_zero_turns_the_cache_off() -> None:
