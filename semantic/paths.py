@@ -22,6 +22,13 @@ Counting rules:
 
 Only a session's first ``MAX_EVENTS_PER_SESSION`` events taking part are read, so one bot-like
 session cannot take the statement's memory; an anchor past them does not count.
+
+Where the steps are read (``steps_source``): a request whose steps are all page types and whose
+filters need no column beyond the session, the event type and the content reads ``session_steps``
+(storage migration 015), a narrow copy of those steps sorted by session and time that holds every
+event the rollup feed has passed on; any other request reads raw ``events``. Both give the same
+answer for the same fed events: the same step names, order, ties and per-session cap
+(tests/semantic/test_paths.py runs each case session_steps can answer on both).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from semantic.analysis_request import (
     as_of,
     event_type_name,
 )
-from semantic.event_dimensions import DimensionFilter, filters_sql, parameter_binder
+from semantic.event_dimensions import EVENT_DIMENSIONS, DimensionFilter, filters_sql, parameter_binder
 from semantic.freshness import Watermark
 from semantic.periods import Period
 from semantic.results import PeriodInfo
@@ -56,13 +63,26 @@ CONTENT_PREFIX = "content:"
 ENTRY, EXIT = "entry", "exit"
 _NAMED_STEPS = {SEARCH_QUERY: "search", PAGE_VIEW: "page"}
 _STEP_TYPES = {"search": SEARCH_QUERY, "page": PAGE_VIEW}
-# A step's name from the event's columns: the content from content_id here; events naming their
-# content only in properties are read apart (``_NAMED_IN_PROPERTIES``), so the wide properties
-# column is read only where content_id is empty, a narrow range of the table's sort order.
-_STEP = (
-    f"multiIf(event_type = '{CONTENT_VIEW}', concat('{CONTENT_PREFIX}', content_id), "
-    f"event_type = '{SEARCH_QUERY}', 'search', event_type = '{PAGE_VIEW}', 'page', toString(event_type))"
-)
+# Where a statement reads the steps: the copy of the page types' steps sorted by session (storage
+# migration 015), or raw events.
+SESSION_STEPS, EVENTS = "session_steps", "events"
+STEP_SOURCES = (SESSION_STEPS, EVENTS)
+# Filters session_steps answers: on its own columns, and content metadata looked up by its content.
+_SESSION_STEPS_COLUMNS = frozenset({"event_type", "session_id"})
+
+
+def _step(content: str) -> str:
+    """A step's name, from the event's type and ``content`` (an expression naming its content)."""
+    return (
+        f"multiIf(event_type = '{CONTENT_VIEW}', concat('{CONTENT_PREFIX}', {content}), "
+        f"event_type = '{SEARCH_QUERY}', 'search', event_type = '{PAGE_VIEW}', 'page', toString(event_type))"
+    )
+
+
+# In raw events, the content from content_id here; events naming their content only in properties are
+# read apart (``_NAMED_IN_PROPERTIES``), so the wide properties column is read only where content_id
+# is empty, a narrow range of the table's sort order. session_steps has the content in content_key.
+_STEP = _step("content_id")
 _NAMED_IN_PROPERTIES = f"event_type = '{CONTENT_VIEW}' AND content_id = ''"
 _STEP_FROM_PROPERTIES = f"concat('{CONTENT_PREFIX}', {CONTENT_KEY})"
 # Sort key of an event: (ms since the range start) << 28 | 28 bits of CRC32(step): sorting numbers is
@@ -149,6 +169,18 @@ class PathsResult(BaseModel):
     by_depth: list[DepthSteps]
 
 
+def steps_source(request: PathsRequest) -> str:
+    """session_steps when it holds every event the request reads, else events: the steps are page
+    types only (session_steps keeps no other), and every filter is on the event type, the session
+    or content metadata (looked up by session_steps' content_key, the content as events name it)."""
+    if not set(request.step_types) <= set(PAGE_TYPES):
+        return EVENTS
+    for flt in request.filters:
+        if flt.dimension not in _SESSION_STEPS_COLUMNS and EVENT_DIMENSIONS[flt.dimension].metadata_field is None:
+            return EVENTS
+    return SESSION_STEPS
+
+
 def _anchor_test(request: PathsRequest, params: dict[str, Any], step: str) -> str:
     """Whether the step name ``step`` is the anchor (an event type anchors each of its steps)."""
     if request.anchor == CONTENT_VIEW:
@@ -157,10 +189,16 @@ def _anchor_test(request: PathsRequest, params: dict[str, Any], step: str) -> st
     return f"{step} = {{anchor:String}}"
 
 
-def paths_statement(request: PathsRequest, period: Period) -> tuple[str, dict[str, Any]]:
+def paths_statement(request: PathsRequest, period: Period, source: str | None = None) -> tuple[str, dict[str, Any]]:
     """(grouped, path, d1..d<depth>, sessions) rows, the top ``limit`` of each grouping set: the
     paths (``grouped`` = 2^depth - 1), the steps d away from the anchor (``d<d>`` set), the total
-    (every bit of ``grouped`` set, as ClickHouse's grouping() numbers them)."""
+    (every bit of ``grouped`` set, as ClickHouse's grouping() numbers them).
+
+    ``source``: where the steps are read (one of STEP_SOURCES; default ``steps_source``)."""
+    chosen = steps_source(request)
+    source = source or chosen
+    if source not in STEP_SOURCES or (source == SESSION_STEPS and chosen != SESSION_STEPS):
+        raise ValueError(f"the paths of this request cannot be read from {source!r}")
     params: dict[str, Any] = {
         "types": request.step_types,
         "cap": MAX_EVENTS_PER_SESSION,
@@ -168,15 +206,14 @@ def paths_statement(request: PathsRequest, period: Period) -> tuple[str, dict[st
         "limit": request.limit,
     }
     bind = parameter_binder(params, "p")
-    where = (
-        f"{AnalysisWindow.sql(period, params)} AND event_type IN {{types:Array(String)}} AND session_id != '' "
-        f"AND {filters_sql(request.filters, bind)}"
-    )
+    window = AnalysisWindow.sql(period, params)
+    anchored = ""
     if request.anchor.startswith(CONTENT_PREFIX):
-        # Only the sessions that viewed the content: found through the table's sort key (content first).
+        # Only the sessions that viewed the content: found through the events table's sort key
+        # (content first), for either source (a session of session_steps is in events too).
         params["anchor_content"] = request.anchor.removeprefix(CONTENT_PREFIX)
-        where += (
-            f" AND session_id IN (SELECT session_id FROM events WHERE {AnalysisWindow.sql(period, params)}"
+        anchored = (
+            f" AND session_id IN (SELECT session_id FROM events WHERE {window}"
             f" AND event_type = '{CONTENT_VIEW}' AND content_id IN ({{anchor_content:String}}, '')"
             f" AND {CONTENT_KEY} = {{anchor_content:String}} AND session_id != '')"
         )
@@ -185,6 +222,25 @@ def paths_statement(request: PathsRequest, period: Period) -> tuple[str, dict[st
         f"bitOr(bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - {{range_start_ms:Int64}}), {_ORDER_BITS}), "
         f"bitAnd(CRC32(step), {(1 << _ORDER_BITS) - 1})) AS order_key"
     )
+    if source == SESSION_STEPS:
+        # Every row has a session, and the content is in content_key, so no second read for the
+        # events naming it in properties.
+        where = (
+            f"{window} AND event_type IN {{types:Array(String)}} "
+            f"AND {filters_sql(request.filters, bind, content='content_key')}{anchored}"
+        )
+        steps = f"SELECT session_id, {_step('content_key')} AS step, {order_key} FROM session_steps WHERE {where}"
+    else:
+        where = (
+            f"{window} AND event_type IN {{types:Array(String)}} AND session_id != '' "
+            f"AND {filters_sql(request.filters, bind)}{anchored}"
+        )
+        steps = f"""
+                        SELECT session_id, {_STEP} AS step, {order_key} FROM events
+                        WHERE {where} AND NOT ({_NAMED_IN_PROPERTIES})
+                        UNION ALL
+                        SELECT session_id, {_STEP_FROM_PROPERTIES} AS step, {order_key} FROM events
+                        WHERE {where} AND {_NAMED_IN_PROPERTIES}"""
     if request.direction == "after":
         path = (
             "arrayConcat(arraySlice(steps, at, {depth:UInt32} + 1), "
@@ -219,13 +275,7 @@ def paths_statement(request: PathsRequest, period: Period) -> tuple[str, dict[st
                     SELECT cityHash64(session_id) AS session, groupArray(order_key) AS order_keys,
                            arraySort((x, k) -> k, groupArray(step), order_keys) AS sorted_steps,
                            arraySlice(sorted_steps, 1, {{cap:UInt32}}) AS all_steps
-                    FROM (
-                        SELECT session_id, {_STEP} AS step, {order_key} FROM events
-                        WHERE {where} AND NOT ({_NAMED_IN_PROPERTIES})
-                        UNION ALL
-                        SELECT session_id, {_STEP_FROM_PROPERTIES} AS step, {order_key} FROM events
-                        WHERE {where} AND {_NAMED_IN_PROPERTIES}
-                    )
+                    FROM ({steps})
                     GROUP BY session
                     HAVING countIf({_anchor_test(request, params, "step")}) > 0
                 )
@@ -239,10 +289,13 @@ def paths_statement(request: PathsRequest, period: Period) -> tuple[str, dict[st
     return sql, params
 
 
-async def run_paths(store: EventStore, request: PathsRequest, watermark: Watermark | None = None) -> PathsResult:
-    """The paths of a resolved request (``PathsRequest.resolved``); a pure function of its inputs."""
+async def run_paths(
+    store: EventStore, request: PathsRequest, watermark: Watermark | None = None, *, source: str | None = None
+) -> PathsResult:
+    """The paths of a resolved request (``PathsRequest.resolved``); a pure function of its inputs.
+    ``source``: as in ``paths_statement``."""
     period = request.period()
-    sql, params = paths_statement(request, period)
+    sql, params = paths_statement(request, period, source)
     result = await store.query(sql, params)
     paths: list[PathCount] = []
     by_depth: dict[int, list[PathStep]] = {d: [] for d in range(1, request.depth + 1)}

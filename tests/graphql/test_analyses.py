@@ -61,7 +61,8 @@ def rows() -> list[Row]:
 @pytest.fixture(scope="module")
 def store(chdb_dir: Path) -> Iterator[InProcessStore]:
     events = open_store(chdb_dir, f"analyses_api_{secrets.token_hex(4)}")
-    events.insert_raw(event_table(rows()), "analyses")
+    # Through the rollup feed: paths read session_steps, which the feed fills.
+    events.insert(event_table(rows()), "analyses")
     yield InProcessStore(events)
     events.close()
 
@@ -242,6 +243,16 @@ async def test_funnel_answer_by_hand(services: FakeServices) -> None:
     assert funnel["steps"][0]["label"] == "viewed"
     assert funnel["breakdown"]["groups"][0]["value"] in ("DE", "FR")
     assert [g["value"] for g in funnel["breakdown"]["groups"]][1] is None
+
+
+async def test_paths_answer_by_hand(services: FakeServices) -> None:
+    result = await run(services, Role.VIEWER, PATHS_QUERY, {"input": PATHS_INPUT})
+    assert result.errors is None, result.errors
+    answer = result.data["paths"]
+    # Six sessions view A, search, and end there (the plays are not steps here; the later sessions
+    # view only B).
+    assert answer["sessions"] == 6
+    assert answer["paths"] == [{"steps": ["content:A", "search", "exit"], "sessions": 6, "share": 1.0}]
 
 
 @pytest.mark.parametrize(
