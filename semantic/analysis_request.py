@@ -5,11 +5,10 @@ filters on, and an event with filters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from core.access import Role
 from core.errors import InvalidRequest
@@ -24,6 +23,7 @@ from semantic.event_dimensions import (
 from semantic.freshness import Watermark
 from semantic.periods import Granularity, Period, resolve_period, utc_text
 from semantic.public_catalog import DIMENSIONS, require_allowed
+from semantic.request_errors import validate_body
 
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 366
@@ -70,19 +70,7 @@ class AnalysisRequest(BaseModel):
     @classmethod
     def parse(cls, body: Any) -> Self:
         """The request, or InvalidRequest naming the first bad field (``steps[1].event_type``)."""
-        if not isinstance(body, Mapping):
-            raise InvalidRequest("the request body must be a JSON object", details={"field": "(body)"})
-        try:
-            request = cls.model_validate(dict(body))
-        except ValidationError as exc:
-            errors = [
-                {"field": field_name(error["loc"]), "message": _message(error)}
-                for error in exc.errors(include_url=False)
-            ]
-            first = errors[0]
-            raise InvalidRequest(
-                f"{first['field']}: {first['message']}", details={"field": first["field"], "errors": errors}
-            ) from exc
+        request = validate_body(cls, body)
         request.check()
         return request
 
@@ -161,23 +149,6 @@ class AnalysisRequest(BaseModel):
             raise
 
 
-def field_name(loc: Sequence[int | str]) -> str:
-    """('steps', 1, 'event_type') -> 'steps[1].event_type'."""
-    name = ""
-    for part in loc:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else str(part)
-    return name or "(body)"
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def known_dimension(name: str) -> str:
     if name not in EVENT_DIMENSIONS:
         raise ValueError(f"unknown dimension {name[:80]!r}; GET /api/v1/analytics/catalog lists the dimensions")
@@ -198,5 +169,3 @@ class AnalysisWindow:
 
 def as_of(watermark: Watermark | None) -> datetime | None:
     return watermark.as_of if watermark is not None else None
-
-

@@ -45,6 +45,7 @@ from semantic.public_catalog import (
     unknown_dimension,
     unknown_metric,
 )
+from semantic.request_errors import validate_body
 from semantic.result_cache import request_fingerprint
 from semantic.results import PeriodInfo, bucket_label
 from storage.events import EventStore
@@ -127,23 +128,12 @@ class AnalyticsQueryRequest(BaseModel):
     @classmethod
     def parse(cls, body: Any) -> AnalyticsQueryRequest:
         """The request, or InvalidRequest naming the first bad field (``metrics[2]``, ``filters[0].op``)."""
-        if not isinstance(body, Mapping):
-            raise InvalidRequest("the query must be a JSON object", details={"field": "(body)"})
         try:
-            request = cls.model_validate(dict(body))
+            request = validate_body(cls, body, what="the query")
         except OverflowError as exc:
             # A number too large for an integer dimension (e.g. "inf") escapes the filter's own check.
             raise InvalidRequest(
                 "a filter value is not a finite number", details={"field": _overflowing_filter(body)}
-            ) from exc
-        except ValidationError as exc:
-            errors = [
-                {"field": _field_name(error["loc"]), "message": _message(error)}
-                for error in exc.errors(include_url=False)
-            ]
-            first = errors[0]
-            raise InvalidRequest(
-                f"{first['field']}: {first['message']}", details={"field": first["field"], "errors": errors}
             ) from exc
         request.check()
         return request
@@ -186,30 +176,6 @@ def _overflowing_filter(body: Mapping[str, Any]) -> str:
         except ValidationError:
             continue
     return "filters"
-
-
-_UNION_MEMBERS = frozenset({"str", "int", "float"})
-
-
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    """('metrics', 2) -> 'metrics[2]'; ('filters', 0, 'op') -> 'filters[0].op'. The member of a
-    union a value failed to be (filters[0].values[1].str) is left out."""
-    name = ""
-    for part in loc:
-        if part in _UNION_MEMBERS:
-            continue
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else str(part)
-    return name or "(body)"
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
 
 
 @lru_cache(maxsize=1)
@@ -678,9 +644,7 @@ class RecentQueries:
     default range) would resolve to other dates. Bodies that fail to parse are never kept.
     """
 
-    def __init__(
-        self, service: AnalyticsQueryService, *, max_entries: int = 4096, max_body_bytes: int = 16384
-    ) -> None:
+    def __init__(self, service: AnalyticsQueryService, *, max_entries: int = 4096, max_body_bytes: int = 16384) -> None:
         self._service = service
         self._max_entries = max_entries
         self._max_body_bytes = max_body_bytes
