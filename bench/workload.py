@@ -10,9 +10,13 @@ What it models:
   recommendation impressions and clicks; logins, logouts and registrations; anonymous visitors;
   user agents (desktop/mobile/tablet/TV/bots) and IP addresses from real-looking mixes;
 - ``api_request`` and ``error_occurred`` from several services with per-endpoint latency
-  distributions, status codes, DB and cache figures;
+  distributions, status codes, DB, cache and external-call figures (the properties of docs/system.md);
+- ``resource_usage`` samples per service instance (CPU following the day's traffic, memory and disk
+  growing over the window) and ``health_check`` results (up, now and then degraded or down);
 - import jobs with stages that may fail (``import_started`` → ``import_stage_completed``… →
-  ``import_completed`` or ``import_failed``);
+  ``import_completed`` or ``import_failed``), each event reporting the job's records and data
+  quality figures so far (docs/imports.md), and media processing jobs (``processing_started`` →
+  ``processing_completed`` or ``processing_failed``);
 - optionally, a bot slice (``bot_session_share``, off by default): that share of the sessions are
   crawlers and scrapers with 1,000 to 5,000 events each, nearly all content_views of many items a
   few seconds apart, under a bot user agent, some signed in as a user. Sessions that size are what
@@ -49,7 +53,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +99,11 @@ EVENT_TYPES = (
     "import_completed",
     "import_failed",
     "content_published",
+    "resource_usage",
+    "health_check",
+    "processing_started",
+    "processing_completed",
+    "processing_failed",
 )
 T = {name: code for code, name in enumerate(EVENT_TYPES)}
 CATEGORY_OF_TYPE = pa.array([default_category(name) for name in EVENT_TYPES])
@@ -221,9 +230,18 @@ ERROR_MESSAGES = (
     "upstream request timed out", "connection reset by peer", "could not serialize access",
     "payload failed schema validation", "upstream returned 503", "worker exceeded memory limit",
 )
+# Services that call others (recommendation models, the search index, the CDN) report external calls.
+SERVICE_EXTERNAL_CALLS = (0.6, 0.2, 1.5, 2.5, 1.2, 0.8)
 IMPORT_SOURCES = ("rss", "partner-ftp", "youtube-sync", "csv-upload", "cms-webhook")
 IMPORT_STAGES = ("fetch", "parse", "validate", "store")
 IMPORT_ERRORS = ("source unreachable", "malformed feed", "schema mismatch", "duplicate key in batch")
+# Instances per service (resource_usage), and each resource's level at the start of the window.
+SERVICE_INSTANCES = (4, 3, 3, 3, 4, 2)
+HEALTH_STATUSES = ("up", "degraded", "down")
+PROCESSING_KINDS = ("transcode", "thumbnail", "audio_normalize", "subtitles")
+PROCESSING_KIND_WEIGHTS = (0.45, 0.3, 0.15, 0.1)
+PROCESSING_MEDIAN_MS = (90_000.0, 2_000.0, 20_000.0, 30_000.0)
+PROCESSING_ERRORS = ("codec not supported", "source file missing", "worker out of memory", "timed out")
 
 # Share of hours of the day (UTC) and days of the week (Monday first).
 DIURNAL = np.array([
@@ -302,6 +320,7 @@ for _vocabulary in (
     TITLE_SUFFIXES,
     ERROR_MESSAGES,
     IMPORT_ERRORS,
+    PROCESSING_ERRORS,
 ):
     _check_json_safe(_vocabulary)
 
@@ -312,16 +331,22 @@ for _vocabulary in (
 # fmt: off
 _TEXT_KEYS = (
     "source", "query", "content_id", "recommendation_id", "model", "channel", "method", "plan", "service", "endpoint",
-    "error_type", "severity", "message", "job_id", "stage", "error", "title", "category", "content_type", "language",
-    "author",
+    "error_type", "severity", "message", "job_id", "stage", "failure_reason", "title", "category", "content_type",
+    "language", "author", "instance", "health_status", "kind",
 )
 _NUMBER_KEYS = (
     "position", "results_count", "page", "slot", "duration_seconds", "watch_time_seconds", "position_seconds",
-    "status_code", "response_time_ms", "db_queries", "db_time_ms", "items", "items_failed", "duration_ms",
+    "status", "duration_ms", "db_query_count", "db_time_ms", "external_calls", "external_errors", "external_time_ms",
+    "cpu_percent", "memory_percent", "disk_percent", "latency_ms", "records_total", "records_processed",
+    "records_failed", "duplicates", "invalid_rows", "missing_fields", "transform_errors",
 )
 # fmt: on
 _BOOL_KEYS = ("cache_hit",)
 _PROPERTY_KEYS = _TEXT_KEYS + _NUMBER_KEYS + _BOOL_KEYS
+# Columns whose property has another name: a health check's status is text, a request's a number.
+_PROPERTY_NAMES = {"health_status": "status"}
+# A frame's properties once rendered: one JSON object per row.
+_JSON = "_json"
 
 
 def _json_objects(n: int, props: dict[str, pa.Array]) -> pa.Array:
@@ -331,12 +356,13 @@ def _json_objects(n: int, props: dict[str, pa.Array]) -> pa.Array:
         values = props.get(key)
         if values is None:
             continue
+        name = _PROPERTY_NAMES.get(key, key)
         if key in _TEXT_KEYS:
-            rendered = pc.binary_join_element_wise(f',"{key}":"', values, '"', "")
+            rendered = pc.binary_join_element_wise(f',"{name}":"', values, '"', "")
         elif key in _BOOL_KEYS:
-            rendered = pc.if_else(values, f',"{key}":true', f',"{key}":false')
+            rendered = pc.if_else(values, f',"{name}":true', f',"{name}":false')
         else:
-            rendered = pc.binary_join_element_wise(f',"{key}":', pc.cast(values, pa.string()), "")
+            rendered = pc.binary_join_element_wise(f',"{name}":', pc.cast(values, pa.string()), "")
         pieces.append(pc.fill_null(rendered, ""))
     if not pieces:
         return pa.array(["{}"] * n, pa.string())
@@ -646,18 +672,25 @@ class Workload:
         size = self.chunk_sizes()[index]
         rng = np.random.default_rng([self.seed, 2, index])
         lo, hi = index / self.n_chunks, (index + 1) / self.n_chunks
+        # The platform's own events are a tenth of the stream; the new families draw from generators
+        # of their own, so adding them left the others' draws as they were.
         frames = [
             self._published_in(lo, hi),
-            self._api_requests(rng, int(size * 0.09), lo, hi),
+            self._api_requests(rng, int(size * 0.08), lo, hi),
             self._errors(rng, int(size * 0.004), lo, hi),
             self._imports(rng, int(size * 0.012), lo, hi, index),
+            self._resource_usage(np.random.default_rng([self.seed, 6, index]), int(size * 0.004), lo, hi),
+            self._health_checks(np.random.default_rng([self.seed, 7, index]), int(size * 0.003), lo, hi),
+            self._processing(np.random.default_rng([self.seed, 8, index]), int(size * 0.003), lo, hi, index),
         ]
         room = size - sum(len(f) for f in frames)
         if self.bot_session_share > 0:
             frames.append(self._bot_sessions(room, lo, hi, index))
             room -= len(frames[-1])
         frames.append(self._sessions(rng, room, lo, hi, index))
-        frame = _concat(frames)
+        # Each family's properties become JSON over its own rows: rendered after the merge, every key
+        # of every family would be a pass over the whole chunk.
+        frame = _concat([_rendered(f) for f in frames])
         if len(frame) > size:  # more publications in this slice than the chunk holds (tiny workloads)
             frame = _slice(frame, np.arange(size))
         order = np.argsort(frame.ts_ms, kind="stable")
@@ -715,6 +748,11 @@ class Workload:
         latency = np.where(status == 503, np.round(latency * 0.1, 1), latency)
         db_queries = rng.poisson(3, n)
         cache_hit = rng.random(n) < 0.72
+        calls = rng.poisson(np.asarray(SERVICE_EXTERNAL_CALLS)[service])
+        # An upstream failure shows in the request's own 5xx more often than not.
+        external_errors = rng.binomial(calls, np.where(server_error, 0.5, 0.005))
+        external_ms = np.round(calls * rng.lognormal(np.log(14.0), 0.6, n), 1)
+        calling = pa.array(calls > 0)
         none = np.full(n, -1)
         service_names = pa.array(names).take(pa.array(service))
         return _Frame(
@@ -733,11 +771,14 @@ class Workload:
                 "service": service_names,
                 "endpoint": pa.array([e[0] for e in flat]).take(pa.array(endpoint)),
                 "method": pa.array(methods),
-                "status_code": pa.array(status),
-                "response_time_ms": pa.array(latency),
-                "db_queries": pa.array(db_queries),
+                "status": pa.array(status),
+                "duration_ms": pa.array(latency),
+                "db_query_count": pa.array(db_queries),
                 "db_time_ms": pa.array(np.round(db_queries * rng.lognormal(np.log(1.8), 0.7, n), 1)),
                 "cache_hit": pa.array(cache_hit),
+                "external_calls": pc.if_else(calling, pa.array(calls), pa.scalar(None, pa.int64())),
+                "external_errors": pc.if_else(calling, pa.array(external_errors), pa.scalar(None, pa.int64())),
+                "external_time_ms": pc.if_else(calling, pa.array(external_ms), pa.scalar(None, pa.float64())),
             },
         )
 
@@ -789,11 +830,28 @@ class Workload:
         )
         stage_index = np.clip(step - 1, 0, len(IMPORT_STAGES) - 1)
         stage_index = np.where(failed, fail_at[job], stage_index)
-        items_expected = rng.integers(20, 5000, jobs)
+        records_total = rng.integers(20, 5000, jobs)
         stage_ms = rng.lognormal(np.log(2500), 0.8, job.size).astype(np.int64)
         start = self._times(rng, jobs, lo, hi)
-        ts = start[job] + _segmented_cumsum(np.where(step == 0, 0, stage_ms), job)
-        items_failed = (items_expected * rng.beta(1, 40, jobs)).astype(np.int64)
+        ts = np.minimum(start[job] + _segmented_cumsum(np.where(step == 0, 0, stage_ms), job), self._end_ms - 1)
+        # What the whole job would count: failed records and the quality findings, a small share each.
+        final = {
+            "records_failed": records_total * rng.beta(1, 40, jobs),
+            "duplicates": records_total * rng.beta(1, 60, jobs),
+            "invalid_rows": records_total * rng.beta(1, 50, jobs),
+            "missing_fields": records_total * rng.beta(1, 80, jobs),
+            "transform_errors": records_total * rng.beta(1, 120, jobs),
+        }
+        # Each event reports the job's figures so far: the share of its stages done by then (a failed
+        # job stops at the stage it failed in; a completed one has done them all).
+        stages_done = np.where(failed, fail_at[job], np.minimum(step, len(IMPORT_STAGES)))
+        done = np.where(last & ~failed, 1.0, stages_done / len(IMPORT_STAGES))
+        later = pa.array(step > 0)
+        no_number = pa.scalar(None, pa.int64())
+
+        def so_far(total: np.ndarray) -> pa.Array:
+            return pc.if_else(later, pa.array((total[job] * done).astype(np.int64)), no_number)
+
         job_ids = pc.binary_join_element_wise(
             f"{self.prefix}job-{self.seed}-{chunk}-", pc.cast(pa.array(job), pa.string()), ""
         )
@@ -818,16 +876,133 @@ class Workload:
                 "job_id": job_ids,
                 "source": source,
                 "stage": pc.if_else(pa.array(with_stage), stage_names, pa.scalar(None, pa.string())),
-                "items": pa.array(np.where(step == 0, items_expected[job], items_expected[job] - items_failed[job])),
-                "items_failed": pc.if_else(
-                    pa.array(last & ~failed), pa.array(items_failed[job]), pa.scalar(None, pa.int64())
-                ),
-                "duration_ms": pc.if_else(
-                    pa.array(step > 0), pa.array(np.where(last, total_ms, stage_ms)), pa.scalar(None, pa.int64())
-                ),
-                "error": pc.if_else(
+                "records_total": pa.array(records_total[job]),
+                "records_processed": so_far(records_total),
+                **{name: so_far(total) for name, total in final.items()},
+                "duration_ms": pc.if_else(later, pa.array(np.where(last, total_ms, stage_ms)), no_number),
+                "failure_reason": pc.if_else(
                     pa.array(failed),
                     pa.array(IMPORT_ERRORS).take(pa.array(rng.integers(0, len(IMPORT_ERRORS), job.size))),
+                    pa.scalar(None, pa.string()),
+                ),
+            },
+        )
+        return _slice(frame, np.arange(min(n, job.size)))
+
+    def _resource_usage(self, rng: np.random.Generator, n: int, lo: float, hi: float) -> _Frame:
+        """Utilization samples of the services' instances: CPU follows the day's traffic, memory and
+        disk grow over the window (what capacity planning projects)."""
+        if n == 0:
+            return _empty_frame()
+        names = list(SERVICES)
+        counts = np.asarray(SERVICE_INSTANCES)
+        first = np.cumsum(counts) - counts
+        instance = rng.integers(0, counts.sum(), n)
+        service = np.searchsorted(first, instance, side="right") - 1
+        pool = pa.array([f"{name}-{k}" for name, count in zip(names, counts, strict=True) for k in range(count)])
+        # Each instance's own levels, the same in every chunk.
+        level = np.random.default_rng([self.seed, 9]).random((int(counts.sum()), 3))
+        ts = self._times(rng, n, lo, hi)
+        progress = (ts - self._start_ms) / max(1, self._end_ms - self._start_ms)
+        load = DIURNAL[(ts // 3_600_000) % 24] / DIURNAL.mean()
+        cpu = (15 + 25 * level[instance, 0]) * load + rng.normal(0, 4, n)
+        memory = 45 + 20 * level[instance, 1] + 14 * progress + rng.normal(0, 2, n)
+        disk = 40 + 25 * level[instance, 2] + 9 * progress + rng.normal(0, 0.4, n)
+        none = np.full(n, -1)
+        service_names = pa.array(names).take(pa.array(service))
+        return _Frame(
+            type_code=np.full(n, T["resource_usage"], dtype=np.int16),
+            ts_ms=ts,
+            user=none,
+            session=None,
+            content=none,
+            ua=none,
+            ip=none,
+            referrer=none,
+            rec_marker=np.zeros(n, dtype=bool),
+            resource_type=pa.array(["service"] * n, pa.string()),
+            resource_id=service_names,
+            props={
+                "service": service_names,
+                "instance": pool.take(pa.array(instance)),
+                "cpu_percent": pa.array(np.round(np.clip(cpu, 0.5, 100), 1)),
+                "memory_percent": pa.array(np.round(np.clip(memory, 1, 100), 1)),
+                "disk_percent": pa.array(np.round(np.clip(disk, 1, 100), 1)),
+            },
+        )
+
+    def _health_checks(self, rng: np.random.Generator, n: int, lo: float, hi: float) -> _Frame:
+        """Health check results: up nearly always; degraded, and rarely down, where a service fails more."""
+        if n == 0:
+            return _empty_frame()
+        names = list(SERVICES)
+        service = rng.integers(0, len(names), n)
+        rate = np.asarray(SERVICE_5XX_RATE)[service]
+        roll = rng.random(n)
+        status = np.where(roll < rate * 0.5, 2, np.where(roll < rate * 3, 1, 0))
+        answered = rng.lognormal(np.log(8.0), 0.5, n) * np.where(status == 1, 6.0, 1.0)
+        # A service that is down answers no check: the checker's timeout is the latency.
+        latency = np.round(np.where(status == 2, 5000.0, answered), 1)
+        none = np.full(n, -1)
+        service_names = pa.array(names).take(pa.array(service))
+        return _Frame(
+            type_code=np.full(n, T["health_check"], dtype=np.int16),
+            ts_ms=self._times(rng, n, lo, hi),
+            user=none,
+            session=None,
+            content=none,
+            ua=none,
+            ip=none,
+            referrer=none,
+            rec_marker=np.zeros(n, dtype=bool),
+            resource_type=pa.array(["service"] * n, pa.string()),
+            resource_id=service_names,
+            props={
+                "service": service_names,
+                "health_status": pa.array(HEALTH_STATUSES).take(pa.array(status)),
+                "latency_ms": pa.array(latency),
+            },
+        )
+
+    def _processing(self, rng: np.random.Generator, n: int, lo: float, hi: float, chunk: int) -> _Frame:
+        """Media processing jobs: started, then completed or (some) failed part way."""
+        if n == 0:
+            return _empty_frame()
+        jobs = max(1, n // 2)
+        kind = _weighted(rng, PROCESSING_KIND_WEIGHTS, jobs)
+        duration = np.maximum(200, rng.lognormal(np.log(np.asarray(PROCESSING_MEDIAN_MS)[kind]), 0.6))
+        failed = rng.random(jobs) < 0.08
+        duration = np.where(failed, duration * rng.uniform(0.1, 0.9, jobs), duration).astype(np.int64)
+        start = self._times(rng, jobs, lo, hi)
+        job = np.repeat(np.arange(jobs), 2)
+        finish = np.tile(np.array([False, True]), jobs)
+        failing = finish & failed[job]
+        code = np.where(
+            finish, np.where(failing, T["processing_failed"], T["processing_completed"]), T["processing_started"]
+        )
+        job_ids = pc.binary_join_element_wise(
+            f"{self.prefix}proc-{self.seed}-{chunk}-", pc.cast(pa.array(job), pa.string()), ""
+        )
+        none = np.full(job.size, -1)
+        frame = _Frame(
+            type_code=code.astype(np.int16),
+            ts_ms=np.minimum(start[job] + np.where(finish, duration[job], 0), self._end_ms - 1),
+            user=none,
+            session=None,
+            content=none,
+            ua=none,
+            ip=none,
+            referrer=none,
+            rec_marker=np.zeros(job.size, dtype=bool),
+            resource_type=pa.array(["processing_job"] * job.size, pa.string()),
+            resource_id=job_ids,
+            props={
+                "job_id": job_ids,
+                "kind": pa.array(PROCESSING_KINDS).take(pa.array(kind[job])),
+                "duration_ms": pc.if_else(pa.array(finish), pa.array(duration[job]), pa.scalar(None, pa.int64())),
+                "failure_reason": pc.if_else(
+                    pa.array(failing),
+                    pa.array(PROCESSING_ERRORS).take(pa.array(rng.integers(0, len(PROCESSING_ERRORS), job.size))),
                     pa.scalar(None, pa.string()),
                 ),
             },
@@ -1119,7 +1294,7 @@ class Workload:
             "content_id": _take(self._content_ids, frame.content),
             "resource_type": frame.resource_type if frame.resource_type is not None else empty,
             "resource_id": frame.resource_id if frame.resource_id is not None else empty,
-            "properties": _json_objects(n, frame.props),
+            "properties": frame.props[_JSON] if _JSON in frame.props else _json_objects(n, frame.props),
         }
 
     def _table(self, frame: _Frame, index: int) -> pa.Table:
@@ -1188,6 +1363,11 @@ def _segmented_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     starts = np.r_[True, groups[1:] != groups[:-1]]
     offsets = np.where(starts, total - values, 0)
     return total - np.maximum.accumulate(np.where(starts, offsets, 0))
+
+
+def _rendered(frame: _Frame) -> _Frame:
+    """``frame`` with its properties as one JSON object per row."""
+    return replace(frame, props={_JSON: _json_objects(len(frame), frame.props)})
 
 
 def _empty_frame() -> _Frame:

@@ -18,11 +18,14 @@ from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from graphql_schema.analyses import AnalysesQueries
 from graphql_schema.analytics_query import AnalyticsQueryQueries
 from graphql_schema.content import ContentMetadataMutations, ContentQueries
+from graphql_schema.database import DatabaseQueries
 from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.guards import MaskUnexpectedErrors, OperationLimits
+from graphql_schema.imports import ImportQueries
 from graphql_schema.realtime import RealtimeQueries, Subscription
 from graphql_schema.saved_queries import SavedQueryMutations, SavedQueryQueries
 from graphql_schema.search import SearchAnalyticsQueries
+from graphql_schema.system import SystemQueries
 from graphql_schema.users import UserQueries
 
 MAX_DEPTH = 10
@@ -39,6 +42,9 @@ class Query(
     ContentQueries,
     UserQueries,
     SearchAnalyticsQueries,
+    ImportQueries,
+    DatabaseQueries,
+    SystemQueries,
     AnalyticsQueryQueries,
     AnalysesQueries,
     SavedQueryQueries,

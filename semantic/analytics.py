@@ -12,11 +12,14 @@ from semantic.content import ContentAnalyticsService
 from semantic.content_comparison import ContentComparisonService
 from semantic.content_insights import ContentInsightsService
 from semantic.content_metadata import ContentMetadataStore
+from semantic.database_performance import DatabasePerformanceService
+from semantic.imports import ImportAnalyticsService
 from semantic.journeys import JourneyService
 from semantic.periods import Period, resolve_period
 from semantic.retention import RetentionService
 from semantic.search import SearchAnalyticsService
 from semantic.segments import SegmentRules, SegmentService
+from semantic.system import SystemAnalyticsService, SystemRules
 from semantic.users import UserAnalyticsService
 from storage.events import EventStore
 
@@ -37,6 +40,12 @@ class Analytics:
     query: AnalyticsQueryService
     # Query bodies asked lately, parsed and resolved (a repeated dashboard query skips parsing).
     recent_queries: RecentQueries
+    # Import and media processing jobs (/api/v1/analytics/imports/...).
+    imports: ImportAnalyticsService
+    # Statement timings per database (/api/v1/analytics/database/performance).
+    database_performance: DatabasePerformanceService
+    # The service health board (/api/v1/analytics/system/..., /services, /api/endpoints).
+    system: SystemAnalyticsService
     default_range_days: int = 30
     max_range_days: int = 366
 
@@ -68,6 +77,9 @@ class Analytics:
             search=SearchAnalyticsService(store, metadata, conversion_minutes=settings.search_conversion_minutes),
             query=query,
             recent_queries=RecentQueries(query),
+            imports=ImportAnalyticsService(store, stuck_after_minutes=settings.import_stuck_after_minutes),
+            database_performance=DatabasePerformanceService(store, slow_query_ms=settings.slow_query_ms),
+            system=SystemAnalyticsService(store, SystemRules.of(settings)),
             default_range_days=settings.default_range_days,
             max_range_days=settings.max_range_days,
         )

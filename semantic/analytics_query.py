@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from core.access import Role
 from core.errors import InvalidRequest
-from semantic.catalog import EVENTS
+from semantic.catalog import EVENTS, SYSTEM_EQUIVALENTS
 from semantic.compiler import Filter, MetricQuery, compile_query
 from semantic.event_dimensions import DimensionFilter
 from semantic.freshness import Watermark
@@ -281,6 +281,7 @@ EQUIVALENCES: tuple[Equivalence, ...] = (
         dimensions={"search_query": "query"},
     ),
     Equivalence("users", metrics={"users": "users"}, dimensions={"user_id": "user_id"}),
+    *(Equivalence(family, metrics, dimensions) for family, metrics, dimensions in SYSTEM_EQUIVALENTS),
 )
 
 

@@ -27,20 +27,28 @@ from core.taxonomy import (
     CONTENT_PLAY,
     CONTENT_SHARE,
     CONTENT_VIEW,
+    DATABASE_QUERY,
     ERROR_OCCURRED,
+    HEALTH_CHECK,
     IMPORT_COMPLETED,
     IMPORT_FAILED,
+    IMPORT_STAGE_COMPLETED,
     IMPORT_STARTED,
     PAGE_TYPES,
     PLAYBACK_SESSION_TYPES,
+    PROCESSING_COMPLETED,
+    PROCESSING_FAILED,
+    PROCESSING_STARTED,
     RECOMMENDATION_CLICK,
     RECOMMENDATION_IMPRESSION,
+    RESOURCE_USAGE,
     SEARCH_IMPRESSION,
     SEARCH_QUERY,
     SEARCH_RESULT_CLICK,
 )
 from semantic.event_dimensions import EVENT_DIMENSIONS
 from storage.event_keys import CONTENT_KEY, DURATION_SECONDS, QUERY_KEY, SESSION_KEY, VIEWER_KEY, sql_list
+from storage.system_rows import API_REQUEST_ROW, ERROR_ROW, HEALTH_CHECK_ROW, RESOURCE_ROW
 
 # Distinct counts of these keys count their cityHash64 (the rollup states hold the same hashes,
 # migration 012): merging UInt64 states is much cheaper than merging String ones.
@@ -405,6 +413,235 @@ SEARCH = Family(
     },
 )
 
+# --- system: the platform's services, from their system events (migration 017) -----------------------
+# Each family's raw source is storage/system_rows.py's row of one kind of event; its rollup holds the
+# same columns aggregated per UTC hour. Response-time quantiles are quantileTiming: the value at rank
+# floor(q·n)+1 of the times in whole milliseconds (past 5,670 values rank ceil(q·n), with times of
+# 1,024 ms and more counted in 16 ms steps); times above 30 s count as 30 s. Its state is a
+# histogram, so merged states give the same answer as the raw times.
+_RESPONSE_TIMED = "ifNull(duration_ms, 0), isNotNull(duration_ms)"
+RESPONSE_TIME_LEVELS = (0.5, 0.95, 0.99)
+
+
+def _sum_of(name: str, description: str, column: str, *, raw: str | None = None) -> Metric:
+    """A sum of a row column (``raw`` overrides the raw expression) and of its rollup column."""
+    return Metric(name, description, raw=raw or f"sum({name})", rollup=f"sum({column})")
+
+
+def _response_time(level: float) -> Metric:
+    percent = round(level * 100)
+    return Metric(
+        f"response_time_p{percent}",
+        f"the {percent}th percentile of properties.duration_ms (quantileTiming); null without any",
+        raw=f"if(count(duration_ms) = 0, NULL, toFloat64(quantileTimingIf({level})({_RESPONSE_TIMED})))",
+        rollup=f"if(sum(timed_requests) = 0, NULL, toFloat64(quantileTimingMerge({level})(response_time)))",
+        nullable=True,
+    )
+
+
+def _average(name: str, description: str, total: str, count: str) -> Metric:
+    expression = f"if(@{count} = 0, NULL, @{total} / @{count})"
+    return Metric(name, f"{description}; null without any", raw=expression, rollup=expression, derived=True)
+
+
+def _share(name: str, description: str, numerator: str, denominator: str) -> Metric:
+    expression = f"if({denominator} = 0, 0, ({numerator}) / ({denominator}))"
+    return Metric(name, f"{description} (0 without any)", raw=expression, rollup=expression, derived=True)
+
+
+def _key(name: str, description: str) -> Dimension:
+    return Dimension(name, description, raw=name, rollup=name)
+
+
+_STATUS_LEVELS = "toUInt8(multiIf(check_status = 'down', 3, check_status = 'degraded', 2, check_status = 'up', 1, 0))"
+
+SYSTEM_REQUESTS = Family(
+    name="system_requests",
+    raw_source=f"({API_REQUEST_ROW.source('events', WHERE)})",
+    rollups=(Rollup("system_requests_hourly", "hour", "hour"),),
+    metrics=_metrics(
+        Metric("requests", f"{API_REQUEST} events", raw="count()", rollup="sum(requests)"),
+        _count("successful_requests", "requests with 100 <= status < 400", "status >= 100 AND status < 400"),
+        _count("client_error_requests", "requests with 400 <= status < 500", "status >= 400 AND status < 500"),
+        _count("server_error_requests", "requests with status >= 500", "status >= 500"),
+        _share("error_rate", "server_error_requests / requests", "@server_error_requests", "@requests"),
+        Metric(
+            "status_codes",
+            "requests by status (0 = not given)",
+            raw="sumMap(map(status, toUInt64(1)))",
+            rollup="sumMap(status_codes)",
+        ),
+        Metric(
+            "timed_requests",
+            "requests reporting duration_ms",
+            raw="count(duration_ms)",
+            rollup="sum(timed_requests)",
+        ),
+        _sum_of(
+            "response_time_ms",
+            "the sum of duration_ms",
+            "response_time_total_ms",
+            raw="sum(ifNull(duration_ms, 0))",
+        ),
+        _average("response_time_avg", "response_time_ms / timed_requests", "response_time_ms", "timed_requests"),
+        *[_response_time(level) for level in RESPONSE_TIME_LEVELS],
+        Metric(
+            "response_time_quantiles",
+            "response_time_p50, p95 and p99 as one array (NaN without any)",
+            raw=f"quantilesTimingIf({', '.join(map(str, RESPONSE_TIME_LEVELS))})({_RESPONSE_TIMED})",
+            rollup=f"quantilesTimingMerge({', '.join(map(str, RESPONSE_TIME_LEVELS))})(response_time)",
+        ),
+        _sum_of("db_queries", "the sum of db_query_count", "db_queries", raw="sum(db_query_count)"),
+        _sum_of("db_time_ms", "the sum of db_time_ms", "db_time_total_ms"),
+        _count("cache_hits", "requests with cache_hit true", "cache_hit = 1"),
+        _count("cache_misses", "requests with cache_hit false", "cache_hit = 0"),
+        _share(
+            "cache_hit_rate", "cache_hits / (cache_hits + cache_misses)", "@cache_hits", "@cache_hits + @cache_misses"
+        ),
+        _sum_of("external_calls", "the sum of external_calls", "external_calls_total"),
+        _sum_of("external_errors", "the sum of external_errors", "external_errors_total"),
+        _sum_of("external_time_ms", "the sum of external_time_ms", "external_time_total_ms"),
+        _average(
+            "external_response_time_avg", "external_time_ms / external_calls", "external_time_ms", "external_calls"
+        ),
+        Metric(
+            "users",
+            "distinct user_id of the requests that carry one" + HASHED,
+            raw="uniqExactIf(cityHash64(user_id), user_id != '')",
+            rollup="uniqExactMerge(users)",
+        ),
+        Metric("last_seen", "the latest request", raw="max(timestamp)", rollup="max(last_seen)"),
+    ),
+    dimensions={
+        "service": _key("service", "properties.service"),
+        "endpoint": _key("endpoint", "properties.endpoint"),
+        "method": _key("method", "properties.method"),
+    },
+)
+
+SYSTEM_ERRORS = Family(
+    name="system_errors",
+    raw_source=f"({ERROR_ROW.source('events', WHERE)})",
+    rollups=(Rollup("system_errors_hourly", "hour", "hour"),),
+    metrics=_metrics(
+        Metric("errors", f"{ERROR_OCCURRED} events", raw="count()", rollup="sum(errors)"),
+        Metric("last_seen", "the latest error", raw="max(timestamp)", rollup="max(last_seen)"),
+    ),
+    dimensions={
+        "service": _key("service", "properties.service"),
+        "endpoint": _key("endpoint", "properties.endpoint"),
+        "error_type": _key("error_type", "properties.error_type"),
+        "severity": _key("severity", "properties.severity"),
+        "message": _key("message", "the first 500 characters of properties.message"),
+    },
+)
+
+
+def _resource(resource: str) -> list[Metric]:
+    column = f"{resource}_percent"
+    return [
+        Metric(
+            f"{resource}_samples",
+            f"samples reporting {column}",
+            raw=f"count({column})",
+            rollup=f"sum({resource}_samples)",
+        ),
+        _sum_of(f"{column}_total", f"the sum of {column}", f"{column}_total", raw=f"sum(ifNull({column}, 0))"),
+        Metric(
+            f"{column}_max",
+            f"the largest {column} (0 without samples)",
+            raw=f"max(ifNull({column}, 0))",
+            rollup=f"max({column}_max)",
+        ),
+        _average(f"{column}_avg", f"the mean of {column}", f"{column}_total", f"{resource}_samples"),
+    ]
+
+
+SYSTEM_RESOURCES = Family(
+    name="system_resources",
+    raw_source=f"({RESOURCE_ROW.source('events', WHERE)})",
+    rollups=(Rollup("system_resources_hourly", "hour", "hour"),),
+    metrics=_metrics(
+        Metric("samples", f"{RESOURCE_USAGE} events", raw="count()", rollup="sum(samples)"),
+        *_resource("cpu"),
+        *_resource("memory"),
+        *_resource("disk"),
+        Metric(
+            "cpu_cores",
+            "the largest cpu_cores (0 when none)",
+            raw="max(ifNull(cpu_cores, 0))",
+            rollup="max(cpu_cores_max)",
+        ),
+        Metric(
+            "memory_gb",
+            "the largest memory_gb (0 when none)",
+            raw="max(ifNull(memory_gb, 0))",
+            rollup="max(memory_gb_max)",
+        ),
+        Metric("last_seen", "the latest sample", raw="max(timestamp)", rollup="max(last_seen)"),
+    ),
+    dimensions={
+        "service": _key("service", "properties.service"),
+        "instance": _key("instance", "properties.instance ('' = not given)"),
+    },
+)
+
+SYSTEM_HEALTH = Family(
+    name="system_health",
+    raw_source=f"({HEALTH_CHECK_ROW.source('events', WHERE)})",
+    rollups=(Rollup("system_health_hourly", "hour", "hour"),),
+    metrics=_metrics(
+        Metric("checks", f"{HEALTH_CHECK} events", raw="count()", rollup="sum(checks)"),
+        *[
+            _count(f"{status}_checks", f"checks with status {status}", f"check_status = '{status}'")
+            for status in ("up", "degraded", "down")
+        ],
+        _share(
+            "availability",
+            "(up + degraded checks) / (up + degraded + down checks)",
+            "@up_checks + @degraded_checks",
+            "@up_checks + @degraded_checks + @down_checks",
+        ),
+        Metric("timed_checks", "checks reporting latency_ms", raw="count(latency_ms)", rollup="sum(timed_checks)"),
+        _sum_of("check_latency_ms", "the sum of latency_ms", "latency_total_ms", raw="sum(ifNull(latency_ms, 0))"),
+        _average("check_latency_avg", "check_latency_ms / timed_checks", "check_latency_ms", "timed_checks"),
+        Metric(
+            "latest_status",
+            "the status of the latest check (of checks at the same instant, the worst)",
+            raw=f"argMax(check_status, (timestamp, {_STATUS_LEVELS}, check_status))",
+            rollup="argMaxMerge(latest_status)",
+        ),
+        Metric("last_check", "the latest check", raw="max(timestamp)", rollup="max(last_check)"),
+    ),
+    dimensions={"service": _key("service", "properties.service")},
+)
+
+# This service's own statements (database_query events), as migration 019 keeps them in
+# database_statements: one row per distinct duration, so statements slower than any threshold count
+# exactly (the duration is a dimension). Events without a numeric duration_ms are not statements.
+_JSON_NUMBERS = sql_list(("Int64", "UInt64", "Double"))
+_STATEMENTS_RAW = f"""(
+    SELECT
+        timestamp,
+        JSONExtractString(properties, 'service') AS service,
+        greatest(JSONExtractFloat(properties, 'duration_ms'), 0) AS duration_ms
+    FROM events
+    WHERE event_type = '{DATABASE_QUERY}' AND JSONType(properties, 'duration_ms') IN {_JSON_NUMBERS} {WHERE}
+)"""
+
+SYSTEM_STATEMENTS = Family(
+    name="system_statements",
+    raw_source=_STATEMENTS_RAW,
+    rollups=(Rollup("database_statements", "hour", "hour"),),
+    metrics=_metrics(
+        Metric("statements", f"{DATABASE_QUERY} events", raw="count()", rollup="sum(statements)"),
+    ),
+    dimensions={
+        "service": _key("service", "properties.service"),
+        "duration_ms": _key("duration_ms", "the statement's duration (ms)"),
+    },
+)
+
 # --- events: any raw event, by any dimension of semantic/event_dimensions.py ----------------------
 # The rows are events; a query reads only the columns (e_<name>) and, when every metric it asks
 # says which, only the event types its metrics count. Metrics that share a name with a metric of the
@@ -415,6 +652,36 @@ _SEARCH_ZERO_RESULT = (
     " AND JSONExtractInt(properties, 'results_count') = 0"
 )
 _NUMBER = "('Int64', 'UInt64', 'Double')"
+# Import and media processing jobs (docs/imports.md): their start, completion and failure events.
+JOB_STARTS: tuple[str, ...] = (IMPORT_STARTED, PROCESSING_STARTED)
+JOB_COMPLETIONS: tuple[str, ...] = (IMPORT_COMPLETED, PROCESSING_COMPLETED)
+JOB_FAILURES: tuple[str, ...] = (IMPORT_FAILED, PROCESSING_FAILED)
+JOB_ENDS: tuple[str, ...] = (*JOB_COMPLETIONS, *JOB_FAILURES)
+JOB_FIGURES = (
+    "records_processed",
+    "records_failed",
+    "duplicates",
+    "invalid_rows",
+    "missing_fields",
+    "transform_errors",
+)
+
+
+def _job_count(name: str) -> str:
+    """A job's figure as import_jobs (migration 018) reads it: a JSON number, negative as 0; else null."""
+    return (
+        f"if(JSONType(properties, '{name}') IN {_NUMBER}, "
+        f"toInt64(least(greatest(JSONExtractFloat(properties, '{name}'), 0), 1e15)), NULL)"
+    )
+
+
+def _job_duration(event_types: tuple[str, ...]) -> str:
+    return (
+        f"if(event_type IN {sql_list(event_types)} AND JSONType(properties, 'duration_ms') IN {_NUMBER}, "
+        "greatest(JSONExtractFloat(properties, 'duration_ms'), 0), NULL)"
+    )
+
+
 EVENT_ROW_COLUMNS: dict[str, str] = {
     **{d.name: d.sql for d in EVENT_DIMENSIONS.values() if d.metadata_field is None},
     "viewer_key": VIEWER_KEY,
@@ -426,6 +693,24 @@ EVENT_ROW_COLUMNS: dict[str, str] = {
         "JSONExtractFloat(properties, 'duration_ms'), NULL)"
     ),
     "zero_result": _SEARCH_ZERO_RESULT,
+    # Import and processing jobs: the job id (a JSON string or integer) and the figures they report.
+    "job_id": (
+        "if(JSONType(properties, 'job_id') IN ('Int64', 'UInt64'), JSONExtractRaw(properties, 'job_id'), "
+        "JSONExtractString(properties, 'job_id'))"
+    ),
+    **{f"job_{name}": _job_count(name) for name in JOB_FIGURES},
+    # Null but on the events that report one, so quantiles skip the others.
+    "job_duration_ms": _job_duration(JOB_ENDS),
+    "stage_duration_ms": _job_duration((IMPORT_STAGE_COMPLETED,)),
+    # System events, read as the system families read them (storage/system_rows.py).
+    "response_time_ms": API_REQUEST_ROW.on_event_row("duration_ms", "NULL"),
+    "cache_hit": API_REQUEST_ROW.on_event_row("cache_hit", "-1"),
+    "external_calls": API_REQUEST_ROW.on_event_row("external_calls", "0"),
+    "external_errors": API_REQUEST_ROW.on_event_row("external_errors", "0"),
+    **{
+        f"{resource}_percent": RESOURCE_ROW.on_event_row(f"{resource}_percent", "NULL")
+        for resource in ("cpu", "memory", "disk")
+    },
 }
 _EVENTS_RAW = f"(SELECT {COLUMNS} FROM events WHERE 1 {WHERE})"
 
@@ -487,6 +772,79 @@ def _latency(level: int) -> Metric:
         event_types=(API_REQUEST,),
         nullable=True,
     )
+
+
+def _response_time_level(level: float) -> Metric:
+    percent = round(level * 100)
+    return Metric(
+        f"response_time_p{percent}",
+        f"the {percent}th percentile of properties.duration_ms over {API_REQUEST} events that report it, as"
+        " quantileTiming computes it (docs/metrics.md); null without any",
+        raw=f"toFloat64(quantileTiming({level})(e_response_time_ms))",
+        rollup=None,
+        columns=("response_time_ms",),
+        event_types=(API_REQUEST,),
+        nullable=True,
+    )
+
+
+def _mean(name: str, description: str, column: str, event_type: str) -> Metric:
+    return Metric(
+        name,
+        f"{description}; null without any",
+        raw=f"avg(e_{column})",
+        rollup=None,
+        columns=(column,),
+        event_types=(event_type,),
+        nullable=True,
+    )
+
+
+def _event_sum(name: str, description: str, event_type: str) -> Metric:
+    return Metric(name, description, raw=f"sum(e_{name})", rollup=None, columns=(name,), event_types=(event_type,))
+
+
+def _job_events(name: str, event_types: tuple[str, ...]) -> Metric:
+    """A count of job events of the given types."""
+    return Metric(
+        name,
+        f"{_one_of(event_types)} events",
+        raw=f"countIf(e_event_type IN {sql_list(event_types)})",
+        rollup=None,
+        columns=("event_type",),
+        event_types=event_types,
+    )
+
+
+def _job_sum(name: str, figure: str, event_types: tuple[str, ...]) -> Metric:
+    return Metric(
+        name,
+        f"the sum of properties.{figure} over {_one_of(event_types)} events (the job's totals; JSON numbers,"
+        " negative ones as 0)",
+        raw=f"sumIf(ifNull(e_job_{figure}, 0), e_event_type IN {sql_list(event_types)})",
+        rollup=None,
+        columns=("event_type", f"job_{figure}"),
+        event_types=event_types,
+    )
+
+
+def _job_quantile(name: str, level: int, column: str, event_types: tuple[str, ...]) -> Metric:
+    return Metric(
+        name,
+        f"the {level}th percentile of properties.duration_ms over {_one_of(event_types)} events that report"
+        " it, exact (linear interpolation between the closest ranks); null without any",
+        raw=f"quantileExactInclusive({level / 100})(e_{column})",
+        rollup=None,
+        columns=(column,),
+        event_types=event_types,
+        nullable=True,
+    )
+
+
+# Completions that say how many records they processed and how long they took: throughput's events.
+_TIMED_COMPLETION = (
+    f"e_event_type IN {sql_list(JOB_COMPLETIONS)} AND e_job_duration_ms > 0 AND e_job_records_processed IS NOT NULL"
+)
 
 
 def _event_dimensions() -> dict[str, Dimension]:
@@ -603,6 +961,73 @@ EVENTS = Family(
         _latency(50),
         _latency(95),
         _latency(99),
+        _event_count(
+            "successful_requests",
+            API_REQUEST,
+            f"{API_REQUEST} events with 100 <= properties.status < 400",
+            also="e_status >= 100 AND e_status < 400",
+            also_columns=("status",),
+        ),
+        _event_count(
+            "client_error_requests",
+            API_REQUEST,
+            f"{API_REQUEST} events with 400 <= properties.status < 500",
+            also="e_status >= 400 AND e_status < 500",
+            also_columns=("status",),
+        ),
+        _mean(
+            "response_time_avg",
+            f"the mean of properties.duration_ms over {API_REQUEST} events that report it",
+            "response_time_ms",
+            API_REQUEST,
+        ),
+        *[_response_time_level(level) for level in RESPONSE_TIME_LEVELS],
+        _event_count(
+            "cache_hits",
+            API_REQUEST,
+            f"{API_REQUEST} events with properties.cache_hit true",
+            also="e_cache_hit = 1",
+            also_columns=("cache_hit",),
+        ),
+        _event_count(
+            "cache_misses",
+            API_REQUEST,
+            f"{API_REQUEST} events with properties.cache_hit false",
+            also="e_cache_hit = 0",
+            also_columns=("cache_hit",),
+        ),
+        _ratio(
+            "cache_hit_rate", "cache_hits / (cache_hits + cache_misses)", "@cache_hits", "@cache_hits + @cache_misses"
+        ),
+        _event_sum("external_calls", f"the sum of properties.external_calls over {API_REQUEST} events", API_REQUEST),
+        _event_sum("external_errors", f"the sum of properties.external_errors over {API_REQUEST} events", API_REQUEST),
+        *[
+            _mean(
+                f"{resource}_percent_avg",
+                f"the mean of properties.{resource}_percent (clamped to 0-100) over {RESOURCE_USAGE} events",
+                f"{resource}_percent",
+                RESOURCE_USAGE,
+            )
+            for resource in ("cpu", "memory", "disk")
+        ],
+        _event_count("health_checks", HEALTH_CHECK, f"{HEALTH_CHECK} events"),
+        *[
+            _event_count(
+                f"health_checks_{status}",
+                HEALTH_CHECK,
+                f"{HEALTH_CHECK} events with properties.status {status}",
+                also=f"e_health_status = '{status}'",
+                also_columns=("health_status",),
+            )
+            for status in ("up", "degraded", "down")
+        ],
+        _ratio(
+            "availability",
+            "(health_checks_up + health_checks_degraded) / (health_checks_up + health_checks_degraded +"
+            " health_checks_down)",
+            "(@health_checks_up + @health_checks_degraded)",
+            "@health_checks_up + @health_checks_degraded + @health_checks_down",
+        ),
         _event_count("imports_started", IMPORT_STARTED, f"{IMPORT_STARTED} events"),
         _event_count("imports_completed", IMPORT_COMPLETED, f"{IMPORT_COMPLETED} events"),
         _event_count("imports_failed", IMPORT_FAILED, f"{IMPORT_FAILED} events"),
@@ -612,15 +1037,124 @@ EVENTS = Family(
             "@imports_completed",
             "@imports_completed + @imports_failed",
         ),
+        Metric(
+            "job_runs",
+            f"distinct properties.job_id of {_one_of(JOB_STARTS)} events, exact",
+            raw=f"uniqExactIf(e_job_id, e_event_type IN {sql_list(JOB_STARTS)} AND e_job_id != '')",
+            rollup=None,
+            columns=("event_type", "job_id"),
+            event_types=JOB_STARTS,
+        ),
+        _job_events("jobs_completed", JOB_COMPLETIONS),
+        _job_events("jobs_failed", JOB_FAILURES),
+        _ratio(
+            "job_success_rate",
+            "jobs_completed / (jobs_completed + jobs_failed)",
+            "@jobs_completed",
+            "@jobs_completed + @jobs_failed",
+        ),
+        _ratio(
+            "job_failure_rate",
+            "jobs_failed / (jobs_completed + jobs_failed)",
+            "@jobs_failed",
+            "@jobs_completed + @jobs_failed",
+        ),
+        _job_sum("import_records_processed", "records_processed", JOB_COMPLETIONS),
+        _job_sum("import_records_failed", "records_failed", JOB_ENDS),
+        *[
+            _job_sum(f"import_{name}", name, JOB_ENDS)
+            for name in ("duplicates", "invalid_rows", "missing_fields", "transform_errors")
+        ],
+        Metric(
+            "job_throughput",
+            f"records per second of the {_one_of(JOB_COMPLETIONS)} events that report records_processed and a"
+            " duration_ms above 0: the sum of the one * 1000 / the sum of the other; null without any",
+            raw=(
+                f"if(sumIf(e_job_duration_ms, {_TIMED_COMPLETION}) = 0, NULL, "
+                f"sumIf(e_job_records_processed, {_TIMED_COMPLETION}) * 1000 "
+                f"/ sumIf(e_job_duration_ms, {_TIMED_COMPLETION}))"
+            ),
+            rollup=None,
+            columns=("event_type", "job_duration_ms", "job_records_processed"),
+            event_types=JOB_COMPLETIONS,
+            nullable=True,
+        ),
+        *[_job_quantile(f"job_duration_p{level}", level, "job_duration_ms", JOB_ENDS) for level in (50, 95)],
+        *[
+            _job_quantile(f"stage_duration_p{level}", level, "stage_duration_ms", (IMPORT_STAGE_COMPLETED,))
+            for level in (50, 95)
+        ],
     ),
     dimensions=_event_dimensions(),
+)
+
+# Public metrics and dimensions (of the events family) that a system family defines identically, as
+# (family, public metric -> the family's, public dimension -> the family's): analyticsQuery can answer
+# them from that family's rollup (semantic/analytics_query.py); tests/semantic/test_system_rollups.py
+# compares the answers of both.
+SYSTEM_EQUIVALENTS: tuple[tuple[str, dict[str, str], dict[str, str]], ...] = (
+    (
+        "system_requests",
+        {
+            "api_requests": "requests",
+            "successful_requests": "successful_requests",
+            "client_error_requests": "client_error_requests",
+            "server_error_requests": "server_error_requests",
+            "request_error_rate": "error_rate",
+            "response_time_avg": "response_time_avg",
+            "response_time_p50": "response_time_p50",
+            "response_time_p95": "response_time_p95",
+            "response_time_p99": "response_time_p99",
+            "cache_hits": "cache_hits",
+            "cache_misses": "cache_misses",
+            "cache_hit_rate": "cache_hit_rate",
+            "external_calls": "external_calls",
+            "external_errors": "external_errors",
+        },
+        {"service": "service", "endpoint": "endpoint", "method": "method"},
+    ),
+    (
+        "system_errors",
+        {"errors": "errors"},
+        {"service": "service", "endpoint": "endpoint", "error_type": "error_type", "severity": "severity"},
+    ),
+    (
+        "system_resources",
+        {f"{resource}_percent_avg": f"{resource}_percent_avg" for resource in ("cpu", "memory", "disk")},
+        {"service": "service", "instance": "instance"},
+    ),
+    (
+        "system_health",
+        {
+            "health_checks": "checks",
+            "health_checks_up": "up_checks",
+            "health_checks_degraded": "degraded_checks",
+            "health_checks_down": "down_checks",
+            "availability": "availability",
+        },
+        {"service": "service"},
+    ),
 )
 
 # Time dimensions every family has; the compiler computes them at the grain of its source.
 # ``bucket`` is the hour, day, week or month of the period's granularity.
 TIME_DIMENSIONS = ("bucket", "hour", "day", "week", "month", "hour_of_day", "weekday", "period")
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (CONTENT, BREAKDOWN, USERS, SEARCH, EVENTS)}
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        CONTENT,
+        BREAKDOWN,
+        USERS,
+        SEARCH,
+        SYSTEM_REQUESTS,
+        SYSTEM_ERRORS,
+        SYSTEM_RESOURCES,
+        SYSTEM_HEALTH,
+        SYSTEM_STATEMENTS,
+        EVENTS,
+    )
+}
 
 # --- one user's events ---------------------------------------------------------------------------
 # events_by_user is a copy of the events that carry a user id, sorted by user; reading raw events

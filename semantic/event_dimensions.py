@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core.errors import InvalidRequest
 from semantic.filter_sql import Bind, FilterOp, condition, metadata_condition
 from storage.event_keys import CONTENT_KEY, QUERY_KEY
+from storage.system_rows import HEALTH_CHECK_ROW
 
 DimensionType = Literal["string", "integer"]
 
@@ -68,7 +69,35 @@ _DIMENSIONS: tuple[EventDimension, ...] = (
     ),
     EventDimension("error_type", "properties.error_type of an error_occurred", _property("error_type")),
     EventDimension("severity", "properties.severity of an error_occurred", _property("severity")),
-    EventDimension("import_source", "properties.source: the source of an import job", _property("source")),
+    EventDimension(
+        "import_source",
+        "the source of an import or processing job: properties.source, for a processing_* event without one"
+        " properties.kind",
+        "if(JSONExtractString(properties, 'source') = '' AND startsWith(event_type, 'processing_'), "
+        "JSONExtractString(properties, 'kind'), JSONExtractString(properties, 'source'))",
+    ),
+    EventDimension(
+        "job_kind",
+        "import (import_* events) or processing (processing_* events): the kind of job an event belongs to;"
+        " '' for other events",
+        "multiIf(startsWith(event_type, 'import_'), 'import', startsWith(event_type, 'processing_'), 'processing', '')",
+    ),
+    EventDimension(
+        "import_stage", "properties.stage: the stage an import_stage_completed or a failure names", _property("stage")
+    ),
+    EventDimension(
+        "failure_reason",
+        "properties.failure_reason of an import_failed or processing_failed event",
+        _property("failure_reason"),
+    ),
+    EventDimension(
+        "instance", "properties.instance: the instance of a service that sent a resource_usage", _property("instance")
+    ),
+    EventDimension(
+        "health_status",
+        "properties.status of a health_check, lower-cased: up, degraded or down ('' for other events)",
+        HEALTH_CHECK_ROW.on_event_row("check_status", "''"),
+    ),
     EventDimension("search_query", "the search query text, trimmed and lower-cased", QUERY_KEY),
     *(
         EventDimension(

@@ -71,8 +71,44 @@ _METRICS: list[Entry] = [
     *_counts(("api_requests", "server_error_requests", "errors"), "events", "system", ANALYSTS),
     *_ratios(("error_rate", "request_error_rate"), "system", ANALYSTS),
     *[_metric(f"latency_p{level}", "float", "ms", "system", ANALYSTS) for level in (50, 95, 99)],
+    *_counts(
+        ("successful_requests", "client_error_requests", "cache_hits", "cache_misses"), "events", "system", ANALYSTS
+    ),
+    _metric("response_time_avg", "float", "ms", "system", ANALYSTS),
+    *[_metric(f"response_time_p{level}", "float", "ms", "system", ANALYSTS) for level in (50, 95, 99)],
+    *_ratios(("cache_hit_rate", "availability"), "system", ANALYSTS),
+    *_counts(("external_calls", "external_errors"), "calls", "system", ANALYSTS),
+    *[
+        _metric(f"{resource}_percent_avg", "float", "percent", "system", ANALYSTS)
+        for resource in ("cpu", "memory", "disk")
+    ],
+    *_counts(
+        ("health_checks", "health_checks_up", "health_checks_degraded", "health_checks_down"),
+        "events",
+        "system",
+        ANALYSTS,
+    ),
     *_counts(("imports_started", "imports_completed", "imports_failed"), "events", "imports", ANALYSTS),
     *_ratios(("import_success_rate",), "imports", ANALYSTS),
+    _metric("job_runs", "integer", "jobs", "imports", ANALYSTS),
+    *_counts(("jobs_completed", "jobs_failed"), "events", "imports", ANALYSTS),
+    *_ratios(("job_success_rate", "job_failure_rate"), "imports", ANALYSTS),
+    *_counts(
+        (
+            "import_records_processed",
+            "import_records_failed",
+            "import_duplicates",
+            "import_invalid_rows",
+            "import_missing_fields",
+            "import_transform_errors",
+        ),
+        "records",
+        "imports",
+        ANALYSTS,
+    ),
+    _metric("job_throughput", "float", "records/s", "imports", ANALYSTS),
+    *[_metric(f"job_duration_p{level}", "float", "ms", "imports", ANALYSTS) for level in (50, 95)],
+    *[_metric(f"stage_duration_p{level}", "float", "ms", "imports", ANALYSTS) for level in (50, 95)],
 ]
 
 # Dimensions that single out a person are for analysts.

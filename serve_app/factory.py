@@ -29,17 +29,21 @@ from serve_app.http import (
     unexpected_error_response,
 )
 from serve_app.openapi import openapi_document
+from serve_app.request_telemetry import RequestTelemetry
 from serve_app.routes import (
     analyses,
     analytics_query,
     content,
     content_metadata,
+    database,
     events,
     health,
+    imports,
     keys,
     realtime,
     saved_queries,
     search,
+    system,
     tracking,
     users,
 )
@@ -73,6 +77,8 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
     )
     # The document as the service answers: no FastAPI 422 where parameter errors are 400s.
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    # Every HTTP request answered becomes one of the service's own api_request events (docs/system.md).
+    app.add_middleware(RequestTelemetry)
 
     @app.exception_handler(AnalyticsError)
     async def _domain_error(_: Request, exc: AnalyticsError) -> Any:
@@ -102,6 +108,9 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         content_metadata.router,
         users.router,
         search.router,
+        imports.router,
+        database.router,
+        system.router,
         analytics_query.router,
         analyses.router,
         saved_queries.router,

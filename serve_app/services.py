@@ -12,11 +12,15 @@ from semantic.analytics import Analytics
 from semantic.answers import Answers
 from semantic.freshness import WatermarkTracker
 from semantic.ingestion import IngestService
+from semantic.recorded_cache import recorded_cache
 from semantic.result_cache import ResultCache
 from semantic.saved_kinds import saved_kinds
 from semantic.saved_queries import SavedQueryService
+from semantic.self_telemetry import SelfTelemetry
 from serve_app import metrics
 from serve_app.auth import Authenticator
+from serve_app.recorded_event_store import event_store
+from serve_app.request_telemetry import self_telemetry
 from storage.cache import Cache, open_cache
 from storage.metadata import MetadataStore
 
@@ -34,25 +38,30 @@ class Services:
     # Every analytics answer: pinned to the data watermark, through the result cache.
     answers: Answers
     saved_queries: SavedQueryService
+    # The recorder of the service's own requests and statements (None: self_telemetry is off).
+    telemetry: SelfTelemetry | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
         if not settings.postgres_dsn:
             raise RuntimeError("ANALYTICS_POSTGRES_DSN must be resolved before replicas start")
-        metadata = await MetadataStore.connect(settings.postgres_dsn)
+        telemetry = self_telemetry(settings)
+        metadata = await MetadataStore.connect(
+            settings.postgres_dsn, query_logger=telemetry.postgres_statement if telemetry else None
+        )
         # Safe from every replica at once (advisory lock); a no-op once applied.
         await metadata.migrate()
         if settings.bootstrap_admin_key:
             await metadata.ensure_bootstrap_admin(settings.bootstrap_admin_key)
         warm_up_enrichment()
-        events = RemoteEventStore(find_event_store_actor())
-        cache = open_cache(settings.redis_url)
+        events = event_store(find_event_store_actor(), telemetry)
+        cache = recorded_cache(open_cache(settings.redis_url), telemetry, redis=bool(settings.redis_url))
         analytics = Analytics.build(events, settings)
         answers = Answers(
             ResultCache(cache, ttl_seconds=settings.result_cache_seconds, metrics=metrics.RESULT_CACHE),
             WatermarkTracker(events.watermark, poll_seconds=settings.watermark_poll_ms / 1000),
         )
-        return cls(
+        services = cls(
             settings=settings,
             metadata=metadata,
             events=events,
@@ -63,9 +72,15 @@ class Services:
             analytics=analytics,
             answers=answers,
             saved_queries=SavedQueryService.build(metadata, saved_kinds(analytics, answers, events)),
+            telemetry=telemetry,
         )
+        if telemetry is not None:
+            telemetry.start(services.ingest)
+        return services
 
     async def close(self) -> None:
+        if self.telemetry is not None:
+            await self.telemetry.close()
         await self.answers.close()
         await self.cache.close()
         await self.metadata.close()

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -20,6 +21,10 @@ from core.errors import NotFound, StoreUnavailable
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Any fixed number: every process applying migrations takes the same advisory lock.
 _MIGRATION_LOCK = 742_001
+
+# Hears each statement of the store's connections: its SQL text (values are bound, never in it), the
+# seconds it took, and the error it raised (None when it succeeded).
+QueryLogger = Callable[[str, float, BaseException | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +61,22 @@ class MetadataStore:
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, wait_seconds: float = 30.0
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        wait_seconds: float = 30.0,
+        query_logger: QueryLogger | None = None,
     ) -> MetadataStore:
-        """Connect with a readiness wait: retry with backoff while the server starts."""
+        """Connect with a readiness wait: retry with backoff while the server starts. ``query_logger``
+        hears every statement the store runs (the service's own telemetry)."""
         deadline = asyncio.get_running_loop().time() + wait_seconds
         delay = 0.1
+        init = _logging_queries(query_logger) if query_logger is not None else None
         while True:
             try:
-                pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+                pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init)
                 return cls(pool)
             except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
                 if asyncio.get_running_loop().time() > deadline:
@@ -192,6 +205,22 @@ class MetadataStore:
             }
             for r in rows
         ]
+
+
+def _logging_queries(logger: QueryLogger) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    """A pool's connection set-up that reports each statement to ``logger``, except the reset the pool
+    runs on a connection it takes back (not a statement of the store's)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        reset = conn.get_reset_query()
+
+        def report(record: Any) -> None:
+            if record.query != reset:
+                logger(record.query, record.elapsed, record.exception)
+
+        conn.add_query_logger(report)
+
+    return init
 
 
 async def _insert_key(conn: asyncpg.Connection, name: str, role: Role, plain: str) -> tuple[ApiKey, str]:

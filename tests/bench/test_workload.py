@@ -75,13 +75,70 @@ def test_every_event_family_is_present(small_tables: pa.Table) -> None:
     assert any(p["results_count"] == 0 for p in searches) and any(p["results_count"] > 0 for p in searches)
     api = [p for p, k in zip(props, kinds, strict=True) if k == "api_request"]
     assert {p["service"] for p in api} >= {"content-service", "search-service", "user-service"}
-    assert all(p["response_time_ms"] > 0 for p in api)
+    assert all(p["duration_ms"] > 0 and isinstance(p["status"], int) and p["db_query_count"] >= 0 for p in api)
+    assert all(0 <= p["external_errors"] <= p["external_calls"] for p in api if "external_calls" in p)
+    assert any("external_calls" in p for p in api) and any("external_calls" not in p for p in api)
     assert {small_tables.column("device_type")[i].as_py() for i in range(small_tables.num_rows)} >= {
         "desktop",
         "mobile",
         "tablet",
         "bot",
     }
+
+
+def _of_type(table: pa.Table, *event_types: str) -> list[tuple[str, dict]]:
+    kinds = table.column("event_type").to_pylist()
+    props = table.column("properties").to_pylist()
+    return [(k, orjson.loads(p)) for k, p in zip(kinds, props, strict=True) if k in event_types]
+
+
+def test_system_events_describe_services_their_resources_and_health(small_tables: pa.Table) -> None:
+    usage = [p for _, p in _of_type(small_tables, "resource_usage")]
+    assert {p["service"] for p in usage} >= {"content-service", "search-service"}
+    assert all(p["instance"].startswith(p["service"] + "-") for p in usage)
+    assert all(0 < p[k] <= 100 for p in usage for k in ("cpu_percent", "memory_percent", "disk_percent"))
+    checks = [p for _, p in _of_type(small_tables, "health_check")]
+    assert {p["status"] for p in checks} <= {"up", "degraded", "down"} and "up" in {p["status"] for p in checks}
+    assert all(p["latency_ms"] > 0 for p in checks)
+    # The platform's own events stay a small share of the stream.
+    system = _of_type(small_tables, "api_request", "error_occurred", "resource_usage", "health_check")
+    assert 0.05 < len(system) / small_tables.num_rows < 0.12
+
+
+def test_jobs_report_their_figures_so_far() -> None:
+    table = pa.concat_tables(list(Workload(events=60_000, days=3, seed=8, end=END).tables()))
+    jobs: dict[str, list[tuple[str, dict]]] = {}
+    for kind, p in _of_type(table, "import_started", "import_stage_completed", "import_completed", "import_failed"):
+        jobs.setdefault(p["job_id"], []).append((kind, p))
+    ended = {kind for events in jobs.values() for kind, _ in events[-1:]}
+    assert {"import_completed", "import_failed"} <= ended
+    figures = (
+        "records_processed",
+        "records_failed",
+        "duplicates",
+        "invalid_rows",
+        "missing_fields",
+        "transform_errors",
+    )
+    for events in jobs.values():
+        assert events[0][0] == "import_started" and set(events[0][1]) == {"job_id", "source", "records_total"}
+        total = events[0][1]["records_total"]
+        for name in figures:
+            reported = [p[name] for _, p in events[1:]]
+            assert reported == sorted(reported) and all(0 <= v <= total for v in reported), (name, events)
+        kind, last = events[-1]
+        if kind == "import_completed":
+            assert last["records_processed"] == total and "failure_reason" not in last
+        if kind == "import_failed":
+            assert last["failure_reason"] and last["stage"] in ("fetch", "parse", "validate", "store")
+    processing: dict[str, list[tuple[str, dict]]] = {}
+    for kind, p in _of_type(table, "processing_started", "processing_completed", "processing_failed"):
+        processing.setdefault(p["job_id"], []).append((kind, p))
+    finished = [events for events in processing.values() if len(events) == 2]
+    assert len(finished) >= len(processing) - 3  # the last job of a chunk may be cut
+    assert {events[1][0] for events in finished} == {"processing_completed", "processing_failed"}
+    for (first, start), (_, end) in finished:
+        assert first == "processing_started" and start["kind"] == end["kind"] and end["duration_ms"] > 0
 
 
 def test_popularity_is_skewed_towards_a_few_items(small_tables: pa.Table) -> None:

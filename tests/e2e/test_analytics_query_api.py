@@ -100,11 +100,16 @@ def test_counts_are_exact_and_repeats_hit_the_cache_until_new_data_arrives(
     assert answer["totals"]["views"] == 7
     assert answer["as_of"] is not None
     # Asked again at the same watermark: from the cache, the same bytes. Each replica counts its own
-    # hits, so the counter is read over the analyst's connection, which lands on the replica that answers.
-    hits_before = _cache_hits(analyst)
-    again = analyst.post(f"{API}/query", json=body)
+    # hits, so the counter is read over the analyst's connection, which lands on the replica that
+    # answers. The service's own telemetry is stored about once a second and moves the watermark
+    # too, so a repeat that lands just after such a flush is computed afresh: the next one is a hit.
+    for _ in range(5):
+        hits_before = _cache_hits(analyst)
+        again = analyst.post(f"{API}/query", json=body)
+        assert again.json()["rows"] == answer["rows"]
+        if again.headers["x-cache"] == "hit":
+            break
     assert again.headers["x-cache"] == "hit"
-    assert again.json() == answer
     assert _cache_hits(analyst) == hits_before + 1
 
     # One more view moves the watermark: the next answer is computed afresh and counts it.

@@ -68,6 +68,10 @@ TYPES = (
     ("import_started", 2),
     ("import_completed", 2),
     ("import_failed", 1),
+    ("import_stage_completed", 2),
+    ("processing_started", 1),
+    ("processing_completed", 1),
+    ("processing_failed", 1),
     ("page_view", 2),
     ("user_login", 2),
 )
@@ -116,8 +120,28 @@ def _properties(rng: random.Random, event_type: str) -> tuple[str, dict[str, Any
             "severity": rng.choice(["high", "low"]),
             "service": rng.choice(["api", "search-svc"]),
         }
-    if event_type.startswith("import_"):
-        return "", {"source": rng.choice(["csv", "api"])}
+    if event_type.startswith(("import_", "processing_")):
+        # Job ids as strings and integers; figures as numbers, text, negative or missing.
+        props = {"job_id": rng.choice(["j1", "j2", "j3", 7, ""]), "stage": rng.choice(["fetch", "parse", ""])}
+        if event_type.startswith("import_") or rng.random() < 0.5:
+            props["source"] = rng.choice(["csv", "api"])
+        if event_type.startswith("processing_"):
+            props["kind"] = rng.choice(["transcode", "thumbnail"])
+        for name in (
+            "records_processed",
+            "records_failed",
+            "duplicates",
+            "invalid_rows",
+            "missing_fields",
+            "transform_errors",
+            "duration_ms",
+        ):
+            value = rng.choice([None, 120, 45.5, "80", -3, 0])
+            if value is not None:
+                props[name] = value
+        if event_type.endswith("_failed"):
+            props["failure_reason"] = rng.choice(["timeout", "schema mismatch"])
+        return "", props
     return "", props
 
 
@@ -214,7 +238,14 @@ def dimension_value(row: dict[str, Any], name: str) -> Any:
     if name in ("service", "endpoint", "method", "error_type", "severity"):
         return _text(props.get(name))
     if name == "import_source":
-        return _text(props.get("source"))
+        source = _text(props.get("source"))
+        return _text(props.get("kind")) if not source and row["event_type"].startswith("processing_") else source
+    if name == "job_kind":
+        return next((kind for kind in ("import", "processing") if row["event_type"].startswith(f"{kind}_")), "")
+    if name == "import_stage":
+        return _text(props.get("stage"))
+    if name == "failure_reason":
+        return _text(props.get("failure_reason"))
     if name == "status":
         status = props.get("status")
         return status if isinstance(status, int) else 0
@@ -252,6 +283,37 @@ def _quantile(values: list[float], level: float) -> float | None:
     return ordered[low] + (h - low) * (ordered[high] - ordered[low])
 
 
+def _timing(values: list[float], level: float) -> float | None:
+    """quantileTiming on at most 5,670 values: the whole milliseconds (30 s at most), sorted, the one at
+    index floor(level * n)."""
+    if not values:
+        return None
+    ordered = sorted(int(min(v, 30_000.0)) for v in values)
+    return float(ordered[min(int(level * len(ordered)), len(ordered) - 1)])
+
+
+def _percent(row: dict[str, Any], name: str) -> float | None:
+    value = _props(row).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return min(max(float(value), 0.0), 100.0)
+
+
+def _job_number(row: dict[str, Any], name: str) -> float | None:
+    """A job figure: a JSON number (not a boolean), negative as 0; None otherwise."""
+    value = _props(row).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(float(value), 0.0)
+
+
+def _job_id(row: dict[str, Any]) -> str:
+    value = _props(row).get("job_id")
+    if isinstance(value, bool):
+        return ""
+    return str(value) if isinstance(value, int) else _text(value)
+
+
 def _duration(row: dict[str, Any]) -> float:
     value = _props(row).get("duration_seconds")
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -281,6 +343,8 @@ def all_metrics(group: list[dict[str, Any]]) -> dict[str, Any]:
     latencies = [
         float(v) for r in api if isinstance(v := _props(r).get("duration_ms"), int | float) and not isinstance(v, bool)
     ]
+    response_times = [max(v, 0.0) for v in latencies]
+    checks = [str(_props(r).get("status", "")).lower() for r in of("health_check")]
     values: dict[str, Any] = {
         "events": len(group),
         "users": len({r["user_id"] for r in group if r["user_id"]}),
@@ -305,21 +369,89 @@ def all_metrics(group: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_p50": _quantile(latencies, 0.5),
         "latency_p95": _quantile(latencies, 0.95),
         "latency_p99": _quantile(latencies, 0.99),
+        "successful_requests": sum(100 <= dimension_value(r, "status") < 400 for r in api),
+        "client_error_requests": sum(400 <= dimension_value(r, "status") < 500 for r in api),
+        "response_time_avg": sum(response_times) / len(response_times) if response_times else None,
+        "response_time_p50": _timing(response_times, 0.5),
+        "response_time_p95": _timing(response_times, 0.95),
+        "response_time_p99": _timing(response_times, 0.99),
+        "cache_hits": sum(_props(r).get("cache_hit") is True for r in api),
+        "cache_misses": sum(_props(r).get("cache_hit") is False for r in api),
+        "external_calls": sum(int(_props(r).get("external_calls", 0)) for r in api),
+        "external_errors": sum(int(_props(r).get("external_errors", 0)) for r in api),
+        **{
+            f"{resource}_percent_avg": (
+                sum(found) / len(found)
+                if (found := [v for r in of("resource_usage") if (v := _percent(r, f"{resource}_percent")) is not None])
+                else None
+            )
+            for resource in ("cpu", "memory", "disk")
+        },
+        "health_checks": len(checks),
+        "health_checks_up": checks.count("up"),
+        "health_checks_degraded": checks.count("degraded"),
+        "health_checks_down": checks.count("down"),
         "imports_started": len(of("import_started")),
         "imports_completed": len(of("import_completed")),
         "imports_failed": len(of("import_failed")),
     }
+    starts, completions = (
+        of("import_started") + of("processing_started"),
+        of("import_completed") + of("processing_completed"),
+    )
+    failures = of("import_failed") + of("processing_failed")
+
+    def total(name: str, rows: list[dict[str, Any]]) -> int:
+        return sum(int(v) for r in rows if (v := _job_number(r, name)) is not None)
+
+    timed = [
+        r
+        for r in completions
+        if (_job_number(r, "duration_ms") or 0) > 0 and _job_number(r, "records_processed") is not None
+    ]
+    timed_ms = sum(_job_number(r, "duration_ms") or 0 for r in timed)
+    ends = [d for r in completions + failures if (d := _job_number(r, "duration_ms")) is not None]
+    stages = [d for r in of("import_stage_completed") if (d := _job_number(r, "duration_ms")) is not None]
+    values.update(
+        {
+            "job_runs": len({_job_id(r) for r in starts if _job_id(r)}),
+            "jobs_completed": len(completions),
+            "jobs_failed": len(failures),
+            "import_records_processed": total("records_processed", completions),
+            "import_records_failed": total("records_failed", completions + failures),
+            **{
+                f"import_{name}": total(name, completions + failures)
+                for name in ("duplicates", "invalid_rows", "missing_fields", "transform_errors")
+            },
+            "job_throughput": total("records_processed", timed) * 1000 / timed_ms if timed_ms else None,
+            "job_duration_p50": _quantile(ends, 0.5),
+            "job_duration_p95": _quantile(ends, 0.95),
+            "stage_duration_p50": _quantile(stages, 0.5),
+            "stage_duration_p95": _quantile(stages, 0.95),
+        }
+    )
     values["completion_rate"] = _ratio(values["completed_sessions"], values["playback_sessions"])
     values["zero_result_rate"] = _ratio(values["zero_result_searches"], values["searches"])
     values["search_ctr"] = _ratio(values["search_clicks"], values["searches"])
     values["error_rate"] = _ratio(values["errors"], values["api_requests"])
     values["request_error_rate"] = _ratio(values["server_error_requests"], values["api_requests"])
+    values["cache_hit_rate"] = _ratio(values["cache_hits"], values["cache_hits"] + values["cache_misses"])
+    rated = values["health_checks_up"] + values["health_checks_degraded"] + values["health_checks_down"]
+    values["availability"] = _ratio(values["health_checks_up"] + values["health_checks_degraded"], rated)
     values["import_success_rate"] = _ratio(
         values["imports_completed"], values["imports_completed"] + values["imports_failed"]
     )
+    finished = values["jobs_completed"] + values["jobs_failed"]
+    values["job_success_rate"] = _ratio(values["jobs_completed"], finished)
+    values["job_failure_rate"] = _ratio(values["jobs_failed"], finished)
     return values
 
 
+# Quantiles and throughput: a group is kept when they have a value, even 0.
+NULLABLE = {
+    "latency_p50", "latency_p95", "latency_p99", "job_throughput", "job_duration_p50", "job_duration_p95",
+    "stage_duration_p50", "stage_duration_p95",
+}  # fmt: skip
 # A ratio's row is kept when one of the counts it is made of is not 0.
 DERIVED = {
     "completion_rate": ("completed_sessions", "playback_sessions"),
@@ -328,6 +460,10 @@ DERIVED = {
     "error_rate": ("errors", "api_requests"),
     "request_error_rate": ("server_error_requests", "api_requests"),
     "import_success_rate": ("imports_completed", "imports_failed"),
+    "job_success_rate": ("jobs_completed", "jobs_failed"),
+    "job_failure_rate": ("jobs_completed", "jobs_failed"),
+    "cache_hit_rate": ("cache_hits", "cache_misses"),
+    "availability": ("health_checks_up", "health_checks_degraded", "health_checks_down"),
 }
 
 
@@ -397,7 +533,7 @@ def expected(
     out = []
     for key in sorted(groups):
         values = all_metrics(groups[key])
-        if all(values[b] in (0, None) for b in base):
+        if all(values[b] is None if b in NULLABLE else values[b] in (0, None) for b in base):
             continue
         out.append({**dict(zip(dimensions, key, strict=True)), **{m: values[m] for m in metrics}})
     return out
@@ -468,8 +604,8 @@ def march(first: int, last: int) -> dict[str, str]:
 
 
 ALL_METRICS = list(METRICS)
-# Two requests' worth (at most 20 metrics each).
-METRIC_CHUNKS = [ALL_METRICS[:18], ALL_METRICS[18:]]
+# Requests of at most 18 metrics (20 is the limit).
+METRIC_CHUNKS = [ALL_METRICS[i : i + 18] for i in range(0, len(ALL_METRICS), 18)]
 
 
 # --- every metric, by many dimensions --------------------------------------------------------------
@@ -485,6 +621,7 @@ METRIC_CHUNKS = [ALL_METRICS[:18], ALL_METRICS[18:]]
         (("status", "service", "method"), "UTC", "day"),
         (("endpoint", "error_type", "severity"), "UTC", "day"),
         (("import_source", "event_category", "event_type"), "UTC", "day"),
+        (("job_kind", "import_stage", "failure_reason"), "UTC", "day"),
         (("hour",), "Asia/Kolkata", "day"),
         (("week", "weekday", "author"), "America/New_York", "day"),
         (("month", "hour_of_day"), "UTC", "day"),
