@@ -18,6 +18,10 @@ on purpose, to time the cache. The workload has a bot slice (1% of sessions with
 
 The floor runs the SQL through the event store actor, so it includes one Ray call (the
 ``engine.select_1`` row measures that call alone).
+
+``run_classes`` is the machinery any set of classes runs on (bench/bench_operations.py times the
+system and import routes with it): load the size's workload into a service, pick what to ask about
+from it, time every class and its floor, write the result.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ import argparse
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -86,6 +90,14 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+def window_dates(start: datetime, end: datetime) -> dict[str, str]:
+    """The analytics window (``start_date``, ``end_date``, both days included) that covers [start, end)."""
+    return {
+        "start_date": start.date().isoformat(),
+        "end_date": (end - timedelta(seconds=1)).date().isoformat(),
+    }
+
+
 @dataclass(frozen=True)
 class Context:
     """Ids and dates picked from the loaded workload, for the queries to ask about."""
@@ -104,10 +116,7 @@ class Context:
 
     @property
     def dates(self) -> dict[str, str]:
-        return {
-            "start_date": self.start.date().isoformat(),
-            "end_date": (self.end - timedelta(seconds=1)).date().isoformat(),
-        }
+        return window_dates(self.start, self.end)
 
 
 def _q(path: str, **params: Any) -> str:
@@ -147,16 +156,18 @@ _USER_FLOOR = (
 
 
 Request = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
+# What a set of classes asks about, picked from the loaded workload (``Context`` for the query classes).
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
-class QueryClass:
+class QueryClass(Generic[C]):
     name: str
-    rest: Callable[[Context], str] | None = None
-    graphql: tuple[str, Callable[[Context], dict[str, Any]]] | None = None
-    sql: tuple[str, Callable[[Context], dict[str, Any]]] | None = None
+    rest: Callable[[C], str] | None = None
+    graphql: tuple[str, Callable[[C], dict[str, Any]]] | None = None
+    sql: tuple[str, Callable[[C], dict[str, Any]]] | None = None
     # The i-th request of a run (method, path, body), for classes whose requests differ.
-    requests: Callable[[Context, int], Request] | None = None
+    requests: Callable[[C, int], Request] | None = None
     # Concurrency levels of this class instead of the size's (the cached classes go higher).
     concurrency: tuple[int, ...] | None = None
     # Also offer this many POST requests per second (open loop: latency counts from when each was
@@ -229,7 +240,7 @@ _THREE_DIMENSIONS_FLOOR = (
 )
 
 
-QUERY_CLASSES: tuple[QueryClass, ...] = (
+QUERY_CLASSES: tuple[QueryClass[Context], ...] = (
     QueryClass("engine.select_1", sql=("SELECT 1", lambda c: {})),
     QueryClass(
         "events.by_content",
@@ -354,6 +365,13 @@ QUERY_CLASSES: tuple[QueryClass, ...] = (
 )
 
 
+def workload_end_of(workload: Workload) -> datetime:
+    """The end of the workload's window (a workload always has one once made)."""
+    if workload.end is None:
+        raise ValueError("the workload has no end")
+    return workload.end
+
+
 def _context(workload: Workload, actor: Any) -> Context:
     """The most and a median popular item, the busiest user, one of their sessions and events."""
 
@@ -389,7 +407,7 @@ def _context(workload: Workload, actor: Any) -> Context:
         session=session,
         event_id=event_id,
         start=workload.start,
-        end=workload.end,
+        end=workload_end_of(workload),
     )
 
 
@@ -475,30 +493,87 @@ def _interface_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(
-    size: str = "small",
+def select_classes(classes: Sequence[QueryClass[C]], wanted: list[str] | None) -> list[QueryClass[C]]:
+    """The classes named in ``wanted`` (all when None); a name no class has stops the run."""
+    unknown = set(wanted or ()) - {qc.name for qc in classes}
+    if unknown:
+        raise SystemExit(f"unknown query classes: {', '.join(sorted(unknown))}")
+    return [qc for qc in classes if wanted is None or qc.name in wanted]
+
+
+def _time_class(
+    qc: QueryClass[C], context: C, actor: Any, generator: LoadGenerator, url: str, key: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """One class's entry: its floor, then each interface at each of its concurrency levels."""
+    entry: dict[str, Any] = {"name": qc.name}
+    if qc.sql:
+        sql, make = qc.sql
+        entry["floor_sql"] = _floor(actor, sql, make(context), params["floor_runs"])
+    for concurrency in qc.concurrency or params["concurrency"]:
+        n = params["requests"] * max(1, concurrency // 2)
+        seconds = params["seconds"]
+        if qc.requests:
+            made = [qc.requests(context, i) for i in range(n)]
+            sent: list[tuple[str, str, bytes | None]] = [
+                (m, path, orjson.dumps(body) if body is not None else None) for m, path, body in made
+            ]
+            entry[f"rest_c{concurrency}"] = _interface_outcome(
+                generator.request_loop(url, key, sent, concurrency, seconds, fresh=not qc.cached)
+            )
+        if qc.open_rate and qc.requests and concurrency == (qc.concurrency or params["concurrency"])[0]:
+            _, path, body = qc.requests(context, 0)
+            bodies = [orjson.dumps(body)] * int(qc.open_rate * seconds)
+            entry[f"rest_rate{int(qc.open_rate)}"] = _interface_outcome(
+                generator.open_loop(url, key, path, bodies, qc.open_rate)
+            )
+        if qc.rest:
+            gets: list[tuple[str, str, bytes | None]] = [("GET", qc.rest(context), None)] * n
+            entry[f"rest_c{concurrency}"] = _interface_outcome(
+                generator.request_loop(url, key, gets, concurrency, seconds, fresh=not qc.cached)
+            )
+        if qc.graphql:
+            query, make = qc.graphql
+            document = orjson.dumps({"query": query, "variables": make(context)})
+            # GraphQL answers 200 with "errors" in the body: time only a query that answers.
+            refused = _graphql_errors(url, key, document)
+            if refused:
+                entry[f"graphql_c{concurrency}"] = {"n": 0, "ok": 0, "errors": refused}
+                continue
+            posts: list[tuple[str, str, bytes | None]] = [("POST", "/graphql", document)] * n
+            entry[f"graphql_c{concurrency}"] = _interface_outcome(
+                generator.request_loop(url, key, posts, concurrency, seconds, fresh=not qc.cached)
+            )
+    return entry
+
+
+def run_classes(
+    size: str,
+    classes: Sequence[QueryClass[C]],
+    context_of: Callable[[Workload, Any], C],
     *,
+    name: str,
+    title: str,
+    id_prefix: str,
     service: Any = None,
     results_dir: Path | None = None,
     workload_end: datetime | None = None,
-    classes_wanted: list[str] | None = None,
+    more: Callable[[Any, C, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run the query benchmark; ``service`` is an already running service (e.g. the test session's).
+    """Load the size's workload into a service, time ``classes`` against it, write and print the result.
 
-    ``classes_wanted``: names of the query classes to run (all when None).
+    ``context_of(workload, event store actor)`` picks what the classes ask about. ``more(service,
+    context, size parameters)`` measures anything else the benchmark adds to its result (its entries
+    follow ``classes``). The result is ``<name>.json``, ``<name>_full.json`` for the full size; ids of
+    the workload start with ``id_prefix`` and a random token, so a service other runs use keeps them apart.
     """
     params = SIZES[size]
-    selected = [qc for qc in QUERY_CLASSES if classes_wanted is None or qc.name in classes_wanted]
-    unknown = set(classes_wanted or ()) - {qc.name for qc in QUERY_CLASSES}
-    if unknown:
-        raise SystemExit(f"unknown query classes: {', '.join(sorted(unknown))}")
     load_before = load_average()
     end = workload_end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     workload = Workload(
         events=params["events"],
         days=params["days"],
         seed=41,
-        prefix=f"bq{secrets.token_hex(3)}-",
+        prefix=f"{id_prefix}{secrets.token_hex(3)}-",
         end=end,
         bot_session_share=BOT_SESSION_SHARE,
     )
@@ -511,80 +586,10 @@ def run(
         metadata_rows = load_metadata_into_actor(workload, actor)
         stored = int(ray.get(actor.query.remote("SELECT count() FROM events")).rows[0][0])
         memory = {"events_stored": stored, **service_memory(generator.pids)}
-        context = _context(workload, actor)
+        context = context_of(workload, actor)
         url, key = service.base_url, service.admin_key
-
-        classes = []
-        for qc in selected:
-            entry: dict[str, Any] = {"name": qc.name}
-            if qc.sql:
-                sql, make = qc.sql
-                entry["floor_sql"] = _floor(actor, sql, make(context), params["floor_runs"])
-            for concurrency in qc.concurrency or params["concurrency"]:
-                n = params["requests"] * max(1, concurrency // 2)
-                seconds = params["seconds"]
-                if qc.requests:
-                    made = [qc.requests(context, i) for i in range(n)]
-                    entry[f"rest_c{concurrency}"] = _interface_outcome(
-                        generator.request_loop(
-                            url,
-                            key,
-                            [(m, path, orjson.dumps(body) if body is not None else None) for m, path, body in made],
-                            concurrency,
-                            seconds,
-                            fresh=not qc.cached,
-                        )
-                    )
-                if qc.open_rate and qc.requests and concurrency == (qc.concurrency or params["concurrency"])[0]:
-                    _, path, body = qc.requests(context, 0)
-                    bodies = [orjson.dumps(body)] * int(qc.open_rate * seconds)
-                    entry[f"rest_rate{int(qc.open_rate)}"] = _interface_outcome(
-                        generator.open_loop(url, key, path, bodies, qc.open_rate)
-                    )
-                if qc.rest:
-                    requests = [("GET", qc.rest(context), None)] * n
-                    entry[f"rest_c{concurrency}"] = _interface_outcome(
-                        generator.request_loop(url, key, requests, concurrency, seconds, fresh=not qc.cached)
-                    )
-                if qc.graphql:
-                    query, make = qc.graphql
-                    body = orjson.dumps({"query": query, "variables": make(context)})
-                    # GraphQL answers 200 with "errors" in the body: time only a query that answers.
-                    refused = _graphql_errors(url, key, body)
-                    if refused:
-                        entry[f"graphql_c{concurrency}"] = {"n": 0, "ok": 0, "errors": refused}
-                        continue
-                    requests = [("POST", "/graphql", body)] * n
-                    entry[f"graphql_c{concurrency}"] = _interface_outcome(
-                        generator.request_loop(url, key, requests, concurrency, seconds, fresh=not qc.cached)
-                    )
-            classes.append(entry)
-
-        naive = []
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
-            items = [context.top_content, context.mid_content][: params["naive_items"]]
-            for content_id in items:
-                samples, fetched = [], 0
-                for _ in range(max(1, params["naive_items"] // len(items))):
-                    started = time.perf_counter()
-                    fetched = naive_content_analytics(client, content_id, context.start, context.end)["events_fetched"]
-                    samples.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                endpoint_status = client.get(
-                    f"/api/v1/analytics/content/{content_id}", params=context.dates
-                ).status_code
-                endpoint_seconds = time.perf_counter() - started
-                floor = _floor(actor, _CONTENT_FLOOR, {"c": content_id, **_range(context)}, 5)
-                naive.append(
-                    {
-                        "content_id": content_id,
-                        "events_fetched": fetched,
-                        "naive": percentiles(samples),
-                        "endpoint_status": endpoint_status,
-                        "endpoint_ms": round(endpoint_seconds * 1000, 2) if endpoint_status == 200 else None,
-                        "floor_sql": floor,
-                    }
-                )
+        timed = [_time_class(qc, context, actor, generator, url, key, params) for qc in classes]
+        extra = more(service, context, params) if more is not None else {}
         process_count = len(service_processes(generator.pids))
 
     payload = {
@@ -594,26 +599,82 @@ def run(
         "workload": {
             **loaded.as_dict(),
             "content_metadata_rows": metadata_rows,
-            "window": [workload.start.isoformat(), workload.end.isoformat()],
+            "window": [workload.start.isoformat(), workload_end_of(workload).isoformat()],
         },
-        "context": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in context.__dict__.items()},
+        "context": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(context).items()},
         "memory": memory,
-        "classes": classes,
-        "naive_content_analytics": naive,
+        "classes": timed,
+        **extra,
         "service_processes": process_count,
     }
     payload["workload"].pop("by_type", None)
     payload["summary"] = {
-        c["name"]: {k: c[k].get("p95_ms") for k in c if k.startswith(("rest_", "graphql_", "floor_"))} for c in classes
+        c["name"]: {k: c[k].get("p95_ms") for k in c if k.startswith(("rest_", "graphql_", "floor_"))} for c in timed
     }
-    path = write_result(NAME if size != "full" else f"{NAME}_full", payload, results_dir)
-    _print(payload, path)
+    path = write_result(name if size != "full" else f"{name}_full", payload, results_dir)
+    print_classes(payload, path, title)
     return payload
 
 
-def _print(payload: dict[str, Any], path: Path) -> None:
+def _naive_runs(service: Any, context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """The spec's naive workflow for the top and a middle item, beside the endpoint and the floor."""
+    naive = []
+    url, key, actor = service.base_url, service.admin_key, service.event_store
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
+        items = [context.top_content, context.mid_content][: params["naive_items"]]
+        for content_id in items:
+            samples, fetched = [], 0
+            for _ in range(max(1, params["naive_items"] // len(items))):
+                started = time.perf_counter()
+                fetched = naive_content_analytics(client, content_id, context.start, context.end)["events_fetched"]
+                samples.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            endpoint_status = client.get(f"/api/v1/analytics/content/{content_id}", params=context.dates).status_code
+            endpoint_seconds = time.perf_counter() - started
+            floor = _floor(actor, _CONTENT_FLOOR, {"c": content_id, **_range(context)}, 5)
+            naive.append(
+                {
+                    "content_id": content_id,
+                    "events_fetched": fetched,
+                    "naive": percentiles(samples),
+                    "endpoint_status": endpoint_status,
+                    "endpoint_ms": round(endpoint_seconds * 1000, 2) if endpoint_status == 200 else None,
+                    "floor_sql": floor,
+                }
+            )
+    return {"naive_content_analytics": naive}
+
+
+def run(
+    size: str = "small",
+    *,
+    service: Any = None,
+    results_dir: Path | None = None,
+    workload_end: datetime | None = None,
+    classes_wanted: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run the query benchmark; ``service`` is an already running service (e.g. the test session's).
+
+    ``classes_wanted``: names of the query classes to run (all when None).
+    """
+    return run_classes(
+        size,
+        select_classes(QUERY_CLASSES, classes_wanted),
+        _context,
+        name=NAME,
+        title="query benchmark",
+        id_prefix="bq",
+        service=service,
+        results_dir=results_dir,
+        workload_end=workload_end,
+        more=_naive_runs,
+    )
+
+
+def print_classes(payload: dict[str, Any], path: Path, title: str) -> None:
+    """The classes' table (each interface beside its floor), the naive workflow's when the result has it."""
     print(
-        f"\nquery benchmark ({payload['size']}): {payload['memory']['events_stored']:,} events stored, "
+        f"\n{title} ({payload['size']}): {payload['memory']['events_stored']:,} events stored, "
         f"load average {payload['load_average']['before']} -> {payload['load_average']['after']}"
     )
     rows = []
@@ -638,18 +699,19 @@ def _print(payload: dict[str, Any], path: Path) -> None:
                 [c["name"], "engine", f.get("p50_ms"), f.get("p95_ms"), f.get("p99_ms"), "-", f.get("p50_ms"), ""]
             )
     print_table(["class", "interface", "p50 ms", "p95 ms", "p99 ms", "qps", "floor p50 ms", "non-2xx"], rows)
-    print()
-    rows = [
-        [
-            n["content_id"],
-            n["events_fetched"],
-            n["naive"].get("p50_ms"),
-            n["endpoint_ms"] or n["endpoint_status"],
-            n["floor_sql"].get("p50_ms"),
+    if "naive_content_analytics" in payload:
+        print()
+        rows = [
+            [
+                n["content_id"],
+                n["events_fetched"],
+                n["naive"].get("p50_ms"),
+                n["endpoint_ms"] or n["endpoint_status"],
+                n["floor_sql"].get("p50_ms"),
+            ]
+            for n in payload["naive_content_analytics"]
         ]
-        for n in payload["naive_content_analytics"]
-    ]
-    print_table(["content", "raw events", "naive fetch+compute p50 ms", "endpoint ms", "floor SQL p50 ms"], rows)
+        print_table(["content", "raw events", "naive fetch+compute p50 ms", "endpoint ms", "floor SQL p50 ms"], rows)
     print(f"result: {path}")
 
 

@@ -36,6 +36,8 @@ MODULES = {
     "ingest": "bench.bench_ingest",
     "ingest_memory": "bench.bench_ingest",
     "journeys": "bench.bench_journeys",
+    "operations": "bench.bench_operations",
+    "operations_full": "bench.bench_operations",
     "queries": "bench.bench_queries",
     "queries_full": "bench.bench_queries",
     "realtime": "bench.bench_realtime",
@@ -87,7 +89,9 @@ def query_class(doc: Result, name: str) -> Result:
 
 def service_memory(memory: Result) -> tuple[float, float]:
     """(RSS, PSS) MiB of the service, the driver counted as `analytics run` holds it when recorded."""
-    return memory.get("service_rss_mib", memory["rss_mib"]), memory.get("service_pss_mib", memory["pss_mib"])
+    rss = memory["service_rss_mib"] if "service_rss_mib" in memory else memory["rss_mib"]
+    pss = memory["service_pss_mib"] if "service_pss_mib" in memory else memory["pss_mib"]
+    return rss, pss
 
 
 def _batch_rate(batch_size: int, concurrencies: tuple[int, ...]) -> Callable[[Result], str]:
@@ -177,6 +181,60 @@ def _query_with_floor(name: str) -> Callable[[Result], str]:
         floor = cls.get("floor_sql")
         if floor:
             text += f"; the same work in raw SQL p50 {ms(floor['p50_ms'])} ms"
+        return text
+
+    return value
+
+
+# The operations benchmark's classes (bench/bench_operations.py) by the target they share.
+SYSTEM_ROUTES = (
+    "system.health",
+    "system.performance",
+    "system.errors",
+    "system.usage",
+    "services.all",
+    "services.one",
+    "api.endpoints",
+    "database.performance",
+)
+IMPORT_ROUTES = (
+    "imports.jobs",
+    "imports.job",
+    "imports.sources",
+    "imports.quality",
+    "imports.trends",
+    "imports.failures",
+)
+
+
+def _routes(names: tuple[str, ...]) -> Callable[[Result], str]:
+    """The slowest p95 of a group of routes at one client, its floor, then every route's p95."""
+
+    def value(doc: Result) -> str:
+        timed = {name: query_class(doc, name) for name in names}
+        p95 = {name: c["rest_c1"]["p95_ms"] for name, c in timed.items()}
+        slowest = max(p95, key=lambda name: p95[name])
+        text = f"p95 {ms(p95[slowest])} ms ({slowest}"
+        floor = timed[slowest].get("floor_sql")
+        if floor:
+            text += f"; its raw SQL p50 {ms(floor['p50_ms'])} ms"
+        text += "); " + ", ".join(f"{name} {ms(value)}" for name, value in p95.items()) + " ms"
+        refused = [name for name, c in timed.items() if c["rest_c1"]["ok"] != c["rest_c1"]["n"]]
+        if refused:
+            text += f"; not every request answered 2xx: {', '.join(refused)}"
+        return text
+
+    return value
+
+
+def _route_with_floor(name: str) -> Callable[[Result], str]:
+    def value(doc: Result) -> str:
+        cls = query_class(doc, name)
+        rest = cls["rest_c1"]
+        text = f"p95 {ms(rest['p95_ms'])} ms (p50 {ms(rest['p50_ms'])})"
+        floor = cls.get("floor_sql")
+        if floor:
+            text += f"; its raw SQL p50 {ms(floor['p50_ms'])} ms"
         return text
 
     return value
@@ -414,6 +472,24 @@ FIGURES: tuple[Figure, ...] = (
         "Content analytics with 32 concurrent clients, 10M-event store",
         "queries_full",
         _query_throughput("content.analytics", 32),
+    ),
+    Figure(
+        f"System health and database performance routes (slowest of {len(SYSTEM_ROUTES)}), one client, 10M-event store",
+        "operations_full",
+        _routes(SYSTEM_ROUTES),
+        "p95 < 100 ms",
+    ),
+    Figure(
+        f"Import monitoring routes (slowest of {len(IMPORT_ROUTES)}), one client, 10M-event store",
+        "operations_full",
+        _routes(IMPORT_ROUTES),
+        "p95 < 200 ms",
+    ),
+    Figure(
+        "Import optimization, one client, 10M-event store",
+        "operations_full",
+        _route_with_floor("imports.optimization"),
+        "p95 < 500 ms",
     ),
     Figure("The Ray call alone (`SELECT 1` through the event store actor)", "queries_full", _ray_call),
     Figure("Bulk load of 10M generated events through the event store actor", "queries_full", _bulk_load),

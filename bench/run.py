@@ -6,8 +6,9 @@
 
 Each benchmark runs in a process of its own, with its own service (Ray allows one per process
 and a crash stays contained). It replaces its own ``bench/results/<name>.json`` (one file per
-benchmark and mode: ingest, ingest_memory, queries, queries_full, realtime, replica_path,
-rollup_feed); the summary below is the ``summary`` entry of every result written during this run.
+benchmark and mode: ingest, ingest_memory, queries, queries_full, operations, operations_full,
+realtime, replica_path, rollup_feed); the summary below is the ``summary`` entry of every result
+written during this run.
 ``python -m bench.benchmarks_doc`` (make docs-benchmarks) then renders them into the docs.
 """
 

@@ -266,6 +266,52 @@ def test_only_the_block_changes_and_check_sees_staleness(repo: Path, capsys: pyt
     assert "70,001 / " in (repo / "README.md").read_text()
 
 
+def _operations_full() -> dict[str, Any]:
+    """Every route at one client; the system and import groups' p95s in the order of their classes."""
+    system_p95 = [12.0, 35.0, 48.0, 91.0, 20.0, 22.0, 15.0, 11.0]
+    import_p95 = [30.0, 14.0, 160.0, 40.0, 45.0, 52.0]
+    names = [*benchmarks_doc.SYSTEM_ROUTES, *benchmarks_doc.IMPORT_ROUTES, "imports.optimization"]
+    classes = [
+        {
+            "name": name,
+            "floor_sql": _latency(p95 / 4, p95 / 2, p95),
+            "rest_c1": {**_latency(p95 / 2, p95, p95), "ok": 100},
+        }
+        for name, p95 in zip(names, [*system_p95, *import_p95, 420.0], strict=True)
+    ]
+    return {
+        "benchmark": "operations_full",
+        "at": "2031-04-05T00:00:00+00:00",
+        "machine": MACHINE,
+        "size": "full",
+        "command": "python -m bench.bench_operations --size full",
+        "classes": classes,
+    }
+
+
+def test_operations_figures_name_each_groups_slowest_route_and_wait_for_their_result(repo: Path) -> None:
+    labels = [f.label for f in benchmarks_doc.FIGURES if f.result == "operations_full"]
+    assert len(labels) == 3 and not any(f.headline for f in benchmarks_doc.FIGURES if f.result == "operations_full")
+    benchmarks_doc.write(repo)
+    _, docs = blocks(repo)
+    # No result yet: no row, and the rest renders.
+    assert not set(labels) & set(docs)
+
+    (repo / "bench" / "results" / "operations_full.json").write_text(json.dumps(_operations_full()))
+    benchmarks_doc.write(repo)
+    readme, docs = blocks(repo)
+    system_row, import_row, optimization_row = (docs[label] for label in labels)
+    assert system_row[1].startswith("p95 91 ms (system.usage; its raw SQL p50 23 ms); system.health 12, ")
+    assert system_row[1].endswith(", database.performance 11 ms")
+    assert system_row[2] == "p95 < 100 ms"
+    assert import_row[1].startswith("p95 160 ms (imports.sources; its raw SQL p50 40 ms); imports.jobs 30, ")
+    assert import_row[2] == "p95 < 200 ms"
+    assert optimization_row[1] == "p95 420 ms (p50 210); its raw SQL p50 105 ms"
+    assert optimization_row[2] == "p95 < 500 ms"
+    assert optimization_row[6] == "`python -m bench.bench_operations --size full`"
+    assert not set(labels) & set(readme)
+
+
 def test_a_result_of_another_shape_loses_its_row_with_a_warning(repo: Path) -> None:
     odd = _ingest()
     del odd["idle"]
