@@ -123,6 +123,8 @@ class EventStoreActor:
             chdb_path=config.chdb_path,
             database=config.clickhouse_database,
             retention_days=config.retention_days,
+            rollup_retention_days=config.rollup_retention_days,
+            minute_retention_days=config.minute_retention_days,
         )
         started = time.perf_counter()
         index = IdHashIndex(store.all_id_hashes())

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import orjson
@@ -1792,8 +1793,22 @@ def main(argv: list[str] | None = None) -> int:
             f"loaded through {args.url}"
         )
     elif args.load == "bulk":
-        load_direct(workload, settings).print(f"loaded into {settings.clickhouse_dsn or settings.chdb_path}")
+        load_direct(workload, settings).print(
+            f"loaded into {_without_password(settings.clickhouse_dsn) or settings.chdb_path}"
+        )
     return 0
+
+
+def _without_password(dsn: str | None) -> str | None:
+    """The DSN as it may be printed: a password in it shown as ***."""
+    if not dsn:
+        return dsn
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 if __name__ == "__main__":

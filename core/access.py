@@ -60,6 +60,7 @@ CAN_QUERY_RAW_EVENTS = Permission(READ_RAW_EVENTS, "query raw events")
 CAN_READ_RAW_EVENTS = Permission(READ_RAW_EVENTS, "read raw events")
 CAN_MANAGE_API_KEYS = Permission(MANAGE_KEYS, "manage API keys")
 CAN_READ_AUDIT_LOG = Permission(MANAGE_KEYS, "read the audit log")
+CAN_READ_RETENTION = Permission(MANAGE_KEYS, "read the data retention")
 CAN_READ_ANALYTICS = Permission(READ_ANALYTICS, "read analytics")
 # The platform's operations: system health, database performance, import and processing jobs.
 OPERATIONS_ANALYTICS = frozenset({Role.ADMIN, Role.ANALYST})

@@ -83,6 +83,17 @@ class Conflict(AnalyticsError):
     code = "conflict"
 
 
+class RateLimited(AnalyticsError):
+    """A caller went over its request rate for a kind of route; it may retry after ``retry_after_seconds``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class StoreUnavailable(AnalyticsError):
     """A backing store could not be reached; the request may be retried unchanged."""
 

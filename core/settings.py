@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -102,6 +103,41 @@ class Settings(BaseSettings):
     self_telemetry: bool = True
     self_telemetry_flush_ms: int = Field(1000, ge=100, le=60_000)
 
+    # Shape limits of an event's properties (docs/ingest.md#limits): levels of objects and arrays
+    # (properties itself is level 1), and keys at every level. The depth stays well inside the JSON
+    # encoder's own limit, so whatever is accepted can always be written back.
+    max_properties_depth: int = Field(32, ge=1, le=200)
+    max_properties_keys: int = Field(1000, ge=1)
+
+    # Transport (docs/security.md#tls): a PEM certificate (chain) and its key make the service listen on
+    # HTTPS only; both or neither. Browser origins allowed to call the API across origins (exact
+    # match, comma-separated); empty = no CORS answers at all. HSTS lifetime sent over HTTPS.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    hsts_max_age_seconds: int = Field(365 * 86400, ge=0)
+
+    # Rate limits per API key and route class (docs/security.md#rate-limits): a token bucket holding
+    # `burst` requests, refilled at `per_second`; past it a request is refused with 429 and Retry-After.
+    # The buckets are in Redis when ANALYTICS_REDIS_URL is set (one per key for all replicas), else
+    # in each replica. The defaults only stop a runaway client.
+    rate_limits_enabled: bool = True
+    rate_limit_ingest_per_second: float = Field(2000.0, gt=0)
+    rate_limit_ingest_burst: int = Field(2000, ge=1)
+    rate_limit_query_per_second: float = Field(10_000.0, gt=0)
+    rate_limit_query_burst: int = Field(10_000, ge=1)
+    rate_limit_export_per_second: float = Field(10.0, gt=0)
+    rate_limit_export_burst: int = Field(50, ge=1)
+    rate_limit_admin_per_second: float = Field(100.0, gt=0)
+    rate_limit_admin_burst: int = Field(200, ge=1)
+
+    # Retention (docs/operations.md#retention): raw events and their per-event copies keep retention_days
+    # (above); the hourly and daily rollups keep rollup_retention_days; the per-minute table behind the
+    # live counters keeps minute_retention_days, at least the three days a counter shard rebuilds its
+    # trending baselines from. The event store applies them to the tables' TTLs at its start.
+    rollup_retention_days: int = Field(730, ge=1)
+    minute_retention_days: int = Field(30, ge=3)
+
     # Real-time layer: counter shard actors (by content id), live update tick, Redis snapshot period.
     counter_shards: int = Field(1, ge=1, le=64)
     realtime_tick_ms: int = Field(200, ge=50, le=5000)
@@ -124,6 +160,54 @@ class Settings(BaseSettings):
             raise ValueError(
                 "ANALYTICS_BOOTSTRAP_ADMIN_KEY must be a random secret of at least 24 characters in production"
             )
+        return self
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _exact_origins(cls, value: object) -> object:
+        """Origins as browsers send them (``scheme://host[:port]``, lower case, no default port), so that
+        an exact comparison is right; anything that is not one origin (a path, a wildcard) is refused."""
+        if isinstance(value, str):
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        if not isinstance(value, list):
+            return value
+        origins = []
+        for text in value:
+            parts = urlsplit(str(text).lower().removesuffix("/"))
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or "*" in parts.netloc
+                or "@" in parts.netloc
+                or port == -1
+                or parts.path
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(
+                    f"ANALYTICS_CORS_ORIGINS: {text!r} is not an origin; write scheme://host[:port], "
+                    "e.g. https://app.example.com (no path, no wildcard)"
+                )
+            default_port = {"http": ":80", "https": ":443"}[parts.scheme]
+            origins.append(f"{parts.scheme}://{parts.netloc.removesuffix(default_port)}")
+        return origins
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        cert, key = self.tls_cert_file, self.tls_key_file
+        if (cert is None) != (key is None):
+            given, missing = ("CERT", "KEY") if key is None else ("KEY", "CERT")
+            raise ValueError(
+                f"ANALYTICS_TLS_{given}_FILE is set but ANALYTICS_TLS_{missing}_FILE is not: HTTPS needs both "
+                "(or neither, for plain HTTP)"
+            )
+        for name, path in (("CERT", cert), ("KEY", key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"ANALYTICS_TLS_{name}_FILE: {path} is not a readable file")
         return self
 
     @property

@@ -59,6 +59,8 @@ class IngestService:
             max_event_bytes=settings.max_event_bytes,
             max_future_skew_seconds=settings.max_future_skew_seconds,
             retention_days=settings.retention_days,
+            max_properties_depth=settings.max_properties_depth,
+            max_properties_keys=settings.max_properties_keys,
         )
         self._internal_hosts = frozenset(settings.internal_hosts)
 
@@ -76,7 +78,8 @@ class IngestService:
             raise InvalidRequest("'events' must hold at least one event", details={"field": "events"})
         if len(events) > self.settings.max_batch_events:
             raise PayloadTooLarge(
-                f"batch holds {len(events)} events; the limit is {self.settings.max_batch_events} per batch"
+                f"batch holds {len(events)} events; the limit is {self.settings.max_batch_events} per batch",
+                details={"field": "events"},
             )
         return events
 

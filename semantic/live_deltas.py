@@ -14,7 +14,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.taxonomy import API_REQUEST, DATABASE_QUERY
 from semantic.live_counters import MAX_WATCH_SECONDS
+from semantic.self_telemetry import SERVICE as SELF_TELEMETRY_SERVICE
 from semantic.user_sketch import hash_text
 from storage.realtime_minutes import DELTA_SCHEMA, SECONDS_SCHEMA
 
@@ -63,8 +65,22 @@ def epoch_millis(timestamps: pa.ChunkedArray) -> np.ndarray:
     return as_ms.cast(pa.int64()).to_numpy()
 
 
+def own_telemetry(events: pa.Table) -> pa.ChunkedArray:
+    """Which rows are this service watching itself: its requests (api_request of resource
+    service/analytics) and database statements. The live counters leave them out, as the minute
+    table's view does (migration 021)."""
+    event_type = events.column("event_type")
+    own_request = pc.and_(
+        pc.and_(pc.equal(event_type, API_REQUEST), pc.equal(events.column("resource_type"), "service")),
+        pc.equal(events.column("resource_id"), SELF_TELEMETRY_SERVICE),
+    )
+    return pc.or_(pc.equal(event_type, DATABASE_QUERY), own_request)
+
+
 def shard_deltas(events: pa.Table, shards: int) -> dict[int, ShardDelta]:
     """Group stored events (EVENT_SCHEMA) into one delta per shard that has any."""
+    if events.num_rows:
+        events = events.filter(pc.invert(pc.fill_null(own_telemetry(events), False)))
     if not events.num_rows:
         return {}
     content = pc.dictionary_encode(events.column("content_id")).combine_chunks()

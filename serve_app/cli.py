@@ -14,8 +14,15 @@ from core.settings import Settings
 
 def _run(_: argparse.Namespace) -> int:
     from serve_app.runtime import start
+    from serve_app.tls import check_tls_pair
 
-    settings = Settings()
+    try:
+        settings = Settings()
+        check_tls_pair(settings)
+    except ValueError as exc:
+        # A setting that cannot work stops the start with what to change, not a traceback.
+        print(f"analytics run: the settings cannot start the service:\n{exc}", file=sys.stderr, flush=True)
+        return 2
     print(f"Starting the analytics service (data in {settings.data_dir.resolve()}) ...", flush=True)
     service = start(settings)
     stop = threading.Event()
@@ -28,7 +35,7 @@ def _run(_: argparse.Namespace) -> int:
         f"  API docs:    {service.base_url}/docs\n"
         f"  Health:      {service.base_url}/healthz  {service.base_url}/readyz\n"
         f"  Metrics:     {service.base_url}/metrics\n"
-        f"  Admin key:   {service.admin_key or '(set at first start; see ANALYTICS_BOOTSTRAP_ADMIN_KEY)'}\n"
+        f"  Admin key:   {_admin_key_note(service.settings, service.admin_key)}\n"
         "Press Ctrl-C to stop.",
         flush=True,
     )
@@ -39,6 +46,17 @@ def _run(_: argparse.Namespace) -> int:
     print("Stopping ...", flush=True)
     service.stop()
     return 0
+
+
+def _admin_key_note(settings: Settings, admin_key: str | None) -> str:
+    """Where the admin key is, never the key: this output often ends up in a log (systemd's journal)."""
+    from serve_app.runtime import admin_key_file
+
+    if settings.bootstrap_admin_key:
+        return "the value of ANALYTICS_BOOTSTRAP_ADMIN_KEY"
+    if admin_key is not None:
+        return f"in {admin_key_file(settings)} (readable by this user only)"
+    return "made at the first start (see ANALYTICS_BOOTSTRAP_ADMIN_KEY)"
 
 
 def _create_key(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from core.access import (
     Permission,
     Principal,
 )
+from semantic.rate_limits import RateLimiter, RouteClass, route_class_of
 from serve_app.http import note_cache_directives
 from serve_app.services import Services
 
@@ -42,21 +43,47 @@ async def get_principal(services: ServicesDep, authorization: Annotated[str | No
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
+def rate_limiter_of(request: Request) -> RateLimiter | None:
+    """The app's rate limiter, made with it (serve_app/factory.py create_app). An app made otherwise,
+    such as a test's app of a few routers, has none and no limits."""
+    return getattr(request.app.state, "rate_limiter", None)
+
+
+ADMIN_PATH_PREFIX = "/api/v1/admin/"
+
+
 class Allow:
     """A route's permission: the authenticated caller (401 without a valid key), refused (403)
-    unless its role may perform the operation.
+    unless its role may perform the operation, then (429) when the key is over the rate limit of the
+    route's class (semantic/rate_limits.py).
+
+    The class is ``route_class`` when given; otherwise every route under /api/v1/admin is admin, and
+    any other takes the class of its permission's operations (as its GraphQL field does).
 
     It reads the request itself, with no sub-dependencies to solve: the ingest routes use it too,
     and FastAPI's dependency solving is a noticeable share of a single-event request's CPU.
     """
 
-    def __init__(self, permission: Permission) -> None:
+    def __init__(self, permission: Permission, route_class: RouteClass | None = None) -> None:
         self.permission = permission
+        self.route_class = route_class
+        self._permission_route_class = route_class_of(permission)
+
+    def route_class_at(self, path: str) -> RouteClass:
+        if self.route_class is not None:
+            return self.route_class
+        if path.startswith(ADMIN_PATH_PREFIX):
+            return RouteClass.ADMIN
+        return self._permission_route_class
 
     async def __call__(self, request: Request) -> Principal:
         principal = await services_of(request).auth.authenticate(request.headers.get("authorization"))
         note_cache_directives(request.headers)
-        return self.permission.check(principal)
+        self.permission.check(principal)
+        limiter = rate_limiter_of(request)
+        if limiter is not None:
+            await limiter.admit(principal, self.route_class_at(request.scope["path"]))
+        return principal
 
     def __repr__(self) -> str:
         return f"Allow({self.permission.action!r})"

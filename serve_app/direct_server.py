@@ -6,7 +6,8 @@ ingest ran 15-60% slower (bench/bench_ingest.py). Here Serve
 still places, health-checks and restarts the replicas, but the requests go straight from the
 socket to the app in the replica. Every replica binds the same address with SO_REUSEPORT, so
 the kernel spreads connections over the replicas of a node, and a replacement replica binds
-at once even while the old one's connections linger (SO_REUSEADDR).
+at once even while the old one's connections linger (SO_REUSEADDR). With a certificate configured
+each replica's server speaks HTTPS itself (serve_app/tls.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import uvicorn
 from core.settings import Settings, get_settings
 from serve_app.factory import create_app
 from serve_app.loopback import keep_replica_grpc_on_loopback
+from serve_app.tls import base_url, uvicorn_tls_options
 
 log = logging.getLogger("analytics.direct_server")
 
@@ -47,9 +49,18 @@ class _ReplicaServer(uvicorn.Server):
 class ReplicaHttpServer:
     """A uvicorn server for ``app`` on the replica's own event loop."""
 
-    def __init__(self, app: Any, host: str, port: int, *, access_log: bool = False) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, *, access_log: bool = False, tls: dict[str, Any] | None = None
+    ) -> None:
         config = uvicorn.Config(
-            app, lifespan="on", access_log=access_log, log_level="warning", timeout_graceful_shutdown=10
+            app,
+            lifespan="on",
+            access_log=access_log,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+            # No `server: uvicorn`: it names the software to scanners and tells a client nothing.
+            server_header=False,
+            **(tls or {}),
         )
         self.server = _ReplicaServer(config)
         self.socket = listening_socket(host, port)
@@ -78,17 +89,27 @@ class ReplicaHttpServer:
             log.warning("the HTTP server did not stop cleanly", exc_info=True)
 
 
+def replica_settings(fields: dict[str, Any] | None) -> Settings:
+    """A replica's Settings: the fields the application was built with (serve_app/app.py), checked
+    again here, on the replica's node (a TLS file must exist there too); else the environment."""
+    return Settings(**fields) if fields is not None else get_settings()
+
+
 class DirectAnalyticsServer:
     """One replica serving the service's HTTP itself; Serve sees no requests, only health checks."""
 
-    async def __init__(self, settings: Settings | None = None) -> None:
+    async def __init__(self, settings_fields: dict[str, Any] | None = None) -> None:
         keep_replica_grpc_on_loopback()
-        settings = settings or get_settings()
+        settings = replica_settings(settings_fields)
         self._http = ReplicaHttpServer(
-            create_app(settings), settings.host, settings.port, access_log=settings.environment == "development"
+            create_app(settings),
+            settings.host,
+            settings.port,
+            access_log=settings.environment == "development",
+            tls=uvicorn_tls_options(settings),
         )
         await self._http.start()
-        log.info("serving on %s:%s", settings.host, settings.port)
+        log.info("serving on %s", base_url(settings))
 
     async def check_health(self) -> None:
         self._http.check()

@@ -20,6 +20,9 @@ from core.heap import tune_for_serving
 from core.settings import Settings, get_settings
 from graphql_schema.context import GraphQLContext
 from graphql_schema.schema import build_schema
+from semantic.rate_limits import RateLimiter
+from serve_app import metrics
+from serve_app.graphql_rate_limits import admit_graphql_request
 from serve_app.graphql_router import SUBSCRIPTION_PROTOCOLS, AnalyticsGraphQLRouter
 from serve_app.http import (
     error_response,
@@ -30,6 +33,7 @@ from serve_app.http import (
 )
 from serve_app.openapi import openapi_document
 from serve_app.request_telemetry import RequestTelemetry
+from serve_app.response_headers import add_response_headers
 from serve_app.routes import (
     analyses,
     analytics_query,
@@ -41,6 +45,7 @@ from serve_app.routes import (
     imports,
     keys,
     realtime,
+    retention,
     saved_queries,
     search,
     system,
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
             yield
         finally:
             await app.state.services.close()
+            await app.state.rate_limiter.close()
 
     app = FastAPI(
         title="Analytics & Reporting Service",
@@ -77,8 +83,12 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
     )
     # The document as the service answers: no FastAPI 422 where parameter errors are 400s.
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    # Per key and route class (semantic/rate_limits.py), for REST (serve_app/deps.py) and GraphQL.
+    app.state.rate_limiter = RateLimiter.from_settings(settings, metrics.RATE_LIMITS)
     # Every HTTP request answered becomes one of the service's own api_request events (docs/system.md).
     app.add_middleware(RequestTelemetry)
+    # Security headers and CORS on every answer, 500s included (serve_app/response_headers.py).
+    add_response_headers(app, settings)
 
     @app.exception_handler(AnalyticsError)
     async def _domain_error(_: Request, exc: AnalyticsError) -> Any:
@@ -114,6 +124,7 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         analytics_query.router,
         analyses.router,
         saved_queries.router,
+        retention.router,
     ):
         app.include_router(router)
 
@@ -130,6 +141,7 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
             # The GraphiQL page itself is public; its queries still need a key (set it in the IDE's headers).
             return GraphQLContext.build(None, services)
         principal = await services.auth.authenticate(authorization)
+        await admit_graphql_request(request, principal, request.app.state.rate_limiter)
         note_cache_directives(request.headers)
         return GraphQLContext.build(principal, services)
 

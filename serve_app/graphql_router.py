@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -30,6 +31,11 @@ def authorization_from(connection_params: Any, headers: Any) -> str | None:
 
 
 class AnalyticsGraphQLRouter(GraphQLRouter):
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses nesting past its limit with a JSONDecodeError, which Strawberry answers as a
+        # 400; json.loads raises RecursionError there, a 500.
+        return orjson.loads(data)
+
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         request = context.request
         services = request.app.state.services

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from core.errors import AnalyticsError, InvalidRequest, PayloadTooLarge
+from core.errors import AnalyticsError, InvalidRequest, PayloadTooLarge, RateLimited
 from semantic.result_cache import FRESH_ANSWER_REQUESTED, CachedAnswer
 
 log = logging.getLogger("analytics.http")
@@ -39,28 +39,43 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
     return parse_json(await read_body(request, max_bytes=max_bytes))
 
 
+# Bodies nesting deeper than this are refused whole by the JSON parser (orjson's own limit); the
+# event properties limit (ANALYTICS_MAX_PROPERTIES_DEPTH) is checked per event, well inside it.
+JSON_MAX_DEPTH = 1024
+_BODY = "(body)"
+
+
 def parse_json(raw: bytes) -> Any:
+    """The body as JSON, or a 400 naming ``(body)`` with the line and column of the fault."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+        reason = exc.msg
+        if "depth limit" in reason:
+            reason = f"it nests more than {JSON_MAX_DEPTH} levels of objects and arrays"
+        raise InvalidRequest(
+            f"request body is not valid JSON: {reason} (line {exc.lineno}, column {exc.colno})",
+            details={"field": _BODY, "line": exc.lineno, "column": exc.colno},
+        ) from exc
 
 
 async def read_body(request: Request, *, max_bytes: int) -> bytes:
     """The request body's bytes: 413 past ``max_bytes`` (checked before and while reading), 400 if empty."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"request body is {int(declared)} bytes; the limit is {max_bytes} bytes")
+        raise PayloadTooLarge(
+            f"request body is {int(declared)} bytes; the limit is {max_bytes} bytes", details={"field": _BODY}
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"request body exceeds the limit of {max_bytes} bytes")
+            raise PayloadTooLarge(f"request body exceeds the limit of {max_bytes} bytes", details={"field": _BODY})
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw:
-        raise InvalidRequest("request body is empty; send a JSON document")
+        raise InvalidRequest("request body is empty; send a JSON document", details={"field": _BODY})
     return raw
 
 
@@ -85,6 +100,8 @@ def error_response(exc: AnalyticsError) -> Response:
     headers = {"Retry-After": "1"} if exc.status == 503 else None
     if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     return json_response(exc.to_dict(), status_code=exc.status, headers=headers)
 
 
@@ -105,7 +122,7 @@ def http_error_response(exc: HTTPException) -> Response:
     """The router's own errors (an unknown path, a method the path does not take) in the error body."""
     code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
     body = {"error": code, "message": str(exc.detail)}
-    return json_response(body, status_code=exc.status_code, headers=exc.headers)
+    return json_response(body, status_code=exc.status_code, headers=dict(exc.headers) if exc.headers else None)
 
 
 def unexpected_error_response(request: Request, exc: Exception) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, GCCollector
 
 from semantic.ingest_metrics import IngestMetrics
+from semantic.rate_limits import RateLimitMetrics
 from semantic.result_cache import CacheMetrics
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -18,3 +19,4 @@ GCCollector(registry=REGISTRY)
 # One per process: a metric can be registered only once, however many apps a process builds.
 INGEST = IngestMetrics(REGISTRY)
 RESULT_CACHE = CacheMetrics(REGISTRY)
+RATE_LIMITS = RateLimitMetrics(REGISTRY)

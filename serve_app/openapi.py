@@ -36,7 +36,10 @@ class ErrorBody(BaseModel):
 class BatchEventError(BaseModel):
     index: int = Field(description="the event's position in the batch")
     field: str
-    code: str = Field(description="too_large, unknown_field, missing_field, invalid_value, not_an_object, ...")
+    code: str = Field(
+        description="too_large, too_deep, too_many_keys, unknown_field, missing_field, invalid_value, not_an_object, "
+        "timestamp_out_of_range"
+    )
     message: str
 
 
@@ -68,16 +71,18 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "Request body too large",
     422: "Well-formed but refused: validation failed, or a query went over its budget",
+    429: "The key is over the rate limit of this kind of route (the message names it); retry after Retry-After seconds",
     503: "A backing store is unavailable or the service is overloaded; retry after Retry-After seconds",
 }
 
 _HEADERS = {
     401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
     503: {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds until the key may send again", "schema": {"type": "string"}}},
 }
 
-# Every authenticated route can answer these.
-COMMON = (400, 401, 403, 503)
+# Every authenticated route can answer these (429: every route with a permission is rate limited).
+COMMON = (400, 401, 403, 429, 503)
 
 BEARER_SCHEME = "apiKey"
 

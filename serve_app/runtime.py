@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import tempfile
 import threading
 import time
@@ -23,8 +24,10 @@ from actors import names
 from actors.event_store import event_store_actor
 from actors.realtime_actors import realtime_actors, wait_ready
 from core.settings import Settings
-from serve_app.app import build_app, settings_env
+from serve_app.app import build_app, runtime_env_vars
 from serve_app.loopback import keep_local_ray_on_loopback
+from serve_app.tls import base_url as service_base_url
+from serve_app.tls import check_tls_pair, proxy_http_options, serves_https
 from storage.embedded_postgres import EmbeddedPostgres
 from storage.metadata import MetadataStore
 
@@ -97,7 +100,7 @@ class RunningService:
             self.embedded_postgres.stop()
 
 
-def _admin_key_file(settings: Settings) -> Path:
+def admin_key_file(settings: Settings) -> Path:
     return settings.data_dir.resolve() / "admin-api-key"
 
 
@@ -113,8 +116,11 @@ async def _prepare_metadata(settings: Settings) -> str | None:
 def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningService:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # Before anything starts: a certificate and key that do not load would otherwise fail every replica.
+    check_tls_pair(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    # Replicas and actors may run in other working directories: every path they are given is absolute.
+    settings = settings.model_copy(update=_absolute_paths(settings))
 
     embedded_pg = None
     if not settings.postgres_dsn:
@@ -123,7 +129,7 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     timings["postgres"] = time.perf_counter() - t0
 
     made_key = asyncio.run(_prepare_metadata(settings))
-    key_file = _admin_key_file(settings)
+    key_file = admin_key_file(settings)
     if made_key:
         key_file.write_text(made_key + "\n")
         key_file.chmod(0o600)
@@ -148,7 +154,7 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
             include_dashboard=False,
             _temp_dir=temp_dir if local else None,
             _system_config=LOCAL_RAY_SYSTEM_CONFIG if local else None,
-            runtime_env={"env_vars": settings_env(settings)},
+            runtime_env={"env_vars": runtime_env_vars(settings)},
             # Replica access logs streamed into the driver cost CPU on every request: development only.
             log_to_driver=log_to_driver,
             configure_logging=False,
@@ -170,11 +176,14 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
         # The replicas serve HTTP themselves (serve_app/direct_server.py): no Serve proxy at all.
         serve.start(proxy_location="Disabled")
     else:
-        serve.start(http_options={"host": settings.host, "port": settings.port})
+        # Serve's proxy owns the port, so it holds the certificate (serve_app/tls.py).
+        serve.start(http_options=proxy_http_options(settings))
     app = build_app(settings.model_dump(mode="json"))
     serve.run(app, name=APP_NAME, route_prefix=None if direct else "/", blocking=False)
-    base_url = f"http://{settings.host}:{settings.port}"
-    wait_http_ready(base_url, wait_ready_seconds)
+    base_url = service_base_url(settings)
+    # The probe asks this machine's own server whether it came up and sends no credentials; the
+    # certificate names the public host, not the address probed, so it is not verified here.
+    wait_http_ready(base_url, wait_ready_seconds, verify=not serves_https(settings))
     timings["ready"] = time.perf_counter() - t0
     return RunningService(
         settings=settings,
@@ -187,6 +196,15 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
         ray_temp_dir=temp_dir,
         timings=timings,
     )
+
+
+def _absolute_paths(settings: Settings) -> dict[str, Path]:
+    paths = {
+        "data_dir": settings.data_dir,
+        "tls_cert_file": settings.tls_cert_file,
+        "tls_key_file": settings.tls_key_file,
+    }
+    return {name: path.resolve() for name, path in paths.items() if path is not None}
 
 
 def _local_ray_head_died() -> bool:
@@ -223,15 +241,22 @@ def _stop_idle_head_processes(*, keep_log_monitor: bool) -> None:
             log.warning("could not stop an idle Ray head process (%s)", stop.__name__, exc_info=True)
 
 
-def wait_http_ready(base_url: str, timeout: float, *, alive: Callable[[], bool] = lambda: True) -> None:
-    """Until ``base_url`` answers /readyz with 200; ``alive`` says whether its server can still come up."""
+def wait_http_ready(
+    base_url: str,
+    timeout: float,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    verify: bool | ssl.SSLContext = True,
+) -> None:
+    """Until ``base_url`` answers /readyz with 200; ``alive`` says whether its server can still come up;
+    ``verify`` is httpx's check of an HTTPS server's certificate."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError(f"the service at {base_url} stopped while starting: {last}")
         try:
-            response = httpx.get(f"{base_url}/readyz", timeout=5)
+            response = httpx.get(f"{base_url}/readyz", timeout=5, verify=verify)
             if response.status_code == 200:
                 return
             last = f"{response.status_code} {response.text[:200]}"

@@ -51,6 +51,7 @@ def settings_clause(settings: dict[str, int | str]) -> str:
     SET before and another after the statement for each one: for the rollup feed's eight settings,
     ~6 ms of CPU per statement against <1 ms for the statement itself (SELECT 1 through a Null table).
     """
+
     def literal(value: int | str) -> str:
         if isinstance(value, int):
             return str(value)
@@ -74,9 +75,14 @@ def apply_migrations(client: Client, *, template: dict[str, Any]) -> list[str]:
     """Apply the migrations not yet recorded; returns the names applied now.
 
     ``template`` fills ``${name}`` slots with values from Settings (never user input), and
-    ``${playback_backfill}`` with the one statement that is built in Python.
+    ``${playback_backfill}`` with the one statement that is built in Python. Without their own
+    values, the rollups and the minute table keep what events keep (``retention_days``).
     """
-    template = {"playback_backfill": backfill_sql(), **template}
+    events_days = template.get("retention_days")
+    kept_as_events = (
+        {} if events_days is None else dict.fromkeys(("rollup_retention_days", "minute_retention_days"), events_days)
+    )
+    template = {"playback_backfill": backfill_sql(), **kept_as_events, **template}
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime DEFAULT now()) "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from storage import clickhouse
 from storage.id_index import hash_ids
 from storage.query_budget import QueryBudget, refusal
 from storage.rollup_feed import RollupFeed, rewire_views
+from storage.table_retention import RetentionPolicy, ensure_retention
 
 log = logging.getLogger("analytics.events")
 _T = TypeVar("_T")
@@ -74,8 +74,6 @@ _OPTIONAL_TEXT = frozenset(EVENT_COLUMNS) - {
     "properties",
 }
 MAX_PAGE_SIZE = 1000
-# "TTL <expression> + toIntervalDay(N)" as ClickHouse prints the retention rule of a table.
-_RETENTION_TTL = re.compile(r"TTL (.+?) \+ toIntervalDay\((\d+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,16 +185,28 @@ class ClickHouseEvents:
         self.rollups = RollupFeed(client, EVENT_COLUMNS)
 
     @classmethod
-    def open(cls, dsn: str | None, *, chdb_path: Path | None, database: str, retention_days: int) -> ClickHouseEvents:
-        """Connect, migrate, and finish feeding the rollups where a previous writer stopped."""
+    def open(
+        cls,
+        dsn: str | None,
+        *,
+        chdb_path: Path | None,
+        database: str,
+        retention_days: int,
+        rollup_retention_days: int | None = None,
+        minute_retention_days: int | None = None,
+    ) -> ClickHouseEvents:
+        """Connect, migrate, bring every table's retention to the settings (storage/table_retention.py;
+        rollups and minutes keep ``retention_days`` unless given their own), and finish feeding the
+        rollups where a previous writer stopped."""
+        retention = RetentionPolicy.of(retention_days, rollup_retention_days, minute_retention_days)
         store = cls(clickhouse.connect(dsn, chdb_path=chdb_path, database=database))
         # Caught up before migrating too: a new rollup's backfill then covers exactly what the
         # feed will not send it again.
         store._catch_up_rollups()
-        clickhouse.apply_migrations(store.client, template={"retention_days": int(retention_days)})
+        clickhouse.apply_migrations(store.client, template=retention.template())
         rewire_views(store.client)
         store.rollups.read_feed_columns()
-        store._ensure_retention(int(retention_days))
+        ensure_retention(store.client, retention)
         store._catch_up_rollups()
         return store
 
@@ -208,20 +218,6 @@ class ClickHouseEvents:
         self.rollups.feed_through(highest_stored)
         # Fed through covers every claim ever made (the latest one was just finished).
         self.stored_seq = max(highest_stored, self.rollups.fed_through)
-
-    def _ensure_retention(self, days: int) -> None:
-        """Bring every table's retention TTL to ``days`` (the setting may change between starts)."""
-        rows = self.client.query(
-            "SELECT name, create_table_query FROM system.tables"
-            " WHERE database = currentDatabase() AND engine LIKE '%MergeTree'"
-        ).result_rows
-        for name, ddl in rows:
-            match = _RETENTION_TTL.search(ddl)
-            if match and int(match.group(2)) != days:
-                expression = match.group(1)
-                self.client.command(
-                    f"ALTER TABLE {clickhouse.identifier(name)} MODIFY TTL {expression} + INTERVAL {int(days)} DAY"
-                )
 
     def insert(self, batch: pa.Table, dedup_token: str) -> None:
         """Store ``batch`` and bring the rollups up to it before returning (bulk loads, tests)."""

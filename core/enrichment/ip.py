@@ -52,6 +52,16 @@ def parse_ip(ip: str | None) -> IPAddress | None:
 
 
 @functools.lru_cache(maxsize=65_536)
+def is_ip_address(ip: str) -> bool:
+    """Whether ``ip`` is an IPv4 or IPv6 address as text (an IPv6 "%zone" suffix allowed).
+
+    Cached like ``anonymize_ip``: ingest asks it of every event that names an address, and the
+    events of one client repeat it.
+    """
+    return ipv4_int(ip) is not None or parse_ip(ip) is not None
+
+
+@functools.lru_cache(maxsize=65_536)
 def anonymize_ip(ip: str | None) -> str | None:
     """IPv4 → /24 (last octet zeroed), IPv6 → /48 compressed; invalid → None."""
     v4 = ipv4_int(ip)

@@ -194,6 +194,7 @@ def test_raw_distinct_counts_hash_like_the_rollup_states() -> None:
         ("content", "completed_sessions"),
         ("breakdown", "unique_views"),
         ("search", "searchers"),
+        ("system_requests", "users"),
     }
     for metric in merged.values():
         assert metric.raw.startswith(("uniqExact(cityHash64(", "uniqExactIf(cityHash64(")), metric.raw
