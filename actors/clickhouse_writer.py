@@ -17,6 +17,7 @@ import pyarrow as pa
 from actors.realtime_feed import RealtimeFeed
 from actors.rollup_feeder import RollupFeeder
 from actors.store_metrics import StoreMetrics
+from core.errors import StoreUnavailable
 from storage.events import ClickHouseEvents
 
 
@@ -55,6 +56,20 @@ class ClickHouseWriter:
     async def insert_table(self, name: str, rows: pa.Table) -> None:
         """Rows for a table other than ``events``, as they are."""
         await asyncio.get_running_loop().run_in_executor(self.executor, self._store.insert_table, name, rows)
+
+    async def erase_user_data(self, user_ids: list[str], plan: dict[str, Any], wait_seconds: float) -> dict[str, Any]:
+        """An erasure's ClickHouse part (storage/user_data_tables.py), on this thread: no insert runs
+        until it is done, so once the rollups are fed through the last insert, nothing is fed beside it
+        either, and the slices it refills hold exactly what the feed would have put there."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._erase_user_data, user_ids, plan, wait_seconds
+        )
+
+    def _erase_user_data(self, user_ids: list[str], plan: dict[str, Any], wait_seconds: float) -> dict[str, Any]:
+        stored = self._rollups.position()[0]
+        if not self._rollups.wait_fed(stored, wait_seconds):
+            raise StoreUnavailable("the rollups are behind the stored events; the erasure is tried again")
+        return self._store.erase_user_data(user_ids, plan, fed_through=stored)
 
     async def realtime_snapshot(self, shard: int) -> dict[str, Any]:
         """A counter shard's window, read between inserts, so its tag is exact."""

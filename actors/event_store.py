@@ -102,6 +102,8 @@ MAX_PENDING_ROWS = 1_000_000
 READ_THREADS = 4
 # How long a restarted store waits for the rows it replayed from the log to reach the rollups.
 REPLAY_FEED_SECONDS = 60.0
+# How long an erasure waits for the rollups to hold every stored event before it gives up (and is retried).
+ERASURE_SETTLE_SECONDS = 120.0
 
 
 @dataclass(slots=True)
@@ -322,6 +324,28 @@ class EventStoreActor:
         await self._caught_up()
         return await self._rollups.settle(timeout_seconds)
 
+    # ---- erasure (semantic/erasure.py) ----------------------------------------------------
+    async def user_data_plan(self, user_ids: list[str]) -> dict[str, Any]:
+        """Where a user's data is, once every event acknowledged so far is stored and in the rollups."""
+        await self.settle_rollups(ERASURE_SETTLE_SECONDS)
+        return await self._reads.call("user_data_plan", user_ids)
+
+    async def erase_user_data(self, user_ids: list[str], plan: dict[str, Any]) -> dict[str, Any]:
+        """Remove a user's rows and refill the rollup slices of ``plan`` without them (idempotent)."""
+        await self.settle_rollups(ERASURE_SETTLE_SECONDS)
+        try:
+            erased = await self._writer.erase_user_data(user_ids, plan, ERASURE_SETTLE_SECONDS)
+        finally:
+            # The tables changed under answers cached for the current watermark: move it on.
+            self._tables_seq += 1
+        # The log's open segment still holds the user's events (all in ClickHouse by now): closed, the
+        # next append starts a new one, and the checkpoint after it deletes this one.
+        self._wal.close()
+        return erased
+
+    async def user_data_remaining(self, user_ids: list[str]) -> dict[str, int]:
+        return await self._reads.call("user_data_remaining", user_ids)
+
     # ---- live counters, metrics, lifecycle ------------------------------------------------
     async def realtime_snapshot(self, shard: int) -> dict[str, Any]:
         """A counter shard's window from ClickHouse, tagged with the last insert it includes.
@@ -473,3 +497,13 @@ class RemoteEventStore:
 
     async def metrics_text(self) -> bytes:
         return bytes(await self._retrying(self._actor.metrics_text))
+
+    # A user's data, for erasure (semantic/erasure.py UserDataStore).
+    async def user_data_plan(self, user_ids: list[str]) -> dict[str, Any]:
+        return dict(await self._retrying(self._actor.user_data_plan, user_ids))
+
+    async def erase_user_data(self, user_ids: list[str], plan: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._retrying(self._actor.erase_user_data, user_ids, plan))
+
+    async def user_data_remaining(self, user_ids: list[str]) -> dict[str, int]:
+        return dict(await self._retrying(self._actor.user_data_remaining, user_ids))

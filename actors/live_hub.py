@@ -163,11 +163,16 @@ class LiveHubActor:
         return {**state, "contents": {c: v for c, v in state["contents"].items() if c in ids}}
 
     async def top(
-        self, window: str, limit: int = 20, category: str | None = None, max_age: float = 0.2
+        self,
+        window: str,
+        limit: int = 20,
+        category: str | None = None,
+        max_age: float = 0.2,
+        scope: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
-        """One window's trending ranking (``GET /content/trending``)."""
+        """One window's trending ranking (``GET /content/trending``), within a content scope if given."""
         self._ensure_started()
-        return await self._rankings.top(window, limit, category, max_age)
+        return await self._rankings.top(window, limit, category, max_age, scope)
 
     async def categories(self) -> dict[str, str]:
         return await self._rankings.categories()

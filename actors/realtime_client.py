@@ -6,6 +6,10 @@ so a slow client skips versions instead of queueing them.
 
 Answers are the typed models of semantic/realtime_results.py, read once here from the dicts the
 actors (or the minute-table fallback) send.
+
+Content scopes (semantic/content_scope.py) apply here for every transport: trending ranks only the
+in-scope content, a content's live counters outside the scope are 404, and the global live metrics,
+which no scope narrows, refuse a scoped principal (403).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from ray.exceptions import RayActorError
 
 from actors import names
 from actors.trending import MAX_TRENDING_LIMIT
+from core.access import ContentScope
 from core.errors import InvalidRequest, StoreUnavailable
+from semantic.content_scope import ScopeNotApplicable, current_scope, require_applicable, require_in_scope
 from semantic.live_counters import WINDOWS
 from semantic.live_deltas import shard_of
 from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
@@ -33,7 +39,10 @@ from storage.events import EventStore
 log = logging.getLogger("analytics.realtime_client")
 
 _CALL_TIMEOUT_SECONDS = 10.0
+_RESYNC_TIMEOUT_SECONDS = 600.0
 _POLL_SECONDS = 10.0
+# Global live metrics count every content and the events naming none: no content scope narrows them.
+GLOBAL_METRICS = "the global live metrics"
 
 
 def check_window(window: str, field: str = "window") -> str:
@@ -53,6 +62,8 @@ class RealtimeClient:
         self._shards = shards
         # Answers from ClickHouse's minute table while the actors cannot.
         self._rollup = RealtimeRollup(store) if store is not None else None
+        # Where the categories of content come from, for content scopes.
+        self._store = store
         self._handles: dict[str, Any] = {}
         self.updates = LiveUpdates(self)
 
@@ -75,7 +86,18 @@ class RealtimeClient:
             self._handles.pop(name, None)
             raise StoreUnavailable("the live counters are restarting; retry shortly") from exc
 
+    async def resync_shards(self) -> int:
+        """Every counter shard re-reads its window from ClickHouse now (an erasure changed the minute
+        table under it), then the hub computes its state afresh; returns how many shards did. Raises
+        when one cannot be reached, so the caller tries again."""
+        # A re-read takes as long as the window is large: no read's timeout here.
+        shards = [self.actor(names.counter_shard(i)) for i in range(self._shards)]
+        await asyncio.wait_for(asyncio.gather(*(shard.resync.remote() for shard in shards)), _RESYNC_TIMEOUT_SECONDS)
+        await self._call(names.LIVE_HUB, "snapshot", max_age=0.0)
+        return self._shards
+
     async def realtime(self) -> RealtimeMetrics:
+        require_applicable(GLOBAL_METRICS)
         # The hub's latest tick (at most half a second old) is served as is: reads never queue computations.
         try:
             metrics = await self._call(names.LIVE_HUB, "snapshot", max_age=0.5)
@@ -85,22 +107,34 @@ class RealtimeClient:
             metrics = await self._rollup.realtime()
         return RealtimeMetrics.model_validate(metrics)
 
-    async def trending(self, window: str, limit: int, category: str | None = None) -> TrendingList:
+    async def trending(
+        self, window: str, limit: int, category: str | None = None, scope: ContentScope | None = None
+    ) -> TrendingList:
+        """The window's ranking of the content in ``scope`` (by default the request's content scope)."""
         check_window(window)
         check_limit(limit)
         # An empty category is no category, whichever transport sent it: filtering on it would rank nothing.
         category = category or None
+        scope = current_scope() if scope is None else scope
+        within = {} if scope.unrestricted else {"scope": scope.to_dict()}
         try:
-            ranking = await self._call(names.LIVE_HUB, "top", window, limit, category)
+            ranking = await self._call(names.LIVE_HUB, "top", window, limit, category, **within)
         except StoreUnavailable:
             if self._rollup is None:
                 raise
-            ranking = await self._rollup.trending(window, limit, category)
+            ranking = await self._rollup.trending(window, limit, category, scope=scope)
         return TrendingList.model_validate(ranking)
 
-    async def content_live(self, content_id: str) -> ContentLive:
+    async def content_live(self, content_id: str, scope: ContentScope | None = None) -> ContentLive:
+        """A content's live counters; 404 outside ``scope`` (by default the request's content scope), as
+        the analytics answer for a content never recorded."""
         if not content_id:
             raise InvalidRequest("content_id must not be empty", details={"field": "content_id"})
+        scope = current_scope() if scope is None else scope
+        if not scope.unrestricted:
+            if self._store is None:
+                raise ScopeNotApplicable("live counters read without the content metadata", scope)
+            await require_in_scope(self._store, [content_id], scope)
         shard = names.counter_shard(shard_of(content_id, self._shards))
         try:
             view = await self._call(shard, "content_view", content_id)
@@ -109,6 +143,24 @@ class RealtimeClient:
                 raise
             return ContentLive.model_validate(await self._rollup.content_live(content_id))
         return ContentLive.model_validate({**view, "source": "live"})
+
+    async def trending_updates(
+        self, window: str, limit: int, interval_seconds: float, scope: ContentScope
+    ) -> AsyncIterator[TrendingList]:
+        """The window's ranking as the live state changes, at most once per ``interval_seconds``: the
+        hub's own for all content; within a content scope, ranked again within it (so it is the ranking
+        ``trending`` answers) and sent only when it changed."""
+        sent: TrendingList | None = None
+        async for state in self.updates.stream(interval_seconds):
+            if scope.unrestricted:
+                ranking = state.trending.get(window)
+                if ranking is not None:
+                    yield ranking.top(limit)
+                continue
+            scoped = await self.trending(window, limit, scope=scope)
+            if sent is None or scoped.items != sent.items:
+                sent = scoped
+                yield scoped
 
 
 class LiveUpdates:

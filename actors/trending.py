@@ -1,4 +1,4 @@
-"""Trending: top-K per window (5m, 1h, 24h), globally and per category.
+"""Trending: top-K per window (5m, 1h, 24h), globally, per category, and within a content scope.
 
 Each counter shard computes the trending figures of its own content (a content id lives in
 exactly one shard, so its figures are complete there); ``Trending`` merges the shards' tables,
@@ -20,8 +20,10 @@ import ray
 
 from actors import names
 from actors.event_store import RemoteEventStore, find_event_store_actor
+from core.access import ALL_CONTENT, ContentScope
 from core.arrow_ipc import unpack
 from core.settings import Settings
+from semantic.content_scope import scope_from_dict
 from semantic.live_counters import WINDOWS, iso_millis
 from storage.content_categories import load_categories
 
@@ -82,7 +84,7 @@ class Trending:
             if time.time() - self._computed_at > max_age:
                 await self._refresh()
 
-    def _rank(self, window: str, limit: int, category: str | None) -> dict[str, Any]:
+    def _rank(self, window: str, limit: int, category: str | None, scope: ContentScope = ALL_CONTENT) -> dict[str, Any]:
         items: list[dict[str, Any]] = []
         table = self._table
         as_of = None
@@ -91,6 +93,11 @@ class Trending:
             if category is not None:
                 ids = [c for c, cat in self._categories.items() if cat == category]
                 active = pc.and_(active, pc.is_in(table.column("content_id"), value_set=pa.array(ids, pa.string())))
+            if not scope.unrestricted:
+                # The content scope of the caller: its ids, and the content of its categories.
+                inside = scope.content_ids | {c for c, cat in self._categories.items() if cat in scope.categories}
+                allowed = pa.array(sorted(inside), pa.string())
+                active = pc.and_(active, pc.is_in(table.column("content_id"), value_set=allowed))
             t = table.filter(active)
             if t.num_rows:
                 as_of = iso_millis(int(pc.max(t.column("last_event_ms")).as_py()))
@@ -123,12 +130,19 @@ class Trending:
         }
 
     async def top(
-        self, window: str, limit: int = 20, category: str | None = None, max_age: float = 0.2
+        self,
+        window: str,
+        limit: int = 20,
+        category: str | None = None,
+        max_age: float = 0.2,
+        scope: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
-        if category is not None:
+        """``scope``: a content scope (``ContentScope.to_dict()``) the ranking is limited to."""
+        content_scope = scope_from_dict(scope)
+        if category is not None or content_scope.categories:
             await self._load_categories(_CATEGORY_QUERY_REFRESH_SECONDS)
         await self._fresh(max_age)
-        return self._rank(window, min(limit, MAX_TRENDING_LIMIT), category)
+        return self._rank(window, min(limit, MAX_TRENDING_LIMIT), category, content_scope)
 
     async def top_all(self, limit: int = MAX_TRENDING_LIMIT, max_age: float = 0.2) -> dict[str, dict[str, Any]]:
         """Every window's ranking from one refresh (what a live hub tick needs)."""

@@ -112,14 +112,15 @@ def run_pass(path: ReplicaPath) -> dict[str, float]:
         t2 = clock()
         now = utc_now()
         checked = service.validator.validate_batch(raw_events, now)
+        screened = service.privacy.screen(checked.events)  # consent and the suppression list
         t3 = clock()
         result = IngestResult(errors=checked.errors, batch_id="0" * 32)
-        columns, _ids = service._to_columns(checked.events, now, result)  # the stage itself
+        columns, _ids = service._to_columns(screened.events, now, result, screened.anonymized)  # the stage itself
         t4 = clock()
         table_and_ipc(columns)
         t5 = clock()
         accepted += len(columns["id"])
-        del parsed, raw_events, checked, result, columns, _ids
+        del parsed, raw_events, checked, screened, result, columns, _ids
         t6 = clock()
         for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
             spent[stage] += seconds

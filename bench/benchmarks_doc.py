@@ -43,6 +43,8 @@ MODULES = {
     "realtime": "bench.bench_realtime",
     "replica_path": "bench.bench_replica_path",
     "rollup_feed": "bench.bench_rollup_feed",
+    "security": "bench.bench_security",
+    "security_full": "bench.bench_security",
 }
 
 Result = dict[str, Any]
@@ -333,6 +335,37 @@ def _feed_steps(doc: Result) -> str:
     return f"{' / '.join(medians)} ms CPU (median) for {' / '.join(sizes)} new events"
 
 
+def _rate_limit_cost(kind: str) -> Callable[[Result], str]:
+    def value(doc: Result) -> str:
+        s = doc["ingest"]["summary"][kind]
+        return (
+            f"{s['cost_percent']:+.1f}% ({count(s['events_per_second_off'])} → "
+            f"{count(s['events_per_second_on'])} events/s)"
+        )
+
+    return value
+
+
+def _scope_cost(doc: Result) -> str:
+    c = doc["content_analytics"]
+    return (
+        f"{c['scope_cost_p95_ms']:+.1f} ms (p95 {ms(c['p95_ms_unscoped'])} unscoped, {ms(c['p95_ms_scoped'])} scoped)"
+    )
+
+
+def _guard(doc: Result) -> str:
+    parts = doc["guard"]["microseconds_per_call"]
+    return "; ".join(f"{name} {value:.1f} µs" for name, value in parts.items())
+
+
+def _erasure(doc: Result) -> str:
+    e = doc["erasure"]
+    return (
+        f"{e['seconds_to_invisible']} s to invisible, {e['seconds_to_completed']} s to completed "
+        f"({count(e['user_events'])} of the user's events in a {count(e['store_events'])}-event store)"
+    )
+
+
 # --- the figures -------------------------------------------------------------------------------------
 
 
@@ -519,6 +552,27 @@ FIGURES: tuple[Figure, ...] = (
         headline=True,
     ),
     Figure("Rollup feed step, the service's way (rows handed over, watch time in Python)", "rollup_feed", _feed_steps),
+    Figure(
+        "Rate limits on vs off, same run, 500-event batches, 4 connections",
+        "security",
+        _rate_limit_cost("batch"),
+        "< 5% of ingest throughput",
+    ),
+    Figure(
+        "Rate limits on vs off, same run, single events, 8 connections",
+        "security",
+        _rate_limit_cost("single"),
+        "< 5% of ingest throughput",
+    ),
+    Figure(
+        "Content analytics, scoped vs unscoped key, fresh answers, same run",
+        "security",
+        _scope_cost,
+        "< 2 ms p95",
+    ),
+    Figure("The request guard in-process, per call", "security", _guard),
+    Figure("Erasing the busiest user, 10M-event store", "security_full", _erasure),
+    Figure("Erasing the busiest user, 300k-event store", "security", _erasure),
 )
 
 

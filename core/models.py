@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Required
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, TypeAdapter, model_validator, with_config
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, StrictBool, TypeAdapter, model_validator, with_config
 
 # pydantic reads TypedDicts from typing_extensions on Python < 3.12.
 from typing_extensions import TypedDict
@@ -40,6 +40,7 @@ def utc_now() -> datetime:
 
 _ID = Field(min_length=1, max_length=128)
 _TEXT = Field(min_length=1, max_length=256)
+_PURPOSE = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 # A TypedDict, not a BaseModel: validated events stay plain dicts, which is about three times
@@ -69,6 +70,9 @@ class EventIn(TypedDict, total=False):
     city: Annotated[str | None, Field(min_length=1, max_length=128)]
     # Checked to be an object, not copied (JSON object keys are strings already).
     properties: InstanceOf[dict]
+    # Consent by purpose (docs/security.md#consent): {"analytics": false} leaves the event to the consent
+    # policy. Read at ingest, never stored.
+    consent: Annotated[dict[_PURPOSE, StrictBool], Field(max_length=32)] | None
 
 
 EVENT_IN = TypeAdapter(EventIn)

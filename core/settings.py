@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,9 +13,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PLACEHOLDERS = frozenset({"changeme", "change-me", "admin", "password", "secret", "test"})
 
+# JWT signature algorithms a token may use (never "none"); each key is used only with its own kind.
+JwtAlgorithm = Literal[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+_DEFAULT_JWT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("HS256", "RS256", "ES256")
+# An HMAC secret at least as long as the hash's output, as RFC 7518 asks.
+_HMAC_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+    # hide_input_in_errors: a refused setting's message names it, but never echoes the values given,
+    # which hold keys and passwords.
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "production", "test"] = "development"
     data_dir: Path = Path("./.analytics-data")
@@ -45,6 +56,19 @@ class Settings(BaseSettings):
 
     # Privacy and enrichment.
     anonymize_ip: bool = True
+    # Privacy (docs/security.md#privacy). An event whose consent says "analytics": false is dropped, or
+    # stored anonymized (no user or session id, no address, the user agent reduced to its families).
+    consent_policy: Literal["drop", "anonymize"] = "drop"
+    # truncate: addresses are stored truncated while anonymize_ip is true (whole when false); remove: no
+    # address is stored (the place is looked up from it first).
+    ip_handling: Literal["truncate", "remove"] = "truncate"
+    # Set: user ids are stored as keyed hashes under this salt (core/user_ids.py); empty: as sent. The
+    # salts used before it (comma-separated) let erasure and access requests find the older forms.
+    user_id_hash_salt: str = ""
+    user_id_hash_previous_salts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How often each replica reloads the suppression list, and looks for erasure jobs to run or resume.
+    suppression_refresh_seconds: float = Field(2.0, gt=0, le=60)
+    erasure_poll_seconds: float = Field(10.0, gt=0, le=3600)
     # Comma-separated hosts of the platform itself, for traffic-source classification.
     internal_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -59,6 +83,27 @@ class Settings(BaseSettings):
     ingress_replicas: int = Field(1, ge=1)
     ingress_max_ongoing_requests: int = Field(256, ge=1)
     auth_cache_seconds: float = Field(5.0, ge=0)
+
+    # API keys and JWT bearer tokens (docs/security.md#authentication). A rotated key's previous secret
+    # keeps working this long unless the rotation says otherwise (0: it stops at once; at most 30 days).
+    api_key_rotation_grace_seconds: int = Field(86_400, ge=0, le=30 * 86_400)
+    # JWTs are accepted once a key for them is set: a shared secret (HS*), a PEM public key or
+    # certificate (RS*, PS*, ES*, EdDSA), and/or a local JWKS file whose keys tokens choose by `kid`.
+    jwt_hmac_secret: str | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_algorithms: Annotated[list[JwtAlgorithm], NoDecode] = Field(
+        default_factory=lambda: list(_DEFAULT_JWT_ALGORITHMS), min_length=1
+    )
+    # When set, a token must name this audience (`aud`) / come from this issuer (`iss`).
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    # The claims that carry the caller's role and content scope (lists of strings; absent = all content).
+    jwt_role_claim: str = Field("role", min_length=1)
+    jwt_categories_claim: str = Field("categories", min_length=1)
+    jwt_content_ids_claim: str = Field("content_ids", min_length=1)
+    # Clock skew allowed when checking `exp`, `nbf` and `iat`.
+    jwt_leeway_seconds: float = Field(30.0, ge=0, le=300)
 
     # Analytics queries: the window when none is given, the longest one allowed, segment rules, conversion window.
     default_range_days: int = Field(30, ge=1)
@@ -145,12 +190,62 @@ class Settings(BaseSettings):
     # Safety net: a shard re-reads its whole window from ClickHouse this often (0 = only when needed).
     realtime_resync_seconds: float = Field(600.0, ge=0)
 
+    # Files the service writes: reports and exports (docs/files.md). Unset = <data dir>/files;
+    # s3://bucket/prefix = S3, or an S3-compatible store at s3_endpoint_url. Without the two S3
+    # credentials here, the standard AWS ones (environment, profile, instance role) are used.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    # Encryption at rest of those files (docs/files.md#encryption-at-rest): base64 of 32 random bytes, or
+    # a file holding keys one a line (the first current, the others older ones). New files are sealed
+    # under the current key; the previous keys (comma-separated) still open older files.
+    file_encryption_key: str | None = None
+    file_encryption_key_file: Path | None = None
+    file_encryption_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # True: a stored file without the encryption header is refused on read, so a plain file put in the
+    # place of a sealed one is never served (set once every file is encrypted).
+    file_encryption_required: bool = False
+
     @field_validator("internal_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [h.strip().lower() for h in value.split(",") if h.strip()]
         return value
+
+    @field_validator("user_id_hash_previous_salts", mode="before")
+    @classmethod
+    def _split_salts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [salt.strip() for salt in value.split(",") if salt.strip()]
+        return value
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [a.strip() for a in value.split(",") if a.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _usable_jwt_keys(self) -> Settings:
+        secret = self.jwt_hmac_secret
+        if secret is not None:
+            hmac = [a for a in self.jwt_algorithms if a in _HMAC_SECRET_BYTES]
+            if not hmac:
+                raise ValueError("ANALYTICS_JWT_HMAC_SECRET is set but ANALYTICS_JWT_ALGORITHMS has no HS* algorithm")
+            needed = max(_HMAC_SECRET_BYTES[a] for a in hmac)
+            if len(secret.encode()) < needed:
+                raise ValueError(
+                    f"ANALYTICS_JWT_HMAC_SECRET must be a random secret of at least {needed} bytes "
+                    f"for {', '.join(hmac)}"
+                )
+        for name, path in (("PUBLIC_KEY", self.jwt_public_key_file), ("JWKS", self.jwt_jwks_file)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"ANALYTICS_JWT_{name}_FILE: {path} is not a readable file")
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
@@ -210,6 +305,60 @@ class Settings(BaseSettings):
                 raise ValueError(f"ANALYTICS_TLS_{name}_FILE: {path} is not a readable file")
         return self
 
+    @field_validator("file_encryption_previous_keys", mode="before")
+    @classmethod
+    def _split_file_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_location(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme, _, rest = value.strip().partition("://")
+        # A local directory is absolute: replicas may run in other working directories.
+        if (
+            scheme not in ("s3", "file")
+            or (scheme == "s3" and not rest.split("/", 1)[0])
+            or (scheme == "file" and not rest.startswith("/"))
+        ):
+            raise ValueError(
+                f"ANALYTICS_BLOB_URL: {value!r} is neither s3://bucket[/prefix] nor file:///absolute/directory "
+                "(unset = <data dir>/files)"
+            )
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _usable_file_keys(self) -> Settings:
+        if self.file_encryption_key and self.file_encryption_key_file:
+            raise ValueError("set ANALYTICS_FILE_ENCRYPTION_KEY or ANALYTICS_FILE_ENCRYPTION_KEY_FILE, not both")
+        if not self.file_encryption_keys and self.file_encryption_required:
+            raise ValueError(
+                "ANALYTICS_FILE_ENCRYPTION_REQUIRED is set but no file encryption key is "
+                "(ANALYTICS_FILE_ENCRYPTION_KEY or ANALYTICS_FILE_ENCRYPTION_KEY_FILE)"
+            )
+        return self
+
+    @property
+    def file_encryption_keys(self) -> list[bytes]:
+        """The file encryption keys, the current one first; empty = files are written plain."""
+        named: list[tuple[str, str]] = []
+        if self.file_encryption_key:
+            named.append(("ANALYTICS_FILE_ENCRYPTION_KEY", self.file_encryption_key))
+        if self.file_encryption_key_file is not None:
+            setting = "ANALYTICS_FILE_ENCRYPTION_KEY_FILE"
+            try:
+                lines = self.file_encryption_key_file.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                raise ValueError(f"{setting}: {self.file_encryption_key_file} is not a readable text file") from None
+            named += [(f"{setting} line {n}", line) for n, line in enumerate(lines, 1) if line.strip()]
+            if not named:
+                raise ValueError(f"{setting}: {self.file_encryption_key_file} holds no key")
+        named += [("ANALYTICS_FILE_ENCRYPTION_PREVIOUS_KEYS", key) for key in self.file_encryption_previous_keys]
+        return [_file_key(text, setting) for setting, text in named] if named else []
+
     @property
     def embedded_clickhouse(self) -> bool:
         return not self.clickhouse_dsn
@@ -221,6 +370,17 @@ class Settings(BaseSettings):
     @property
     def postgres_data_path(self) -> Path:
         return (self.data_dir / "postgres").resolve()
+
+
+def _file_key(text: str, setting: str) -> bytes:
+    """A file encryption key as configured: base64 (standard or URL-safe) of exactly 32 random bytes."""
+    try:
+        raw = base64.b64decode(text.strip().replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        raise ValueError(f"{setting}: a key is not base64 (make one with `openssl rand -base64 32`)") from None
+    if len(raw) != 32:
+        raise ValueError(f"{setting}: a key is {len(raw)} bytes, not 32 (make one with `openssl rand -base64 32`)")
+    return raw
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from strawberry.types import Info
 from graphql_schema.analytics_query import AnalyticsQueryDateRangeInput, AnalyticsQueryFilterInput
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import ReadAnalytics
+from graphql_schema.permissions import RunAnalyticalQueries
 from semantic import event_retention, funnels, paths, stickiness
 from semantic.analysis_kinds import FUNNEL, PATHS, RETENTION, STICKINESS, AnalysisKind
 
@@ -223,7 +223,7 @@ class AnalysesQueries:
     @strawberry.field(
         description="Ordered steps within a conversion window: actors per step, conversion, drop-off, time to "
         "convert (docs/analyses.md#funnels)",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[RunAnalyticalQueries],
     )
     @maps_errors
     async def funnel(self, info: Info[GraphQLContext, None], input: FunnelInput) -> Funnel:
@@ -232,7 +232,7 @@ class AnalysesQueries:
     @strawberry.field(
         description="Retention between a start and a return event: cohorts and the overall curve "
         "(docs/analyses.md#retention); not userRetention",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[RunAnalyticalQueries],
     )
     @maps_errors
     async def retention_analysis(
@@ -242,7 +242,7 @@ class AnalysesQueries:
 
     @strawberry.field(
         description="The most frequent paths of sessions after (or before) an anchor step (docs/analyses.md#paths)",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[RunAnalyticalQueries],
     )
     @maps_errors
     async def paths(self, info: Info[GraphQLContext, None], input: PathsInput) -> Paths:
@@ -251,7 +251,7 @@ class AnalysesQueries:
     @strawberry.field(
         description="Users by number of active days per week or month, and the DAU/WAU or DAU/MAU ratio "
         "(docs/analyses.md#stickiness)",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[RunAnalyticalQueries],
     )
     @maps_errors
     async def stickiness(self, info: Info[GraphQLContext, None], input: StickinessInput) -> Stickiness:

@@ -18,7 +18,7 @@ from core.access import Role
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsPeriod
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import ReadAnalytics
+from graphql_schema.permissions import ReadContentAnalytics, RunAnalyticalQueries
 from semantic.analytics_query import AnalyticsQueryRequest, AnalyticsQueryResult
 from semantic.public_catalog import AnalyticsCatalog, CatalogEntry, catalog_for
 
@@ -155,14 +155,14 @@ def _role(info: Info[GraphQLContext, None]) -> Role:
 class AnalyticsQueryQueries:
     @strawberry.field(
         description="The metrics and dimensions the caller's role may use in analyticsQuery",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadContentAnalytics],
     )
     async def analytics_catalog(self, info: Info[GraphQLContext, None]) -> AnalyticsCatalogType:
         return AnalyticsCatalogType.of(catalog_for(_role(info)))
 
     @strawberry.field(
         description="Catalog metrics by up to 5 dimensions, filtered, compared, ordered and paged",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[RunAnalyticalQueries],
     )
     @maps_errors
     async def analytics_query(

@@ -19,7 +19,7 @@ from graphql_schema.analytics_base import (
 )
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import ReadAnalytics, ReadContentMetadata, WriteContentMetadata
+from graphql_schema.permissions import ReadContentAnalytics, ReadContentMetadata, WriteContentMetadata
 from semantic import content as content_models
 from semantic import content_comparison, content_insights, journeys
 
@@ -129,7 +129,7 @@ class ContentMetadataInput:
 class ContentQueries:
     @strawberry.field(
         description="ContentAnalytics of one content, with a series and the previous period",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadContentAnalytics],
     )
     @maps_errors
     async def content_analytics(
@@ -139,7 +139,7 @@ class ContentQueries:
         return ContentAnalyticsReport.from_pydantic(content_models.ContentAnalyticsReport.model_validate(answer.json()))
 
     @strawberry.field(
-        description="Content analytics in bulk: filter, sort, paginate", permission_classes=[ReadAnalytics]
+        description="Content analytics in bulk: filter, sort, paginate", permission_classes=[ReadContentAnalytics]
     )
     @maps_errors
     async def content_list(
@@ -169,7 +169,7 @@ class ContentQueries:
         return ContentPage.from_pydantic(content_models.ContentPage.model_validate(answer.json()))
 
     @strawberry.field(
-        description="Top content by a metric, optionally in one category", permission_classes=[ReadAnalytics]
+        description="Top content by a metric, optionally in one category", permission_classes=[ReadContentAnalytics]
     )
     @maps_errors
     async def top_performing_content(
@@ -192,7 +192,9 @@ class ContentQueries:
         )
         return TopPerformingContent.from_pydantic(content_models.TopPerforming.model_validate(answer.json()))
 
-    @strawberry.field(description="Plain-language findings about one content", permission_classes=[ReadAnalytics])
+    @strawberry.field(
+        description="Plain-language findings about one content", permission_classes=[ReadContentAnalytics]
+    )
     @maps_errors
     async def content_insights(
         self, info: Info[GraphQLContext, None], content_id: str, range: AnalyticsRange | None = None
@@ -202,7 +204,7 @@ class ContentQueries:
 
     @strawberry.field(
         description="Who views the content, by source, place, device, browser and referrer",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadContentAnalytics],
     )
     @maps_errors
     async def content_audience(
@@ -212,7 +214,8 @@ class ContentQueries:
         return ContentAudience.from_pydantic(content_models.ContentAudience.model_validate(answer.json()))
 
     @strawberry.field(
-        description="What viewers did right before and after viewing the content", permission_classes=[ReadAnalytics]
+        description="What viewers did right before and after viewing the content",
+        permission_classes=[ReadContentAnalytics],
     )
     @maps_errors
     async def content_journey(
@@ -223,7 +226,7 @@ class ContentQueries:
 
     @strawberry.field(
         description="Contents side by side, each against its category's lifecycle median",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadContentAnalytics],
     )
     @maps_errors
     async def content_comparison(

@@ -8,17 +8,12 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from core.access import CAN_READ_SYSTEM_ANALYTICS
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import RolePermission
+from graphql_schema.permissions import ReadSystemAnalytics
 from semantic import database_performance
 from semantic.database_reads import DatabaseReads
-
-
-class ReadDatabasePerformance(RolePermission):
-    permission = CAN_READ_SYSTEM_ANALYTICS
 
 
 @strawberry.enum(description="What makes a statement one of the slowest (highest first)")
@@ -60,7 +55,7 @@ class DatabasePerformance:
 class DatabaseQueries:
     @strawberry.field(
         description="Per database: statements, average and p95 time, slow statements, and the slowest fingerprints",
-        permission_classes=[ReadDatabasePerformance],
+        permission_classes=[ReadSystemAnalytics],
     )
     @maps_errors
     async def database_performance(

@@ -14,6 +14,7 @@ from core.errors import FieldError
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors, to_camel
 from graphql_schema.permissions import IngestEvents, QueryRawEvents, ReadRawEvents
+from semantic.content_scope import require_applicable
 from semantic.raw_events import DEFAULT_PAGE_SIZE, RawEventQuery
 
 
@@ -132,6 +133,7 @@ class EventQueries:
     @strawberry.field(description="One stored event by id (admin)", permission_classes=[ReadRawEvents])
     @maps_errors
     async def event(self, info: Info[GraphQLContext, None], id: str) -> Event | None:
+        require_applicable("raw events")
         row = await info.context.events.get(id)
         return Event.from_domain(row) if row else None
 
@@ -146,6 +148,7 @@ class EventQueries:
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
     ) -> EventPage:
+        require_applicable("raw events")
         query = (filter or EventFilterInput()).to_query(limit, cursor)
         page = await info.context.events.list(query.filters, query.limit, query.cursor)
         return EventPage(events=[Event.from_domain(e) for e in page.events], next_cursor=page.next_cursor)

@@ -10,17 +10,12 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from core.access import CAN_READ_IMPORT_ANALYTICS
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import RolePermission
+from graphql_schema.permissions import ReadImportAnalytics
 from semantic import import_failures, import_figures, import_jobs, import_optimization
 from semantic.import_reads import ImportReads
-
-
-class ReadImportAnalytics(RolePermission):
-    permission = CAN_READ_IMPORT_ANALYTICS
 
 
 @strawberry.enum(description="import: import_* events; processing: processing_* events (media processing)")

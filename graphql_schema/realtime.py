@@ -5,6 +5,9 @@ Every payload carries ``asOf`` (the timestamp of the newest event included) and 
 ``rollup``: ClickHouse's minute table, while the actors cannot answer). The types are strawberry's
 views of the models of semantic/realtime_results.py, which REST answers with as they are; only
 the models' dicts of windows become lists of named windows here.
+
+A subscriber with a content scope gets what the queries give it (actors/realtime_client.py): trending
+within its scope, live counters of in-scope content only, and no global metrics (403).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from actors.realtime_client import check_limit, check_window
+from actors.realtime_client import GLOBAL_METRICS, check_limit, check_window
+from core.access import ContentScope
 from core.errors import InvalidRequest
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import graphql_errors, maps_errors
-from graphql_schema.permissions import ReadAnalytics
+from graphql_schema.permissions import ReadRealtimeAnalytics
 from semantic import realtime_results as live
+from semantic.content_scope import current_scope, require_applicable
 
 MIN_INTERVAL_MS = 100
 MAX_INTERVAL_MS = 60_000
@@ -83,6 +88,12 @@ class ContentLive:
     windows: list[LiveWindow] = strawberry.field(resolver=_windows)
 
 
+def _scope(info: Info[GraphQLContext, None]) -> ContentScope:
+    """The subscriber's content scope, as its principal says (a subscription lives past the request)."""
+    principal = info.context.principal
+    return principal.scope if principal is not None else current_scope()
+
+
 def _interval(interval_ms: int) -> float:
     if not MIN_INTERVAL_MS <= interval_ms <= MAX_INTERVAL_MS:
         raise InvalidRequest(
@@ -95,7 +106,7 @@ def _interval(interval_ms: int) -> float:
 class RealtimeQueries:
     @strawberry.field(
         description="Global live metrics: events per second, active users and sessions, window totals",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadRealtimeAnalytics],
     )
     @maps_errors
     async def realtime(self, info: Info[GraphQLContext, None]) -> RealtimeMetrics:
@@ -103,7 +114,7 @@ class RealtimeQueries:
 
     @strawberry.field(
         description="Trending content of a window (5m, 1h, 24h), optionally in one category",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadRealtimeAnalytics],
     )
     @maps_errors
     async def trending(
@@ -113,7 +124,7 @@ class RealtimeQueries:
 
     @strawberry.field(
         description="Live counters of one content item (zeros when it had no events in 24 h)",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadRealtimeAnalytics],
     )
     @maps_errors
     async def content_live(self, info: Info[GraphQLContext, None], content_id: str) -> ContentLive:
@@ -124,19 +135,20 @@ class RealtimeQueries:
 class Subscription:
     @strawberry.subscription(
         description="Global live metrics, pushed when they change, at most once per intervalMs",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadRealtimeAnalytics],
     )
     async def realtime_metrics(
         self, info: Info[GraphQLContext, None], interval_ms: int = 1000
     ) -> AsyncGenerator[RealtimeMetrics, None]:
         with graphql_errors():
             interval = _interval(interval_ms)
+            require_applicable(GLOBAL_METRICS, _scope(info))
         async for state in info.context.realtime.updates.stream(interval):
             yield RealtimeMetrics.from_pydantic(state.metrics)
 
     @strawberry.subscription(
         description="Trending content of a window, pushed when the ranking or its figures change",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadRealtimeAnalytics],
     )
     async def trending_content(
         self, info: Info[GraphQLContext, None], window: str = "1h", limit: int = 20, interval_ms: int = 1000
@@ -145,20 +157,19 @@ class Subscription:
             check_window(window)
             check_limit(limit)
             interval = _interval(interval_ms)
-        async for state in info.context.realtime.updates.stream(interval):
-            ranking = state.trending.get(window)
-            if ranking is not None:
-                yield TrendingList.from_pydantic(ranking.top(limit))
+        async for ranking in info.context.realtime.trending_updates(window, limit, interval, _scope(info)):
+            yield TrendingList.from_pydantic(ranking)
 
     @strawberry.subscription(
-        description="Live counters of one content item, pushed when they change", permission_classes=[ReadAnalytics]
+        description="Live counters of one content item, pushed when they change",
+        permission_classes=[ReadRealtimeAnalytics],
     )
     async def content_live(
         self, info: Info[GraphQLContext, None], content_id: str, interval_ms: int = 1000
     ) -> AsyncGenerator[ContentLive, None]:
         with graphql_errors():
             interval = _interval(interval_ms)
-            first = await info.context.realtime.content_live(content_id)
+            first = await info.context.realtime.content_live(content_id, _scope(info))
         yield ContentLive.from_pydantic(first)
         async for state in info.context.realtime.updates.stream(interval, content_id):
             yield ContentLive.from_pydantic(state.contents[content_id])

@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import ReadAnalytics
+from graphql_schema.permissions import ManageSavedQueries, ReadSavedQueries
 from semantic.saved_queries import DEFAULT_PAGE_SIZE, SavedQueryService
 from storage.saved_queries import SavedQuery, SavedQueryPage
 
@@ -104,7 +104,7 @@ def _body(value: Any) -> dict[str, Any]:
 class SavedQueryQueries:
     @strawberry.field(
         description="One saved query; null if it does not exist or is not shared with the caller",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadSavedQueries],
     )
     @maps_errors
     async def saved_query(self, info: Info[GraphQLContext, None], id: str) -> SavedQueryType | None:
@@ -113,7 +113,7 @@ class SavedQueryQueries:
 
     @strawberry.field(
         description="Saved queries the caller owns or that are shared with it (all for admins), newest first",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadSavedQueries],
     )
     @maps_errors
     async def saved_queries(
@@ -129,7 +129,9 @@ class SavedQueryQueries:
 
 @strawberry.type
 class SavedQueryMutations:
-    @strawberry.mutation(description="Save a definition; the caller's key owns it", permission_classes=[ReadAnalytics])
+    @strawberry.mutation(
+        description="Save a definition; the caller's key owns it", permission_classes=[ManageSavedQueries]
+    )
     @maps_errors
     async def create_saved_query(self, info: Info[GraphQLContext, None], query: SavedQueryInput) -> SavedQueryType:
         saved = await saved_query_service(info).create(_body(query), info.context.principal)
@@ -137,7 +139,7 @@ class SavedQueryMutations:
 
     @strawberry.mutation(
         description="Change a saved query (owner or admin); conflict if its version moved on",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ManageSavedQueries],
     )
     @maps_errors
     async def update_saved_query(
@@ -148,7 +150,7 @@ class SavedQueryMutations:
 
     @strawberry.mutation(
         description="Delete a saved query (owner or admin), only if still at version when given; returns it",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ManageSavedQueries],
     )
     @maps_errors
     async def delete_saved_query(

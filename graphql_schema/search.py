@@ -9,7 +9,7 @@ from strawberry.types import Info
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period, reads
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import ReadAnalytics
+from graphql_schema.permissions import ReadSearchAnalytics
 from semantic import search
 
 
@@ -43,7 +43,7 @@ class RecommendationReport:
 class SearchAnalyticsQueries:
     @strawberry.field(
         description="Searches, zero results, click-through and positions, conversion, recommendations",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadSearchAnalytics],
     )
     @maps_errors
     async def search_overview(
@@ -52,7 +52,7 @@ class SearchAnalyticsQueries:
         answer = await reads(info).search_overview(analytics_period(info, range))
         return SearchOverview.from_pydantic(search.SearchOverview.model_validate(answer.json()))
 
-    @strawberry.field(description="Top queries with their click-through rate", permission_classes=[ReadAnalytics])
+    @strawberry.field(description="Top queries with their click-through rate", permission_classes=[ReadSearchAnalytics])
     @maps_errors
     async def top_search_queries(
         self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None, limit: int = 20
@@ -61,7 +61,7 @@ class SearchAnalyticsQueries:
         return SearchQueries.from_pydantic(search.TopQueries.model_validate(answer.json()))
 
     @strawberry.field(
-        description="Queries that returned no results, most frequent first", permission_classes=[ReadAnalytics]
+        description="Queries that returned no results, most frequent first", permission_classes=[ReadSearchAnalytics]
     )
     @maps_errors
     async def zero_result_queries(
@@ -71,7 +71,8 @@ class SearchAnalyticsQueries:
         return SearchQueries.from_pydantic(search.TopQueries.model_validate(answer.json()))
 
     @strawberry.field(
-        description="Recommendation impressions and clicks, overall and per content", permission_classes=[ReadAnalytics]
+        description="Recommendation impressions and clicks, overall and per content",
+        permission_classes=[ReadSearchAnalytics],
     )
     @maps_errors
     async def recommendation_performance(

@@ -8,12 +8,11 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from core.access import CAN_READ_SYSTEM_ANALYTICS
 from core.models import SystemAnalytics
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import RolePermission
+from graphql_schema.permissions import ReadSystemAnalytics
 from semantic import (
     api_endpoints,
     capacity_forecast,
@@ -25,10 +24,6 @@ from semantic import (
     system_usage,
 )
 from semantic.system_reads import SystemReads
-
-
-class ReadSystemAnalytics(RolePermission):
-    permission = CAN_READ_SYSTEM_ANALYTICS
 
 
 @strawberry.enum(description="Time order of the service-hours")

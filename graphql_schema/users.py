@@ -10,7 +10,7 @@ from core.models import UserAnalytics
 from graphql_schema.analytics_base import AnalyticsMap, AnalyticsRange, analytics_period, reads
 from graphql_schema.context import GraphQLContext
 from graphql_schema.errors import maps_errors
-from graphql_schema.permissions import ReadAnalytics
+from graphql_schema.permissions import ReadUserAnalytics
 from semantic import behavior, journeys, retention, segments, sessions, users
 
 
@@ -121,7 +121,7 @@ class BehaviorPatterns:
 @strawberry.type
 class UserQueries:
     @strawberry.field(
-        description="UserAnalytics of one user, against the previous period", permission_classes=[ReadAnalytics]
+        description="UserAnalytics of one user, against the previous period", permission_classes=[ReadUserAnalytics]
     )
     @maps_errors
     async def user_analytics(
@@ -132,7 +132,7 @@ class UserQueries:
 
     @strawberry.field(
         description="Active, new and returning users, DAU/WAU/MAU, stickiness and sessions",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadUserAnalytics],
     )
     @maps_errors
     async def users_overview(
@@ -142,7 +142,7 @@ class UserQueries:
         return UsersOverview.from_pydantic(users.UsersOverview.model_validate(answer.json()))
 
     @strawberry.field(
-        description="Rule-based segments: new, churning, power, regular, casual", permission_classes=[ReadAnalytics]
+        description="Rule-based segments: new, churning, power, regular, casual", permission_classes=[ReadUserAnalytics]
     )
     @maps_errors
     async def user_segments(
@@ -163,7 +163,7 @@ class UserQueries:
 
     @strawberry.field(
         description="Cohorts by first-seen day, week or month (the range's granularity)",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadUserAnalytics],
     )
     @maps_errors
     async def user_cohorts(self, info: Info[GraphQLContext, None], range: AnalyticsRange | None = None) -> CohortTable:
@@ -172,7 +172,7 @@ class UserQueries:
 
     @strawberry.field(
         description="Retention curve over all cohorts, and churn against the previous period",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadUserAnalytics],
     )
     @maps_errors
     async def user_retention(
@@ -183,7 +183,7 @@ class UserQueries:
 
     @strawberry.field(
         description="One user's sessions step by step, and content-to-content transitions",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadUserAnalytics],
     )
     @maps_errors
     async def user_journey(
@@ -193,7 +193,7 @@ class UserQueries:
         return UserJourney.from_pydantic(journeys.UserJourney.model_validate(answer.json()))
 
     @strawberry.field(
-        description="Categories, languages and content types the user views", permission_classes=[ReadAnalytics]
+        description="Categories, languages and content types the user views", permission_classes=[ReadUserAnalytics]
     )
     @maps_errors
     async def user_preferences(
@@ -204,7 +204,7 @@ class UserQueries:
 
     @strawberry.field(
         description="Views by hour and weekday, session lengths, next-content transitions",
-        permission_classes=[ReadAnalytics],
+        permission_classes=[ReadUserAnalytics],
     )
     @maps_errors
     async def behavior_patterns(

@@ -1,6 +1,11 @@
 """What every analysis request (funnels, event retention, paths, stickiness) shares: the date range
 and timezone, the parse step whose errors name the field, the role check of the dimensions it
 filters on, and an event with filters.
+
+For a principal with a content scope, an event takes part in an analysis only when it names in-scope
+content (``EventSpec.condition``; paths apply the same rule to their steps): funnels, retention and
+stickiness then count what people did with that content, and event types that name no content
+(search_query, page_view) have no events for them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from core.access import Role
 from core.errors import InvalidRequest
 from core.taxonomy import CUSTOM_EVENT_TYPE_PATTERN
 from semantic.analytics_query import DateRange, check_timezone, relative_dates
+from semantic.content_scope import current_scope, scope_condition
 from semantic.event_dimensions import (
     EVENT_DIMENSIONS,
     Bind,
@@ -24,6 +30,7 @@ from semantic.freshness import Watermark
 from semantic.periods import Granularity, Period, resolve_period, utc_text
 from semantic.public_catalog import DIMENSIONS, require_allowed
 from semantic.request_errors import validate_body
+from storage.event_keys import CONTENT_KEY
 
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 366
@@ -51,8 +58,13 @@ class EventSpec(BaseModel):
     filters: list[DimensionFilter] = Field(default_factory=list, max_length=MAX_FILTERS_PER_EVENT)
 
     def condition(self, bind: Bind) -> str:
-        """A predicate over one row of ``events``: the type and every filter (values bound)."""
-        return f"(event_type = {{{bind(self.event_type)}:String}} AND {filters_sql(self.filters, bind)})"
+        """A predicate over one row of ``events``: the type and every filter (values bound); under a
+        content scope, only events naming in-scope content (semantic/content_scope.py)."""
+        sql = f"(event_type = {{{bind(self.event_type)}:String}} AND {filters_sql(self.filters, bind)}"
+        scope = current_scope()
+        if not scope.unrestricted:
+            sql += f" AND {scope_condition(CONTENT_KEY, bind, scope)}"
+        return sql + ")"
 
 
 class AnalysisRequest(BaseModel):

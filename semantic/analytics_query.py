@@ -10,6 +10,9 @@ Where it is answered: by the content, search or users family when each asked met
 has the same definition there and that family can use one of its rollups (``EQUIVALENCES``), else
 by the ``events`` family over raw events. Either way the rows are the same; a row appears for each
 combination of dimension values with at least one metric (derived ones aside) that is not 0 or null.
+
+For a principal with a content scope, every statement counts only the events naming in-scope content
+(semantic/content_scope.py): metrics of events that name no content (searches, requests) are then 0.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from core.access import Role
 from core.errors import InvalidRequest
-from semantic.catalog import EVENTS, SYSTEM_EQUIVALENTS
+from semantic.catalog import EVENTS, FAMILIES, SYSTEM_EQUIVALENTS
 from semantic.compiler import Filter, MetricQuery, compile_query
+from semantic.content_scope import current_scope
 from semantic.event_dimensions import DimensionFilter
 from semantic.freshness import Watermark
 from semantic.periods import Granularity, Period, resolve_period
@@ -319,6 +323,10 @@ def plan(
     answer, else events. ``route="raw"`` always reads events (the parity tests compare the two)."""
     filtered = [f.dimension for f in filters]
     candidates = [e for e in EQUIVALENCES if e.answers(metrics, dimensions, filtered)] if route == "auto" else []
+    if not current_scope().unrestricted:
+        # A content scope keeps the events naming in-scope content: only families whose rows name content
+        # can say which those are (the events family always can).
+        candidates = [e for e in candidates if FAMILIES[e.family].content_column is not None]
     for equivalence in [*candidates, EVENTS_FAMILY]:
         query = MetricQuery(
             equivalence.family,

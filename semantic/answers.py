@@ -1,5 +1,7 @@
 """Every analytics answer goes through here: pinned to the current data watermark, served from the result
-cache when the same question was answered at the same watermark, for the same scope.
+cache when the same question was answered at the same watermark, for the same scope: the caller's
+role and content scope (a scoped principal's answers are computed for its scope and never share an entry
+with another scope's; kinds that cannot apply a scope refuse it, semantic/content_scope.py).
 
 Transports (REST routes, GraphQL resolvers, reports, dashboards) call ``Answers.answer`` with the
 kind of analysis, the normalized request and a function that computes the answer at a watermark.
@@ -14,7 +16,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from core.access import Principal
+from core.access import ContentScope, Principal
+from semantic.content_scope import check_answer_kind, current_scope, scope_digest, using_scope
 from semantic.freshness import Watermark, WatermarkTracker
 from semantic.result_cache import CachedAnswer, Question, ResultCache
 
@@ -31,9 +34,18 @@ class PinnedAnswer(BaseModel):
     )
 
 
+def content_scope_of(principal: Principal | None) -> ContentScope:
+    """The content scope an answer for ``principal`` is computed for: the principal's own, else the
+    request's (semantic/content_scope.py)."""
+    return principal.scope if principal is not None else current_scope()
+
+
 def scope_of(principal: Principal | None) -> str:
-    """What of the caller an answer may depend on: the role today (what its catalog allows)."""
-    return f"role={principal.role.value}" if principal is not None else "role=none"
+    """What of the caller an answer may depend on: the role (what its catalog allows) and, when it has
+    one, its content scope (unrestricted callers keep the key they always had)."""
+    role = f"role={principal.role.value}" if principal is not None else "role=none"
+    content = content_scope_of(principal)
+    return role if content.unrestricted else f"{role};content={scope_digest(content)}"
 
 
 class Answers:
@@ -45,10 +57,14 @@ class Answers:
         return await self._watermarks.current()
 
     async def answer(self, kind: str, request: Question, principal: Principal | None, compute: Compute) -> CachedAnswer:
+        content = content_scope_of(principal)
+        check_answer_kind(kind, content)
         watermark = await self._watermarks.current()
 
         async def pinned() -> BaseModel:
-            result = await compute(watermark)
+            # Computed for the scope the key names, whatever the task's own scope is.
+            with using_scope(content):
+                result = await compute(watermark)
             if isinstance(result, PinnedAnswer):
                 return result.model_copy(update={"as_of": watermark.as_of})
             return result

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from core.access import ContentScope
 from semantic import filter_sql
 from semantic.catalog import COLUMNS, FAMILIES, TIME_DIMENSIONS, WHERE, Dimension, Family, Metric, Rollup
+from semantic.content_scope import ScopeNotApplicable, current_scope, scope_condition
 from semantic.filter_sql import COMPARE, SINGLE_VALUE_OPS, FilterOp
 from semantic.periods import Period, utc_text
 from storage.event_keys import CONTENT_KEY, sql_list
@@ -105,14 +107,20 @@ class UnknownName(ValueError):
     """A metric or dimension name that is not in the catalog (a programming error, not a request error)."""
 
 
-def compile_query(query: MetricQuery, *, prefix: str = "p") -> CompiledQuery:
-    """``prefix`` names the bound parameters, so several compiled queries can be nested in one statement."""
+def compile_query(query: MetricQuery, *, prefix: str = "p", scope: ContentScope | None = None) -> CompiledQuery:
+    """``prefix`` names the bound parameters, so several compiled queries can be nested in one statement.
+
+    ``scope`` (by default the request's, semantic/content_scope.py) keeps only the rows of in-scope
+    content; a family whose rows name no content cannot be narrowed and refuses a restricted scope."""
     family = FAMILIES[query.family]
     _check_names(family, query)
+    scope = current_scope() if scope is None else scope
+    if not scope.unrestricted and family.content_column is None:
+        raise ScopeNotApplicable(f"{family.name} analytics", scope)
     rollup = _choose_rollup(family, query)
     if query.route == "rollup" and rollup is None:
         raise UnknownName(f"no rollup of {family.name} can answer this query")
-    return _Builder(family, query, rollup, prefix).build()
+    return _Builder(family, query, rollup, prefix, scope).build()
 
 
 async def run_query(store: EventStore, query: MetricQuery) -> QueryRows:
@@ -211,11 +219,14 @@ def _choose_rollup(family: Family, query: MetricQuery) -> Rollup | None:
 
 
 class _Builder:
-    def __init__(self, family: Family, query: MetricQuery, rollup: Rollup | None, prefix: str) -> None:
+    def __init__(
+        self, family: Family, query: MetricQuery, rollup: Rollup | None, prefix: str, scope: ContentScope
+    ) -> None:
         self.family = family
         self.query = query
         self.rollup = rollup
         self.prefix = prefix
+        self.scope = scope
         self.params: dict[str, Any] = {"tz": query.period.timezone if query.period else "UTC"}
 
     def bind(self, value: Any) -> str:
@@ -304,6 +315,9 @@ class _Builder:
                     prefilters.append(dimension.raw_prefilter % self.bind([str(v) for v in flt.values]))
             if self.family.row_columns is not None:
                 prefilters += self._row_prefilters()
+            if not self.scope.unrestricted:
+                # Raw sources read ``events``: the content as the families name it.
+                prefilters.append(scope_condition(CONTENT_KEY, self.bind, self.scope))
             source = self.family.raw_source.replace(WHERE, "".join(f" AND {p}" for p in prefilters))
             if self.family.row_columns is not None:
                 source = source.replace(COLUMNS, self._row_columns())
@@ -383,6 +397,9 @@ class _Builder:
             time_range = self._time_range()
             if time_range:
                 where.append(time_range)
+            if not self.scope.unrestricted:
+                assert self.family.content_column is not None
+                where.append(scope_condition(self.family.content_column[1], self.bind, self.scope))
         for flt in query.filters:
             if self.family.row_columns is not None and flt.dimension in self.family.dimensions:
                 continue  # applied to the events inside the source

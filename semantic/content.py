@@ -17,14 +17,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.access import ContentScope
 from core.enrichment import DEVICE_TYPES, TRAFFIC_SOURCES
-from core.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest
 from core.models import ContentAnalytics, utc_now
 from semantic import scores
 from semantic.answers import PinnedAnswer
 from semantic.catalog import BREAKDOWN_DIMENSIONS
 from semantic.compiler import CompiledQuery, Filter, MetricQuery, QueryRows, compile_query, run_query
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
+from semantic.content_scope import admitted, current_scope, unknown_content
 from semantic.periods import Period
 from semantic.playback import content_watch_seconds
 from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
@@ -222,7 +224,7 @@ class ContentAnalyticsService:
     def __init__(self, store: EventStore, metadata: ContentMetadataStore) -> None:
         self._store = store
         self._metadata = metadata
-        self._most: dict[tuple[date, date, str], tuple[float, dict[str, int]]] = {}
+        self._most: dict[tuple[date, date, str, ContentScope], tuple[float, dict[str, int]]] = {}
 
     async def known(self, content_ids: list[str]) -> set[str]:
         """The ids that have events (in any rollup or raw) or metadata."""
@@ -237,15 +239,17 @@ class ContentAnalyticsService:
         return {row[0] for row in result.rows}
 
     async def require_known(self, content_ids: list[str]) -> None:
+        """404 for the first id never recorded, or (the same error) outside the request's content scope."""
         known = await self.known(content_ids)
+        if not current_scope().unrestricted:
+            known &= await admitted(self._store, content_ids)
         missing = [c for c in content_ids if c not in known]
         if missing:
-            raise NotFound(
-                f"content {missing[0]!r} is unknown: no events and no metadata were ever recorded for it",
-                details={"field": "content_id", "content_id": missing[0]},
-            )
+            raise unknown_content(missing[0])
 
     async def report(self, content_id: str, period: Period) -> ContentAnalyticsReport:
+        if not current_scope().unrestricted:
+            await self.require_known([content_id])
         numbers, metadata = await asyncio.gather(
             self.compute([content_id], period, series=True), self._metadata.get_many([content_id])
         )
@@ -407,9 +411,9 @@ class ContentAnalyticsService:
         """The most views any content had, in the period and in the previous one (for popularity).
 
         It reads every content's rollup rows of the window, and it moves slowly, so each replica
-        keeps it for MOST_VIEWS_SECONDS.
+        keeps it for MOST_VIEWS_SECONDS. Under a content scope it is the most of the in-scope content.
         """
-        key = (period.start_date, period.end_date, period.timezone)
+        key = (period.start_date, period.end_date, period.timezone, current_scope())
         cached = self._most.get(key)
         if cached is not None and time.monotonic() - cached[0] < MOST_VIEWS_SECONDS:
             return cached[1]

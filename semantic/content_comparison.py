@@ -4,12 +4,14 @@ The lifecycle curve is cumulative views by age: age 0 is the UTC day of publishe
 n-th day after. A content's curve runs to its age at the end of the period (at most
 ``lifecycle_days``). The category curve is, for each age, the median of the cumulative views of
 every content of the same category (the compared one included) that had reached that age by the
-end of the period. Contents without published_at or category get no curve.
+end of the period. Contents without published_at or category get no curve. Under a content scope the
+category's contents are its in-scope ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -18,6 +20,7 @@ from core.models import ContentAnalytics
 from semantic.answers import PinnedAnswer
 from semantic.content import ContentAnalyticsService
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
+from semantic.content_scope import binder, current_scope, metadata_scope_condition
 from semantic.periods import Period
 from semantic.results import MetricChange, PeriodInfo
 from storage.events import EventStore
@@ -158,10 +161,16 @@ class ContentComparisonService:
         return out
 
     async def _category_medians(self, category: str, period: Period, max_age: int) -> dict[int, tuple[float, int]]:
+        params: dict[str, Any] = {"category": category, "max_age": max_age, "as_of": period.end_date}
+        peers = "category = {category:String}"
+        scope = current_scope()
+        if not scope.unrestricted:
+            # The median of the category's in-scope contents only.
+            peers += f" AND {metadata_scope_condition(binder(params, 'scope'), scope)}"
         sql = (
             "SELECT age, quantileExactInclusive(0.5)(cumulative), count() FROM ("
-            + _CURVES.replace("__PEERS__", "category = {category:String}")
+            + _CURVES.replace("__PEERS__", peers)
             + ") GROUP BY age"
         )
-        result = await self._store.query(sql, {"category": category, "max_age": max_age, "as_of": period.end_date})
+        result = await self._store.query(sql, params)
         return {int(age): (float(median), int(count)) for age, median, count in result.rows}

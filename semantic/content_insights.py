@@ -3,7 +3,7 @@
 Rules (thresholds below; each finding only when its numbers are large enough to mean something):
 - completion vs category: the completion rate against the median of the contents of the same
   category that had playback sessions in the period (the content itself included), when they differ
-  by at least COMPLETION_GAP;
+  by at least COMPLETION_GAP (under a content scope, the category's in-scope contents);
 - views change: views against the previous period, when they moved by at least VIEWS_CHANGE;
 - traffic source shift: the source whose share of views moved most against the previous period,
   when it moved by at least SOURCE_SHIFT;

@@ -2,7 +2,8 @@
 
 Updates are appended to ``content_metadata_updates`` (lifecycle events reach the same table through
 a materialized view); each field keeps the value of the latest update that set it, so an update
-may carry only the fields that changed.
+may carry only the fields that changed. Reads answer for the request's content scope
+(semantic/content_scope.py): the metadata of content outside it is never returned.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.access import ALL_CONTENT, ContentScope
 from core.errors import FieldError, ValidationFailed
 from core.models import utc_now
 from semantic.catalog import METADATA_FIELDS
+from semantic.content_scope import current_scope
 from storage.events import EventStore
 
 UPDATES_TABLE = "content_metadata_updates"
@@ -126,16 +129,22 @@ class ContentMetadataStore:
             "source": "api",
         }
         await self._store.insert_table(UPDATES_TABLE, pa.Table.from_pylist([row], schema=_UPDATE_SCHEMA))
-        found = await self.get(content_id)
+        # A scope narrows reads, not writes: the writer gets what it stored.
+        found = (await self.get_many([content_id], scope=ALL_CONTENT)).get(content_id)
         assert found is not None  # just written
         return found
 
     async def get(self, content_id: str) -> ContentMetadata | None:
         return (await self.get_many([content_id])).get(content_id)
 
-    async def get_many(self, content_ids: list[str]) -> dict[str, ContentMetadata]:
+    async def get_many(
+        self, content_ids: list[str], *, scope: ContentScope | None = None
+    ) -> dict[str, ContentMetadata]:
+        """The metadata of each id that has some, and is inside ``scope`` (by default the request's
+        content scope): content outside it reads as content without metadata."""
         if not content_ids:
             return {}
+        scope = current_scope() if scope is None else scope
         result = await self._store.query(
             "SELECT content_id, title, category, content_type, language, author, published_at, updated_at "
             "FROM content_metadata WHERE content_id IN {ids:Array(String)}",
@@ -149,5 +158,6 @@ class ContentMetadataStore:
                 value = row[name]
                 if isinstance(value, datetime) and value.tzinfo is None:
                     row[name] = value.replace(tzinfo=UTC)
-            out[row["content_id"]] = ContentMetadata(**row)
+            if scope.admits(row["content_id"], row["category"]):
+                out[row["content_id"]] = ContentMetadata(**row)
         return out

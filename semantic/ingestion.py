@@ -21,6 +21,7 @@ from core.models import EventIn, utc_now
 from core.settings import Settings
 from core.taxonomy import default_category
 from core.validation import EventValidator
+from semantic.consent import ErasedUsers, PrivacyScreen
 from semantic.ingest_metrics import IngestMetrics
 from storage.events import EventColumns, EventStore, WriteReceipt
 
@@ -29,6 +30,8 @@ from storage.events import EventColumns, EventStore, WriteReceipt
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
+    # Events left unstored by the consent policy (semantic/consent.py).
+    dropped: int = 0
     errors: list[FieldError] = field(default_factory=list)
     # Ids the service generated, by request index, for events that came without one.
     generated_ids: dict[int, str] = field(default_factory=dict)
@@ -44,6 +47,7 @@ class IngestResult:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
+            "dropped": self.dropped,
             "errors": [e.to_dict() for e in self.errors],
             "generated_ids": {str(k): v for k, v in self.generated_ids.items()},
             "batch_id": self.batch_id,
@@ -51,7 +55,14 @@ class IngestResult:
 
 
 class IngestService:
-    def __init__(self, store: EventStore, settings: Settings, metrics: IngestMetrics | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        settings: Settings,
+        metrics: IngestMetrics | None = None,
+        erased: ErasedUsers | None = None,
+    ) -> None:
+        """``erased``: the suppression list of erased users (storage/suppression_list.py)."""
         self.store = store
         self.settings = settings
         self.metrics = metrics if metrics is not None else IngestMetrics()
@@ -63,6 +74,7 @@ class IngestService:
             max_properties_keys=settings.max_properties_keys,
         )
         self._internal_hosts = frozenset(settings.internal_hosts)
+        self.privacy = PrivacyScreen(settings, erased)
 
     def check_batch_shape(self, body: Any) -> list[Any]:
         """The batch envelope: ``{"events": [...]}`` within the count limit."""
@@ -89,9 +101,13 @@ class IngestService:
         started = time.perf_counter()
         now = utc_now()
         checked = self.validator.validate_batch(raw_events, now)
-        result = IngestResult(errors=checked.errors, batch_id=uuid.uuid4().hex)
-        if checked.events:
-            columns, ids = self._to_columns(checked.events, now, result)
+        screened = self.privacy.screen(checked.events)
+        errors = checked.errors
+        if screened.errors:
+            errors = sorted(errors + screened.errors, key=lambda e: e.index or 0)
+        result = IngestResult(errors=errors, dropped=screened.dropped, batch_id=uuid.uuid4().hex)
+        if screened.events:
+            columns, ids = self._to_columns(screened.events, now, result, screened.anonymized)
             receipt = await self._write(columns)
             result.accepted = len(ids)
             result.duplicates = len(receipt.duplicate_ids)
@@ -113,8 +129,16 @@ class IngestService:
         except PayloadTooLarge:
             self.metrics.event_too_large()
             raise
+        screened = self.privacy.screen([(0, event)])
+        if screened.errors:
+            refused = [FieldError(field=e.field, message=e.message, code=e.code) for e in screened.errors]
+            self.metrics.record_rejections(refused)
+            raise ValidationFailed(refused)
+        if screened.dropped:
+            # Answered like a stored event, so the client does not send it again; nothing is stored.
+            return event.get("id") or uuid.uuid4().hex, False
         result = IngestResult(batch_id=uuid.uuid4().hex)
-        columns, ids = self._to_columns([(0, event)], now, result)
+        columns, ids = self._to_columns([(0, event)], now, result, screened.anonymized)
         receipt = await self._write(columns)
         duplicate = bool(receipt.duplicate_ids)
         self.metrics.stored(route, time.perf_counter() - started, 1, 1 if duplicate else 0)
@@ -131,7 +155,7 @@ class IngestService:
             raise StoreUnavailable(f"events could not be stored: {type(exc).__name__}; retry the request") from exc
 
     def _to_columns(
-        self, events: list[tuple[int, EventIn]], now: datetime, result: IngestResult
+        self, events: list[tuple[int, EventIn]], now: datetime, result: IngestResult, anonymized: list[int]
     ) -> tuple[EventColumns, list[str]]:
         # Built column by column with comprehensions, which costs less on the hot path than
         # appending each event's row to 23 lists. The store's writer makes the Arrow table.
@@ -183,4 +207,5 @@ class IngestService:
             "traffic_source": enriched["traffic_source"],
             "referrer_host": enriched["referrer_host"],
         }
+        self.privacy.finish_columns(columns, anonymized)
         return columns, ids

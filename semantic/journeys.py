@@ -15,6 +15,9 @@ Steps are read from session_steps, a copy of them sorted by session and time (st
 015): a content's journey reads the ranges of its sessions alone, and transitions, which pair every
 view of the window, take the rows in that order instead of sorting them first, so they hold one
 session at a time. Raw events give the same answers (``source="events"``, which the tests compare).
+
+Under a content scope, a content's journey leaves out the neighbouring steps on content outside the
+scope (and the paths through them); its totals are the views of the content itself.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from semantic.answers import PinnedAnswer
 from semantic.catalog import USER_EVENT_SOURCES
 from semantic.content import ContentAnalyticsService
 from semantic.content_metadata import ContentMetadataStore
+from semantic.content_scope import admitted, current_scope
 from semantic.periods import Period, period_label, utc_text
 from semantic.results import MetricChange, PeriodInfo
 from semantic.users import UserAnalyticsService
@@ -257,6 +261,8 @@ class JourneyService:
             after.setdefault(step_after, [0, 0])[index] += int(count)
             if index == 0:
                 paths[(step_before, step_after)] = paths.get((step_before, step_after), 0) + int(count)
+        if not current_scope().unrestricted:
+            before, after, paths = await self._in_scope(before, after, paths)
         # Only the steps shown need titles: a content in bot sessions has thousands of neighbours.
         top_before, top_after = _top_steps(before, limit), _top_steps(after, limit)
         shown = {step for step, _ in (*top_before, *top_after) if step.startswith("content:")}
@@ -292,6 +298,26 @@ class JourneyService:
                 JourneyPath(before=b, after=a, views=n)
                 for (b, a), n in sorted(paths.items(), key=lambda item: (-item[1], item[0]))[:limit]
             ],
+        )
+
+    async def _in_scope(
+        self,
+        before: dict[str, list[int]],
+        after: dict[str, list[int]],
+        paths: dict[tuple[str, str], int],
+    ) -> tuple[dict[str, list[int]], dict[str, list[int]], dict[tuple[str, str], int]]:
+        """The neighbouring steps without those on content outside the request's scope (and the paths
+        through them); search, page, entry and exit steps stay."""
+        named = {s.removeprefix("content:") for s in (*before, *after) if s.startswith("content:")}
+        inside = await admitted(self._store, named)
+
+        def shown(step: str) -> bool:
+            return not step.startswith("content:") or step.removeprefix("content:") in inside
+
+        return (
+            {s: v for s, v in before.items() if shown(s)},
+            {s: v for s, v in after.items() if shown(s)},
+            {(b, a): n for (b, a), n in paths.items() if shown(b) and shown(a)},
         )
 
     async def user_journey(

@@ -457,18 +457,21 @@ class LiveCounters:
         for window, sums, acc in zip(_WINDOW_MINUTES, all_sums, all_acc, strict=True):
             popularity = acc * math.pow(2.0, -minutes / half_life_minutes(window))
             r0, r1, r2 = (s / window for s in sums)
-            out.append({
-                "activity": sums[0],
-                "popularity": popularity,
-                "baseline_per_minute": r1,
-                "velocity": r0 - r1,
-                "acceleration": r0 - 2 * r1 + r2,
-                "score": trend_score(popularity, r0, r1),
-            })
+            out.append(
+                {
+                    "activity": sums[0],
+                    "popularity": popularity,
+                    "baseline_per_minute": r1,
+                    "velocity": r0 - r1,
+                    "acceleration": r0 - 2 * r1 + r2,
+                    "score": trend_score(popularity, r0, r1),
+                }
+            )
         return out
 
-    def content_view(self, content_id: str, now: float | None = None, *, empty_ok: bool = False,
-                     series: bool = True) -> dict[str, Any] | None:
+    def content_view(
+        self, content_id: str, now: float | None = None, *, empty_ok: bool = False, series: bool = True
+    ) -> dict[str, Any] | None:
         """A content's figures per window and, unless ``series`` is false, its last hour by minute."""
         now = time.time() if now is None else now
         self.advance(now)
@@ -538,11 +541,13 @@ class LiveCounters:
         series = []
         for minute in range(self._minute - 59, self._minute + 1):
             b = c.minutes.get(minute)
-            series.append({
-                "minute": _minute_iso(minute),
-                "events": sum(b.counts.values()) if b else 0,
-                "views": b.counts.get(CONTENT_VIEW, 0) if b else 0,
-            })
+            series.append(
+                {
+                    "minute": _minute_iso(minute),
+                    "events": sum(b.counts.values()) if b else 0,
+                    "views": b.counts.get(CONTENT_VIEW, 0) if b else 0,
+                }
+            )
         return series
 
     def empty_view(self, content_id: str) -> dict[str, Any]:
@@ -673,6 +678,7 @@ def iso_millis(millis: int | None) -> str | None:
 
 
 # ---- grouping a delta's rows with numpy ----------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=256)
 def _type_weights(types: tuple[Any, ...]) -> np.ndarray:

@@ -23,6 +23,8 @@ Counting rules:
 Only a session's first ``MAX_EVENTS_PER_SESSION`` events taking part are read, so one bot-like
 session cannot take the statement's memory; an anchor past them does not count.
 
+Under a content scope only steps on in-scope content take part (search and page steps name none).
+
 Where the steps are read (``steps_source``): a request whose steps are all page types and whose
 filters need no column beyond the session, the event type and the content reads ``session_steps``
 (storage migration 015), a narrow copy of those steps sorted by session and time that holds every
@@ -47,6 +49,7 @@ from semantic.analysis_request import (
     as_of,
     event_type_name,
 )
+from semantic.content_scope import current_scope, scope_condition
 from semantic.event_dimensions import EVENT_DIMENSIONS, DimensionFilter, filters_sql, parameter_binder
 from semantic.freshness import Watermark
 from semantic.periods import Period
@@ -222,6 +225,10 @@ def paths_statement(request: PathsRequest, period: Period, source: str | None = 
         f"bitOr(bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - {{range_start_ms:Int64}}), {_ORDER_BITS}), "
         f"bitAnd(CRC32(step), {(1 << _ORDER_BITS) - 1})) AS order_key"
     )
+    scope = current_scope()
+    if not scope.unrestricted:
+        # Only steps on in-scope content (semantic/content_scope.py).
+        anchored += f" AND {scope_condition('content_key' if source == SESSION_STEPS else CONTENT_KEY, bind, scope)}"
     if source == SESSION_STEPS:
         # Every row has a session, and the content is in content_key, so no second read for the
         # events naming it in properties.

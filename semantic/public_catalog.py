@@ -16,15 +16,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from core.access import READ_ANALYTICS, Role
+from core.access import PERMISSION_MATRIX, Operation, Role
 from core.errors import Forbidden
 from semantic.catalog import EVENTS
 
 ValueType = Literal["integer", "float", "string", "date", "datetime"]
 Kind = Literal["metric", "dimension"]
 
-EVERY_READER = READ_ANALYTICS
-ANALYSTS = frozenset({Role.ADMIN, Role.ANALYST})
+EVERY_READER = PERMISSION_MATRIX[Operation.READ_CONTENT_ANALYTICS]
+ANALYSTS = PERMISSION_MATRIX[Operation.READ_USER_ANALYTICS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,7 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter
 
-from core.access import (
-    CAN_INGEST_EVENTS,
-    CAN_MANAGE_API_KEYS,
-    CAN_READ_AUDIT_LOG,
-    CAN_WRITE_CONTENT_METADATA,
-    Permission,
-    Principal,
-)
+from core.access import Operation, Permission, Principal
 from core.errors import RateLimited, StoreUnavailable
 from core.settings import Settings
 from storage.token_buckets import (
@@ -59,16 +52,19 @@ class RouteClass(StrEnum):
 # The class of the operations each permission guards; every other permission's operations are queries.
 # The REST routes (serve_app/deps.py Allow) and the GraphQL fields (by their permission class) both
 # read it, so an operation counts against the same bucket on either transport.
-_ROUTE_CLASS_OF: dict[Permission, RouteClass] = {
-    CAN_INGEST_EVENTS: RouteClass.INGEST,
-    CAN_WRITE_CONTENT_METADATA: RouteClass.INGEST,
-    CAN_MANAGE_API_KEYS: RouteClass.ADMIN,
-    CAN_READ_AUDIT_LOG: RouteClass.ADMIN,
+_ROUTE_CLASS_OF: dict[Operation, RouteClass] = {
+    Operation.INGEST_EVENTS: RouteClass.INGEST,
+    Operation.WRITE_CONTENT_METADATA: RouteClass.INGEST,
+    Operation.MANAGE_API_KEYS: RouteClass.ADMIN,
+    Operation.READ_AUDIT_LOG: RouteClass.ADMIN,
+    Operation.READ_RETENTION: RouteClass.ADMIN,
+    Operation.ERASE_USER_DATA: RouteClass.ADMIN,
+    Operation.EXPORT_USER_DATA: RouteClass.EXPORT,
 }
 
 
 def route_class_of(permission: Permission) -> RouteClass:
-    return _ROUTE_CLASS_OF.get(permission, RouteClass.QUERY)
+    return _ROUTE_CLASS_OF.get(permission.operation, RouteClass.QUERY)
 
 
 def limits_from(settings: Settings) -> dict[RouteClass, BucketLimit]:

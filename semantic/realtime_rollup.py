@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.access import ALL_CONTENT, ContentScope
 from semantic.live_counters import (
     ACTIVE_WINDOW,
     METRIC_TYPES,
@@ -146,9 +147,15 @@ class RealtimeRollup:
         }
 
     async def trending(
-        self, window: str, limit: int, category: str | None = None, now: float | None = None
+        self,
+        window: str,
+        limit: int,
+        category: str | None = None,
+        now: float | None = None,
+        scope: ContentScope = ALL_CONTENT,
     ) -> dict[str, Any]:
-        """The live ranking (score, then content id) computed from the minute table."""
+        """The live ranking (score, then content id) computed from the minute table, of the content in
+        ``scope``."""
         now = time.time() if now is None else now
         size = WINDOWS[window]
         minute = int(now // 60) * 60
@@ -163,6 +170,8 @@ class RealtimeRollup:
         categories = await load_categories(self._store)
         if category is not None:
             rows = [r for r in rows if categories.get(r["content_id"]) == category]
+        if not scope.unrestricted:
+            rows = [r for r in rows if scope.admits(r["content_id"], categories.get(r["content_id"]))]
         ranked = []
         for r in rows:
             r0, r1, r2 = (float(r[k]) / size for k in ("a0", "a1", "a2"))

@@ -15,6 +15,7 @@ from actors.realtime_actors import realtime_actors
 from core.settings import Settings
 from serve_app.direct_server import DirectAnalyticsServer, replica_settings
 from serve_app.factory import create_app
+from serve_app.jwt_tokens import JwtVerifier
 from serve_app.loopback import keep_replica_grpc_on_loopback
 from serve_app.tls import check_tls_pair, serves_https
 
@@ -24,7 +25,22 @@ log = logging.getLogger("analytics.app")
 # Settings that hold credentials. They reach replicas and actors as constructor arguments, never
 # through a runtime_env: Ray's runtime-env agent writes a runtime_env, environment variables and
 # all, into its log (runtime_env_agent.log) for every worker it starts.
-SECRET_SETTINGS = frozenset({"postgres_dsn", "redis_url", "clickhouse_dsn", "nats_url", "bootstrap_admin_key"})
+SECRET_SETTINGS = frozenset(
+    {
+        "postgres_dsn",
+        "redis_url",
+        "clickhouse_dsn",
+        "nats_url",
+        "bootstrap_admin_key",
+        "jwt_hmac_secret",
+        "user_id_hash_salt",
+        "user_id_hash_previous_salts",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "file_encryption_key",
+        "file_encryption_previous_keys",
+    }
+)
 
 
 # The app is built in the replica by __serve_build_asgi_app__ (the factory, imported), never pickled:
@@ -68,6 +84,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
             "`analytics run` starts an embedded one"
         )
     check_tls_pair(settings)
+    # A JWT key that cannot be read stops the deployment here, not in every replica.
+    JwtVerifier.from_settings(settings)
     if settings.ingress_mode == "proxy" and serves_https(settings):
         _check_proxy_serves_https()
     # The event store actor must exist before replicas look it up; `analytics run` has made it already.

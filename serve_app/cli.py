@@ -7,18 +7,22 @@ import asyncio
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 
 from core.access import Role
 from core.settings import Settings
 
 
 def _run(_: argparse.Namespace) -> int:
+    from serve_app.jwt_tokens import JwtVerifier
     from serve_app.runtime import start
     from serve_app.tls import check_tls_pair
 
     try:
         settings = Settings()
         check_tls_pair(settings)
+        # JWT keys that do not load would otherwise fail every replica.
+        JwtVerifier.from_settings(settings)
     except ValueError as exc:
         # A setting that cannot work stops the start with what to change, not a traceback.
         print(f"analytics run: the settings cannot start the service:\n{exc}", file=sys.stderr, flush=True)
@@ -59,10 +63,34 @@ def _admin_key_note(settings: Settings, admin_key: str | None) -> str:
     return "made at the first start (see ANALYTICS_BOOTSTRAP_ADMIN_KEY)"
 
 
+def _expiry(text: str) -> datetime:
+    """``--expires-at``: an ISO 8601 time in the future (UTC unless it has an offset)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or time, e.g. 2027-01-31T00:00:00Z"
+        ) from None
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise argparse.ArgumentTypeError(f"{text!r} is not in the future")
+    return moment
+
+
 def _create_key(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from serve_app.scope_input import ScopeIn
     from storage.embedded_postgres import EmbeddedPostgres
     from storage.metadata import MetadataStore
 
+    try:
+        scope = ScopeIn(categories=args.category, content_ids=args.content_id).to_scope()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = {"categories": "--category", "content_ids": "--content-id"}[str(first["loc"][0])]
+        print(f"analytics create-key: {flag}: {first['msg']}", file=sys.stderr)
+        return 2
     settings = Settings()
     embedded = None
     dsn = settings.postgres_dsn
@@ -74,10 +102,13 @@ def _create_key(args: argparse.Namespace) -> int:
         store = await MetadataStore.connect(dsn)
         try:
             await store.migrate()
-            key, plain = await store.create_api_key(args.name, Role(args.role))
-            await store.audit(
-                "api_key.create", actor_key_id=None, target=key.id, details={"role": key.role.value, "via": "cli"}
-            )
+            key, plain = await store.create_api_key(args.name, Role(args.role), expires_at=args.expires_at, scope=scope)
+            details: dict[str, object] = {"role": key.role.value, "via": "cli"}
+            if key.expires_at is not None:
+                details["expires_at"] = key.expires_at.isoformat()
+            if not scope.unrestricted:
+                details["scope"] = {"categories": len(scope.categories), "content_ids": len(scope.content_ids)}
+            await store.audit("api_key.create", actor_key_id=None, target=key.id, details=details)
             return plain
         finally:
             await store.close()
@@ -97,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     create = sub.add_parser("create-key", help="create an API key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--expires-at", type=_expiry, help="ISO 8601 time the key stops working (UTC unless given)")
+    create.add_argument(
+        "--category", action="append", default=[], help="limit the key to content of this category (repeatable)"
+    )
+    create.add_argument(
+        "--content-id", action="append", default=[], help="limit the key to this content id (repeatable)"
+    )
     create.set_defaults(func=_create_key)
     args = parser.parse_args(argv)
     return int(args.func(args))

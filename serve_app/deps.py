@@ -7,17 +7,29 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from core.access import (
+    CAN_ERASE_USER_DATA,
+    CAN_EXPORT_USER_DATA,
     CAN_INGEST_EVENTS,
     CAN_MANAGE_API_KEYS,
+    CAN_MANAGE_SAVED_QUERIES,
     CAN_QUERY_RAW_EVENTS,
-    CAN_READ_ANALYTICS,
     CAN_READ_AUDIT_LOG,
+    CAN_READ_CONTENT_ANALYTICS,
     CAN_READ_CONTENT_METADATA,
+    CAN_READ_IMPORT_ANALYTICS,
     CAN_READ_RAW_EVENTS,
+    CAN_READ_REALTIME_ANALYTICS,
+    CAN_READ_RETENTION,
+    CAN_READ_SAVED_QUERIES,
+    CAN_READ_SEARCH_ANALYTICS,
+    CAN_READ_SYSTEM_ANALYTICS,
+    CAN_READ_USER_ANALYTICS,
+    CAN_RUN_ANALYTICAL_QUERIES,
     CAN_WRITE_CONTENT_METADATA,
     Permission,
     Principal,
 )
+from semantic.content_scope import CURRENT_SCOPE
 from semantic.rate_limits import RateLimiter, RouteClass, route_class_of
 from serve_app.http import note_cache_directives
 from serve_app.services import Services
@@ -79,7 +91,11 @@ class Allow:
     async def __call__(self, request: Request) -> Principal:
         principal = await services_of(request).auth.authenticate(request.headers.get("authorization"))
         note_cache_directives(request.headers)
+        # For the audit trail (serve_app/audit_trail.py), which records refusals too.
+        request.state.principal = principal
+        request.state.operation = self.permission.operation
         self.permission.check(principal)
+        CURRENT_SCOPE.set(principal.scope)
         limiter = rate_limiter_of(request)
         if limiter is not None:
             await limiter.admit(principal, self.route_class_at(request.scope["path"]))
@@ -89,11 +105,23 @@ class Allow:
         return f"Allow({self.permission.action!r})"
 
 
+# One alias per operation of the permission matrix (core/access.py).
 EventIngester = Annotated[Principal, Depends(Allow(CAN_INGEST_EVENTS))]
+ContentMetadataWriter = Annotated[Principal, Depends(Allow(CAN_WRITE_CONTENT_METADATA))]
+ContentMetadataReader = Annotated[Principal, Depends(Allow(CAN_READ_CONTENT_METADATA))]
+ContentAnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_CONTENT_ANALYTICS))]
+RealtimeReader = Annotated[Principal, Depends(Allow(CAN_READ_REALTIME_ANALYTICS))]
+SearchAnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_SEARCH_ANALYTICS))]
+UserAnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_USER_ANALYTICS))]
+AnalyticalQuerier = Annotated[Principal, Depends(Allow(CAN_RUN_ANALYTICAL_QUERIES))]
+SavedQueryReader = Annotated[Principal, Depends(Allow(CAN_READ_SAVED_QUERIES))]
+SavedQueryManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_SAVED_QUERIES))]
+SystemAnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_SYSTEM_ANALYTICS))]
+ImportAnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_IMPORT_ANALYTICS))]
 RawEventQuerier = Annotated[Principal, Depends(Allow(CAN_QUERY_RAW_EVENTS))]
 RawEventReader = Annotated[Principal, Depends(Allow(CAN_READ_RAW_EVENTS))]
 KeyManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_API_KEYS))]
 AuditReader = Annotated[Principal, Depends(Allow(CAN_READ_AUDIT_LOG))]
-AnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_ANALYTICS))]
-ContentMetadataReader = Annotated[Principal, Depends(Allow(CAN_READ_CONTENT_METADATA))]
-ContentMetadataWriter = Annotated[Principal, Depends(Allow(CAN_WRITE_CONTENT_METADATA))]
+RetentionReader = Annotated[Principal, Depends(Allow(CAN_READ_RETENTION))]
+UserDataEraser = Annotated[Principal, Depends(Allow(CAN_ERASE_USER_DATA))]
+UserDataExporter = Annotated[Principal, Depends(Allow(CAN_EXPORT_USER_DATA))]

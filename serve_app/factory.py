@@ -22,6 +22,7 @@ from graphql_schema.context import GraphQLContext
 from graphql_schema.schema import build_schema
 from semantic.rate_limits import RateLimiter
 from serve_app import metrics
+from serve_app.audit_trail import add_audit_trail, audit_graphql
 from serve_app.graphql_rate_limits import admit_graphql_request
 from serve_app.graphql_router import SUBSCRIPTION_PROTOCOLS, AnalyticsGraphQLRouter
 from serve_app.http import (
@@ -37,6 +38,7 @@ from serve_app.response_headers import add_response_headers
 from serve_app.routes import (
     analyses,
     analytics_query,
+    audit,
     content,
     content_metadata,
     database,
@@ -50,6 +52,7 @@ from serve_app.routes import (
     search,
     system,
     tracking,
+    user_data,
     users,
 )
 from serve_app.services import Services
@@ -89,6 +92,9 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
     app.add_middleware(RequestTelemetry)
     # Security headers and CORS on every answer, 500s included (serve_app/response_headers.py).
     add_response_headers(app, settings)
+    # X-Request-ID on every answer, and the audit trail of mutations, sensitive reads and refusals
+    # (serve_app/audit_trail.py), outermost so that 500s are seen as sent.
+    add_audit_trail(app)
 
     @app.exception_handler(AnalyticsError)
     async def _domain_error(_: Request, exc: AnalyticsError) -> Any:
@@ -113,9 +119,11 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         events.router,
         tracking.router,
         keys.router,
+        audit.router,
         realtime.router,
         content.router,
         content_metadata.router,
+        user_data.router,
         users.router,
         search.router,
         imports.router,
@@ -145,9 +153,12 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         note_cache_directives(request.headers)
         return GraphQLContext.build(principal, services)
 
+    schema = build_schema(settings.environment)
+    # GraphQL mutations and audited reads, one audit entry per root field (serve_app/audit_trail.py).
+    audit_graphql(schema)
     app.include_router(
         AnalyticsGraphQLRouter(
-            build_schema(settings.environment),
+            schema,
             context_getter=graphql_context,
             graphql_ide="graphiql" if ide_enabled else None,
             subscription_protocols=SUBSCRIPTION_PROTOCOLS,

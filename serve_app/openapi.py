@@ -51,6 +51,7 @@ class BatchResult(BaseModel):
     accepted: int
     rejected: int
     duplicates: int
+    dropped: int = Field(description="events the consent policy left unstored (docs/security.md#consent)")
     errors: list[BatchEventError]
     generated_ids: dict[str, str] = Field(description="batch index -> the id given to an event sent without one")
     batch_id: str

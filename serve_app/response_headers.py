@@ -32,7 +32,7 @@ from serve_app.http import error_response
 # What the API uses: its routes' methods, the request headers it reads, the answer headers a script may read.
 CORS_METHODS = ("GET", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("authorization", "content-type", "cache-control")
-CORS_EXPOSED_HEADERS = ("X-Cache", "Location", "Retry-After")
+CORS_EXPOSED_HEADERS = ("X-Cache", "Location", "Retry-After", "X-Request-ID")
 # How long a browser may reuse a preflight's answer.
 CORS_MAX_AGE_SECONDS = 600
 

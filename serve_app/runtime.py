@@ -203,6 +203,9 @@ def _absolute_paths(settings: Settings) -> dict[str, Path]:
         "data_dir": settings.data_dir,
         "tls_cert_file": settings.tls_cert_file,
         "tls_key_file": settings.tls_key_file,
+        "jwt_public_key_file": settings.jwt_public_key_file,
+        "jwt_jwks_file": settings.jwt_jwks_file,
+        "file_encryption_key_file": settings.file_encryption_key_file,
     }
     return {name: path.resolve() for name, path in paths.items() if path is not None}
 

@@ -12,15 +12,19 @@ from semantic.analytics import Analytics
 from semantic.answers import Answers
 from semantic.freshness import WatermarkTracker
 from semantic.ingestion import IngestService
+from semantic.privacy import Privacy
 from semantic.recorded_cache import recorded_cache
 from semantic.result_cache import ResultCache
 from semantic.saved_kinds import saved_kinds
 from semantic.saved_queries import SavedQueryService
 from semantic.self_telemetry import SelfTelemetry
 from serve_app import metrics
+from serve_app.audit_trail import AUDIT_TRAIL_METRICS, AuditTrail
 from serve_app.auth import Authenticator
+from serve_app.jwt_tokens import JwtVerifier
 from serve_app.recorded_event_store import event_store
 from serve_app.request_telemetry import self_telemetry
+from storage.blobs import BlobStore, open_blob_store
 from storage.cache import Cache, open_cache
 from storage.metadata import MetadataStore
 
@@ -40,6 +44,12 @@ class Services:
     saved_queries: SavedQueryService
     # The recorder of the service's own requests and statements (None: self_telemetry is off).
     telemetry: SelfTelemetry | None = None
+    # Writes the audit entries of this replica's requests (serve_app/audit_trail.py).
+    audit_trail: AuditTrail | None = None
+    # The suppression list ingest checks, erasure jobs and access requests (semantic/privacy.py).
+    privacy: Privacy | None = None
+    # The files the service writes (reports, exports), sealed at rest with a key (docs/files.md).
+    blobs: BlobStore | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -61,24 +71,39 @@ class Services:
             ResultCache(cache, ttl_seconds=settings.result_cache_seconds, metrics=metrics.RESULT_CACHE),
             WatermarkTracker(events.watermark, poll_seconds=settings.watermark_poll_ms / 1000),
         )
+        audit_trail = AuditTrail(metadata.audit_log, AUDIT_TRAIL_METRICS)
+        realtime = RealtimeClient(settings.counter_shards, events)
+        privacy = Privacy.build(metadata.pool, events, metadata, settings, live=realtime.resync_shards)
         services = cls(
             settings=settings,
             metadata=metadata,
             events=events,
             cache=cache,
-            ingest=IngestService(events, settings, metrics.INGEST),
-            auth=Authenticator(metadata, cache, cache_seconds=settings.auth_cache_seconds),
-            realtime=RealtimeClient(settings.counter_shards, events),
+            ingest=IngestService(events, settings, metrics.INGEST, privacy.suppression),
+            auth=Authenticator(
+                metadata, cache, cache_seconds=settings.auth_cache_seconds, jwt=JwtVerifier.from_settings(settings)
+            ),
+            realtime=realtime,
             analytics=analytics,
             answers=answers,
             saved_queries=SavedQueryService.build(metadata, saved_kinds(analytics, answers, events)),
             telemetry=telemetry,
+            audit_trail=audit_trail,
+            privacy=privacy,
+            blobs=open_blob_store(settings),
         )
+        audit_trail.start()
+        await privacy.start()
         if telemetry is not None:
             telemetry.start(services.ingest)
         return services
 
     async def close(self) -> None:
+        if self.privacy is not None:
+            await self.privacy.close()
+        if self.audit_trail is not None:
+            # Before the pool closes: the last minute's tallies and the queued entries are written.
+            await self.audit_trail.close()
         if self.telemetry is not None:
             await self.telemetry.close()
         await self.answers.close()

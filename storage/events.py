@@ -26,7 +26,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from core.errors import InvalidRequest
-from storage import clickhouse
+from storage import clickhouse, user_data_tables
 from storage.id_index import hash_ids
 from storage.query_budget import QueryBudget, refusal
 from storage.rollup_feed import RollupFeed, rewire_views
@@ -339,6 +339,19 @@ class ClickHouseEvents:
 
     def insert_table(self, table: str, rows: pa.Table) -> None:
         self.client.insert_arrow(clickhouse.identifier(table), rows)
+
+    # A user's data, for erasure (storage/user_data_tables.py); the plan travels as a plain dict.
+    def user_data_plan(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return user_data_tables.plan(self.client, [*user_ids]).to_dict()
+
+    def erase_user_data(self, user_ids: Sequence[str], plan: dict[str, Any], *, fed_through: int) -> dict[str, Any]:
+        """Call with no insert or rollup feed running beside it (the event store's write thread)."""
+        return user_data_tables.erase(
+            self.client, [*user_ids], user_data_tables.ErasurePlan.from_dict(plan), fed_through=fed_through
+        )
+
+    def user_data_remaining(self, user_ids: Sequence[str]) -> dict[str, int]:
+        return user_data_tables.remaining(self.client, [*user_ids])
 
     def close(self) -> None:
         self.client.close()

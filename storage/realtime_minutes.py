@@ -82,4 +82,3 @@ def shard_snapshot(client: Client, *, shard: int, shards: int, now: float) -> tu
     history = client.query_arrow(_HISTORY_SQL, parameters={**params, "since": history_since, "until": detail_since})
     seconds = client.query_arrow(_SECONDS_SQL, parameters={**params, "since_ms": (int(now) - SECONDS_KEPT) * 1000})
     return _as(detail, DELTA_SCHEMA), _as(history, DELTA_SCHEMA), _as(seconds, SECONDS_SCHEMA)
-

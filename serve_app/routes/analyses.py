@@ -20,7 +20,7 @@ from semantic.event_retention import RetentionResult
 from semantic.funnels import FunnelResult
 from semantic.paths import PathsResult
 from semantic.stickiness import StickinessResult
-from serve_app.deps import AnalyticsReader, services_of
+from serve_app.deps import AnalyticalQuerier, services_of
 from serve_app.http import cached_response, read_json
 from serve_app.openapi import error_responses, json_body
 
@@ -45,7 +45,7 @@ async def _answer(request: Request, principal: Principal, kind: AnalysisKind) ->
     responses={200: {"model": FunnelResult}, **_ERRORS},
     openapi_extra=json_body("FunnelRequest", FUNNEL.request, "The funnel (docs/analyses.md#funnels)"),
 )
-async def funnel(request: Request, principal: AnalyticsReader) -> Response:
+async def funnel(request: Request, principal: AnalyticalQuerier) -> Response:
     return await _answer(request, principal, FUNNEL)
 
 
@@ -57,7 +57,7 @@ async def funnel(request: Request, principal: AnalyticsReader) -> Response:
     responses={200: {"model": RetentionResult}, **_ERRORS},
     openapi_extra=json_body("RetentionRequest", RETENTION.request, "The retention (docs/analyses.md#retention)"),
 )
-async def retention(request: Request, principal: AnalyticsReader) -> Response:
+async def retention(request: Request, principal: AnalyticalQuerier) -> Response:
     return await _answer(request, principal, RETENTION)
 
 
@@ -68,7 +68,7 @@ async def retention(request: Request, principal: AnalyticsReader) -> Response:
     responses={200: {"model": PathsResult}, **_ERRORS},
     openapi_extra=json_body("PathsRequest", PATHS.request, "The paths (docs/analyses.md#paths)"),
 )
-async def paths(request: Request, principal: AnalyticsReader) -> Response:
+async def paths(request: Request, principal: AnalyticalQuerier) -> Response:
     return await _answer(request, principal, PATHS)
 
 
@@ -79,5 +79,5 @@ async def paths(request: Request, principal: AnalyticsReader) -> Response:
     responses={200: {"model": StickinessResult}, **_ERRORS},
     openapi_extra=json_body("StickinessRequest", STICKINESS.request, "The stickiness (docs/analyses.md#stickiness)"),
 )
-async def stickiness(request: Request, principal: AnalyticsReader) -> Response:
+async def stickiness(request: Request, principal: AnalyticalQuerier) -> Response:
     return await _answer(request, principal, STICKINESS)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from semantic.analytics_query import AnalyticsQueryRequest, AnalyticsQueryResult
 from semantic.public_catalog import AnalyticsCatalog, catalog_for
-from serve_app.deps import AnalyticsReader, services_of
+from serve_app.deps import AnalyticalQuerier, ContentAnalyticsReader, services_of
 from serve_app.http import cached_response, json_response, parse_json, read_body
 from serve_app.openapi import error_responses, json_body
 
@@ -25,7 +25,7 @@ MAX_QUERY_BODY_BYTES = 256 * 1024
     summary="The metrics and dimensions the caller's role may use in an analytics query",
     responses={200: {"model": AnalyticsCatalog}, **error_responses()},
 )
-async def analytics_catalog(principal: AnalyticsReader) -> Response:
+async def analytics_catalog(principal: ContentAnalyticsReader) -> Response:
     return json_response(catalog_for(principal.role).model_dump(mode="json"))
 
 
@@ -37,7 +37,7 @@ async def analytics_catalog(principal: AnalyticsReader) -> Response:
     responses={200: {"model": AnalyticsQueryResult}, **error_responses(413, 422)},
     openapi_extra=json_body("AnalyticsQueryRequest", AnalyticsQueryRequest, "The query (docs/queries.md)"),
 )
-async def analytics_query(request: Request, principal: AnalyticsReader) -> Response:
+async def analytics_query(request: Request, principal: AnalyticalQuerier) -> Response:
     services = services_of(request)
     body = await read_body(request, max_bytes=MAX_QUERY_BODY_BYTES)
     service = services.analytics.query

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from semantic.analytics_reads import AnalyticsReads
-from serve_app.deps import AnalyticsReader, ServicesDep
+from serve_app.deps import ContentAnalyticsReader, ServicesDep
 from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
@@ -30,7 +30,7 @@ def _ids(raw: str | None) -> list[str] | None:
 @router.get("", summary="Content analytics in bulk: filter, sort, paginate", responses=error_responses(422))
 async def content_list(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: ContentAnalyticsReader,
     period: PeriodDep,
     sort: str = "views",
     order: Literal["asc", "desc"] = "desc",
@@ -62,7 +62,7 @@ async def content_list(
 )
 async def top_performing(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: ContentAnalyticsReader,
     period: PeriodDep,
     metric: str = "views",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -83,7 +83,7 @@ async def top_performing(
 )
 async def comparison(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: ContentAnalyticsReader,
     period: PeriodDep,
     ids: Annotated[str, Query(description="comma-separated content ids (1 to 10)")],
     lifecycle_days: Annotated[int, Query(ge=1, le=90)] = 30,
@@ -98,7 +98,7 @@ async def comparison(
     responses=error_responses(404, 422),
 )
 async def content_analytics(
-    content_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
+    content_id: str, services: ServicesDep, principal: ContentAnalyticsReader, period: PeriodDep
 ) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).content_report(content_id, period))
 
@@ -109,7 +109,7 @@ async def content_analytics(
     responses=error_responses(404, 422),
 )
 async def content_insights(
-    content_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
+    content_id: str, services: ServicesDep, principal: ContentAnalyticsReader, period: PeriodDep
 ) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).content_insights(content_id, period))
 
@@ -122,7 +122,7 @@ async def content_insights(
 async def content_audience(
     content_id: str,
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: ContentAnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
@@ -138,7 +138,7 @@ async def content_audience(
 async def content_journey(
     content_id: str,
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: ContentAnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
 ) -> Response:

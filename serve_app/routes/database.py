@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from core.access import CAN_READ_SYSTEM_ANALYTICS, Principal
 from semantic.database_performance import (
     MAX_SERVICE_CHARS,
     MAX_STATEMENTS,
@@ -21,14 +20,12 @@ from semantic.database_performance import (
     StatementSort,
 )
 from semantic.database_reads import DatabaseReads
-from serve_app.deps import Allow, ServicesDep
+from serve_app.deps import ServicesDep, SystemAnalyticsReader
 from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
 router = APIRouter(prefix="/api/v1/analytics/database", tags=["database performance"])
-
-DatabasePerformanceReader = Annotated[Principal, Depends(Allow(CAN_READ_SYSTEM_ANALYTICS))]
 
 
 @router.get(
@@ -38,7 +35,7 @@ DatabasePerformanceReader = Annotated[Principal, Depends(Allow(CAN_READ_SYSTEM_A
 )
 async def database_performance(
     services: ServicesDep,
-    principal: DatabasePerformanceReader,
+    principal: SystemAnalyticsReader,
     period: PeriodDep,
     service: Annotated[
         str | None,

@@ -11,6 +11,7 @@ from typing_extensions import TypedDict
 
 from core.errors import NotFound
 from core.models import EventIn
+from semantic.content_scope import require_applicable
 from semantic.ingestion import IngestResult
 from semantic.raw_events import DEFAULT_PAGE_SIZE, RawEventQuery
 from serve_app.deps import EventIngester, RawEventQuerier, RawEventReader, ServicesDep, services_of
@@ -91,6 +92,7 @@ async def list_events(
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> Response:
+    require_applicable("raw events")
     query = RawEventQuery.parse(
         event_type=event_type,
         event_category=event_category,
@@ -108,6 +110,7 @@ async def list_events(
 
 @router.get("/events/{event_id}", summary="Get one event (admin)", responses=error_responses(404))
 async def get_event(event_id: str, services: ServicesDep, _: RawEventReader) -> Response:
+    require_applicable("raw events")
     event = await services.events.get(event_id)
     if event is None:
         raise NotFound(f"event {event_id!r} does not exist")

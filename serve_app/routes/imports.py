@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from core.access import CAN_READ_IMPORT_ANALYTICS, Principal
 from semantic.import_failures import MAX_EXAMPLES, ImportFailures
 from semantic.import_figures import ImportQuality, ImportSources, ImportTrends
 from semantic.import_jobs import MAX_PAGE, ImportJobPage, ImportJobReport
 from semantic.import_optimization import ImportOptimization
 from semantic.import_reads import ImportReads
-from serve_app.deps import Allow, ServicesDep
+from serve_app.deps import ImportAnalyticsReader, ServicesDep
 from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
 router = APIRouter(prefix="/api/v1/analytics/imports", tags=["import analytics"])
 
-ImportAnalyticsReader = Annotated[Principal, Depends(Allow(CAN_READ_IMPORT_ANALYTICS))]
 Kind = Annotated[Literal["import", "processing"] | None, Query(description="import or processing jobs only")]
 Source = Annotated[str | None, Query(min_length=1, max_length=256, description="one source only (properties.source)")]
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from actors.trending import MAX_TRENDING_LIMIT
-from serve_app.deps import AnalyticsReader, ServicesDep
+from serve_app.deps import RealtimeReader, ServicesDep
 from serve_app.http import json_response
 from serve_app.openapi import error_responses
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["real-time"])
     summary="Global live metrics: events per second, active users and sessions, window totals",
     responses=error_responses(),
 )
-async def real_time(services: ServicesDep, _: AnalyticsReader) -> Response:
+async def real_time(services: ServicesDep, _: RealtimeReader) -> Response:
     return json_response((await services.realtime.realtime()).model_dump(mode="json"))
 
 
@@ -31,7 +31,7 @@ async def real_time(services: ServicesDep, _: AnalyticsReader) -> Response:
 )
 async def trending(
     services: ServicesDep,
-    _: AnalyticsReader,
+    _: RealtimeReader,
     window: str = "1h",
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING_LIMIT)] = 20,
     category: str | None = None,
@@ -41,5 +41,5 @@ async def trending(
 
 
 @router.get("/content/{content_id}/live", summary="Live counters of one content item", responses=error_responses())
-async def content_live(content_id: str, services: ServicesDep, _: AnalyticsReader) -> Response:
+async def content_live(content_id: str, services: ServicesDep, _: RealtimeReader) -> Response:
     return json_response((await services.realtime.content_live(content_id)).model_dump(mode="json"))

@@ -4,14 +4,11 @@ with its TTL, the retention its class is configured for, its row count and its o
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from core.access import CAN_READ_RETENTION, Principal
 from semantic.data_retention import RetentionReport, retention_report
-from serve_app.deps import Allow, ServicesDep
+from serve_app.deps import RetentionReader, ServicesDep
 from serve_app.http import json_response
 from serve_app.openapi import error_responses
 from storage.table_retention import RetentionPolicy
@@ -19,7 +16,6 @@ from storage.table_retention import RetentionPolicy
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 # Admins only: the listing names every table and how much it holds.
-RetentionReader = Annotated[Principal, Depends(Allow(CAN_READ_RETENTION))]
 
 
 @router.get(

@@ -22,7 +22,7 @@ from semantic.saved_queries import (
     SavedQueryCreate,
     SavedQueryUpdate,
 )
-from serve_app.deps import AnalyticsReader, ServicesDep
+from serve_app.deps import SavedQueryManager, SavedQueryReader, ServicesDep
 from serve_app.http import json_response, read_json
 from serve_app.openapi import error_responses, json_body
 
@@ -82,7 +82,7 @@ def _answer(model: type[BaseModel], description: str) -> dict[str, Any]:
     responses={201: _answer(SavedQueryBody, "Saved; Location names it"), **error_responses(409, 413, 422)},
     openapi_extra=json_body("SavedQueryCreate", SavedQueryCreate, "The definition to save (docs/queries.md)"),
 )
-async def create_saved_query(request: Request, services: ServicesDep, principal: AnalyticsReader) -> Response:
+async def create_saved_query(request: Request, services: ServicesDep, principal: SavedQueryManager) -> Response:
     body = await read_json(request, max_bytes=MAX_BODY_BYTES)
     saved = await services.saved_queries.create(body, principal)
     return json_response(saved.to_dict(), status_code=201, headers={"Location": f"{PREFIX}/{saved.id}"})
@@ -95,7 +95,7 @@ async def create_saved_query(request: Request, services: ServicesDep, principal:
 )
 async def list_saved_queries(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: SavedQueryReader,
     kind: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -111,7 +111,7 @@ async def list_saved_queries(
     summary="One saved query",
     responses={200: _answer(SavedQueryBody, "The saved query"), **error_responses(404)},
 )
-async def get_saved_query(query_id: str, services: ServicesDep, principal: AnalyticsReader) -> Response:
+async def get_saved_query(query_id: str, services: ServicesDep, principal: SavedQueryReader) -> Response:
     return json_response((await services.saved_queries.get(query_id, principal)).to_dict())
 
 
@@ -122,7 +122,7 @@ async def get_saved_query(query_id: str, services: ServicesDep, principal: Analy
     openapi_extra=json_body("SavedQueryUpdate", SavedQueryUpdate, "The fields to change and the version read"),
 )
 async def update_saved_query(
-    query_id: str, request: Request, services: ServicesDep, principal: AnalyticsReader
+    query_id: str, request: Request, services: ServicesDep, principal: SavedQueryManager
 ) -> Response:
     body = await read_json(request, max_bytes=MAX_BODY_BYTES)
     return json_response((await services.saved_queries.update(query_id, body, principal)).to_dict())
@@ -137,7 +137,7 @@ async def update_saved_query(
 async def delete_saved_query(
     query_id: str,
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: SavedQueryManager,
     version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> Response:
     await services.saved_queries.delete(query_id, principal, version=version)
@@ -149,7 +149,7 @@ async def delete_saved_query(
     summary="Run a saved query with its kind's runner and return the answer",
     responses={200: _answer(SavedQueryRunBody, "The kind's answer"), **error_responses(404, 422)},
 )
-async def run_saved_query(query_id: str, services: ServicesDep, principal: AnalyticsReader) -> Response:
+async def run_saved_query(query_id: str, services: ServicesDep, principal: SavedQueryReader) -> Response:
     run = await services.saved_queries.run(query_id, principal)
     saved = run.saved_query
     return json_response(

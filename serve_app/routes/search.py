@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from semantic.analytics_reads import AnalyticsReads
-from serve_app.deps import AnalyticsReader, ServicesDep
+from serve_app.deps import SearchAnalyticsReader, ServicesDep
 from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
@@ -25,14 +25,14 @@ router = APIRouter(prefix="/api/v1/analytics/search", tags=["search analytics"])
     summary="Searches, zero results, click-through and positions, conversion, recommendations",
     responses=error_responses(422),
 )
-async def search_overview(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+async def search_overview(services: ServicesDep, principal: SearchAnalyticsReader, period: PeriodDep) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).search_overview(period))
 
 
 @router.get("/queries", summary="Top queries with their click-through rate", responses=error_responses(422))
 async def top_queries(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: SearchAnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
@@ -46,7 +46,7 @@ async def top_queries(
 )
 async def zero_result_queries(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: SearchAnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
@@ -60,7 +60,7 @@ async def zero_result_queries(
 )
 async def recommendations(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: SearchAnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from core.access import CAN_READ_SYSTEM_ANALYTICS, Principal
 from semantic.api_endpoints import MAX_LIMIT as MAX_ENDPOINTS
 from semantic.api_endpoints import ApiEndpoints, EndpointSort
 from semantic.service_hours import MAX_LIMIT as MAX_HOURS
@@ -24,14 +23,13 @@ from semantic.system_health import SystemHealth
 from semantic.system_performance import SystemPerformance
 from semantic.system_reads import SystemReads
 from semantic.system_usage import SystemUsage
-from serve_app.deps import Allow, ServicesDep
+from serve_app.deps import ServicesDep, SystemAnalyticsReader
 from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["system analytics"])
 
-SystemReader = Annotated[Principal, Depends(Allow(CAN_READ_SYSTEM_ANALYTICS))]
 ServiceFilter = Annotated[
     str | None, Query(min_length=1, max_length=200, description="only this service (properties.service)")
 ]
@@ -43,7 +41,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
     summary="Each service's status, availability, error rates, p95 response time and last seen; the overall status",
     responses={200: {"model": SystemHealth}, **error_responses(422)},
 )
-async def system_health(services: ServicesDep, principal: SystemReader, period: PeriodDep) -> Response:
+async def system_health(services: ServicesDep, principal: SystemAnalyticsReader, period: PeriodDep) -> Response:
     return cached_response(await SystemReads.of(services, principal).health(period))
 
 
@@ -53,7 +51,7 @@ async def system_health(services: ServicesDep, principal: SystemReader, period: 
     responses={200: {"model": SystemPerformance}, **error_responses(404, 422)},
 )
 async def system_performance(
-    services: ServicesDep, principal: SystemReader, period: PeriodDep, service: ServiceFilter = None
+    services: ServicesDep, principal: SystemAnalyticsReader, period: PeriodDep, service: ServiceFilter = None
 ) -> Response:
     return cached_response(await SystemReads.of(services, principal).performance(period, service=service))
 
@@ -65,7 +63,7 @@ async def system_performance(
 )
 async def system_errors(
     services: ServicesDep,
-    principal: SystemReader,
+    principal: SystemAnalyticsReader,
     period: PeriodDep,
     service: ServiceFilter = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ERROR_GROUPS, description="rows of each list")] = 10,
@@ -79,7 +77,7 @@ async def system_errors(
     responses={200: {"model": SystemUsage}, **error_responses(404, 422)},
 )
 async def system_usage(
-    services: ServicesDep, principal: SystemReader, period: PeriodDep, service: ServiceFilter = None
+    services: ServicesDep, principal: SystemAnalyticsReader, period: PeriodDep, service: ServiceFilter = None
 ) -> Response:
     return cached_response(await SystemReads.of(services, principal).usage(period, service=service))
 
@@ -91,7 +89,7 @@ async def system_usage(
 )
 async def all_services(
     services: ServicesDep,
-    principal: SystemReader,
+    principal: SystemAnalyticsReader,
     period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=MAX_HOURS, description="service-hours per page")] = 24,
     offset: Offset = 0,
@@ -110,7 +108,7 @@ async def all_services(
 )
 async def one_service(
     services: ServicesDep,
-    principal: SystemReader,
+    principal: SystemAnalyticsReader,
     period: PeriodDep,
     service_name: Annotated[str, Path(min_length=1, max_length=200)],
     limit: Annotated[int, Query(ge=1, le=MAX_HOURS, description="hours per page")] = 24,
@@ -130,7 +128,7 @@ async def one_service(
 )
 async def endpoints(
     services: ServicesDep,
-    principal: SystemReader,
+    principal: SystemAnalyticsReader,
     period: PeriodDep,
     service: ServiceFilter = None,
     sort: EndpointSort = "requests",

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from semantic.analytics_reads import AnalyticsReads
-from serve_app.deps import AnalyticsReader, ServicesDep
+from serve_app.deps import ServicesDep, UserAnalyticsReader
 from serve_app.http import cached_response
 from serve_app.openapi import error_responses
 from serve_app.periods import PeriodDep
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/analytics/users", tags=["user analytics"])
     summary="Aggregated user analytics: active, new and returning users, DAU/WAU/MAU, stickiness, sessions",
     responses=error_responses(422),
 )
-async def users_overview(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+async def users_overview(services: ServicesDep, principal: UserAnalyticsReader, period: PeriodDep) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).users_overview(period))
 
 
@@ -36,7 +36,7 @@ async def users_overview(services: ServicesDep, principal: AnalyticsReader, peri
 )
 async def user_segments(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: UserAnalyticsReader,
     period: PeriodDep,
     power_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
     regular_min_share: Annotated[float | None, Query(gt=0, le=1)] = None,
@@ -56,7 +56,7 @@ async def user_segments(
     summary="Cohorts by first-seen day, week or month (the granularity) and their retention cells",
     responses=error_responses(422),
 )
-async def user_cohorts(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+async def user_cohorts(services: ServicesDep, principal: UserAnalyticsReader, period: PeriodDep) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).user_cohorts(period))
 
 
@@ -65,7 +65,7 @@ async def user_cohorts(services: ServicesDep, principal: AnalyticsReader, period
     summary="Retention curve over all cohorts, and churn against the previous period",
     responses=error_responses(422),
 )
-async def user_retention(services: ServicesDep, principal: AnalyticsReader, period: PeriodDep) -> Response:
+async def user_retention(services: ServicesDep, principal: UserAnalyticsReader, period: PeriodDep) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).user_retention(period))
 
 
@@ -76,7 +76,7 @@ async def user_retention(services: ServicesDep, principal: AnalyticsReader, peri
 )
 async def behavior_patterns(
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: UserAnalyticsReader,
     period: PeriodDep,
     transitions: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
@@ -90,7 +90,7 @@ async def behavior_patterns(
     responses=error_responses(404, 422),
 )
 async def user_analytics(
-    user_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
+    user_id: str, services: ServicesDep, principal: UserAnalyticsReader, period: PeriodDep
 ) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).user_report(user_id, period))
 
@@ -103,7 +103,7 @@ async def user_analytics(
 async def user_journey(
     user_id: str,
     services: ServicesDep,
-    principal: AnalyticsReader,
+    principal: UserAnalyticsReader,
     period: PeriodDep,
     sessions: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
@@ -117,6 +117,6 @@ async def user_journey(
     responses=error_responses(404, 422),
 )
 async def user_preferences(
-    user_id: str, services: ServicesDep, principal: AnalyticsReader, period: PeriodDep
+    user_id: str, services: ServicesDep, principal: UserAnalyticsReader, period: PeriodDep
 ) -> Response:
     return cached_response(await AnalyticsReads.of(services, principal).user_preferences(user_id, period))

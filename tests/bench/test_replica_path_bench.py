@@ -36,8 +36,7 @@ def test_the_path_refuses_a_workload_it_did_not_fully_accept() -> None:
 
 def test_collected_instructions_reads_callgrinds_total() -> None:
     stderr = (
-        "==4242== Events    : Ir\n==4242== Collected : 5,401,228,329\n==4242==\n"
-        "==4242== I   refs:      5,401,228,329\n"
+        "==4242== Events    : Ir\n==4242== Collected : 5,401,228,329\n==4242==\n==4242== I   refs:      5,401,228,329\n"
     )
     assert bench_replica_path.collected_instructions(stderr) == 5_401_228_329
     with pytest.raises(RuntimeError, match="no instruction total"):

@@ -157,7 +157,8 @@ def test_the_api_form_ingests_into_exactly_the_stored_rows(small: Workload, bot_
     now = END + timedelta(minutes=1)
     checked = ingest.validator.validate_batch(raw, now)
     assert checked.errors == []
-    columns, _ = ingest._to_columns(checked.events, now, IngestResult(batch_id="b"))
+    screened = ingest.privacy.screen(checked.events)
+    columns, _ = ingest._to_columns(screened.events, now, IngestResult(batch_id="b"), screened.anonymized)
     ingested = events_table([columns])
     for name in EVENT_SCHEMA.names:
         if name in ("processed_at", "batch_id", "properties"):

@@ -25,8 +25,7 @@ from core.enrichment import geo as geo_module
 from core.enrichment import ip as ip_module
 
 CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 )
 EDGE_WINDOWS = CHROME_WINDOWS + " Edg/124.0.2478.67"
 SAFARI_MACOS = (
@@ -35,8 +34,7 @@ SAFARI_MACOS = (
 )
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 CHROMEOS = (
-    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 )
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 "
@@ -61,8 +59,7 @@ KINDLE_SILK = (
     "Silk/124.3.1 like Chrome/124.0.6367.179 Safari/537.36"
 )
 WINDOWS_PHONE = (
-    "Mozilla/5.0 (compatible; MSIE 10.0; Windows Phone 8.0; Trident/6.0; "
-    "IEMobile/10.0; ARM; Touch; NOKIA; Lumia 920)"
+    "Mozilla/5.0 (compatible; MSIE 10.0; Windows Phone 8.0; Trident/6.0; IEMobile/10.0; ARM; Touch; NOKIA; Lumia 920)"
 )
 # Windows 7 desktops often advertise "Tablet PC 2.0".
 IE_TABLET_PC = (
@@ -80,8 +77,7 @@ GOOGLEBOT_SMARTPHONE = (
     "(compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 )
 HEADLESS_CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36"
 )
 
 INTERNAL = ("shop.example", "www.blog.example:8443")
@@ -303,9 +299,7 @@ def test_anonymize_ip(ip, expected):
     assert anonymize_ip(ip) == expected
 
 
-@pytest.mark.parametrize(
-    "ip", [None, "", "bogus", "1.2.3", "256.1.1.1", "1.2.3.4:80", "2001:db8::g"]
-)
+@pytest.mark.parametrize("ip", [None, "", "bogus", "1.2.3", "256.1.1.1", "1.2.3.4:80", "2001:db8::g"])
 def test_anonymize_ip_invalid(ip):
     assert anonymize_ip(ip) is None
 
@@ -331,8 +325,24 @@ def test_ipv4_public_ranges_agree_with_ipaddress():
 
 @pytest.mark.parametrize(
     "text",
-    ["1.2.3.4", " 1.2.3.4 ", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3", "1.2.3.256", "0x1.2.3.4",
-     "1.2.3.4%eth0", "1.2.3.4:80", "\u0661.2.3.4", "1.2.3.4\x00", "::ffff:1.2.3.4", "2001:db8::1", "", "bogus"],
+    [
+        "1.2.3.4",
+        " 1.2.3.4 ",
+        "0.0.0.0",
+        "255.255.255.255",
+        "01.2.3.4",
+        "1.2.3",
+        "1.2.3.256",
+        "0x1.2.3.4",
+        "1.2.3.4%eth0",
+        "1.2.3.4:80",
+        "\u0661.2.3.4",
+        "1.2.3.4\x00",
+        "::ffff:1.2.3.4",
+        "2001:db8::1",
+        "",
+        "bogus",
+    ],
 )
 def test_ipv4_fast_parse_agrees_with_ipaddress(text):
     try:
@@ -443,9 +453,7 @@ def test_geoip_load_leaves_environment_alone():
         "print(locate_ip('8.8.8.8').country, os.environ.get('PYTHONWARNINGS'),"
         " os.environ.get('PYTHONIOENCODING'))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["US", "None", "None"]
     assert out.stderr == ""
 
@@ -543,9 +551,7 @@ def test_enrich_stores_anonymized_ip_by_default():
 
 def test_enrich_anonymize_false_keeps_ip():
     assert _enrich(ip_address="1.1.1.1", anonymize=False).ip_address == "1.1.1.1"
-    assert _enrich(ip_address="2001:4860:4860::8888", anonymize=False).ip_address == (
-        "2001:4860:4860::8888"
-    )
+    assert _enrich(ip_address="2001:4860:4860::8888", anonymize=False).ip_address == ("2001:4860:4860::8888")
 
 
 def test_enrich_invalid_or_missing_ip():
@@ -582,7 +588,10 @@ def test_enrich_is_keyword_only():
 _STORED_CASES = [
     {"user_agent": CHROME_WINDOWS, "referrer": "https://www.google.com/search?q=x", "ip_address": "1.1.1.1"},
     {
-        "user_agent": IPHONE, "ip_address": "2001:4860:4860::8888", "country": "de", "region": " Bavaria ",
+        "user_agent": IPHONE,
+        "ip_address": "2001:4860:4860::8888",
+        "country": "de",
+        "region": " Bavaria ",
         "city": "Munich",
     },
     {"user_agent": "Googlebot/2.1 (+http://www.google.com/bot.html)", "ip_address": "10.0.0.1", "referrer": "   "},

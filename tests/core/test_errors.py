@@ -2,19 +2,11 @@ import pytest
 
 from core.access import (
     CAN_INGEST_EVENTS,
-    CAN_MANAGE_API_KEYS,
-    CAN_QUERY_RAW_EVENTS,
-    CAN_READ_ANALYTICS,
-    CAN_READ_AUDIT_LOG,
+    CAN_READ_CONTENT_ANALYTICS,
     CAN_READ_CONTENT_METADATA,
-    CAN_READ_RAW_EVENTS,
     CAN_WRITE_CONTENT_METADATA,
-    INGEST,
-    MANAGE_KEYS,
-    READ_ANALYTICS,
-    READ_RAW_EVENTS,
-    WRITE_CONTENT_METADATA,
-    Permission,
+    PERMISSION_MATRIX,
+    Operation,
     Principal,
     Role,
 )
@@ -111,83 +103,33 @@ def _principal(role: Role) -> Principal:
 
 def test_check_without_principal_is_unauthenticated():
     with pytest.raises(Unauthenticated, match="missing Authorization header"):
-        Permission(READ_ANALYTICS, "read analytics").check(None)
+        CAN_READ_CONTENT_ANALYTICS.check(None)
 
 
 def test_check_names_the_role_and_the_allowed_roles():
     with pytest.raises(Forbidden) as exc:
-        Permission(INGEST, "ingest events").check(_principal(Role.VIEWER))
+        CAN_INGEST_EVENTS.check(_principal(Role.VIEWER))
     assert exc.value.message == "role 'viewer' may not ingest events; allowed roles: admin, service"
     assert exc.value.status == 403
 
 
 def test_check_returns_the_principal_when_allowed():
     principal = _principal(Role.SERVICE)
-    assert Permission(INGEST, "ingest events").check(principal) is principal
+    assert CAN_INGEST_EVENTS.check(principal) is principal
 
 
-ALL_ROLES = set(Role)
+def test_service_may_only_ingest_and_touch_content_metadata():
+    service_operations = {op for op, roles in PERMISSION_MATRIX.items() if Role.SERVICE in roles}
+    assert service_operations == {
+        Operation.INGEST_EVENTS,
+        Operation.WRITE_CONTENT_METADATA,
+        Operation.READ_CONTENT_METADATA,
+    }
 
 
-@pytest.mark.parametrize(
-    ("allowed", "expected"),
-    [
-        (INGEST, {Role.ADMIN, Role.SERVICE}),
-        (READ_RAW_EVENTS, {Role.ADMIN}),
-        (MANAGE_KEYS, {Role.ADMIN}),
-        (READ_ANALYTICS, {Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role.VIEWER}),
-    ],
-)
-def test_role_sets(allowed, expected):
-    assert set(allowed) == expected
-    passed = set()
-    for role in ALL_ROLES:
-        try:
-            Permission(allowed, "act").check(_principal(role))
-        except Forbidden:
-            continue
-        passed.add(role)
-    assert passed == expected
-
-
-def test_service_may_only_ingest():
-    sets = {"ingest": INGEST, "read_raw": READ_RAW_EVENTS, "manage_keys": MANAGE_KEYS, "read_analytics": READ_ANALYTICS}
-    assert {name for name, roles in sets.items() if Role.SERVICE in roles} == {"ingest"}
-
-
-# --- permissions: what REST routes and GraphQL fields declare ------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("permission", "roles", "action"),
-    [
-        (CAN_INGEST_EVENTS, INGEST, "ingest events"),
-        (CAN_QUERY_RAW_EVENTS, READ_RAW_EVENTS, "query raw events"),
-        (CAN_READ_RAW_EVENTS, READ_RAW_EVENTS, "read raw events"),
-        (CAN_MANAGE_API_KEYS, MANAGE_KEYS, "manage API keys"),
-        (CAN_READ_AUDIT_LOG, MANAGE_KEYS, "read the audit log"),
-        (CAN_READ_ANALYTICS, READ_ANALYTICS, "read analytics"),
-        (CAN_READ_CONTENT_METADATA, READ_ANALYTICS | WRITE_CONTENT_METADATA, "read content metadata"),
-        (CAN_WRITE_CONTENT_METADATA, WRITE_CONTENT_METADATA, "write content metadata"),
-    ],
-)
-def test_permissions_check_as_declared(permission, roles, action):
-    assert (permission.roles, permission.action) == (roles, action)
-    for role in ALL_ROLES:
-        principal = _principal(role)
-        if role in roles:
-            assert role in permission.roles
-            assert permission.check(principal) is principal
-            continue
-        assert role not in permission.roles
-        with pytest.raises(Forbidden) as refused:
-            permission.check(principal)
-        with pytest.raises(Forbidden) as required:
-            Permission(roles, action).check(principal)
-        assert refused.value.message == required.value.message
-        assert refused.value.message.startswith(f"role '{role.value}' may not {action}; allowed roles: ")
-    with pytest.raises(Unauthenticated, match="missing Authorization header"):
-        permission.check(None)
+def test_admin_may_do_everything_and_every_operation_has_a_permission():
+    assert all(Role.ADMIN in roles for roles in PERMISSION_MATRIX.values())
+    assert set(PERMISSION_MATRIX) == set(Operation)
 
 
 def test_content_metadata_is_read_by_readers_and_writers():

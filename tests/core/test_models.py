@@ -157,8 +157,13 @@ def test_report_defaults():
 
 def test_report_defaults_are_not_shared_between_instances():
     kwargs = {
-        "id": "r1", "name": "n", "report_type": "custom", "report_format": "json", "data_source": "events",
-        "date_range": {"start_date": "2026-01-01", "end_date": "2026-01-01"}, "created_by": "k",
+        "id": "r1",
+        "name": "n",
+        "report_type": "custom",
+        "report_format": "json",
+        "data_source": "events",
+        "date_range": {"start_date": "2026-01-01", "end_date": "2026-01-01"},
+        "created_by": "k",
     }
     first = Report(**kwargs)
     first.filters["a"] = 1
@@ -178,8 +183,13 @@ def test_report_defaults_are_not_shared_between_instances():
 )
 def test_report_refuses_bad_values(field, value, error):
     kwargs = {
-        "id": "r1", "name": "n", "report_type": "custom", "report_format": "json", "data_source": "events",
-        "date_range": {"start_date": "2026-01-01", "end_date": "2026-01-01"}, "created_by": "k",
+        "id": "r1",
+        "name": "n",
+        "report_type": "custom",
+        "report_format": "json",
+        "data_source": "events",
+        "date_range": {"start_date": "2026-01-01", "end_date": "2026-01-01"},
+        "created_by": "k",
     }
     with pytest.raises(ValidationError) as exc:
         Report(**{**kwargs, field: value})
@@ -200,7 +210,11 @@ def test_user_analytics_defaults():
     row = UserAnalytics(user_id="u1", date=date(2026, 1, 1))
     dumped = row.model_dump()
     dict_fields = {
-        "preferred_categories", "preferred_languages", "preferred_content_types", "device_types", "browser_types"
+        "preferred_categories",
+        "preferred_languages",
+        "preferred_content_types",
+        "device_types",
+        "browser_types",
     }
     assert {k for k in dict_fields if dumped[k] != {}} == set()
     assert (row.sessions, row.content_views, row.bounce_rate, row.engagement_score) == (0, 0, 0.0, 0.0)

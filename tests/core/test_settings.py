@@ -57,7 +57,9 @@ def test_production_refuses_placeholder_admin_keys(key: str) -> None:
 
 
 def test_settings_travel_to_replicas_as_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Settings(port=8111, internal_hosts=["a.example", "b.example"], anonymize_ip=False, redis_url="redis://r:6379/2")
+    original = Settings(
+        port=8111, internal_hosts=["a.example", "b.example"], anonymize_ip=False, redis_url="redis://r:6379/2"
+    )
     for name, value in settings_env(original).items():
         monkeypatch.setenv(name, value)
     rebuilt = Settings()

@@ -15,13 +15,13 @@ API = "/api/v1/analytics"
 
 
 @pytest.fixture(scope="module")
-def viewer(client_for: Any) -> httpx.Client:
-    return client_for("viewer")
+def reader(client_for: Any) -> httpx.Client:
+    return client_for("analyst")
 
 
 @pytest.mark.parametrize("suffix", ["", "/insights", "/audience", "/journey"])
-def test_unknown_content_is_404(viewer: httpx.Client, unique: str, suffix: str) -> None:
-    response = viewer.get(f"{API}/content/nope-{unique}{suffix}")
+def test_unknown_content_is_404(reader: httpx.Client, unique: str, suffix: str) -> None:
+    response = reader.get(f"{API}/content/nope-{unique}{suffix}")
     assert response.status_code == 404, response.text
     body = response.json()
     assert body["error"] == "not_found"
@@ -29,14 +29,14 @@ def test_unknown_content_is_404(viewer: httpx.Client, unique: str, suffix: str) 
     assert body["details"]["field"] == "content_id"
 
 
-def test_unknown_content_in_a_comparison_is_404(viewer: httpx.Client, unique: str) -> None:
-    response = viewer.get(f"{API}/content/comparison", params={"ids": f"nope-{unique}"})
+def test_unknown_content_in_a_comparison_is_404(reader: httpx.Client, unique: str) -> None:
+    response = reader.get(f"{API}/content/comparison", params={"ids": f"nope-{unique}"})
     assert response.status_code == 404 and f"nope-{unique}" in response.json()["message"]
 
 
 @pytest.mark.parametrize("suffix", ["", "/journey", "/preferences"])
-def test_unknown_user_is_404(viewer: httpx.Client, unique: str, suffix: str) -> None:
-    response = viewer.get(f"{API}/users/nobody-{unique}{suffix}")
+def test_unknown_user_is_404(reader: httpx.Client, unique: str, suffix: str) -> None:
+    response = reader.get(f"{API}/users/nobody-{unique}{suffix}")
     assert response.status_code == 404
     assert f"nobody-{unique}" in response.json()["message"]
 
@@ -65,9 +65,9 @@ def test_unknown_user_is_404(viewer: httpx.Client, unique: str, suffix: str) -> 
     ],
 )
 def test_bad_window_or_parameter_is_400_naming_it(
-    viewer: httpx.Client, path: str, params: dict[str, Any], field: str
+    reader: httpx.Client, path: str, params: dict[str, Any], field: str
 ) -> None:
-    response = viewer.get(f"{API}{path}", params=params)
+    response = reader.get(f"{API}{path}", params=params)
     assert response.status_code == 400, response.text
     body = response.json()
     fields = [body["details"]["field"]] if isinstance(body["details"], dict) else [d["field"] for d in body["details"]]
@@ -75,14 +75,14 @@ def test_bad_window_or_parameter_is_400_naming_it(
     assert field in body["message"]
 
 
-def test_oversized_range_says_the_limit(viewer: httpx.Client) -> None:
-    body = viewer.get(f"{API}/users", params={"start_date": "2024-01-01", "end_date": "2025-06-01"}).json()
+def test_oversized_range_says_the_limit(reader: httpx.Client) -> None:
+    body = reader.get(f"{API}/users", params={"start_date": "2024-01-01", "end_date": "2025-06-01"}).json()
     assert body["details"] == {"field": "start_date", "max_days": 366}
     assert "spans 518 days" in body["message"] and "366" in body["message"]
 
 
-def test_default_range_is_the_last_30_days(viewer: httpx.Client) -> None:
-    body = viewer.get(f"{API}/search/overview", params={"timezone": "Pacific/Kiritimati"}).json()
+def test_default_range_is_the_last_30_days(reader: httpx.Client) -> None:
+    body = reader.get(f"{API}/search/overview", params={"timezone": "Pacific/Kiritimati"}).json()
     today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
     assert body["period"] == {
         "start_date": (today - timedelta(days=29)).isoformat(),
@@ -91,7 +91,7 @@ def test_default_range_is_the_last_30_days(viewer: httpx.Client) -> None:
         "granularity": "day",
     }
     assert body["previous_period"]["end_date"] == (today - timedelta(days=30)).isoformat()
-    window = viewer.get(f"{API}/search/overview", params={"window": "7d"}).json()["period"]
+    window = reader.get(f"{API}/search/overview", params={"window": "7d"}).json()["period"]
     assert window["start_date"] == (datetime.now(UTC).date() - timedelta(days=6)).isoformat()
 
 
@@ -102,8 +102,8 @@ def test_roles(client_for: Any, service: Any) -> None:
     assert anonymous.status_code == 401
 
 
-def test_graphql_errors_carry_the_field(viewer: httpx.Client, unique: str) -> None:
-    response = viewer.post(
+def test_graphql_errors_carry_the_field(reader: httpx.Client, unique: str) -> None:
+    response = reader.post(
         "/graphql",
         json={
             "query": """{
@@ -113,7 +113,7 @@ def test_graphql_errors_carry_the_field(viewer: httpx.Client, unique: str) -> No
     )
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "invalid_request" and error["extensions"]["details"]["field"] == "end_date"
-    missing = viewer.post(
+    missing = reader.post(
         "/graphql", json={"query": f'{{ contentAnalytics(contentId: "nope-{unique}") {{ source }} }}'}
     ).json()
     assert missing["errors"][0]["extensions"]["code"] == "not_found"
@@ -124,7 +124,7 @@ def test_refusals_read_the_same_on_rest_and_graphql(client_for: Any) -> None:
     service = client_for("service")
     rest = service.get(f"{API}/users")
     gql = service.post("/graphql", json={"query": "{ usersOverview { activeUsers } }"}).json()["errors"][0]
-    expected = "role 'service' may not read analytics; allowed roles: admin, analyst, content_manager, viewer"
+    expected = "role 'service' may not read user analytics; allowed roles: admin, analyst"
     assert rest.status_code == 403 and rest.json()["message"] == expected
     assert gql["message"] == expected and gql["extensions"]["code"] == "forbidden"
     assert gql["extensions"]["status"] == 403

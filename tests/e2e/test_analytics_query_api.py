@@ -153,12 +153,22 @@ def test_graphql_gives_the_rest_answer(
     assert data["data"]["analyticsQuery"]["source"] == rest.json()["source"]
 
 
-def test_the_catalog_decides_what_a_role_may_ask(client_for: Any, day: datetime) -> None:
-    viewer = client_for("viewer")
+def test_the_catalog_decides_what_a_role_may_ask(client_for: Any, unique: str, day: datetime) -> None:
+    viewer, analyst = client_for("viewer"), client_for("analyst")
     catalog = viewer.get(f"{API}/catalog").json()
     metrics = {m["name"] for m in catalog["metrics"]}
     assert "views" in metrics and "users" not in metrics
-    refused = viewer.post(f"{API}/query", json={"metrics": ["views", "users"]})
+    # Running queries is for analysts; a saved query shared with a viewer still may use only the
+    # viewer's catalog entries.
+    refused = viewer.post(f"{API}/query", json={"metrics": ["views"]})
+    assert refused.status_code == 403 and "may not run analytical queries" in refused.json()["message"]
+    definition = {**_query(unique, ["s"], day), "metrics": ["views", "users"]}
+    created = analyst.post(
+        f"{API}/saved-queries",
+        json={"name": f"users {unique}", "kind": "query", "definition": definition, "shared_with_roles": ["viewer"]},
+    )
+    assert created.status_code == 201, created.text
+    refused = viewer.post(f"{API}/saved-queries/{created.json()['id']}/run")
     assert refused.status_code == 403
     assert "users" in refused.json()["message"] and "analyst" in refused.json()["message"]
     assert client_for("service").get(f"{API}/catalog").status_code == 403

@@ -13,7 +13,7 @@ import pyarrow as pa
 from prometheus_client import CollectorRegistry
 
 from actors.realtime_client import RealtimeClient
-from core.access import Principal, Role
+from core.access import ContentScope, Principal, Role
 from core.settings import Settings
 from graphql_schema.context import GraphQLContext
 from semantic.analytics import Analytics
@@ -302,13 +302,15 @@ class FakeLiveReader(RealtimeClient):
         self.calls.append(("realtime",))
         return await super().realtime()
 
-    async def trending(self, window: str, limit: int, category: str | None = None) -> TrendingList:
+    async def trending(
+        self, window: str, limit: int, category: str | None = None, scope: ContentScope | None = None
+    ) -> TrendingList:
         self.calls.append(("trending", window, limit, category))
-        return await super().trending(window, limit, category)
+        return await super().trending(window, limit, category, scope)
 
-    async def content_live(self, content_id: str) -> ContentLive:
+    async def content_live(self, content_id: str, scope: ContentScope | None = None) -> ContentLive:
         self.calls.append(("content_live", content_id))
-        return await super().content_live(content_id)
+        return await super().content_live(content_id, scope)
 
 
 def hub_state(version: int, content_ids: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -33,7 +33,7 @@ async def test_users_overview_answers_what_the_service_computed(services: FakeSe
     variables = {
         "r": {"startDate": "2026-03-01", "endDate": "2026-03-07", "granularity": "WEEK", "timezone": "Europe/Paris"}
     }
-    result = await run(services, Role.VIEWER, USERS_OVERVIEW, variables)
+    result = await run(services, Role.ANALYST, USERS_OVERVIEW, variables)
     assert result.errors is None, result.errors
     assert result.data == {
         "usersOverview": {

@@ -244,12 +244,12 @@ async def test_every_read_says_its_watermark_and_is_shared_by_both_transports(
 
 
 async def test_graphql_first_then_rest_with_the_default_window_share_an_entry(services: FakeServices) -> None:
-    result = await run(services, Role.VIEWER, "{ usersOverview { asOf period { startDate endDate } } }")
+    result = await run(services, Role.ANALYST, "{ usersOverview { asOf period { startDate endDate } } }")
     assert result.errors is None, result.errors
     assert result.data is not None
     assert _instant(result.data["usersOverview"]["asOf"]) == AS_OF
 
-    response = rest_client(services, Role.VIEWER).get("/api/v1/analytics/users")
+    response = rest_client(services, Role.ANALYST).get("/api/v1/analytics/users")
     assert response.status_code == 200, response.text
     assert response.headers["X-Cache"] == "hit"
     assert _instant(response.json()["as_of"]) == AS_OF
@@ -289,8 +289,8 @@ def test_another_option_or_window_is_another_entry(
 def test_another_role_is_another_entry(services: FakeServices) -> None:
     url = "/api/v1/analytics/search/overview"
     assert rest_client(services, Role.ANALYST).get(url, params=DATES).headers["X-Cache"] == "miss"
-    assert rest_client(services, Role.VIEWER).get(url, params=DATES).headers["X-Cache"] == "miss"
-    assert rest_client(services, Role.VIEWER).get(url, params=DATES).headers["X-Cache"] == "hit"
+    assert rest_client(services, Role.CONTENT_MANAGER).get(url, params=DATES).headers["X-Cache"] == "miss"
+    assert rest_client(services, Role.CONTENT_MANAGER).get(url, params=DATES).headers["X-Cache"] == "hit"
 
 
 async def test_an_unknown_content_is_not_cached_and_answers_404_on_both_transports(services: FakeServices) -> None:

@@ -1,15 +1,18 @@
-"""Every operation declares its permission once; both transports refuse alike (401/403 naming the role)."""
+"""Both transports refuse alike (401/403 naming the role); the whole matrix is in test_permission_matrix.py."""
 
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
 
-from core.access import CAN_INGEST_EVENTS, CAN_QUERY_RAW_EVENTS, CAN_READ_ANALYTICS, Permission, Role
-from graphql_schema.permissions import RolePermission
+from core.access import (
+    CAN_INGEST_EVENTS,
+    CAN_QUERY_RAW_EVENTS,
+    CAN_READ_REALTIME_ANALYTICS,
+    CAN_READ_USER_ANALYTICS,
+    Permission,
+    Role,
+)
 from graphql_schema.schema import schema
-from serve_app.deps import Allow, get_principal
-from serve_app.routes import content, content_metadata, events, health, keys, realtime, search, tracking, users
 from tests.graphql.conftest import only_error, rest_client, run
 from tests.graphql.fakes import FakeServices
 
@@ -21,8 +24,8 @@ OPERATIONS = [
         CAN_INGEST_EVENTS,
     ),
     ("{ events { nextCursor } }", ("GET", "/api/v1/analytics/events", None), CAN_QUERY_RAW_EVENTS),
-    ("{ usersOverview { activeUsers } }", ("GET", "/api/v1/analytics/users", None), CAN_READ_ANALYTICS),
-    ("{ realtime { source } }", ("GET", "/api/v1/analytics/real-time", None), CAN_READ_ANALYTICS),
+    ("{ usersOverview { activeUsers } }", ("GET", "/api/v1/analytics/users", None), CAN_READ_USER_ANALYTICS),
+    ("{ realtime { source } }", ("GET", "/api/v1/analytics/real-time", None), CAN_READ_REALTIME_ANALYTICS),
 ]
 
 
@@ -76,43 +79,5 @@ async def test_the_service_role_may_not_subscribe(services: FakeServices) -> Non
     results = [r async for r in subscription] if not hasattr(subscription, "errors") else [subscription]
     error = results[0].errors[0].formatted
     assert error["extensions"]["code"] == "forbidden"
-    assert "role 'service' may not read analytics" in error["message"]
+    assert "role 'service' may not read real-time analytics" in error["message"]
     assert services.realtime.updates.streams == []
-
-
-PUBLIC_ROUTES = {"/healthz", "/readyz"}
-# /metrics takes any valid key (get_principal); GraphQL checks per field.
-ANY_KEY_ROUTES = {"/metrics"}
-
-
-def _dependency_calls(route: APIRoute) -> list[object]:
-    found = []
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dependant = stack.pop()
-        found.append(dependant.call)
-        stack.extend(dependant.dependencies)
-    return found
-
-
-def test_every_rest_route_declares_one_permission() -> None:
-    modules = (content, content_metadata, events, health, keys, realtime, search, tracking, users)
-    routes = [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]
-    assert len(routes) > 30
-    for route in routes:
-        permissions = [call for call in _dependency_calls(route) if isinstance(call, Allow)]
-        if route.path in PUBLIC_ROUTES:
-            assert permissions == [], route.path
-        elif route.path in ANY_KEY_ROUTES:
-            assert get_principal in _dependency_calls(route), route.path
-        else:
-            assert len(permissions) == 1, (route.path, permissions)
-
-
-def test_every_graphql_field_declares_one_permission() -> None:
-    for type_name in ("Query", "Mutation", "Subscription"):
-        definition = schema.get_type_by_name(type_name)
-        assert definition is not None
-        for field in definition.fields:  # type: ignore[union-attr]
-            declared = [p for p in field.permission_classes if issubclass(p, RolePermission)]
-            assert len(declared) == 1, (type_name, field.name)

@@ -158,7 +158,7 @@ def test_the_admin_routes_have_their_own_limit(clients: dict[Role, TestClient]) 
 def test_a_refused_role_is_403_and_uses_no_tokens(clients: dict[Role, TestClient]) -> None:
     viewer = clients[Role.VIEWER]
     assert {send_event(viewer) for _ in range(INGEST_BURST + 2)} == {403}
-    assert viewer.get("/api/v1/analytics/users").status_code == 200
+    assert viewer.get("/api/v1/analytics/real-time").status_code == 200
 
 
 def test_graphql_ingest_is_429_with_retry_after_and_recovers(
@@ -295,6 +295,12 @@ def test_every_rest_route_has_its_route_class() -> None:
         ("POST", "/api/v1/analytics/track/user-action"),
         ("PUT", "/api/v1/analytics/content-metadata/{content_id}"),
     }
+    # A person's data: erasure is admin work, the access request's export is an export.
+    admin_routes = {
+        ("DELETE", "/api/v1/analytics/users/{user_id}/data"),
+        ("GET", "/api/v1/analytics/users/{user_id}/data/erasure/{job_id}"),
+    }
+    export_routes = {("GET", "/api/v1/analytics/users/{user_id}/data")}
     classes: dict[tuple[str, str], RouteClass] = {}
     for route in all_rest_routes():
         for allow in (d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)):
@@ -304,11 +310,13 @@ def test_every_rest_route_has_its_route_class() -> None:
     for (method, path), route_class in classes.items():
         if (method, path) in ingest_routes:
             assert route_class == RouteClass.INGEST, path
-        elif path.startswith("/api/v1/admin/"):
+        elif path.startswith("/api/v1/admin/") or (method, path) in admin_routes:
             assert route_class == RouteClass.ADMIN, path
+        elif (method, path) in export_routes:
+            assert route_class == RouteClass.EXPORT, path
         else:
             assert route_class == RouteClass.QUERY, (method, path)
-    assert ingest_routes <= set(classes)
+    assert ingest_routes | admin_routes | export_routes <= set(classes)
     assert sum(path.startswith("/api/v1/admin/") for _, path in classes) >= 4
 
 

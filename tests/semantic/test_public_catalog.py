@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.access import READ_ANALYTICS, Role
+from core.access import PERMISSION_MATRIX, Operation, Role
 from core.errors import Forbidden
 from semantic.catalog import EVENTS
 from semantic.event_dimensions import EVENT_DIMENSIONS
 from semantic.public_catalog import DIMENSIONS, METRICS, catalog_for, require_allowed
 
+READ_ANALYTICS = PERMISSION_MATRIX[Operation.READ_CONTENT_ANALYTICS]
 ANALYSTS = {Role.ADMIN, Role.ANALYST}
 REQUIRED_METRICS = {
     "events", "users", "sessions", "views", "unique_viewers", "plays", "completes", "completion_rate", "likes",

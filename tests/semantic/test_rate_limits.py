@@ -11,8 +11,8 @@ from core.access import (
     CAN_INGEST_EVENTS,
     CAN_MANAGE_API_KEYS,
     CAN_QUERY_RAW_EVENTS,
-    CAN_READ_ANALYTICS,
     CAN_READ_AUDIT_LOG,
+    CAN_READ_CONTENT_ANALYTICS,
     CAN_WRITE_CONTENT_METADATA,
     Principal,
     Role,
@@ -165,7 +165,7 @@ async def test_with_redis_replicas_draw_from_one_bucket_per_key(
         (CAN_WRITE_CONTENT_METADATA, RouteClass.INGEST),
         (CAN_MANAGE_API_KEYS, RouteClass.ADMIN),
         (CAN_READ_AUDIT_LOG, RouteClass.ADMIN),
-        (CAN_READ_ANALYTICS, RouteClass.QUERY),
+        (CAN_READ_CONTENT_ANALYTICS, RouteClass.QUERY),
         (CAN_QUERY_RAW_EVENTS, RouteClass.QUERY),
     ],
 )

@@ -109,8 +109,10 @@ async def test_postgres_statements_are_recorded_once_each(dsn: str) -> None:
     finally:
         await store.close()
     lookup = (
-        "SELECT id, name, role, key_prefix, created_at, revoked_at FROM api_keys "
-        "WHERE key_hash = ? AND revoked_at IS NULL"
+        "SELECT id, name, role, key_prefix, created_at, revoked_at, expires_at, scope_categories, "
+        "scope_content_ids, rotated_at, CASE WHEN previous_key_valid_until > now() THEN previous_key_valid_until "
+        "END AS previous_secret_valid_until FROM api_keys WHERE revoked_at IS NULL "
+        "AND (key_hash = ? OR (previous_key_hash = ? AND previous_key_valid_until > now()))"
     )
     assert [(r["operation"], r["fingerprint"], r["error"]) for r in recorded[:4]] == [
         ("select", lookup, None),

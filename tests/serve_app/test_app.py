@@ -22,6 +22,14 @@ CREDENTIALS = {
     "clickhouse_dsn": "http://default:ch-secret@clickhouse.example:8123/analytics",
     "nats_url": "nats://user:nats-secret@nats.example:4222",
     "bootstrap_admin_key": "ak_" + "k" * 40,
+    "jwt_hmac_secret": "jwt-secret-" + "j" * 40,
+    "user_id_hash_salt": "salt-secret-" + "s" * 20,
+    "user_id_hash_previous_salts": "old-salt-secret-" + "o" * 20,
+    "s3_access_key_id": "AKIA-s3-key-id",
+    "s3_secret_access_key": "s3-secret-access-key",
+    # base64 of 32 bytes: the current file encryption key and a previous one.
+    "file_encryption_key": "ZmlsZS1rZXktc2VjcmV0LWZpbGUta2V5LXNlY3JldC0=",
+    "file_encryption_previous_keys": "b2xkLWZpbGUta2V5LXNlY3JldC1vbGQtZmlsZS1rZXk=",
 }
 
 
@@ -30,8 +38,10 @@ def test_a_runtime_env_carries_every_setting_but_the_credentials() -> None:
     assert set(CREDENTIALS) == SECRET_SETTINGS
     env = runtime_env_vars(settings)
     text = repr(env)
-    for secret in ("pg-secret", "redis-secret", "ch-secret", "nats-secret", CREDENTIALS["bootstrap_admin_key"]):
+    for secret in ("pg-secret", "redis-secret", "ch-secret", "nats-secret", "jwt-secret", "s3-key-id", "s3-secret"):
         assert secret not in text
+    assert CREDENTIALS["bootstrap_admin_key"] not in text
+    assert CREDENTIALS["file_encryption_key"] not in text and CREDENTIALS["file_encryption_previous_keys"] not in text
     everything = settings_env(settings)
     assert set(everything) - set(env) == {f"ANALYTICS_{name.upper()}" for name in SECRET_SETTINGS}
     assert env["ANALYTICS_PORT"] == "8123" and env["ANALYTICS_CORS_ORIGINS"] == "https://a.example"

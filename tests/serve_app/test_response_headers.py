@@ -127,7 +127,7 @@ def test_an_allowed_origin_is_named_back_without_credentials(cors_client: TestCl
     assert cors["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert "access-control-allow-credentials" not in cors
     exposed = {h.strip().lower() for h in cors["access-control-expose-headers"].split(",")}
-    assert {"x-cache", "retry-after", "location"} <= exposed
+    assert {"x-cache", "retry-after", "location", "x-request-id"} <= exposed
     assert "Origin" in response.headers.get_list("vary")
     assert response.headers["x-content-type-options"] == "nosniff"
     # The second configured origin, exactly as a browser serializes it.

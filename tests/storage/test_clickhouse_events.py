@@ -287,8 +287,22 @@ def test_get_maps_rows_back(store):
     assert event["processed_at"].utcoffset() == timedelta(0)
     assert event["properties"] == {"duration": 12.5, "tags": ["a", "b"], "nested": {"n": 1}}
     assert (event["user_id"], event["country"], event["browser"]) == ("u1", "DE", "Firefox")
-    unset = {"session_id", "content_id", "resource_type", "resource_id", "ip_address", "user_agent", "referrer",
-             "region", "city", "batch_id", "device_type", "os", "traffic_source", "referrer_host"}
+    unset = {
+        "session_id",
+        "content_id",
+        "resource_type",
+        "resource_id",
+        "ip_address",
+        "user_agent",
+        "referrer",
+        "region",
+        "city",
+        "batch_id",
+        "device_type",
+        "os",
+        "traffic_source",
+        "referrer_host",
+    }
     assert {k: event[k] for k in unset} == dict.fromkeys(unset)
     assert set(event) == set(EVENT_SCHEMA.names)
 

@@ -12,11 +12,7 @@ from storage.event_keys import sql_list
 
 def _migrations() -> dict[str, str]:
     folder = resources.files("storage") / "migrations" / "clickhouse"
-    return {
-        item.name: re.sub(r"\s+", " ", item.read_text())
-        for item in folder.iterdir()
-        if item.name.endswith(".sql")
-    }
+    return {item.name: re.sub(r"\s+", " ", item.read_text()) for item in folder.iterdir() if item.name.endswith(".sql")}
 
 
 def event_types_in(sql: str) -> set[str]:

@@ -5,13 +5,18 @@ import hashlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+import storage
 from core.access import Role
 from core.errors import NotFound, StoreUnavailable
 from storage.metadata import ApiKey, MetadataStore, hash_key, new_key
+
+# Every migration file, in order (each feature adds its own).
+MIGRATIONS = sorted(p.name for p in (Path(storage.__file__).parent / "migrations" / "postgres").glob("*.sql"))
 
 
 @pytest.fixture
@@ -43,14 +48,15 @@ def test_new_key_format():
 async def test_migrate_applies_once(dsn):
     metadata = await MetadataStore.connect(dsn)
     try:
-        assert await metadata.migrate() == ["001_api_keys.sql", "002_saved_queries.sql"]
+        assert MIGRATIONS[:3] == ["001_api_keys.sql", "002_saved_queries.sql", "003_api_key_lifecycle.sql"]
+        assert await metadata.migrate() == MIGRATIONS
         assert await metadata.migrate() == []
         rows = await metadata.pool.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert [tuple(r) for r in rows] == [(1, "001_api_keys.sql"), (2, "002_saved_queries.sql")]
-        tables = await metadata.pool.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-        )
-        assert [r["tablename"] for r in tables] == ["api_keys", "audit_log", "saved_queries", "schema_migrations"]
+        assert [tuple(r) for r in rows] == [(int(name[:3]), name) for name in MIGRATIONS]
+        tables = await metadata.pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert {"api_keys", "api_key_retired_secrets", "audit_log", "saved_queries", "schema_migrations"} <= {
+            r["tablename"] for r in tables
+        }
     finally:
         await metadata.close()
 
@@ -59,7 +65,7 @@ async def test_concurrent_migrations_apply_once(dsn):
     first, second = await MetadataStore.connect(dsn), await MetadataStore.connect(dsn)
     try:
         results = await asyncio.gather(first.migrate(), second.migrate())
-        assert sorted(results) == [[], ["001_api_keys.sql", "002_saved_queries.sql"]]
+        assert sorted(results) == [[], MIGRATIONS]
     finally:
         await first.close()
         await second.close()
@@ -122,8 +128,8 @@ async def test_revoke_api_key(store):
     key, plain = await store.create_api_key("temp", Role.VIEWER)
     other, other_plain = await store.create_api_key("keep", Role.VIEWER)
 
-    revoked, key_hash = await store.revoke_api_key(key.id)
-    assert key_hash == hash_key(plain)
+    revoked, key_hashes = await store.revoke_api_key(key.id)
+    assert key_hashes == [hash_key(plain)]
     assert revoked.id == key.id and revoked.name == "temp"
     assert revoked.revoked_at is not None
     assert await store.find_api_key(plain) is None
@@ -133,8 +139,8 @@ async def test_revoke_api_key(store):
     listed = {k.id: k for k in await store.list_api_keys()}
     assert listed[key.id].revoked_at == revoked.revoked_at
     assert listed[other.id].revoked_at is None
-    again, again_hash = await store.revoke_api_key(key.id)
-    assert (again.revoked_at, again_hash) == (revoked.revoked_at, key_hash)
+    again, again_hashes = await store.revoke_api_key(key.id)
+    assert (again.revoked_at, again_hashes) == (revoked.revoked_at, key_hashes)
 
 
 async def test_revoke_unknown_key_is_not_found(store):
@@ -151,11 +157,18 @@ def test_api_key_to_dict():
         "name": "n",
         "role": "content_manager",
         "key_prefix": "ak_abcde",
+        "status": "active",
         "created_at": "2026-01-02T03:04:05+00:00",
+        "expires_at": None,
         "revoked_at": None,
+        "rotated_at": None,
+        "previous_secret_in_grace": False,
+        "previous_secret_valid_until": None,
+        "scope": {"categories": [], "content_ids": []},
     }
     revoked = ApiKey(id="key_1", name="n", role=Role.ADMIN, key_prefix="p", created_at=created, revoked_at=created)
     assert revoked.to_dict()["revoked_at"] == "2026-01-02T03:04:05+00:00"
+    assert revoked.to_dict()["status"] == "revoked"
 
 
 # --- bootstrap admin ----------------------------------------------------------------------

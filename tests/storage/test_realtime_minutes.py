@@ -11,8 +11,15 @@ from semantic.live_deltas import shard_deltas
 from storage.events import EVENT_SCHEMA, ClickHouseEvents
 from storage.realtime_minutes import shard_snapshot
 
-PROPERTIES = ['{"duration_seconds": 12.5}', "{}", '{"duration_seconds": "9"}', '{"duration_seconds": -4}',
-              '{"duration_seconds": 100000}', '{"duration_seconds": true}', '{"other": {"duration_seconds": 3}}']
+PROPERTIES = [
+    '{"duration_seconds": 12.5}',
+    "{}",
+    '{"duration_seconds": "9"}',
+    '{"duration_seconds": -4}',
+    '{"duration_seconds": 100000}',
+    '{"duration_seconds": true}',
+    '{"other": {"duration_seconds": 3}}',
+]
 
 
 # The service's own telemetry (its requests, its statements) and a platform service's request that
