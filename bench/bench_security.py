@@ -37,7 +37,7 @@ import pyarrow as pa
 import ray
 
 from bench.bench_ingest import BATCH_PATH, SINGLE_PATH
-from bench.common import BenchService, load_average, print_table, write_result
+from bench.common import BenchService, load_average, percentiles, print_table, write_result
 from bench.loadgen import LoadGenerator
 from bench.workload import PLATFORM_HOST, Workload, batch_bodies, load_into_actor, load_metadata_into_actor
 
@@ -93,8 +93,12 @@ def _key(client: httpx.Client, name: str, role: str, scope: dict[str, list[str]]
     return str(made.json()["key"])
 
 
-def _rate(outcome: dict[str, Any]) -> float:
-    return float(outcome.get("events_per_second") or outcome.get("rps") or 0.0)
+def _summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A load generator outcome without its raw samples: events stored per second, latency percentiles."""
+    out = {k: v for k, v in outcome.items() if k != "latencies"}
+    out["latency"] = percentiles(outcome["latencies"])
+    out["events_per_second"] = round(outcome["accepted"] / outcome["seconds"]) if outcome["seconds"] else 0
+    return out
 
 
 def _ingest_round(variant: str, params: dict[str, Any], lines: pa.Array, generator: LoadGenerator) -> dict[str, Any]:
@@ -108,9 +112,9 @@ def _ingest_round(variant: str, params: dict[str, Any], lines: pa.Array, generat
         warm = batch_bodies(lines.slice(0, 2_000), 100)
         generator.closed_loop(service.base_url, key, BATCH_PATH, warm, BATCH_CONCURRENCY)
         batches = batch_bodies(lines.slice(2_000, n_batch), BATCH_SIZE)
-        batch = generator.closed_loop(service.base_url, key, BATCH_PATH, batches, BATCH_CONCURRENCY)
+        batch = _summary(generator.closed_loop(service.base_url, key, BATCH_PATH, batches, BATCH_CONCURRENCY))
         singles = [line.encode() for line in lines.slice(2_000 + n_batch, n_single).to_pylist()]
-        single = generator.closed_loop(service.base_url, key, SINGLE_PATH, singles, SINGLE_CONCURRENCY)
+        single = _summary(generator.closed_loop(service.base_url, key, SINGLE_PATH, singles, SINGLE_CONCURRENCY))
     return {"variant": variant, "batch": batch, "single": single}
 
 
@@ -126,7 +130,7 @@ def run_ingest(params: dict[str, Any], generator: LoadGenerator) -> dict[str, An
     summary: dict[str, Any] = {}
     for kind in ("batch", "single"):
         by_variant = {
-            v: statistics.mean(_rate(r[kind]) for r in rounds if r["variant"] == v)
+            v: statistics.mean(r[kind]["events_per_second"] for r in rounds if r["variant"] == v)
             for v in ("rate_limits_off", "rate_limits_on")
         }
         off, on = by_variant["rate_limits_off"], by_variant["rate_limits_on"]
@@ -218,16 +222,21 @@ def run_content(
     probe = f"/api/v1/analytics/content/{quote(contents[0])}?{urlencode(dates)}"
     a, b = _fresh_get(admin, unscoped, probe), _fresh_get(admin, scoped, probe)
     same = a.status_code == b.status_code == 200 and a.json().get("views") == b.json().get("views")
-    runs: dict[str, list[dict[str, Any]]] = {"unscoped": [], "scoped": []}
+    latencies: dict[str, list[float]] = {"unscoped": [], "scoped": []}
+    statuses: dict[str, dict[str, int]] = {"unscoped": {}, "scoped": {}}
     for name in ("unscoped", "scoped", "scoped", "unscoped"):
         key = unscoped if name == "unscoped" else scoped
-        runs[name].append(generator.request_loop(service.base_url, key, requests, CONTENT_CONCURRENCY, fresh=True))
-    p95 = {name: statistics.mean(r["p95_ms"] for r in outcomes) for name, outcomes in runs.items()}
+        outcome = generator.request_loop(service.base_url, key, requests, CONTENT_CONCURRENCY, fresh=True)
+        latencies[name] += outcome["latencies"]
+        for status, n in outcome["statuses"].items():
+            statuses[name][status] = statuses[name].get(status, 0) + n
+    p95 = {name: percentiles(samples)["p95_ms"] for name, samples in latencies.items()}
     return {
         "categories_in_scope": in_scope,
         "contents": len(contents),
         "same_answer_in_scope": same,
-        "runs": runs,
+        "latency": {name: percentiles(samples) for name, samples in latencies.items()},
+        "statuses": statuses,
         "p95_ms_unscoped": round(p95["unscoped"], 2),
         "p95_ms_scoped": round(p95["scoped"], 2),
         "scope_cost_p95_ms": round(p95["scoped"] - p95["unscoped"], 2),
