@@ -19,14 +19,14 @@ from pydantic import BaseModel
 
 from core.access import ContentScope
 from core.enrichment import DEVICE_TYPES, TRAFFIC_SOURCES
-from core.errors import InvalidRequest
+from core.errors import AnalyticsError, InvalidRequest
 from core.models import ContentAnalytics, utc_now
 from semantic import scores
 from semantic.answers import PinnedAnswer
 from semantic.catalog import BREAKDOWN_DIMENSIONS
 from semantic.compiler import CompiledQuery, Filter, MetricQuery, QueryRows, compile_query, run_query
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
-from semantic.content_scope import admitted, current_scope, unknown_content
+from semantic.content_scope import admitted, current_scope, require_in_scope, unknown_content
 from semantic.periods import Period
 from semantic.playback import content_watch_seconds
 from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
@@ -248,11 +248,21 @@ class ContentAnalyticsService:
             raise unknown_content(missing[0])
 
     async def report(self, content_id: str, period: Period) -> ContentAnalyticsReport:
-        if not current_scope().unrestricted:
-            await self.require_known([content_id])
-        numbers, metadata = await asyncio.gather(
-            self.compute([content_id], period, series=True), self._metadata.get_many([content_id])
-        )
+        if current_scope().unrestricted:
+            numbers, metadata = await asyncio.gather(
+                self.compute([content_id], period, series=True), self._metadata.get_many([content_id])
+            )
+        else:
+            # The scope check runs beside the computation rather than before it: a content outside the
+            # scope fails the group (404, as if never recorded) and the computation is cancelled.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(require_in_scope(self._store, [content_id]))
+                    computed = group.create_task(self.compute([content_id], period, series=True))
+                    described = group.create_task(self._metadata.get_many([content_id]))
+            except* AnalyticsError as failed:
+                raise failed.exceptions[0] from None
+            numbers, metadata = computed.result(), described.result()
         found = numbers[content_id]
         if not found.active and content_id not in metadata:
             # No activity in either period: it may still be known (events at other times).
