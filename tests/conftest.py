@@ -62,12 +62,43 @@ def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("session")
 
 
+# The chDB directory of this process, once a test has asked for it.
+_CHDB_DIRS: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def chdb_dir(session_tmp: Path) -> Path:
     """The one chDB data directory of this test process: chDB allows only one per process.
 
-    Tests keep apart by using their own ``database=`` inside it.
+    Tests keep apart by using their own ``database=`` inside it; each module's are dropped after it
+    (``_drop_the_modules_chdb_databases``).
     """
     path = session_tmp / "chdb"
     path.mkdir(exist_ok=True)
+    _CHDB_DIRS.append(path.resolve())
     return path.resolve()
+
+
+_ENGINE_DATABASES = frozenset({"default", "system", "information_schema", "INFORMATION_SCHEMA", "_local"})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_the_modules_chdb_databases() -> Iterator[None]:
+    """Drop every chDB database a test module made, once the module is done (its own fixtures are
+    torn down first: this fixture is set up before them).
+
+    They all live in one engine in this process (``chdb_dir``): kept, their tables' background merges
+    and the engine's memory grow with every module, and the modules after run slower and slower.
+    """
+    yield
+    if not _CHDB_DIRS:
+        return
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{_CHDB_DIRS[0]}")
+    try:
+        for (name,) in client.query("SELECT name FROM system.databases").result_rows:
+            if name not in _ENGINE_DATABASES:
+                client.command(f"DROP DATABASE IF EXISTS `{name}` SYNC")
+    finally:
+        client.close()
