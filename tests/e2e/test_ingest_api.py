@@ -535,4 +535,7 @@ def test_graphql_mutations_move_the_ingest_counters(admin: httpx.Client, unique:
     assert (result["accepted"], result["rejected"], result["duplicates"]) == (3, 1, 1)
     after = {name: _series(admin, s) for name, s in series.items()}
     moved = {name: after[name] - before[name] for name in series}
-    assert moved == {"accepted": 3, "duplicate": 1, "invalid": 1, "latency": 1}
+    # The replica also stores its own telemetry (its requests, its database statements) through the
+    # ingestion service: a flush between the two reads adds to "accepted", never to the others.
+    assert moved.pop("accepted") >= 3
+    assert moved == {"duplicate": 1, "invalid": 1, "latency": 1}
