@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.access import ContentScope
+from core.access import ALL_CONTENT, ContentScope
 from core.enrichment import DEVICE_TYPES, TRAFFIC_SOURCES
 from core.errors import AnalyticsError, InvalidRequest
 from core.models import ContentAnalytics, utc_now
@@ -26,7 +26,7 @@ from semantic.answers import PinnedAnswer
 from semantic.catalog import BREAKDOWN_DIMENSIONS
 from semantic.compiler import CompiledQuery, Filter, MetricQuery, QueryRows, compile_query, run_query
 from semantic.content_metadata import ContentMetadata, ContentMetadataStore
-from semantic.content_scope import admitted, current_scope, require_in_scope, unknown_content
+from semantic.content_scope import admitted, current_scope, require_in_scope, unknown_content, using_scope
 from semantic.periods import Period
 from semantic.playback import content_watch_seconds
 from semantic.results import MetricChange, PeriodInfo, bucket_label, compare, period_buckets
@@ -254,11 +254,18 @@ class ContentAnalyticsService:
             )
         else:
             # The scope check runs beside the computation rather than before it: a content outside the
-            # scope fails the group (404, as if never recorded) and the computation is cancelled.
+            # scope fails the group (404, as if never recorded) and the computation is cancelled. No
+            # number reaches the caller unless the check passed, so the one content's statements run
+            # without the scope's condition (a content_metadata subquery in each); the popularity
+            # baseline, the most views of any content, stays that of the in-scope content.
+            scope = current_scope()
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(require_in_scope(self._store, [content_id]))
-                    computed = group.create_task(self.compute([content_id], period, series=True))
+                    with using_scope(ALL_CONTENT):
+                        computed = group.create_task(
+                            self.compute([content_id], period, series=True, popularity_scope=scope)
+                        )
                     described = group.create_task(self._metadata.get_many([content_id]))
             except* AnalyticsError as failed:
                 raise failed.exceptions[0] from None
@@ -279,9 +286,16 @@ class ContentAnalyticsService:
         )
 
     async def compute(
-        self, content_ids: list[str], period: Period, *, series: bool = False
+        self,
+        content_ids: list[str],
+        period: Period,
+        *,
+        series: bool = False,
+        popularity_scope: ContentScope | None = None,
     ) -> dict[str, ContentNumbers]:
-        """ContentAnalytics of each id for the period and the previous period, in a fixed number of queries."""
+        """ContentAnalytics of each id for the period and the previous period, in a fixed number of queries.
+
+        Popularity compares with the most viewed content of ``popularity_scope`` (by default the request's)."""
         previous = period.previous()
         only = content_filters(content_ids)
         # A daily series over both periods also gives the daily views the trend needs.
@@ -307,7 +321,7 @@ class ContentAnalyticsService:
         queries: list[Any] = [
             _run_compiled(self._store, totals_sql, _PLACE_COLUMNS if with_places else ()),
             content_watch_seconds(self._store, content_ids, [period, previous]),
-            self._most_views(period),
+            self._most_views(period, current_scope() if popularity_scope is None else popularity_scope),
         ]
         if not with_places:
             queries += [
@@ -417,17 +431,19 @@ class ContentAnalyticsService:
             )
         return out
 
-    async def _most_views(self, period: Period) -> dict[str, int]:
+    async def _most_views(self, period: Period, scope: ContentScope) -> dict[str, int]:
         """The most views any content had, in the period and in the previous one (for popularity).
 
         It reads every content's rollup rows of the window, and it moves slowly, so each replica
         keeps it for MOST_VIEWS_SECONDS. Under a content scope it is the most of the in-scope content.
         """
-        key = (period.start_date, period.end_date, period.timezone, current_scope())
+        key = (period.start_date, period.end_date, period.timezone, scope)
         cached = self._most.get(key)
         if cached is not None and time.monotonic() - cached[0] < MOST_VIEWS_SECONDS:
             return cached[1]
-        inner = compile_query(MetricQuery("content", ("views",), period, ("content_id", "period"), with_previous=True))
+        with using_scope(scope):
+            query = MetricQuery("content", ("views",), period, ("content_id", "period"), with_previous=True)
+            inner = compile_query(query)
         result = await self._store.query(
             f"SELECT d_period, max(m_views) FROM ({inner.sql}) GROUP BY d_period", inner.parameters
         )

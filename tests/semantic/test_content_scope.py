@@ -19,10 +19,12 @@ from pydantic import BaseModel
 
 from core.access import ALL_CONTENT, ContentScope, Principal, Role
 from core.taxonomy import default_category
+from semantic import scores
 from semantic.analytics_query import AnalyticsQueryRequest, AnalyticsQueryService
 from semantic.answers import Answers, scope_of
 from semantic.catalog import FAMILIES
 from semantic.compiler import Filter, MetricQuery, compile_query, run_query
+from semantic.content import ContentAnalyticsService
 from semantic.content_metadata import ContentMetadataStore
 from semantic.content_scope import (
     SCOPED_ANSWERS,
@@ -290,6 +292,33 @@ async def test_metadata_and_single_contents_outside_the_scope_read_as_absent(sto
     assert (missing.value.status, missing.value.code) == (404, "not_found")  # type: ignore[attr-defined]
     assert missing.value.message == (  # type: ignore[attr-defined]
         "content 's1' is unknown: no events and no metadata were ever recorded for it"
+    )
+
+
+async def test_one_contents_report_under_a_scope_has_its_own_numbers_and_an_in_scope_popularity(
+    store: InProcessStore,
+) -> None:
+    service = ContentAnalyticsService(store, ContentMetadataStore(store))
+    everyone = await service.report("n1", PERIOD)
+    most_anywhere = max(VIEWS.values())
+    most_in_news = max(views_of(ROWS, NEWS).values())
+    assert most_in_news < most_anywhere
+    assert everyone.analytics.total_views == VIEWS["n1"]
+    assert everyone.analytics.popularity_score == scores.popularity(VIEWS["n1"], most_anywhere)
+    with using_scope(NEWS):
+        scoped = await service.report("n1", PERIOD)
+        by_id = await service.report("x1", PERIOD)
+        with pytest.raises(Exception) as outside:
+            await service.report("s1", PERIOD)
+    # The one content's numbers are its own, whatever the scope; popularity compares within the scope.
+    assert scoped.analytics.total_views == VIEWS["n1"]
+    assert scoped.analytics.unique_views == everyone.analytics.unique_views
+    assert scoped.series == everyone.series
+    assert scoped.analytics.popularity_score == scores.popularity(VIEWS["n1"], most_in_news)
+    assert by_id.analytics.total_views == VIEWS["x1"]
+    assert (outside.value.status, outside.value.details) == (  # type: ignore[attr-defined]
+        404,
+        {"field": "content_id", "content_id": "s1"},
     )
 
 
