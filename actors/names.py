@@ -3,6 +3,7 @@
 NAMESPACE = "analytics"
 EVENT_STORE = "analytics-event-store"
 LIVE_HUB = "analytics-live-hub"
+REPORT_SCHEDULER = "analytics-report-scheduler"
 
 
 def counter_shard(index: int) -> str:

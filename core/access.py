@@ -56,6 +56,15 @@ class ContentScope:
             category is not None and category in self.categories
         )
 
+    def covers(self, other: ContentScope) -> bool:
+        """Whether everything ``other`` admits is admitted here: a file computed for ``other`` (a report
+        run, an export) shows nothing outside this scope."""
+        if self.unrestricted:
+            return True
+        if other.unrestricted:
+            return False
+        return other.categories <= self.categories and other.content_ids <= self.content_ids
+
     def to_dict(self) -> dict[str, list[str]]:
         return {"categories": sorted(self.categories), "content_ids": sorted(self.content_ids)}
 
@@ -96,6 +105,9 @@ class Operation(StrEnum):
     READ_RETENTION = "read the data retention"
     ERASE_USER_DATA = "erase a user's data"
     EXPORT_USER_DATA = "export a user's data"
+    READ_REPORTS = "read reports"
+    MANAGE_REPORTS = "manage reports"
+    EXPORT_DATA = "export data"
 
 
 _A, _N, _C, _V, _S = Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role.VIEWER, Role.SERVICE
@@ -126,6 +138,11 @@ PERMISSION_MATRIX: Mapping[Operation, frozenset[Role]] = MappingProxyType(
         Operation.READ_RETENTION: frozenset({_A}),
         Operation.ERASE_USER_DATA: frozenset({_A}),
         Operation.EXPORT_USER_DATA: frozenset({_A}),
+        # Reading a report (its definition, its runs, its files) is open to whoever it is shared with;
+        # what a run may contain is still limited by the report type's own operation and the scope.
+        Operation.READ_REPORTS: frozenset({_A, _N, _C, _V}),
+        Operation.MANAGE_REPORTS: frozenset({_A, _N, _C}),
+        Operation.EXPORT_DATA: frozenset({_A, _N}),
     }
 )
 
@@ -141,6 +158,7 @@ AUDITED_READS: frozenset[Operation] = frozenset(
         Operation.READ_AUDIT_LOG,
         Operation.ERASE_USER_DATA,
         Operation.EXPORT_USER_DATA,
+        Operation.EXPORT_DATA,
     }
 )
 
@@ -190,3 +208,6 @@ CAN_READ_AUDIT_LOG = Permission(Operation.READ_AUDIT_LOG)
 CAN_READ_RETENTION = Permission(Operation.READ_RETENTION)
 CAN_ERASE_USER_DATA = Permission(Operation.ERASE_USER_DATA)
 CAN_EXPORT_USER_DATA = Permission(Operation.EXPORT_USER_DATA)
+CAN_READ_REPORTS = Permission(Operation.READ_REPORTS)
+CAN_MANAGE_REPORTS = Permission(Operation.MANAGE_REPORTS)
+CAN_EXPORT_DATA = Permission(Operation.EXPORT_DATA)

@@ -208,6 +208,67 @@ class Settings(BaseSettings):
     # place of a sealed one is never served (set once every file is encrypted).
     file_encryption_required: bool = False
 
+    # Report notifications (storage/notifier.py)
+    smtp_host: str | None = Field(None, description="SMTP server that sends report e-mails; unset = no e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535, description="its port (587 with STARTTLS, 465 with SSL, usually)")
+    smtp_username: str | None = Field(None, description="login name; the login needs TLS unless the host is loopback")
+    smtp_password: str | None = Field(None, description="password of that login")
+    smtp_starttls: bool = Field(False, description="upgrade the connection with STARTTLS (the certificate verified)")
+    smtp_ssl: bool = Field(False, description="connect over TLS from the start (SMTPS); STARTTLS is then not used")
+    smtp_from: str = Field("analytics@localhost", min_length=3, description="the From address of report e-mails")
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=600, description="timeout of each SMTP network operation")
+    notify_attachment_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=0, description="a report file up to this size is attached to e-mails; above it, only linked"
+    )
+    webhook_signing_secret: str | None = Field(
+        None, min_length=16, description="HMAC-SHA256 key of webhook signatures; unset = no webhook is sent"
+    )
+    notify_retries: int = Field(4, ge=0, le=10, description="retries of a delivery after a transient failure")
+    notify_backoff_seconds: float = Field(1.0, ge=0, le=60, description="the first retry's delay, doubled each time")
+    notify_timeout_seconds: float = Field(10.0, gt=0, le=300, description="timeout of one webhook/Slack/Teams POST")
+
+    # Report schedules (actors/report_scheduler.py)
+    report_scheduler: bool = Field(
+        True, description="run the report scheduler actor (schedules, and retries of runs whose worker died)"
+    )
+    report_schedule_poll_seconds: float = Field(
+        15.0, gt=0, le=3600, description="how often the scheduler looks for due slots; a slot starts within this"
+    )
+    report_catch_up: Literal["latest", "all", "none"] = Field(
+        "latest",
+        description="slots that passed while no scheduler ran: latest = run only the newest, record the others "
+        "missed; all = run them (at most report_catch_up_max_slots, the newest); none = record them all missed",
+    )
+    report_catch_up_max_slots: int = Field(
+        24, ge=1, le=10_000, description="with report_catch_up=all, at most this many late slots of a report run"
+    )
+
+    # Report runs and exports (pipelines/report_runs.py, pipelines/exports.py)
+    public_url: str | None = Field(
+        None,
+        description="the address clients reach the service at (https://analytics.example.com), for links in "
+        "notifications; unset = http://host:port",
+    )
+    link_signing_secret: str | None = Field(
+        None,
+        min_length=32,
+        description="HMAC key of signed download links; unset = a random key the service keeps in PostgreSQL",
+    )
+    report_link_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, le=90 * 24 * 3600, description="how long the download link of a notification works"
+    )
+    report_run_stale_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description="a generating run or running export whose task has not reported for this long has lost its "
+        "worker: it is retried, or failed once it has had report_run_max_attempts",
+    )
+    report_run_max_attempts: int = Field(3, ge=1, le=10, description="attempts of a run or export before it fails")
+    report_run_timeout_seconds: float = Field(
+        1800.0, gt=0, le=86_400, description="a report run or export taking longer than this fails"
+    )
+
     @field_validator("internal_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

@@ -13,6 +13,7 @@ from semantic.analytics import Analytics
 from semantic.answers import Answers
 from semantic.ingestion import IngestService
 from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
+from semantic.reports import ReportService
 from semantic.saved_queries import SavedQueryService
 from storage.events import EventStore
 
@@ -57,6 +58,9 @@ class ResolverServices(Protocol):
     @property
     def saved_queries(self) -> SavedQueryService: ...
 
+    @property
+    def reports(self) -> ReportService | None: ...
+
 
 @dataclass
 class GraphQLContext(BaseContext):
@@ -72,6 +76,8 @@ class GraphQLContext(BaseContext):
     # Answers pinned to the data watermark, through the result cache (semantic/answers.py).
     answers: Answers
     saved_queries: SavedQueryService
+    # Reports and the file store their runs write; None on a replica without them (the fields say so).
+    reports: ReportService | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -86,4 +92,5 @@ class GraphQLContext(BaseContext):
             analytics=services.analytics,
             answers=services.answers,
             saved_queries=services.saved_queries,
+            reports=services.reports,
         )

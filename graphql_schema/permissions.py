@@ -17,6 +17,7 @@ from core.access import (
     CAN_EXPORT_USER_DATA,
     CAN_INGEST_EVENTS,
     CAN_MANAGE_API_KEYS,
+    CAN_MANAGE_REPORTS,
     CAN_MANAGE_SAVED_QUERIES,
     CAN_QUERY_RAW_EVENTS,
     CAN_READ_AUDIT_LOG,
@@ -25,6 +26,7 @@ from core.access import (
     CAN_READ_IMPORT_ANALYTICS,
     CAN_READ_RAW_EVENTS,
     CAN_READ_REALTIME_ANALYTICS,
+    CAN_READ_REPORTS,
     CAN_READ_RETENTION,
     CAN_READ_SAVED_QUERIES,
     CAN_READ_SEARCH_ANALYTICS,
@@ -124,3 +126,11 @@ class EraseUserData(RolePermission):
 
 class ExportUserData(RolePermission):
     permission = CAN_EXPORT_USER_DATA
+
+
+class ReadReports(RolePermission):
+    permission = CAN_READ_REPORTS
+
+
+class ManageReports(RolePermission):
+    permission = CAN_MANAGE_REPORTS

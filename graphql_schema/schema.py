@@ -23,6 +23,7 @@ from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.guards import MaskUnexpectedErrors, OperationLimits
 from graphql_schema.imports import ImportQueries
 from graphql_schema.realtime import RealtimeQueries, Subscription
+from graphql_schema.reports import ReportMutations, ReportQueries
 from graphql_schema.saved_queries import SavedQueryMutations, SavedQueryQueries
 from graphql_schema.search import SearchAnalyticsQueries
 from graphql_schema.system import SystemQueries
@@ -48,12 +49,13 @@ class Query(
     AnalyticsQueryQueries,
     AnalysesQueries,
     SavedQueryQueries,
+    ReportQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(EventMutations, ContentMetadataMutations, SavedQueryMutations):
+class Mutation(EventMutations, ContentMetadataMutations, SavedQueryMutations, ReportMutations):
     pass
 
 

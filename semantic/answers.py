@@ -56,10 +56,19 @@ class Answers:
     async def watermark(self) -> Watermark:
         return await self._watermarks.current()
 
-    async def answer(self, kind: str, request: Question, principal: Principal | None, compute: Compute) -> CachedAnswer:
+    async def answer(
+        self,
+        kind: str,
+        request: Question,
+        principal: Principal | None,
+        compute: Compute,
+        *,
+        at: Watermark | None = None,
+    ) -> CachedAnswer:
+        """The answer at the current watermark, or at ``at`` (a report pins every table to one)."""
         content = content_scope_of(principal)
         check_answer_kind(kind, content)
-        watermark = await self._watermarks.current()
+        watermark = at if at is not None else await self._watermarks.current()
 
         async def pinned() -> BaseModel:
             # Computed for the scope the key names, whatever the task's own scope is.

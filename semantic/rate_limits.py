@@ -60,6 +60,7 @@ _ROUTE_CLASS_OF: dict[Operation, RouteClass] = {
     Operation.READ_RETENTION: RouteClass.ADMIN,
     Operation.ERASE_USER_DATA: RouteClass.ADMIN,
     Operation.EXPORT_USER_DATA: RouteClass.EXPORT,
+    Operation.EXPORT_DATA: RouteClass.EXPORT,
 }
 
 

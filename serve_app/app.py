@@ -12,7 +12,9 @@ from ray.serve.context import _get_global_client
 
 from actors.event_store import event_store_actor
 from actors.realtime_actors import realtime_actors
+from actors.report_scheduler import report_scheduler_actor
 from core.settings import Settings
+from pipelines.scheduled_jobs import SCHEDULED_LAUNCH
 from serve_app.direct_server import DirectAnalyticsServer, replica_settings
 from serve_app.factory import create_app
 from serve_app.jwt_tokens import JwtVerifier
@@ -91,6 +93,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     # The event store actor must exist before replicas look it up; `analytics run` has made it already.
     event_store_actor(settings, detached=True)
     realtime_actors(settings, detached=True)
+    if settings.report_scheduler:
+        report_scheduler_actor(settings, SCHEDULED_LAUNCH, detached=True)
     # Both modes deploy under one name, so a config's `deployments: - name: AnalyticsIngress` applies to either.
     deployment = serve.deployment(
         DirectAnalyticsServer if settings.ingress_mode == "direct" else AnalyticsIngress,

@@ -8,9 +8,11 @@ from fastapi import Depends, Header, Request
 
 from core.access import (
     CAN_ERASE_USER_DATA,
+    CAN_EXPORT_DATA,
     CAN_EXPORT_USER_DATA,
     CAN_INGEST_EVENTS,
     CAN_MANAGE_API_KEYS,
+    CAN_MANAGE_REPORTS,
     CAN_MANAGE_SAVED_QUERIES,
     CAN_QUERY_RAW_EVENTS,
     CAN_READ_AUDIT_LOG,
@@ -19,6 +21,7 @@ from core.access import (
     CAN_READ_IMPORT_ANALYTICS,
     CAN_READ_RAW_EVENTS,
     CAN_READ_REALTIME_ANALYTICS,
+    CAN_READ_REPORTS,
     CAN_READ_RETENTION,
     CAN_READ_SAVED_QUERIES,
     CAN_READ_SEARCH_ANALYTICS,
@@ -125,3 +128,6 @@ AuditReader = Annotated[Principal, Depends(Allow(CAN_READ_AUDIT_LOG))]
 RetentionReader = Annotated[Principal, Depends(Allow(CAN_READ_RETENTION))]
 UserDataEraser = Annotated[Principal, Depends(Allow(CAN_ERASE_USER_DATA))]
 UserDataExporter = Annotated[Principal, Depends(Allow(CAN_EXPORT_USER_DATA))]
+ReportReader = Annotated[Principal, Depends(Allow(CAN_READ_REPORTS))]
+ReportManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_REPORTS))]
+DataExporter = Annotated[Principal, Depends(Allow(CAN_EXPORT_DATA))]

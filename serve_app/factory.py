@@ -43,10 +43,12 @@ from serve_app.routes import (
     content_metadata,
     database,
     events,
+    exports,
     health,
     imports,
     keys,
     realtime,
+    reports,
     retention,
     saved_queries,
     search,
@@ -132,6 +134,8 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         analytics_query.router,
         analyses.router,
         saved_queries.router,
+        reports.router,
+        exports.router,
         retention.router,
     ):
         app.include_router(router)

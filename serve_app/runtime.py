@@ -23,7 +23,9 @@ from ray import serve
 from actors import names
 from actors.event_store import event_store_actor
 from actors.realtime_actors import realtime_actors, wait_ready
+from actors.report_scheduler import report_scheduler_actor
 from core.settings import Settings
+from pipelines.scheduled_jobs import SCHEDULED_LAUNCH
 from serve_app.app import build_app, runtime_env_vars
 from serve_app.loopback import keep_local_ray_on_loopback
 from serve_app.tls import base_url as service_base_url
@@ -169,6 +171,9 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     timings["event_store"] = time.perf_counter() - t0
     live = realtime_actors(settings)
     wait_ready(live)
+    if settings.report_scheduler:
+        # Owned by this run, as the other actors; build_app below finds it.
+        report_scheduler_actor(settings, SCHEDULED_LAUNCH)
     timings["realtime"] = time.perf_counter() - t0
 
     direct = settings.ingress_mode == "direct"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from core.access import ContentScope
 
@@ -15,7 +15,17 @@ MAX_SCOPE_CATEGORIES = 100
 MAX_SCOPE_CONTENT_IDS = 1000
 MAX_SCOPE_VALUE_CHARS = 256
 
-ScopeValue = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SCOPE_VALUE_CHARS)]
+
+def _without_nul(text: str) -> str:
+    # PostgreSQL text and jsonb cannot hold U+0000: refused here rather than failing in the database.
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return text
+
+
+ScopeValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_SCOPE_VALUE_CHARS), AfterValidator(_without_nul)
+]
 
 
 class ScopeIn(BaseModel):

@@ -8,12 +8,16 @@ from actors.event_store import RemoteEventStore, find_event_store_actor
 from actors.realtime_client import RealtimeClient
 from core.enrichment import locate_ip, parse_user_agent
 from core.settings import Settings
+from pipelines.exports import export_launcher
+from pipelines.report_runs import link_signer, report_launcher
 from semantic.analytics import Analytics
 from semantic.answers import Answers
+from semantic.exports import ExportService
 from semantic.freshness import WatermarkTracker
 from semantic.ingestion import IngestService
 from semantic.privacy import Privacy
 from semantic.recorded_cache import recorded_cache
+from semantic.reports import ReportService
 from semantic.result_cache import ResultCache
 from semantic.saved_kinds import saved_kinds
 from semantic.saved_queries import SavedQueryService
@@ -26,7 +30,9 @@ from serve_app.recorded_event_store import event_store
 from serve_app.request_telemetry import self_telemetry
 from storage.blobs import BlobStore, open_blob_store
 from storage.cache import Cache, open_cache
+from storage.exports import ExportRepository
 from storage.metadata import MetadataStore
+from storage.reports import ReportRepository
 
 
 @dataclass(slots=True)
@@ -50,6 +56,10 @@ class Services:
     privacy: Privacy | None = None
     # The files the service writes (reports, exports), sealed at rest with a key (docs/files.md).
     blobs: BlobStore | None = None
+    # Report definitions, runs, files and sharing (semantic/reports.py); runs go to Ray tasks.
+    reports: ReportService | None = None
+    # Data exports (semantic/exports.py); each is written by a Ray task, chunk by chunk.
+    exports: ExportService | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -74,6 +84,21 @@ class Services:
         audit_trail = AuditTrail(metadata.audit_log, AUDIT_TRAIL_METRICS)
         realtime = RealtimeClient(settings.counter_shards, events)
         privacy = Privacy.build(metadata.pool, events, metadata, settings, live=realtime.resync_shards)
+        saved_queries = SavedQueryService.build(metadata, saved_kinds(analytics, answers, events))
+        blobs = open_blob_store(settings)
+        reports = ReportService(
+            ReportRepository(metadata.pool),
+            launch=report_launcher(settings),
+            saved_query_check=saved_queries.get,
+            links=await link_signer(settings, metadata),
+            blobs=blobs,
+        )
+        exports = ExportService(
+            ExportRepository(metadata.pool),
+            launch=export_launcher(settings),
+            query=analytics.query,
+            saved_query=saved_queries.get,
+        )
         services = cls(
             settings=settings,
             metadata=metadata,
@@ -86,11 +111,13 @@ class Services:
             realtime=realtime,
             analytics=analytics,
             answers=answers,
-            saved_queries=SavedQueryService.build(metadata, saved_kinds(analytics, answers, events)),
+            saved_queries=saved_queries,
             telemetry=telemetry,
             audit_trail=audit_trail,
             privacy=privacy,
-            blobs=open_blob_store(settings),
+            blobs=blobs,
+            reports=reports,
+            exports=exports,
         )
         audit_trail.start()
         await privacy.start()

@@ -55,3 +55,9 @@ if ! port_open 4222; then
 else
   echo "NATS is up on 127.0.0.1:4222"
 fi
+
+# Report tests render PDF pages to images with pdftoppm.
+if ! command -v pdftoppm >/dev/null; then
+  install_pkg poppler-utils
+fi
+echo "pdftoppm: $(command -v pdftoppm)"

@@ -1,8 +1,9 @@
 """Object-level authorization (BOLA) on the running service: principal A asks for principal B's objects
 by id, over REST and GraphQL, and never gets them.
 
-The objects a principal owns or is given: saved queries (owner, sharing by role or key), API keys
-(admins only) and erasure jobs (admins only, and each belongs to one user's path). Someone else's id
+The objects a principal owns or is given: saved queries and reports with their runs and files (owner,
+sharing by role or key), API keys (admins only) and erasure jobs (admins only, and each belongs to one
+user's path). Someone else's id
 answers exactly as an id that does not exist (404, or null in GraphQL), or 403 where the role may not
 touch that kind of object at all; the object itself never appears in an answer.
 """
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.e2e
 
 SAVED = "/api/v1/analytics/saved-queries"
 KEYS = "/api/v1/admin/api-keys"
+REPORTS = "/api/v1/analytics/reports"
 
 
 def _definition(unique: str) -> dict[str, Any]:
@@ -86,6 +88,65 @@ def test_a_stranger_never_gets_a_saved_query(analysts: dict[str, httpx.Client], 
     # The owner still has it, untouched.
     kept = owner.get(one)
     assert kept.status_code == 200 and kept.json()["name"] == f"private {unique}"
+
+
+def test_a_stranger_never_gets_a_report_its_runs_or_its_file(
+    analysts: dict[str, httpx.Client], client_for: Any, unique: str
+) -> None:
+    owner, stranger = analysts["a"], analysts["b"]
+    body = {
+        "name": f"private report {unique}",
+        "report_type": "content_performance",
+        "report_format": "json",
+        "date_range": {"start_date": "2025-01-01", "end_date": "2025-01-01"},
+        "filters": {"content_id": f"{unique}-secret"},
+    }
+    created = owner.post(REPORTS, json=body)
+    assert created.status_code == 201, created.text
+    report = created.json()
+    started = owner.post(f"{REPORTS}/{report['id']}/generate")
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    one = f"{REPORTS}/{report['id']}"
+    missing = f"{REPORTS}/rep_{unique}"
+    reads = [
+        ("GET", one, None),
+        ("POST", f"{one}/generate", None),
+        ("GET", f"{one}/status", None),
+        ("GET", f"{one}/runs", None),
+        ("GET", f"{one}/download", None),
+        ("GET", f"{one}/download?run_id={run_id}", None),
+    ]
+    changes = [
+        ("PUT", one, {"name": "taken over"}),
+        ("DELETE", one, None),
+        ("POST", f"{one}/schedule", {"schedule_config": {"cron": "* * * * *"}}),
+        ("POST", f"{one}/share", {"shared_with": ["key_someone"]}),
+        ("PUT", f"{one}/permissions", {"shared_with": [], "is_public": True}),
+    ]
+    for caller in (stranger, client_for("viewer"), client_for("content_manager")):
+        for method, path, payload in reads + (changes if caller is stranger else []):
+            refused = caller.request(method, path, json=payload)
+            absent = caller.request(method, path.replace(one, missing), json=payload)
+            assert refused.status_code == absent.status_code == 404, (method, path, refused.text)
+            assert refused.text.replace(report["id"], "ID") == absent.text.replace(f"rep_{unique}", "ID")
+            assert f"private report {unique}" not in refused.text and f"{unique}-secret" not in refused.text
+        listed = caller.get(REPORTS, params={"limit": 200}).json()
+        assert all(item["id"] != report["id"] for item in listed["items"]), listed
+        shared = caller.get(f"{REPORTS}/shared", params={"limit": 200}).json()
+        assert all(item["id"] != report["id"] for item in shared["items"]), shared
+    # A viewer may not change reports at all: 403 before any lookup.
+    assert client_for("viewer").delete(one).status_code == 403
+
+    seen = graphql(stranger, "query($id: String!) { report(id: $id) { id name } }", id=report["id"])
+    assert seen["errors"][0]["extensions"]["code"] == "not_found" and f"private report {unique}" not in str(seen)
+    gone = graphql(stranger, "mutation($id: String!) { deleteReport(id: $id) }", id=report["id"])
+    assert gone["errors"][0]["extensions"]["code"] == "not_found"
+    runs = graphql(stranger, "query($id: String!) { reportRuns(reportId: $id) { total } }", id=report["id"])
+    assert runs["errors"][0]["extensions"]["code"] == "not_found"
+
+    kept = owner.get(one)
+    assert kept.status_code == 200 and kept.json()["name"] == f"private report {unique}"
 
 
 def test_only_admins_touch_api_keys(admin: httpx.Client, analysts: dict[str, httpx.Client], client_for: Any) -> None:

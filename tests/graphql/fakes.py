@@ -366,6 +366,9 @@ class FakeServices:
     cache_metrics: CacheMetrics
     # Tests of saved queries set one on the real PostgreSQL (tests/graphql/test_saved_queries.py).
     saved_queries: Any = None
+    # Tests of reports set one on the real PostgreSQL (tests/graphql/test_reports.py).
+    reports: Any = None
+    blobs: Any = None
 
     @classmethod
     def build(cls) -> FakeServices:

@@ -300,7 +300,13 @@ def test_every_rest_route_has_its_route_class() -> None:
         ("DELETE", "/api/v1/analytics/users/{user_id}/data"),
         ("GET", "/api/v1/analytics/users/{user_id}/data/erasure/{job_id}"),
     }
-    export_routes = {("GET", "/api/v1/analytics/users/{user_id}/data")}
+    export_routes = {
+        ("GET", "/api/v1/analytics/users/{user_id}/data"),
+        ("POST", "/api/v1/analytics/exports"),
+        ("GET", "/api/v1/analytics/exports"),
+        ("GET", "/api/v1/analytics/exports/{export_id}"),
+        ("GET", "/api/v1/analytics/exports/{export_id}/download"),
+    }
     classes: dict[tuple[str, str], RouteClass] = {}
     for route in all_rest_routes():
         for allow in (d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)):

@@ -1,0 +1,1 @@
+"""Jobs that run on Ray tasks: report runs and exports."""
