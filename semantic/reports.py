@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from core.access import Permission, Principal
 from core.errors import Forbidden, InvalidRequest, NotFound
@@ -47,6 +47,7 @@ from semantic.report_schedule import Schedule
 from semantic.report_templates import TEMPLATES, required_operation
 from storage.blobs import BlobStore
 from storage.notifier import parse_targets
+from storage.report_deliveries import ReportDeliveries
 from storage.reports import NewReport, ReportRepository, ReportRun, StoredReport, report_not_found
 
 REPORTS_PREFIX = "/api/v1/analytics/reports"
@@ -98,9 +99,11 @@ class ReportService:
         saved_query_check: SavedQueryCheck,
         links: LinkSigner,
         blobs: BlobStore | None = None,
+        deliveries: ReportDeliveries | None = None,
     ) -> None:
         self.reports = reports
         self._blobs = blobs
+        self._deliveries = deliveries
         self._launch = launch
         self._saved_query_check = saved_query_check
         self.links = links
@@ -260,6 +263,26 @@ class ReportService:
         runs, _ = await self.reports.runs_of(report_id, limit=1)
         return report, runs[0] if runs else None
 
+    async def deliveries(self, report_id: str, run_id: str, principal: Principal) -> list[dict[str, Any]]:
+        """The notifications of a run, oldest first; a webhook's target shown as its scheme and host only,
+        since its path is often its secret (Slack and Teams URLs are)."""
+        report = await self.get(report_id, principal)
+        await self._run_of(report, run_id)
+        if self._deliveries is None:
+            return []
+        return [
+            {
+                "channel": row["channel"],
+                "target": row["target"] if row["channel"] == "email" else _origin(row["target"]),
+                "status": row["status"],
+                "attempts": row["attempts"],
+                "last_error": row["last_error"],
+                "created_at": row["created_at"].isoformat(),
+                "delivered_at": row["delivered_at"].isoformat() if row["delivered_at"] else None,
+            }
+            for row in await self._deliveries.of_run(run_id)
+        ]
+
     async def downloadable(self, report_id: str, principal: Principal, run_id: str | None = None) -> ReportRun:
         """The run whose file ``principal`` may download: ``run_id``, or the latest completed run it may read."""
         report = await self.get(report_id, principal)
@@ -372,6 +395,11 @@ class ReportService:
         if schedule.end_at is not None:
             normalized["end_at"] = schedule.end_at.isoformat()
         return normalized
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…"
 
 
 def report_files(report_id: str) -> str:

@@ -32,6 +32,7 @@ from storage.blobs import BlobStore, open_blob_store
 from storage.cache import Cache, open_cache
 from storage.exports import ExportRepository
 from storage.metadata import MetadataStore
+from storage.report_deliveries import ReportDeliveries
 from storage.reports import ReportRepository
 
 
@@ -92,6 +93,7 @@ class Services:
             saved_query_check=saved_queries.get,
             links=await link_signer(settings, metadata),
             blobs=blobs,
+            deliveries=ReportDeliveries(metadata.pool),
         )
         exports = ExportService(
             ExportRepository(metadata.pool),

@@ -153,15 +153,17 @@ async def report_status(
     principal: ReportReader,
     run_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    report, run = await _service(services).status(report_id, principal, run_id)
-    return json_response(
-        {
-            "report_id": report.id,
-            "status": report.status,
-            "last_generated": report.last_generated.isoformat() if report.last_generated else None,
-            "run": run.to_dict() if run is not None else None,
-        }
-    )
+    service = _service(services)
+    report, run = await service.status(report_id, principal, run_id)
+    answer: dict[str, Any] = {
+        "report_id": report.id,
+        "status": report.status,
+        "last_generated": report.last_generated.isoformat() if report.last_generated else None,
+        "run": run.to_dict() if run is not None else None,
+    }
+    if run is not None:
+        answer["run"]["deliveries"] = await service.deliveries(report_id, run.id, principal)
+    return json_response(answer)
 
 
 @router.get("/{report_id}/runs", summary="The report's runs, newest first", responses=error_responses(404))

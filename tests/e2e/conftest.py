@@ -13,11 +13,28 @@ import pytest
 from core.settings import Settings
 from serve_app import runtime
 from tests.conftest import NATS_URL
+from tests.mail import LoopbackController, Mailbox
 from tests.support import free_port
+
+# Report notifications of the session's service are signed with this and sent to the session's mail server.
+WEBHOOK_SECRET = "e2e-webhook-" + secrets.token_hex(16)
 
 
 @pytest.fixture(scope="session")
-def service(make_database: Any, session_tmp: Path, redis_url: str) -> Iterator[runtime.RunningService]:
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback, which the session's service sends report e-mails to."""
+    box = Mailbox()
+    controller = LoopbackController(box, hostname="127.0.0.1", port=0)
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def service(
+    make_database: Any, session_tmp: Path, redis_url: str, mailbox: Mailbox
+) -> Iterator[runtime.RunningService]:
     settings = Settings(
         environment="test",
         data_dir=session_tmp / "service-data",
@@ -30,6 +47,11 @@ def service(make_database: Any, session_tmp: Path, redis_url: str) -> Iterator[r
         # Two replicas on one port, so every end-to-end test also crosses the kernel's spreading of
         # connections (SO_REUSEPORT) and replicas that each hold their own caches.
         ingress_replicas=2,
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+        smtp_from="reports@analytics.test",
+        webhook_signing_secret=WEBHOOK_SECRET,
+        notify_backoff_seconds=0.05,
     )
     running = runtime.start(settings)
     try:

@@ -12,13 +12,17 @@ import csv
 import hashlib
 import hmac
 import io
+import json
 import secrets
+import threading
 import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
@@ -28,6 +32,8 @@ import pytest
 from pypdf import PdfReader
 
 from serve_app import runtime
+from tests.e2e.conftest import WEBHOOK_SECRET
+from tests.mail import Mailbox
 
 pytestmark = pytest.mark.e2e
 
@@ -384,3 +390,109 @@ def test_a_run_that_cannot_be_computed_fails_with_its_error_kept(world: World, a
     assert run["status"] == "failed"
     assert saved.json()["id"] in run["error"] and "does not exist" in run["error"]
     assert owner.get(f"{REPORTS}/{report['id']}").json()["status"] == "failed"
+
+
+class _Hooks(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(({k: v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    received: list[tuple[dict[str, str], bytes]] = []
+    handler = type("Hooks", (_Hooks,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_finished_run_is_announced_by_e_mail_with_the_file_and_by_a_signed_webhook(
+    world: World, mailbox: Mailbox, webhook_receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    owner = world.clients["owner"]
+    url, hooks = webhook_receiver
+    address = f"{world.p}@news.example.com"
+    report = create(
+        owner,
+        {
+            **definition(world, "html"),
+            "notifications": [{"channel": "email", "target": address}, {"channel": "webhook", "target": url}],
+        },
+    )
+    run = generate(owner, report["id"])
+    assert run["status"] == "completed", run
+    file = download(owner, report["id"]).content
+    until = time.monotonic() + 30
+    while time.monotonic() < until and not (hooks and any(address in to for _, to, _ in mailbox.received)):
+        time.sleep(0.2)
+    mails = [message for _, to, message in mailbox.received if address in to]
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["Subject"] == f"Report '{report['name']}' is ready"
+    attachments = list(mail.iter_attachments())
+    assert len(attachments) == 1 and attachments[0].get_content() in (file, file.decode())
+    assert (
+        f"/api/v1/analytics/reports/{report['id']}/download?run_id={run['run_id']}"
+        in mail.get_body(("plain",)).get_content()
+    )
+
+    assert len(hooks) == 1
+    headers, body = hooks[0]
+    assert headers["X-Analytics-Event"] == "analytics.report_generated"
+    timestamp = headers["X-Analytics-Timestamp"]
+    expected = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["X-Analytics-Signature"] == f"sha256={expected}"
+    event = json.loads(body)
+    assert (event["report_id"], event["run_id"], event["sha256"]) == (report["id"], run["run_id"], run["sha256"])
+    # The signed link in the event downloads the same file without credentials.
+    with httpx.Client(timeout=60) as anonymous:
+        assert anonymous.get(event["download_url"]).content == file
+
+    status = owner.get(f"{REPORTS}/{report['id']}/status", params={"run_id": run["run_id"]}).json()
+    deliveries = {d["channel"]: d for d in status["run"]["deliveries"]}
+    assert deliveries["email"]["target"] == address and deliveries["email"]["status"] == "delivered"
+    assert deliveries["webhook"]["status"] == "delivered" and deliveries["webhook"]["attempts"] == 1
+    # A webhook's path is often its secret: the delivery shows the origin only.
+    assert deliveries["webhook"]["target"] == url.removesuffix("/hook") + "/…"
+
+    # The page itself: one self-contained HTML file whose top-content table has the events' numbers.
+    parser = _Cells()
+    parser.feed(file.decode())
+    expected_views = world.views()
+    for content_id, views in expected_views.items():
+        assert [content_id, f"{views:,}"] in [[row[0], row[2]] for row in parser.rows if row and row[0] == content_id]
+
+
+class _Cells(HTMLParser):
+    """The text of every table row's cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)

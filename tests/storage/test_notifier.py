@@ -4,7 +4,6 @@ HTTP receivers (aiohttp) standing in for a webhook endpoint, Slack and Teams."""
 from __future__ import annotations
 
 import asyncio
-import email
 import hashlib
 import hmac
 import os
@@ -15,8 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from core.errors import InvalidRequest
@@ -42,6 +38,7 @@ from storage.notifier import (
     verify,
 )
 from tests.certificates import make_certificates
+from tests.mail import LoopbackController, Mailbox
 
 SECRET = "whsec_" + "k" * 32
 LINK = "https://analytics.example.com/api/v1/files/run_1?expires=1700000000&signature=abc123"
@@ -101,31 +98,6 @@ def free_port() -> int:
 
 
 # --- the SMTP server ----------------------------------------------------------------------------
-
-
-@dataclass
-class Mailbox:
-    """aiosmtpd handler: answers DATA with the scripted replies in turn (then 250), keeps what it accepted."""
-
-    replies: list[str] = field(default_factory=list)
-    received: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    data_commands: int = 0
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.data_commands += 1
-        if self.replies:
-            return self.replies.pop(0)
-        parsed = email.message_from_bytes(envelope.original_content or envelope.content, policy=default_policy)
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-
-class LoopbackController(Controller):
-    """aiosmtpd's controller on a port the OS picks: it learns the port before its own readiness probe."""
-
-    def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
 
 
 @dataclass
