@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.models import ReportFormat
@@ -28,8 +29,12 @@ class RenderedFile:
     file_name: str
 
 
-def render(document: ReportDocument, report_format: str) -> RenderedFile:
-    """The document in ``report_format`` (a core.models.ReportFormat value); ValueError for any other."""
+def render(
+    document: ReportDocument, report_format: str, charts: Mapping[str, bytes | str] | None = None
+) -> RenderedFile:
+    """The document in ``report_format`` (a core.models.ReportFormat value); ValueError for any other.
+
+    ``charts``: charts drawn already, by name (``charts_drawn`` gives what a format draws), for PDF and HTML."""
     try:
         kind = ReportFormat(report_format)
     except ValueError:
@@ -39,17 +44,33 @@ def render(document: ReportDocument, report_format: str) -> RenderedFile:
     if kind is ReportFormat.PDF:
         from renderers.pdf import render_pdf
 
-        return _file(document, render_pdf(document), "application/pdf", "pdf")
+        images = {name: image for name, image in (charts or {}).items() if isinstance(image, bytes)}
+        return _file(document, render_pdf(document, images), "application/pdf", "pdf")
     if kind is ReportFormat.HTML:
         from renderers.html import render_html
 
-        return _file(document, render_html(document), "text/html; charset=utf-8", "html")
+        svgs = {name: image for name, image in (charts or {}).items() if isinstance(image, str)}
+        return _file(document, render_html(document, svgs), "text/html; charset=utf-8", "html")
     if kind is ReportFormat.EXCEL:
         return _file(document, render_excel(document), XLSX_CONTENT_TYPE, "xlsx")
     if kind is ReportFormat.CSV:
         data, content_type = render_csv(document)
         return _file(document, data, content_type, "csv" if content_type == CSV_CONTENT_TYPE else "zip")
     return _file(document, render_json(document), "application/json", "json")
+
+
+def charts_drawn(report_format: str) -> str | None:
+    """How a format draws its charts: "png" (PDF), "svg" (HTML), or None (the others draw none, or natively)."""
+    return {ReportFormat.PDF.value: "png", ReportFormat.HTML.value: "svg"}.get(report_format)
+
+
+def draw_chart(document: ReportDocument, chart_name: str, kind: str) -> bytes | str:
+    """One chart of the document as the format that draws ``kind`` ("png" or "svg") embeds it."""
+    from renderers.charts import chart_png, chart_svg
+    from renderers.pdf import CHART_DPI
+
+    chart = next(c for c in document.charts if c.name == chart_name)
+    return chart_png(document, chart, dpi=CHART_DPI) if kind == "png" else chart_svg(document, chart)
 
 
 def file_name(document: ReportDocument, extension: str) -> str:

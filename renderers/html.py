@@ -19,7 +19,7 @@ report's title.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from renderers.cell_format import (
@@ -82,8 +82,9 @@ footer { color: var(--muted); font-size: 0.875rem; }
 """
 
 
-def render_html(document: ReportDocument) -> bytes:
-    """The web page of ``document``, UTF-8."""
+def render_html(document: ReportDocument, chart_svgs: Mapping[str, str] | None = None) -> bytes:
+    """The web page of ``document``, UTF-8. ``chart_svgs``: charts drawn already (``chart_svg``, by chart
+    name), e.g. in parallel elsewhere; the others are drawn here."""
     parts = [
         "<!DOCTYPE html>",
         f'<html dir="{base_direction(document.title)}">',
@@ -101,7 +102,7 @@ def render_html(document: ReportDocument) -> bytes:
         parts.append(_kpis(document.kpis))
     charts = [chart for chart in document.charts if drawable(chart)]
     if charts:
-        parts.append(_charts(document, charts))
+        parts.append(_charts(document, charts, chart_svgs or {}))
     parts.extend(_table(table) for table in document.tables)
     parts += [
         "</main>",
@@ -144,12 +145,12 @@ def _kpis(kpis: Sequence[Kpi]) -> str:
     return "\n".join(lines)
 
 
-def _charts(document: ReportDocument, charts: Sequence[Chart]) -> str:
+def _charts(document: ReportDocument, charts: Sequence[Chart], drawn: Mapping[str, str]) -> str:
     lines = ['<section class="charts">', "<h2>Charts</h2>"]
     for chart in charts:
         lines += [
             f'<figure class="chart" aria-label="{_text(chart.title)}">',
-            chart_svg(document, chart),
+            drawn.get(chart.name) or chart_svg(document, chart),
             "</figure>",
         ]
     lines.append("</section>")

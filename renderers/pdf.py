@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -69,13 +69,14 @@ _MUTED = (95, 99, 104)
 _RULE = (203, 213, 225)
 
 
-def render_pdf(document: ReportDocument) -> bytes:
-    """The PDF of ``document``."""
+def render_pdf(document: ReportDocument, chart_images: Mapping[str, bytes] | None = None) -> bytes:
+    """The PDF of ``document``. ``chart_images``: charts drawn already (``chart_png`` at CHART_DPI, by
+    chart name), e.g. in parallel elsewhere; the others are drawn here."""
     pdf = _ReportPdf(document)
     _title_page(pdf, document)
     if document.kpis:
         _kpis(pdf, document.kpis)
-    _charts(pdf, document)
+    _charts(pdf, document, chart_images or {})
     for table in document.tables:
         _table(pdf, table)
     return bytes(pdf.output())
@@ -157,11 +158,12 @@ def _kpis(pdf: _ReportPdf, kpis: Sequence[Kpi]) -> None:
     pdf.ln(6)
 
 
-def _charts(pdf: _ReportPdf, document: ReportDocument) -> None:
+def _charts(pdf: _ReportPdf, document: ReportDocument, drawn: Mapping[str, bytes]) -> None:
     for chart in document.charts:
         if not drawable(chart):
             continue
-        image = Image.open(io.BytesIO(chart_png(document, chart, dpi=CHART_DPI))).convert("RGB")
+        png = drawn.get(chart.name) or chart_png(document, chart, dpi=CHART_DPI)
+        image = Image.open(io.BytesIO(png)).convert("RGB")
         height = _portrait_width() * image.height / image.width
         pdf.make_room(height)
         pdf.image(image, x=pdf.l_margin, w=_portrait_width(), h=height)

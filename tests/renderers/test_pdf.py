@@ -154,6 +154,18 @@ def test_an_image_per_drawn_chart(full: Rendered) -> None:
     assert {image.image.size for image in images} == {(width, height)}  # type: ignore[union-attr]
 
 
+def test_charts_drawn_elsewhere_are_placed_as_given(full: Rendered) -> None:
+    # A run draws a report's charts as parallel tasks and hands them over: those are the images placed.
+    document = full.document
+    drawn = [chart for chart in document.charts if drawable(chart)]
+    given = {drawn[0].name: chart_png(document, drawn[0], dpi=72)}
+    reader = pypdf.PdfReader(io.BytesIO(render_pdf(document, given)))
+    sizes = [image.image.size for page in reader.pages for image in page.images]  # type: ignore[union-attr]
+    small = struct.unpack(">II", given[drawn[0].name][16:24])
+    full_size = struct.unpack(">II", chart_png(document, drawn[1], dpi=CHART_DPI)[16:24])
+    assert sizes == [small] + [full_size] * (len(drawn) - 1)
+
+
 def test_pdftoppm_renders_every_page(full: Rendered, tmp_path: Path) -> None:
     path = tmp_path / "report.pdf"
     path.write_bytes(full.pdf)
