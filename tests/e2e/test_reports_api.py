@@ -8,6 +8,7 @@ the file and with POST /api/v1/analytics/query's answer to the same question.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import hmac
@@ -27,11 +28,13 @@ from typing import Any
 
 import asyncpg
 import httpx
+import nats
 import openpyxl
 import pytest
 from pypdf import PdfReader
 
 from serve_app import runtime
+from tests.conftest import NATS_URL
 from tests.e2e.conftest import WEBHOOK_SECRET
 from tests.mail import Mailbox
 
@@ -496,3 +499,65 @@ class _Cells(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
+
+
+async def test_a_finished_run_is_published_on_the_bus(world: World) -> None:
+    owner = world.clients["owner"]
+    report = create(owner, definition(world, "json"))
+    connection = await nats.connect(NATS_URL)
+    received: list[dict[str, Any]] = []
+
+    async def handler(message: Any) -> None:
+        body = json.loads(message.data)
+        if body["report_id"] == report["id"]:
+            received.append(body)
+
+    try:
+        await connection.subscribe("analytics.report_generated", cb=handler)
+        await connection.flush()
+        run = await asyncio.to_thread(generate, owner, report["id"])
+        deadline = time.monotonic() + 20
+        while not received and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+    assert len(received) == 1
+    event = received[0]
+    assert (event["event"], event["run_id"], event["status"]) == (
+        "analytics.report_generated",
+        run["run_id"],
+        "completed",
+    )
+    assert (event["file_size"], event["sha256"]) == (run["file_size"], run["sha256"])
+
+
+def test_a_custom_report_of_a_saved_funnel_has_its_steps(world: World) -> None:
+    owner = world.clients["owner"]
+    mine = [{"dimension": "content_id", "op": "in", "values": [world.c(n) for n in ("c1", "c2", "c3")]}]
+    funnel = {
+        "steps": [{"event_type": "content_view", "filters": mine}, {"event_type": "content_like", "filters": mine}],
+        "date_range": {"start_date": START.isoformat(), "end_date": END.isoformat()},
+    }
+    direct = owner.post(f"{API}/funnels", json=funnel)
+    assert direct.status_code == 200, direct.text
+    saved = owner.post(
+        f"{API}/saved-queries", json={"name": f"{world.p} funnel", "kind": "funnel", "definition": funnel}
+    )
+    assert saved.status_code == 201, saved.text
+    report = create(
+        owner,
+        {
+            **definition(world, "json"),
+            "report_type": "custom",
+            "filters": {},
+            "data_source": f"saved_query:{saved.json()['id']}",
+        },
+    )
+    run = generate(owner, report["id"])
+    assert run["status"] == "completed", run
+    document = download(owner, report["id"]).json()
+    steps = next(t for t in document["tables"] if t["name"] == "steps")
+    names = [c["name"] for c in steps["columns"]]
+    counts = [row[names.index("count")] for row in steps["rows"]]
+    # A funnel counts actors: the module's three users viewed, none liked.
+    assert counts == [s["count"] for s in direct.json()["steps"]] == [len({e["user_id"] for e in world.events}), 0]
