@@ -42,6 +42,8 @@ MODULES = {
     "queries_full": "bench.bench_queries",
     "realtime": "bench.bench_realtime",
     "replica_path": "bench.bench_replica_path",
+    "reports": "bench.bench_reports",
+    "reports_full": "bench.bench_reports",
     "rollup_feed": "bench.bench_rollup_feed",
     "security": "bench.bench_security",
     "security_full": "bench.bench_security",
@@ -72,6 +74,10 @@ def ratio(value: float) -> str:
 
 def percent(share: float) -> str:
     return f"{share * 100:.1f}%"
+
+
+def seconds(value: float) -> str:
+    return f"{value:,.2f} s"
 
 
 # --- where figures live in the result documents -----------------------------------------------------
@@ -366,6 +372,40 @@ def _erasure(doc: Result) -> str:
     )
 
 
+def _simple_report(doc: Result) -> str:
+    formats = doc["simple"]["formats"]
+    timed = ", ".join(
+        f"{fmt.upper()} p50 {seconds(f['p50_seconds'])} (max {seconds(f['max_seconds'])} of {f['runs']} runs)"
+        for fmt, f in formats.items()
+    )
+    return timed
+
+
+def _complex_report(doc: Result) -> str:
+    c = doc["complex"]
+    return (
+        f"p50 {seconds(c['p50_seconds'])} (max {seconds(c['max_seconds'])} of {c['runs']} runs), "
+        f"{count(c['file_size'] / 1024)} KiB"
+    )
+
+
+def _parallel_reports(doc: Result) -> str:
+    p = doc["parallel"]
+    return (
+        f"{p['reports']} reports in {seconds(p['wall_seconds'])}; run workers peak "
+        f"{count(p['peak_run_workers_rss_mib'])} MiB RSS together, {count(p['peak_single_run_worker_rss_mib'])} MiB "
+        f"the largest; machine's used memory +{count(p['machine_used_delta_mib'])} MiB"
+    )
+
+
+def _export(doc: Result) -> str:
+    e = doc["export"]
+    return (
+        f"p50 {seconds(e['p50_seconds'])} for {count(e['row_count'])} events ({count(e['file_size'] / 1024)} KiB); "
+        f"export worker peak {count(e['peak_worker_rss_mib'])} MiB RSS"
+    )
+
+
 # --- the figures -------------------------------------------------------------------------------------
 
 
@@ -573,6 +613,34 @@ FIGURES: tuple[Figure, ...] = (
     Figure("The request guard in-process, per call", "security", _guard),
     Figure("Erasing the busiest user, 10M-event store", "security_full", _erasure),
     Figure("Erasing the busiest user, 300k-event store", "security", _erasure),
+    Figure(
+        "Simple report (a saved query by day over 30 days), CSV / JSON, request to completed, 10M-event store",
+        "reports_full",
+        _simple_report,
+        "< 3 s",
+    ),
+    Figure(
+        "Content performance report as PDF (6 tables, 4 charts), 30 days, request to completed, 10M-event store",
+        "reports_full",
+        _complex_report,
+        "< 15 s",
+    ),
+    Figure("20 mixed reports generated at once, 10M-event store", "reports_full", _parallel_reports),
+    Figure("One day of raw events exported as Parquet, 10M-event store", "reports_full", _export),
+    Figure(
+        "Simple report (a saved query by day over 30 days), CSV / JSON, request to completed, 300k-event store",
+        "reports",
+        _simple_report,
+        "< 3 s",
+    ),
+    Figure(
+        "Content performance report as PDF (6 tables, 4 charts), 30 days, request to completed, 300k-event store",
+        "reports",
+        _complex_report,
+        "< 15 s",
+    ),
+    Figure("20 mixed reports generated at once, 300k-event store", "reports", _parallel_reports),
+    Figure("One day of raw events exported as Parquet, 300k-event store", "reports", _export),
 )
 
 

@@ -236,7 +236,9 @@ def _chart(spec: TableSpec, table: Table, report: StoredReport, top_n: int) -> C
     if report.chart_type == ChartType.TABLE.value:
         return None
     if spec.primary and report.chart_type:
-        chart_type = ChartType(report.chart_type)
+        chosen = ChartType(report.chart_type)
+        # A heatmap needs the hour × weekday table: the series over time keeps its own chart type.
+        chart_type = chosen if chosen is not ChartType.HEATMAP else spec.chart
     if chart_type is None or chart_type is ChartType.TABLE or spec.x is None or not table.rows:
         return None
     metric_columns = [c.name for c in table.columns if c.name not in spec.dimensions and c.name != "title"]

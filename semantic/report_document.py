@@ -154,6 +154,8 @@ class ReportDocument(BaseModel):
         if len(tables) != len(self.tables):
             raise ValueError("table names must be unique in a report")
         for chart in self.charts:
+            if chart.chart_type is ChartType.HEATMAP and chart.series is None:
+                raise ValueError(f"heatmap {chart.name!r} needs a series column (the weekday)")
             table = tables.get(chart.table)
             if table is None:
                 raise ValueError(f"chart {chart.name!r} draws table {chart.table!r}, which the report has not")

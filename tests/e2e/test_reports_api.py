@@ -561,3 +561,33 @@ def test_a_custom_report_of_a_saved_funnel_has_its_steps(world: World) -> None:
     counts = [row[names.index("count")] for row in steps["rows"]]
     # A funnel counts actors: the module's three users viewed, none liked.
     assert counts == [s["count"] for s in direct.json()["steps"]] == [len({e["user_id"] for e in world.events}), 0]
+
+
+@pytest.mark.parametrize(
+    "report_type", ["content_performance", "user_engagement", "system_health", "import_summary", "search_analytics"]
+)
+def test_every_report_type_has_the_query_apis_totals_and_a_table_per_template_table(
+    world: World, admin: httpx.Client, report_type: str
+) -> None:
+    from semantic.report_templates import TEMPLATES
+
+    template = TEMPLATES[report_type]
+    report = create(
+        admin,
+        {**definition(world, "json"), "report_type": report_type, "filters": {}, "name": f"{world.p} {report_type}"},
+    )
+    run = generate(admin, report["id"])
+    assert run["status"] == "completed", run
+    document = download(admin, report["id"]).json()
+    assert [t["name"] for t in document["tables"]] == [spec.name for spec in template.tables]
+    query = {
+        "metrics": list(template.default_metrics),
+        "date_range": {"start_date": START.isoformat(), "end_date": END.isoformat()},
+        "compare_to": "previous_period",
+    }
+    answer = admin.post(f"{API}/query", json=query)
+    assert answer.status_code == 200, answer.text
+    totals = answer.json()["totals"]
+    assert {k["name"]: k["value"] for k in document["kpis"]} == {
+        name: totals[name] if totals[name] is not None else 0 for name in template.default_metrics
+    }
