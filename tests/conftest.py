@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+
+from storage.metadata import MetadataStore
 
 POSTGRES_ADMIN_DSN = os.environ.get("ANALYTICS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("ANALYTICS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -44,6 +46,21 @@ def make_database() -> Iterator:
     yield make
     for name in made:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def dsn(make_database: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database for the module (a plain fixture: make_database runs its own event loop)."""
+    return make_database()
+
+
+@pytest.fixture(scope="module")
+async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
+    """The module's database with every metadata migration applied."""
+    store = await MetadataStore.connect(dsn)
+    await store.migrate()
+    yield store
+    await store.close()
 
 
 @pytest.fixture(scope="session")

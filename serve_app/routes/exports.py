@@ -7,8 +7,7 @@ A download is recorded in the audit log before any byte is sent, and refused (50
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -25,10 +24,10 @@ from semantic.exports import (
 )
 from serve_app.audit_trail import record_before
 from serve_app.deps import DataExporter, ServicesDep
+from serve_app.file_downloads import blobs_of, file_response
 from serve_app.http import json_response, read_json
 from serve_app.openapi import error_responses, json_body
 from serve_app.services import Services
-from storage.blobs import BlobStore
 
 # An analyticsQuery body fits many times over (its own limit is 256 KiB).
 MAX_BODY_BYTES = 256 * 1024
@@ -40,12 +39,6 @@ def _service(services: Services) -> ExportService:
     if services.exports is None:
         raise AnalyticsError("exports are not available on this replica")
     return services.exports
-
-
-def _blobs(services: Services) -> BlobStore:
-    if services.blobs is None:
-        raise AnalyticsError("the file store is not available on this replica")
-    return services.blobs
 
 
 @router.post(
@@ -91,26 +84,12 @@ async def download_export(export_id: str, request: Request, services: ServicesDe
     export = await _service(services).downloadable(export_id, principal)
     await record_before(request)
     assert export.blob_key is not None
-    reader = await _blobs(services).open(export.blob_key)
-
-    async def body() -> Any:
-        async with reader:
-            async for piece in reader:
-                yield piece
-
-    name = export.file_name or "export"
-    return StreamingResponse(
-        body(),
-        media_type=export.content_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}",
-            "Content-Length": str(export.file_size),
-            "Cache-Control": "private, no-store",
-            "ETag": f'"{export.sha256}"',
-            "X-Export-Id": export.id,
-        },
+    return await file_response(
+        blobs_of(services),
+        export.blob_key,
+        file_name=export.file_name or "export",
+        content_type=export.content_type,
+        size=export.file_size,
+        sha256=export.sha256,
+        headers={"X-Export-Id": export.id},
     )
-
-
-def _ascii(name: str) -> str:
-    return "".join(c if c.isascii() and c not in '"\\' and c.isprintable() else "_" for c in name)

@@ -18,6 +18,7 @@ from core.errors import AnalyticsError, InvalidRequest
 from semantic.report_definitions import ReportCreate, ReportPermissions, ReportScheduleBody, ReportShare, ReportUpdate
 from semantic.reports import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, REPORTS_PREFIX, ReportService, report_to_dict
 from serve_app.deps import Allow, ReportManager, ReportReader, ServicesDep
+from serve_app.file_downloads import blobs_of, file_response
 from serve_app.http import json_response, read_json
 from serve_app.openapi import error_responses, json_body
 from serve_app.services import Services
@@ -44,12 +45,6 @@ def _service(services: Services) -> ReportService:
     if services.reports is None:
         raise AnalyticsError("reports are not available on this replica")
     return services.reports
-
-
-def _blobs(services: Services) -> BlobStore:
-    if services.blobs is None:
-        raise AnalyticsError("the file store is not available on this replica")
-    return services.blobs
 
 
 def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
@@ -202,34 +197,20 @@ async def download_report(
         run = await service.signed_download(report_id, run_id, expires, signature)
     else:
         run = await service.downloadable(report_id, principal, run_id)
-    return await _file_response(_blobs(services), run)
+    return await _file_response(blobs_of(services), run)
 
 
 async def _file_response(blobs: BlobStore, run: ReportRun) -> Response:
     assert run.blob_key is not None
-    reader = await blobs.open(run.blob_key)
-
-    async def body() -> Any:
-        async with reader:
-            async for piece in reader:
-                yield piece
-
-    name = run.file_name or "report"
-    return StreamingResponse(
-        body(),
-        media_type=run.content_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}",
-            "Content-Length": str(run.file_size),
-            "Cache-Control": "private, no-store",
-            "ETag": f'"{run.sha256}"',
-            "X-Report-Run": run.id,
-        },
+    return await file_response(
+        blobs,
+        run.blob_key,
+        file_name=run.file_name or "report",
+        content_type=run.content_type,
+        size=run.file_size,
+        sha256=run.sha256,
+        headers={"X-Report-Run": run.id},
     )
-
-
-def _ascii(name: str) -> str:
-    return "".join(c if c.isascii() and c not in '"\\' and c.isprintable() else "_" for c in name)
 
 
 @router.post(

@@ -29,19 +29,6 @@ def minute(n: int, second: int = 0) -> datetime:
     return T0 + timedelta(minutes=n, seconds=second)
 
 
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
-
-
 @pytest.fixture
 async def pool(migrated: MetadataStore) -> asyncpg.Pool:
     await migrated.pool.execute("TRUNCATE reports CASCADE")

@@ -7,7 +7,7 @@ Refusals are compared with the REST routes' answers for the same body (serve_app
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -98,19 +98,6 @@ class RecordingLaunch:
 
     async def __call__(self, run_id: str) -> None:
         self.launched.append(run_id)
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

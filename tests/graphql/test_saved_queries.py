@@ -4,7 +4,7 @@ serve_app/routes/saved_queries.py in an app holding only that router (real keys,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,19 +50,6 @@ KINDS = {
 }
 FUNNEL = {"steps": [{"event_type": "content_view"}, {"event_type": "content_play"}]}
 STORED_FUNNEL = {**FUNNEL, "window_days": 7}
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ body validation naming the field, who may read, run, change and delete, version 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -59,20 +58,6 @@ KINDS = {
     "query": SavedKind(validate=validate_query),
 }
 FUNNEL = {"steps": [{"event_type": "content_view"}, {"event_type": "content_play"}]}
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    # A plain fixture: make_database runs its own event loop. One database for the module.
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

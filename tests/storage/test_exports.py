@@ -3,7 +3,6 @@ before each test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -22,19 +21,6 @@ EVENTS = NewExport(
     export_format="parquet",
 )
 AS_OF = datetime(2026, 3, 3, 12, 30, 5, 123000, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

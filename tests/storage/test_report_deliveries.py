@@ -3,7 +3,7 @@ notify_all sending to a real HTTP receiver on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import asyncpg
@@ -18,19 +18,6 @@ from storage.notifier import Channel, DeliveryOutcome, Notification, Notificatio
 from storage.report_deliveries import ReportDeliveries, notify_all
 
 SECRET = "whsec_" + "s" * 32
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

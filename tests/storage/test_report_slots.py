@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
@@ -17,19 +16,6 @@ from storage.report_slots import ReportSlots, ScheduledReport
 SLOT = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 CREATED = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 UPDATED = datetime(2025, 1, 2, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

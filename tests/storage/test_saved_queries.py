@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -20,20 +19,6 @@ CAROL = Principal(key_id="key_carol", name="carol", role=Role.CONTENT_MANAGER)
 ADMIN = Principal(key_id="key_admin", name="root", role=Role.ADMIN)
 
 FUNNEL = {"steps": [{"event_type": "content_view"}, {"event_type": "content_play"}], "window": "7d", "ratio": 0.25}
-
-
-@pytest.fixture(scope="module")
-def dsn(make_database: Callable[[], str]) -> str:
-    # A plain fixture: make_database runs its own event loop. One database for the module.
-    return make_database()
-
-
-@pytest.fixture(scope="module")
-async def migrated(dsn: str) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.connect(dsn)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 @pytest.fixture
