@@ -106,6 +106,7 @@ class Operation(StrEnum):
     ERASE_USER_DATA = "erase a user's data"
     EXPORT_USER_DATA = "export a user's data"
     READ_REPORTS = "read reports"
+    DOWNLOAD_REPORTS = "download report files"
     MANAGE_REPORTS = "manage reports"
     EXPORT_DATA = "export data"
 
@@ -141,6 +142,7 @@ PERMISSION_MATRIX: Mapping[Operation, frozenset[Role]] = MappingProxyType(
         # Reading a report (its definition, its runs, its files) is open to whoever it is shared with;
         # what a run may contain is still limited by the report type's own operation and the scope.
         Operation.READ_REPORTS: frozenset({_A, _N, _C, _V}),
+        Operation.DOWNLOAD_REPORTS: frozenset({_A, _N, _C, _V}),
         Operation.MANAGE_REPORTS: frozenset({_A, _N, _C}),
         Operation.EXPORT_DATA: frozenset({_A, _N}),
     }
@@ -159,6 +161,7 @@ AUDITED_READS: frozenset[Operation] = frozenset(
         Operation.ERASE_USER_DATA,
         Operation.EXPORT_USER_DATA,
         Operation.EXPORT_DATA,
+        Operation.DOWNLOAD_REPORTS,
     }
 )
 
@@ -209,5 +212,6 @@ CAN_READ_RETENTION = Permission(Operation.READ_RETENTION)
 CAN_ERASE_USER_DATA = Permission(Operation.ERASE_USER_DATA)
 CAN_EXPORT_USER_DATA = Permission(Operation.EXPORT_USER_DATA)
 CAN_READ_REPORTS = Permission(Operation.READ_REPORTS)
+CAN_DOWNLOAD_REPORTS = Permission(Operation.DOWNLOAD_REPORTS)
 CAN_MANAGE_REPORTS = Permission(Operation.MANAGE_REPORTS)
 CAN_EXPORT_DATA = Permission(Operation.EXPORT_DATA)

@@ -61,6 +61,7 @@ _ROUTE_CLASS_OF: dict[Operation, RouteClass] = {
     Operation.ERASE_USER_DATA: RouteClass.ADMIN,
     Operation.EXPORT_USER_DATA: RouteClass.EXPORT,
     Operation.EXPORT_DATA: RouteClass.EXPORT,
+    Operation.DOWNLOAD_REPORTS: RouteClass.EXPORT,
 }
 
 

@@ -13,10 +13,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from core.access import CAN_READ_REPORTS, Principal
+from core.access import CAN_DOWNLOAD_REPORTS, Operation, Principal
 from core.errors import AnalyticsError, InvalidRequest
 from semantic.report_definitions import ReportCreate, ReportPermissions, ReportScheduleBody, ReportShare, ReportUpdate
 from semantic.reports import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, REPORTS_PREFIX, ReportService, report_to_dict
+from serve_app.audit_trail import record_before
 from serve_app.deps import Allow, ReportManager, ReportReader, ServicesDep
 from serve_app.file_downloads import blobs_of, file_response
 from serve_app.http import json_response, read_json
@@ -30,15 +31,17 @@ MAX_VERSION = 2**31 - 1
 
 router = APIRouter(prefix=REPORTS_PREFIX, tags=["reports"])
 
-_read_reports = Allow(CAN_READ_REPORTS)
+_download_reports = Allow(CAN_DOWNLOAD_REPORTS)
 
 
-async def _reader_or_signed_link(request: Request) -> Principal | None:
-    """A download with a signed link (``signature`` in the query) needs no credentials; any other read
-    needs a principal that may read reports."""
+async def _downloader_or_signed_link(request: Request) -> Principal | None:
+    """A download with a signed link (``signature`` in the query) needs no credentials; any other needs a
+    principal that may download report files. Either way the download is in the audit trail."""
     if "signature" in request.query_params:
+        request.state.principal = None
+        request.state.operation = Operation.DOWNLOAD_REPORTS
         return None
-    return await _read_reports(request)
+    return await _download_reports(request)
 
 
 def _service(services: Services) -> ReportService:
@@ -181,13 +184,16 @@ async def report_runs(
 )
 async def download_report(
     report_id: str,
+    request: Request,
     services: ServicesDep,
-    principal: Annotated[Principal | None, Depends(_reader_or_signed_link)],
+    principal: Annotated[Principal | None, Depends(_downloader_or_signed_link)],
     run_id: Annotated[str | None, Query(max_length=100)] = None,
     expires: Annotated[int | None, Query(ge=0)] = None,
     signature: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
     service = _service(services)
+    # The entry is stored before a byte is sent; without it, no file leaves (503).
+    await record_before(request)
     if principal is None:
         if run_id is None or expires is None or signature is None:
             raise InvalidRequest(

@@ -281,7 +281,7 @@ def test_a_report_not_shared_with_a_principal_is_invisible_to_it_until_shared(wo
 
 
 def test_a_signed_link_downloads_without_credentials_until_it_expires(
-    world: World, service: runtime.RunningService, base_url: str
+    world: World, service: runtime.RunningService, base_url: str, admin: httpx.Client
 ) -> None:
     owner = world.clients["owner"]
     report = create(owner, definition(world, "json"))
@@ -308,6 +308,25 @@ def test_a_signed_link_downloads_without_credentials_until_it_expires(
         )
         assert expired.status_code == 403 and "expired" in expired.json()["message"], expired.text
         assert anonymous.get(f"{REPORTS}/{report['id']}/download").status_code == 401
+    # Every download is in the audit trail, the signed ones (no principal) included.
+    entries = _audit(admin, target=report["id"], operation="DOWNLOAD_REPORTS")
+    signed = [e for e in entries if e.get("actor_key_id") is None]
+    assert {e["outcome"] for e in signed} >= {"started", "ok", "denied"}
+    assert any(e["status"] == 403 for e in signed)
+    assert any(e.get("actor_key_id") == world.keys["owner"]["id"] and e["status"] == 200 for e in entries)
+
+
+def _audit(admin: httpx.Client, **filters: str) -> list[dict[str, Any]]:
+    until = time.monotonic() + 20
+    entries: list[dict[str, Any]] = []
+    while time.monotonic() < until:
+        response = admin.get("/api/v1/admin/audit", params={**filters, "limit": 1000})
+        assert response.status_code == 200, response.text
+        entries = response.json()["entries"]
+        if any(e["outcome"] != "started" for e in entries):
+            return entries
+        time.sleep(0.3)
+    return entries
 
 
 def _link_secret(service: runtime.RunningService) -> bytes:

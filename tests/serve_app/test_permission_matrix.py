@@ -91,7 +91,7 @@ REST_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/analytics/reports/{report_id}/generate"): Op.READ_REPORTS,
     ("GET", "/api/v1/analytics/reports/{report_id}/status"): Op.READ_REPORTS,
     ("GET", "/api/v1/analytics/reports/{report_id}/runs"): Op.READ_REPORTS,
-    ("GET", "/api/v1/analytics/reports/{report_id}/download"): Op.READ_REPORTS,
+    ("GET", "/api/v1/analytics/reports/{report_id}/download"): Op.DOWNLOAD_REPORTS,
     ("POST", "/api/v1/analytics/reports"): Op.MANAGE_REPORTS,
     ("PUT", "/api/v1/analytics/reports/{report_id}"): Op.MANAGE_REPORTS,
     ("DELETE", "/api/v1/analytics/reports/{report_id}"): Op.MANAGE_REPORTS,
