@@ -1,5 +1,5 @@
-"""Reports benchmark: how long a report takes from the request to its file, what twenty reports at once
-cost in memory, and how long a day of raw events takes to export as Parquet.
+"""Reports benchmark: how long a report takes from the request to its file, how long a day of raw events
+takes to export as Parquet, and what twenty reports at once cost in time and memory.
 
     python -m bench.bench_reports --size small     # 300k events
     python -m bench.bench_reports --size full      # 10M events over 30 days (the load alone takes minutes)
@@ -15,6 +15,10 @@ admin key, as a client would:
   apart; the CSV and JSON runs alternate.
 - complex report: ``content_performance`` as PDF over the workload's last 30 days with its default
   metrics (six tables, four charts: line, bar, pie, heatmap), timed the same way; its file size.
+- export: one full UTC day of raw events (the day before the workload's last) exported as Parquet,
+  timed from ``POST /exports`` until ``GET /exports/{id}`` answers ``completed`` (polled every 50 ms),
+  with its row count checked against the workload's events of that day (counted while loading them),
+  its file size and the peak RSS of the export's worker (``ray::export:<export id>``).
 - parallel reports: definitions cycling through every format and four report types, generated at
   once (the generate requests sent together from a thread pool), timed until every one is completed
   (the report list polled every 50 ms). Meanwhile the resident memory (RSS) of the Ray workers whose
@@ -22,12 +26,9 @@ admin key, as a client would:
   task) is sampled every 50 ms: the peak of their sum and the peak of the largest one. The chart
   workers (``ray::chart_task``) are sampled the same way, and the machine's used memory
   (``psutil.virtual_memory().used``) beside them: its rise from before the requests to its peak.
-- export: one full UTC day of raw events (the day before the workload's last) exported as Parquet,
-  timed from ``POST /exports`` until ``GET /exports/{id}`` answers ``completed`` (polled every 50 ms),
-  with its row count checked against the workload's events of that day (counted while loading them),
-  its file size and the peak RSS of the export's worker (``ray::export:<export id>``).
 
-Every run must end ``completed``: a failed one stops the benchmark with the run's error.
+Every run must end ``completed``: a failed one stops the benchmark with the run's error, and so does one
+that makes no progress for ``STALL_SECONDS`` (naming the runs still unfinished).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import numpy as np
@@ -85,7 +86,9 @@ EXPORT_POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 0.05
 # A worker that starts during a measurement is found within this many samples.
 RESCAN_EVERY_SAMPLES = 10
-GIVE_UP_SECONDS = 1800.0
+# A run (or the parallel batch) that makes no progress for this long is taken for stuck: the benchmark
+# stops with what is still unfinished rather than wait for the service's own run timeout.
+STALL_SECONDS = 300.0
 # Ray titles a task's worker process "ray::<task name>" while the task runs.
 RUN_WORKER_TITLE = "ray::report-run:"
 CHART_WORKER_TITLE = "ray::chart_task"
@@ -212,13 +215,13 @@ def _completed(run: dict[str, Any], what: str) -> dict[str, Any]:
 
 def _wait(poll: Callable[[], dict[str, Any]], interval: float, what: str) -> dict[str, Any]:
     """Poll until the answer's ``status`` is final; the last answer."""
-    deadline = time.perf_counter() + GIVE_UP_SECONDS
+    deadline = time.perf_counter() + STALL_SECONDS
     while True:
         answer = poll()
         if answer.get("status") in FINISHED:
             return answer
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"{what}: still {answer.get('status')!r} after {GIVE_UP_SECONDS:.0f} s")
+            raise RuntimeError(f"{what}: still {answer.get('status')!r} after {STALL_SECONDS:.0f} s: {answer}")
         time.sleep(interval)
 
 
@@ -372,7 +375,7 @@ def run_parallel(admin: httpx.Client, dates: dict[str, str], count: int) -> dict
         started = time.perf_counter()
         run_ids = list(pool.map(generate, ids))
         requests_seconds = time.perf_counter() - started
-        deadline = started + GIVE_UP_SECONDS
+        progress = started
         # One list request per poll (the report's status follows its run) rather than one per run.
         while len(seen_done) < count:
             listed = admin.get(REPORTS, params={"limit": 200})
@@ -381,10 +384,9 @@ def run_parallel(admin: httpx.Client, dates: dict[str, str], count: int) -> dict
             for report in listed.json()["items"]:
                 if report["id"] in ids and report["status"] in FINISHED and report["id"] not in seen_done:
                     seen_done[report["id"]] = now - started
-            if time.perf_counter() > deadline:
-                raise RuntimeError(
-                    f"parallel reports: {count - len(seen_done)} still running after {GIVE_UP_SECONDS:.0f} s"
-                )
+                    progress = now
+            if now - progress > STALL_SECONDS:
+                _stalled(admin, ids, run_ids, kinds, seen_done)
             if len(seen_done) < count:
                 time.sleep(LIST_POLL_SECONDS)
         wall = time.perf_counter() - started
@@ -418,6 +420,22 @@ def run_parallel(admin: httpx.Client, dates: dict[str, str], count: int) -> dict
         "machine_used_delta_mib": sampled["machine_used"]["delta_mib"],
         "runs": runs,
     }
+
+
+def _stalled(
+    admin: httpx.Client, ids: list[str], run_ids: list[str], kinds: list[tuple[str, str]], done: dict[str, float]
+) -> NoReturn:
+    """Stop the benchmark naming the runs that made no progress, with what the service says of them."""
+    stuck = []
+    for report_id, run_id, (kind, fmt) in zip(ids, run_ids, kinds, strict=True):
+        if report_id in done:
+            continue
+        run = admin.get(f"{REPORTS}/{report_id}/status", params={"run_id": run_id}).json().get("run") or {}
+        stuck.append(f"{kind} {fmt} {run_id}: {run.get('status')!r}, started {run.get('started_at')}")
+    raise RuntimeError(
+        f"parallel reports: no run finished for {STALL_SECONDS:.0f} s; {len(stuck)} of {len(ids)} unfinished: "
+        + "; ".join(stuck)
+    )
 
 
 def run_export(admin: httpx.Client, day: date, expected_rows: int, runs: int) -> dict[str, Any]:
@@ -493,10 +511,17 @@ def run(size: str = "small", *, results_dir: Path | None = None) -> dict[str, An
         dates = {"start_date": (last_day - timedelta(days=29)).isoformat(), "end_date": last_day.isoformat()}
         export_day = last_day - timedelta(days=1)
         admin = stack.enter_context(_admin_client(service))
+        print(f"\nreports benchmark ({size}, {loaded.events:,} events), load average {load_before}")
+        # Each part's figures are printed as soon as they are measured: a later part that stops the
+        # benchmark leaves the earlier ones on the screen.
         simple = run_simple(admin, dates, params["simple_runs"])
         complex_report = run_complex(admin, dates, params["complex_runs"])
-        parallel = run_parallel(admin, dates, params["parallel_reports"])
+        _print_timed(simple, complex_report)
         export = run_export(admin, export_day, counting.by_day[export_day], params["export_runs"])
+        _print_export(export)
+        # Last: the batch leaves the most workers behind.
+        parallel = run_parallel(admin, dates, params["parallel_reports"])
+        _print_parallel(parallel)
     payload: dict[str, Any] = {
         "size": size,
         "parameters": params,
@@ -512,8 +537,8 @@ def run(size: str = "small", *, results_dir: Path | None = None) -> dict[str, An
         },
         "simple": simple,
         "complex": complex_report,
-        "parallel": parallel,
         "export": export,
+        "parallel": parallel,
     }
     payload["summary"] = {
         **{
@@ -526,28 +551,24 @@ def run(size: str = "small", *, results_dir: Path | None = None) -> dict[str, An
         "complex_pdf_max_seconds": complex_report["max_seconds"],
         "complex_pdf_file_size": complex_report["file_size"],
         "complex_target_seconds": TARGET_SECONDS["complex"],
+        "export_p50_seconds": export["p50_seconds"],
+        "export_row_count": export["row_count"],
+        "export_file_size": export["file_size"],
+        "export_peak_worker_rss_mib": export["peak_worker_rss_mib"],
         "parallel_reports": parallel["reports"],
         "parallel_wall_seconds": parallel["wall_seconds"],
         "parallel_peak_run_workers_rss_mib": parallel["peak_run_workers_rss_mib"],
         "parallel_peak_single_run_worker_rss_mib": parallel["peak_single_run_worker_rss_mib"],
         "parallel_machine_used_delta_mib": parallel["machine_used_delta_mib"],
-        "export_p50_seconds": export["p50_seconds"],
-        "export_row_count": export["row_count"],
-        "export_file_size": export["file_size"],
-        "export_peak_worker_rss_mib": export["peak_worker_rss_mib"],
     }
     path = write_result(NAME if size != "full" else f"{NAME}_full", payload, results_dir)
-    _print(payload, path)
+    print(f"load average after {payload['load_average']['after']}\nresult: {path}")
     return payload
 
 
-def _print(payload: dict[str, Any], path: Path) -> None:
-    print(
-        f"\nreports benchmark ({payload['size']}, {payload['workload']['events']:,} events), "
-        f"load average {payload['load_average']}"
-    )
-    timed = [(f"simple (custom) {fmt}", s) for fmt, s in payload["simple"]["formats"].items()]
-    timed.append(("complex (content_performance) pdf", payload["complex"]))
+def _print_timed(simple: dict[str, Any], complex_report: dict[str, Any]) -> None:
+    timed = [(f"simple (custom) {fmt}", s) for fmt, s in simple["formats"].items()]
+    timed.append(("complex (content_performance) pdf", complex_report))
     print_table(
         ["report", "runs", "first run s", "p50 s", "max s", "target s", "within", "file bytes"],
         [
@@ -564,7 +585,27 @@ def _print(payload: dict[str, Any], path: Path) -> None:
             for name, s in timed
         ],
     )
-    p = payload["parallel"]
+
+
+def _print_export(e: dict[str, Any]) -> None:
+    print_table(
+        ["export", "runs", "p50 s", "max s", "rows", "expected rows", "file bytes", "worker peak MiB"],
+        [
+            [
+                f"events of {e['day']} as parquet",
+                len(e["runs"]),
+                e["p50_seconds"],
+                e["max_seconds"],
+                e["row_count"],
+                e["expected_rows"],
+                e["file_size"],
+                e["peak_worker_rss_mib"],
+            ]
+        ],
+    )
+
+
+def _print_parallel(p: dict[str, Any]) -> None:
     m = p["memory"]
     print_table(
         [
@@ -590,23 +631,6 @@ def _print(payload: dict[str, Any], path: Path) -> None:
             ]
         ],
     )
-    e = payload["export"]
-    print_table(
-        ["export", "runs", "p50 s", "max s", "rows", "expected rows", "file bytes", "worker peak MiB"],
-        [
-            [
-                f"events of {e['day']} as parquet",
-                len(e["runs"]),
-                e["p50_seconds"],
-                e["max_seconds"],
-                e["row_count"],
-                e["expected_rows"],
-                e["file_size"],
-                e["peak_worker_rss_mib"],
-            ]
-        ],
-    )
-    print(f"result: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -373,12 +373,10 @@ def _erasure(doc: Result) -> str:
 
 
 def _simple_report(doc: Result) -> str:
-    formats = doc["simple"]["formats"]
-    timed = ", ".join(
+    return ", ".join(
         f"{fmt.upper()} p50 {seconds(f['p50_seconds'])} (max {seconds(f['max_seconds'])} of {f['runs']} runs)"
-        for fmt, f in formats.items()
+        for fmt, f in doc["simple"]["formats"].items()
     )
-    return timed
 
 
 def _complex_report(doc: Result) -> str:

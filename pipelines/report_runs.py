@@ -189,15 +189,18 @@ def chart_task(document: dict[str, Any], chart_name: str, kind: str) -> bytes | 
 
 
 async def _draw_charts_in_parallel(document: ReportDocument, report_format: str) -> dict[str, bytes | str]:
-    """A report's charts drawn as tasks of their own, in parallel, where the format draws several; the
-    run's task waits for them without holding its CPU (Ray lends it to them while it waits)."""
+    """A report's charts drawn as tasks of their own, in parallel, where the format draws several and the
+    cluster has a CPU free; otherwise (a busy cluster, where runs already fill every CPU) the run draws
+    them itself."""
     kind = charts_drawn(report_format)
     names = [chart.name for chart in document.charts if drawable(chart)]
-    if kind is None or len(names) < 2:
+    if kind is None or len(names) < 2 or ray.available_resources().get("CPU", 0) < 1:
         return {}
     shared = ray.put(document.model_dump(mode="json"))
     references = [chart_task.remote(shared, name, kind) for name in names]
-    drawn = await asyncio.to_thread(ray.get, references)
+    # On the task's main thread on purpose: only there does Ray lend the waiting task's CPU to its
+    # charts; from another thread the run would hold it, and runs filling every CPU would wait forever.
+    drawn = ray.get(references)
     return dict(zip(names, drawn, strict=True))
 
 

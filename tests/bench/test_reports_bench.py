@@ -16,12 +16,15 @@ from bench.workload import Workload
 
 
 def test_reports_benchmark_runs_every_part_and_writes_its_result(tmp_path: Path) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "bench.bench_reports", "--size", "tiny", "--results-dir", str(tmp_path)],
-        check=True,
-        timeout=900,
+        check=False,
+        timeout=560,
         capture_output=True,
+        text=True,
     )
+    # A run that failed or stalled stops the benchmark with the run's error, which ends its output.
+    assert done.returncode == 0, done.stderr[-4000:]
     result = orjson.loads((tmp_path / "reports.json").read_bytes())
     params = SIZES["tiny"]
     assert result["benchmark"] == "reports" and result["size"] == "tiny"

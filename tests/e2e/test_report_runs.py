@@ -204,3 +204,43 @@ async def test_runs_whose_worker_never_came_back_are_started_again_or_failed(
     finally:
         await pool.close()
     assert wait_finished(analyst, report_body["id"], lost.id)["status"] == "completed"
+
+
+def test_reports_with_charts_generated_at_once_all_complete(service: runtime.RunningService, client_for: Any) -> None:
+    # More PDF and HTML runs than the cluster has CPUs, each drawing several charts: none may wait for a
+    # CPU that another waiting run holds.
+    tag = secrets.token_hex(3)
+    now = datetime.now(UTC)
+    events = [
+        {
+            "id": f"charts-{tag}-{n}",
+            "event_type": "content_view",
+            "content_id": f"charts-{tag}-c{n % 4}",
+            "user_id": f"charts-{tag}-u{n % 5}",
+            "timestamp": (now - timedelta(hours=1 + n)).isoformat(),
+        }
+        for n in range(40)
+    ]
+    sent = client_for("service").post("/api/v1/analytics/events/batch", json={"events": events})
+    assert sent.status_code == 200 and sent.json()["accepted"] == len(events), sent.text
+    service.settle_rollups()
+    analyst = client_for("analyst")
+    reports = []
+    for index, report_format in enumerate(("pdf", "html", "pdf", "html", "pdf")):
+        body = {
+            "name": f"charts{secrets.token_hex(3)}-{index}",
+            "report_type": "content_performance",
+            "report_format": report_format,
+            "date_range": {"relative": "last_7_days"},
+            "filters": {"content_id": sorted({e["content_id"] for e in events})},
+        }
+        created = analyst.post(REPORTS, json=body)
+        assert created.status_code == 201, created.text
+        reports.append(created.json()["id"])
+    started = [analyst.post(f"{REPORTS}/{report_id}/generate") for report_id in reports]
+    assert all(response.status_code == 202 for response in started)
+    for report_id, response in zip(reports, started, strict=True):
+        run = wait_finished(analyst, report_id, response.json()["run_id"], deadline=180)
+        assert run["status"] == "completed", run
+    document = analyst.get(f"{REPORTS}/{reports[1]}/download")
+    assert document.status_code == 200 and document.text.count("<svg") >= 3
