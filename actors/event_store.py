@@ -154,6 +154,7 @@ class EventStoreActor:
             self._connect,
             threads=READ_THREADS,
             budget=QueryBudget.from_settings(config),
+            batch_budget=QueryBudget.for_batch(config),
             max_queued=config.query_max_queued,
         )
         # Appends have a thread of their own, apart from the inserts, so a slow insert never holds
@@ -267,11 +268,11 @@ class EventStoreActor:
         return await self._reads.call("ping")
 
     # Analytics statements: under the query budget, refused with Overloaded when too many wait.
-    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        return await self._reads.call_analytics("query", sql, parameters)
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None, batch: bool = False) -> QueryResult:
+        return await self._reads.call_analytics("query", sql, parameters, batch=batch)
 
-    async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
-        return await self._reads.call_analytics("query_arrow", sql, parameters)
+    async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None, batch: bool = False) -> pa.Table:
+        return await self._reads.call_analytics("query_arrow", sql, parameters, batch=batch)
 
     async def watermark(self) -> tuple[int, int, int, int]:
         """(stored_seq, fed_seq, as_of_ms, tables_seq): the last insert in the events table, the last
@@ -428,9 +429,11 @@ _RETRYABLE = (ActorDiedError, ActorUnavailableError, RayActorError)
 class RemoteEventStore:
     """``EventStore`` backed by the actor. Writes from concurrent requests share one call."""
 
-    def __init__(self, actor: ray.actor.ActorHandle, *, retry_seconds: float = 30.0) -> None:
+    def __init__(self, actor: ray.actor.ActorHandle, *, retry_seconds: float = 30.0, batch: bool = False) -> None:
+        """``batch``: reads for report runs and exports, under the batch query budget."""
         self._actor = actor
         self._retry_seconds = retry_seconds
+        self._batch = batch
         self._commit: GroupCommit[EventColumns, WriteReceipt] = GroupCommit(
             self._send, weight=column_rows, max_weight=MAX_ROWS_PER_INSERT
         )
@@ -480,9 +483,13 @@ class RemoteEventStore:
             return False
 
     async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        if self._batch:
+            return await self._retrying(self._actor.query, sql, parameters, True)
         return await self._retrying(self._actor.query, sql, parameters)
 
     async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table:
+        if self._batch:
+            return await self._retrying(self._actor.query_arrow, sql, parameters, True)
         return await self._retrying(self._actor.query_arrow, sql, parameters)
 
     async def insert_table(self, table: str, rows: pa.Table) -> None:

@@ -40,6 +40,7 @@ class ReadPool:
         *,
         threads: int,
         budget: QueryBudget | None = None,
+        batch_budget: QueryBudget | None = None,
         max_queued: int | None = None,
         cores: int | None = None,
     ) -> None:
@@ -48,6 +49,9 @@ class ReadPool:
         shared by the running analytics statements."""
         self._connect = connect
         self._budget = budget
+        # Report runs' and exports' statements: a longer time limit, and they wait for a thread however
+        # many wait (a batch job is not a request to refuse quickly).
+        self._batch_budget = batch_budget
         self._max_queued = max_queued
         self._cores = max(1, cores or os.cpu_count() or 1)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse-read")
@@ -86,11 +90,12 @@ class ReadPool:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
-    async def call_analytics(self, method: str, *args: Any) -> Any:
+    async def call_analytics(self, method: str, *args: Any, batch: bool = False) -> Any:
         """An analytics statement (``ClickHouseEvents.query`` or ``query_arrow``) on a read thread,
-        or Overloaded at once when ``max_queued`` wait already."""
+        or Overloaded at once when ``max_queued`` wait already. A ``batch`` statement (report runs,
+        exports) runs under the batch budget and waits for a thread instead."""
         with self._lock:
-            if self._max_queued is not None and self._queued >= self._max_queued:
+            if not batch and self._max_queued is not None and self._queued >= self._max_queued:
                 waiting = self._queued
                 raise Overloaded(
                     f"the event store has {waiting} analytics statements waiting; retry shortly",
@@ -101,7 +106,8 @@ class ReadPool:
         def run() -> Any:
             threads = self._start_statement()
             try:
-                return getattr(self.thread_store(), method)(*args, max_threads=threads)
+                extra = {"budget": self._batch_budget} if batch and self._batch_budget is not None else {}
+                return getattr(self.thread_store(), method)(*args, max_threads=threads, **extra)
             finally:
                 with self._lock:
                     self._running -= 1

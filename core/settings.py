@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     query_max_execution_seconds: float = Field(10.0, gt=0, le=3600)
     query_max_memory_bytes: int = Field(1 << 30, ge=16 << 20)
     query_max_rows_to_read: int = Field(2_000_000_000, ge=1000)
+    # The time limit of the statements of report runs and exports (the other limits are the same).
+    batch_query_max_execution_seconds: float = Field(600.0, gt=0, le=86_400)
     # Analytics statements waiting for a read thread of the event store beyond this many are refused
     # with 503 (overloaded), so a burst cannot queue work for minutes.
     query_max_queued: int = Field(64, ge=1)

@@ -97,7 +97,8 @@ class RunEnvironment:
         if not settings.postgres_dsn:
             raise RuntimeError("ANALYTICS_POSTGRES_DSN must be resolved before report runs start")
         metadata = await MetadataStore.connect(settings.postgres_dsn)
-        events = RemoteEventStore(find_event_store_actor())
+        # Runs and exports read under the batch query budget (a longer time limit, no queue refusal).
+        events = RemoteEventStore(find_event_store_actor(), batch=True)
         analytics = Analytics.build(events, settings)
         answers = Answers(
             ResultCache(open_cache(settings.redis_url), ttl_seconds=settings.result_cache_seconds),

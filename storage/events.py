@@ -286,36 +286,53 @@ class ClickHouseEvents:
         return self.client.query("SELECT 1").result_rows[0][0] == 1
 
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None, *, max_threads: int | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        max_threads: int | None = None,
+        budget: QueryBudget | None = None,
     ) -> QueryResult:
         """An analytics read, under the budget. A limit it trips raises QueryBudgetExceeded or
         Overloaded (storage/query_budget.py). ``max_threads``: how many threads the statement may use
         on embedded chDB (a server keeps its own setting)."""
-        result = self._read(self.client.query, sql, parameters, max_threads)
+        result = self._read(self.client.query, sql, parameters, max_threads, budget)
         return QueryResult(
             columns=list(result.column_names), rows=cast(list[tuple[Any, ...]], list(result.result_rows))
         )
 
     def query_arrow(
-        self, sql: str, parameters: dict[str, Any] | None = None, *, max_threads: int | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        max_threads: int | None = None,
+        budget: QueryBudget | None = None,
     ) -> pa.Table:
         """``query`` as an Arrow table."""
-        return self._read(self.client.query_arrow, sql, parameters, max_threads)
+        return self._read(self.client.query_arrow, sql, parameters, max_threads, budget)
 
     def _read(
-        self, run: Callable[..., _T], sql: str, parameters: dict[str, Any] | None, max_threads: int | None = None
+        self,
+        run: Callable[..., _T],
+        sql: str,
+        parameters: dict[str, Any] | None,
+        max_threads: int | None = None,
+        override: QueryBudget | None = None,
     ) -> _T:
-        statement = self.budget.apply(sql) if self.budget is not None else sql
+        """``override``: another budget than the store's for this statement (a batch job's)."""
+        budget = override if override is not None and self.budget is not None else self.budget
+        statement = budget.apply(sql) if budget is not None else sql
         if max_threads is not None and self._embedded:
             threads = f"max_threads = {max(1, int(max_threads))}"
             # Into the budget's clause, which ends the statement: ClickHouse takes at most two
             # SETTINGS clauses, and the statement may have one of its own.
-            statement = f"{statement}, {threads}" if self.budget is not None else f"{statement}\nSETTINGS {threads}"
+            statement = f"{statement}, {threads}" if budget is not None else f"{statement}\nSETTINGS {threads}"
         try:
             return run(statement, parameters=parameters or {})
         except ClickHouseError as exc:
             self._take_failed_output()
-            refused = refusal(exc, self.budget)
+            refused = refusal(exc, budget)
             if refused is not None:
                 raise refused from exc
             raise

@@ -84,6 +84,8 @@ class QueryBudget:
     max_execution_seconds: float
     max_memory_bytes: int
     max_rows_to_read: int
+    # The setting the time limit comes from, named when a statement runs over it.
+    time_setting: str = "ANALYTICS_QUERY_MAX_EXECUTION_SECONDS"
 
     def __post_init__(self) -> None:
         # 0 means "no limit" to ClickHouse: never write it by accident.
@@ -96,6 +98,17 @@ class QueryBudget:
             max_execution_seconds=settings.query_max_execution_seconds,
             max_memory_bytes=settings.query_max_memory_bytes,
             max_rows_to_read=settings.query_max_rows_to_read,
+        )
+
+    @classmethod
+    def for_batch(cls, settings: Settings) -> QueryBudget:
+        """The budget of the statements of report runs and exports: nobody waits on them in a request,
+        and on a busy cluster a statement may wait long for a core, so only their time limit is longer."""
+        return cls(
+            max_execution_seconds=settings.batch_query_max_execution_seconds,
+            max_memory_bytes=settings.query_max_memory_bytes,
+            max_rows_to_read=settings.query_max_rows_to_read,
+            time_setting="ANALYTICS_BATCH_QUERY_MAX_EXECUTION_SECONDS",
         )
 
     def clause(self) -> str:
@@ -171,6 +184,7 @@ def _exceeded(limit: str, budget: QueryBudget | None) -> QueryBudgetExceeded:
     if limit == "execution_time":
         value = budget.max_execution_seconds
         value_text = f"{value:g} s"
+        setting = budget.time_setting
     elif limit == "memory":
         value = budget.max_memory_bytes
         value_text = _bytes_text(value)

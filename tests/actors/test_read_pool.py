@@ -109,3 +109,41 @@ async def test_running_statements_share_the_cores(chdb_dir: Path) -> None:
         assert (await reads.call_analytics("query_arrow", threads)).column("threads").to_pylist() == [4]
     finally:
         reads.shutdown()
+
+
+@pytest.fixture
+def batch_pool(chdb_dir: Path) -> Iterator[ReadPool]:
+    database = f"reads_{secrets.token_hex(4)}"
+    clickhouse.connect(None, chdb_path=chdb_dir, database=database).close()
+    reads = ReadPool(
+        lambda: clickhouse.connect(None, chdb_path=chdb_dir, database=database),
+        threads=1,
+        budget=QueryBudget(max_execution_seconds=0.2, max_memory_bytes=1 << 30, max_rows_to_read=10**12),
+        batch_budget=QueryBudget(
+            max_execution_seconds=30,
+            max_memory_bytes=1 << 30,
+            max_rows_to_read=10**12,
+            time_setting="ANALYTICS_BATCH_QUERY_MAX_EXECUTION_SECONDS",
+        ),
+        max_queued=1,
+    )
+    yield reads
+    reads.shutdown()
+
+
+async def test_batch_statements_wait_past_the_queue_and_run_under_the_batch_budget(batch_pool: ReadPool) -> None:
+    slow = "SELECT count() FROM numbers(10000000000)"
+    # A request's statement is held to the short time limit, naming its setting.
+    with pytest.raises(QueryBudgetExceeded) as refused:
+        await batch_pool.call_analytics("query", slow)
+    assert refused.value.details["setting"] == "ANALYTICS_QUERY_MAX_EXECUTION_SECONDS"
+    # A batch job's runs to the end under its own, and three of them queue past max_queued.
+    blocker = asyncio.ensure_future(batch_pool.call_analytics("query", slow, batch=True))
+    await asyncio.sleep(0.05)
+    await _until_started(batch_pool)
+    queued = [asyncio.ensure_future(batch_pool.call_analytics("query", slow, batch=True)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert batch_pool.queued == 3
+    with pytest.raises(Overloaded):
+        await batch_pool.call_analytics("query", "SELECT 1")
+    assert [r.rows for r in await asyncio.gather(blocker, *queued)] == [[(10_000_000_000,)]] * 4
