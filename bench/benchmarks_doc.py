@@ -622,6 +622,7 @@ FIGURES: tuple[Figure, ...] = (
         "reports_full",
         _complex_report,
         "< 15 s",
+        headline=True,
     ),
     Figure("20 mixed reports generated at once, 10M-event store", "reports_full", _parallel_reports),
     Figure("One day of raw events exported as Parquet, 10M-event store", "reports_full", _export),
