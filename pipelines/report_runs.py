@@ -147,7 +147,7 @@ async def execute_run(env: RunEnvironment, run_id: str) -> ReportRun | None:
     )
     try:
         async with beating(lambda: env.reports.beat(run_id)):
-            done = await asyncio.wait_for(
+            done, data = await asyncio.wait_for(
                 _produce(env, report, run, requester), timeout=env.settings.report_run_timeout_seconds
             )
     except TimeoutError:
@@ -160,19 +160,24 @@ async def execute_run(env: RunEnvironment, run_id: str) -> ReportRun | None:
         log.exception("report run %s failed", run_id)
         return await env.reports.fail_run(run_id, f"{type(exc).__name__}: {exc}")
     link = env.links.link(report.id, run_id, env.settings.report_link_ttl_seconds)
-    finished = await env.reports.complete_run(run_id, done, output_url=f"{link_base(env.settings)}{link.url}")
+    url = f"{link_base(env.settings)}{link.url}"
+    finished = await env.reports.complete_run(run_id, done, output_url=url)
     if finished is not None:
-        await _announce(env, report, finished, f"{link_base(env.settings)}{link.url}")
+        await _announce(env, report, finished, url, data)
     return finished
 
 
-async def _produce(env: RunEnvironment, report: StoredReport, run: ReportRun, requester: Principal) -> CompletedFile:
+async def _produce(
+    env: RunEnvironment, report: StoredReport, run: ReportRun, requester: Principal
+) -> tuple[CompletedFile, bytes]:
+    """The run's file, stored; and its bytes, which the e-mails attach."""
     document = await collect(report, run, requester, env.sources)
     charts = await _draw_charts_in_parallel(document, report.report_format)
     rendered: RenderedFile = await asyncio.to_thread(render, document, report.report_format, charts)
-    key = f"{report_files(report.id)}/{run.id}/{_safe_name(rendered.file_name)}"
+    # The file name is an ASCII slug and dates (renderers/formats.py file_name): fit for a key as it is.
+    key = f"{report_files(report.id)}/{run.id}/{rendered.file_name}"
     info = await env.blobs.put(key, rendered.data, content_type=rendered.content_type)
-    return CompletedFile(
+    done = CompletedFile(
         blob_key=key,
         content_type=rendered.content_type,
         file_name=rendered.file_name,
@@ -182,6 +187,7 @@ async def _produce(env: RunEnvironment, report: StoredReport, run: ReportRun, re
         period_start=document.period.start_date,
         period_end=document.period.end_date,
     )
+    return done, rendered.data
 
 
 @ray.remote
@@ -205,10 +211,6 @@ async def _draw_charts_in_parallel(document: ReportDocument, report_format: str)
     return dict(zip(names, drawn, strict=True))
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:150] or "report"
-
-
 def notification_targets(report: StoredReport) -> list[NotificationTarget]:
     """The report's own targets, and an e-mail to each principal it is shared with whose id is an
     address (a JWT subject such as ``jwt:ana@example.com``)."""
@@ -222,7 +224,7 @@ def notification_targets(report: StoredReport) -> list[NotificationTarget]:
     return targets
 
 
-async def _announce(env: RunEnvironment, report: StoredReport, run: ReportRun, link: str) -> None:
+async def _announce(env: RunEnvironment, report: StoredReport, run: ReportRun, link: str, data: bytes) -> None:
     payload = {
         "event": REPORT_GENERATED,
         "report_id": report.id,
@@ -244,8 +246,7 @@ async def _announce(env: RunEnvironment, report: StoredReport, run: ReportRun, l
     if not targets:
         return
     attachment = None
-    if run.file_size is not None and run.file_size <= env.settings.notify_attachment_max_bytes and run.blob_key:
-        data = await env.blobs.get(run.blob_key)
+    if len(data) <= env.settings.notify_attachment_max_bytes:
         attachment = Attachment(file_name=run.file_name or "report", content_type=run.content_type or "", data=data)
     period = payload["period"] or {}
     notification = Notification(

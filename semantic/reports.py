@@ -190,11 +190,6 @@ class ReportService:
         request = ReportScheduleBody.parse(body)
         report = await self._managed(report_id, principal)
         config = request.schedule_config if request.schedule_config is not None else report.schedule_config
-        if request.is_scheduled and config is None:
-            raise InvalidRequest(
-                'a schedule needs schedule_config, e.g. {"cron": "0 8 * * 1", "timezone": "Europe/Berlin"}',
-                details={"field": "schedule_config"},
-            )
         config = self._schedule(request.is_scheduled, config) if request.is_scheduled else config
         return await self.reports.update(report_id, {"is_scheduled": request.is_scheduled, "schedule_config": config})
 
@@ -388,13 +383,7 @@ class ReportService:
                     details={"field": "schedule_config"},
                 )
             return None
-        schedule = Schedule.parse(config)
-        normalized: dict[str, Any] = {"cron": schedule.cron, "timezone": schedule.timezone}
-        if schedule.start_at is not None:
-            normalized["start_at"] = schedule.start_at.isoformat()
-        if schedule.end_at is not None:
-            normalized["end_at"] = schedule.end_at.isoformat()
-        return normalized
+        return dict(Schedule.parse(config).to_config())
 
 
 def _origin(url: str) -> str:
