@@ -147,6 +147,8 @@ class EventStoreActor:
             registry=self._metrics.registry,
             oldest_pending_ms=self._pending.oldest_accepted_ms,
         )
+        # The flush and watermark lags, from the same times the watermark is computed from.
+        self._metrics.track_lag(self._pending.oldest_accepted_ms, lambda: self._rollups.position()[2])
         # Hands every stored batch to the live counters, off the write path.
         self._feed = RealtimeFeed(config)
         self._writer = ClickHouseWriter(store, rollups=self._rollups, feed=self._feed, metrics=self._metrics)

@@ -1,12 +1,19 @@
 """The event store's Prometheus metrics, in a registry of the store's own (served by
 ``EventStoreActor.metrics_text``; the rollup feeder adds its metrics to the same registry).
 
-Any thread may record: prometheus_client guards each value with its own lock.
+Any thread may record: prometheus_client guards each value with its own lock. The two lags are read
+at each scrape from the sources the store hands over (``track_lag``), so they grow while nothing moves.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# When the oldest acknowledged row still waiting was accepted (epoch ms), or None when none waits.
+OldestMs = Callable[[], int | None]
 
 
 class StoreMetrics:
@@ -41,6 +48,17 @@ class StoreMetrics:
         self._pending = Gauge(
             "analytics_store_pending_rows", "Acknowledged rows not yet in ClickHouse", registry=self.registry
         )
+        self._flush_lag = Gauge(
+            "analytics_store_flush_lag_seconds",
+            "Age of the oldest acknowledged event not yet in ClickHouse (0 when none waits)",
+            registry=self.registry,
+        )
+        self._watermark_lag = Gauge(
+            "analytics_store_watermark_lag_seconds",
+            "How far the data watermark is behind now: age of the oldest acknowledged event not yet in "
+            "ClickHouse and the rollups (0 when none waits)",
+            registry=self.registry,
+        )
 
     def log_appended(self, seconds: float) -> None:
         self._append_seconds.observe(seconds)
@@ -65,6 +83,22 @@ class StoreMetrics:
     def pending_rows(self, rows: int) -> None:
         self._pending.set(rows)
 
+    def track_lag(self, oldest_pending_ms: OldestMs, oldest_unfed_ms: OldestMs) -> None:
+        """The flush lag follows the oldest pending write (PendingWrites); the watermark lag also the
+        oldest insert not yet fed to the rollups (RollupFeeder), as the watermark's as_of does."""
+        self._flush_lag.set_function(lambda: _age_seconds(oldest_pending_ms()))
+        self._watermark_lag.set_function(
+            lambda: _age_seconds(
+                min((t for t in (oldest_pending_ms(), oldest_unfed_ms()) if t is not None), default=None)
+            )
+        )
+
     def text(self) -> bytes:
         """The exposition format, for the service's /metrics."""
         return generate_latest(self.registry)
+
+
+def _age_seconds(accepted_ms: int | None) -> float:
+    if accepted_ms is None:
+        return 0.0
+    return max(0.0, time.time() - accepted_ms / 1000)

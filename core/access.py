@@ -109,6 +109,8 @@ class Operation(StrEnum):
     DOWNLOAD_REPORTS = "download report files"
     MANAGE_REPORTS = "manage reports"
     EXPORT_DATA = "export data"
+    READ_DASHBOARDS = "read dashboards"
+    MANAGE_DASHBOARDS = "manage dashboards"
 
 
 _A, _N, _C, _V, _S = Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role.VIEWER, Role.SERVICE
@@ -145,6 +147,10 @@ PERMISSION_MATRIX: Mapping[Operation, frozenset[Role]] = MappingProxyType(
         Operation.DOWNLOAD_REPORTS: frozenset({_A, _N, _C, _V}),
         Operation.MANAGE_REPORTS: frozenset({_A, _N, _C}),
         Operation.EXPORT_DATA: frozenset({_A, _N}),
+        # As reports: a dashboard is read by whoever it is shared with; each widget's data still needs
+        # the operation of what it shows, and is computed for the reader's scope.
+        Operation.READ_DASHBOARDS: frozenset({_A, _N, _C, _V}),
+        Operation.MANAGE_DASHBOARDS: frozenset({_A, _N, _C}),
     }
 )
 
@@ -215,3 +221,5 @@ CAN_READ_REPORTS = Permission(Operation.READ_REPORTS)
 CAN_DOWNLOAD_REPORTS = Permission(Operation.DOWNLOAD_REPORTS)
 CAN_MANAGE_REPORTS = Permission(Operation.MANAGE_REPORTS)
 CAN_EXPORT_DATA = Permission(Operation.EXPORT_DATA)
+CAN_READ_DASHBOARDS = Permission(Operation.READ_DASHBOARDS)
+CAN_MANAGE_DASHBOARDS = Permission(Operation.MANAGE_DASHBOARDS)

@@ -20,6 +20,8 @@ JwtAlgorithm = Literal[
 _DEFAULT_JWT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("HS256", "RS256", "ES256")
 # An HMAC secret at least as long as the hash's output, as RFC 7518 asks.
 _HMAC_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+# Retention TTLs must end before 2106, where ClickHouse's DateTime ends (about 29,000 days from now).
+MAX_RETENTION_DAYS = 25_000
 
 
 class Settings(BaseSettings):
@@ -47,7 +49,8 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(5000, ge=1)
     max_future_skew_seconds: int = Field(300, ge=0)
-    retention_days: int = Field(730, ge=1)
+    # At most MAX_RETENTION_DAYS: a TTL past 2106 wraps around and deletes what it should keep.
+    retention_days: int = Field(730, ge=1, le=MAX_RETENTION_DAYS)
     # Acknowledged events (in the write-ahead log) are inserted into ClickHouse this often. Each insert
     # makes new parts that ClickHouse later merges, whatever its size: fewer, larger ones cost less.
     store_flush_interval_ms: int = Field(500, ge=1, le=10_000)
@@ -182,8 +185,8 @@ class Settings(BaseSettings):
     # (above); the hourly and daily rollups keep rollup_retention_days; the per-minute table behind the
     # live counters keeps minute_retention_days, at least the three days a counter shard rebuilds its
     # trending baselines from. The event store applies them to the tables' TTLs at its start.
-    rollup_retention_days: int = Field(730, ge=1)
-    minute_retention_days: int = Field(30, ge=3)
+    rollup_retention_days: int = Field(730, ge=1, le=MAX_RETENTION_DAYS)
+    minute_retention_days: int = Field(30, ge=3, le=MAX_RETENTION_DAYS)
 
     # Real-time layer: counter shard actors (by content id), live update tick, Redis snapshot period.
     counter_shards: int = Field(1, ge=1, le=64)

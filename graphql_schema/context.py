@@ -11,6 +11,8 @@ from strawberry.fastapi import BaseContext
 from core.access import Principal
 from semantic.analytics import Analytics
 from semantic.answers import Answers
+from semantic.dashboard_feed import DashboardFeeds
+from semantic.dashboards import DashboardService
 from semantic.ingestion import IngestService
 from semantic.realtime_results import ContentLive, LiveState, RealtimeMetrics, TrendingList
 from semantic.reports import ReportService
@@ -61,6 +63,12 @@ class ResolverServices(Protocol):
     @property
     def reports(self) -> ReportService | None: ...
 
+    @property
+    def dashboards(self) -> DashboardService | None: ...
+
+    @property
+    def dashboard_feeds(self) -> DashboardFeeds | None: ...
+
 
 @dataclass
 class GraphQLContext(BaseContext):
@@ -78,6 +86,8 @@ class GraphQLContext(BaseContext):
     saved_queries: SavedQueryService
     # Reports and the file store their runs write; None on a replica without them (the fields say so).
     reports: ReportService | None = None
+    dashboards: DashboardService | None = None
+    dashboard_feeds: DashboardFeeds | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -93,4 +103,6 @@ class GraphQLContext(BaseContext):
             answers=services.answers,
             saved_queries=services.saved_queries,
             reports=services.reports,
+            dashboards=services.dashboards,
+            dashboard_feeds=services.dashboard_feeds,
         )

@@ -17,12 +17,14 @@ from core.access import (
     CAN_EXPORT_USER_DATA,
     CAN_INGEST_EVENTS,
     CAN_MANAGE_API_KEYS,
+    CAN_MANAGE_DASHBOARDS,
     CAN_MANAGE_REPORTS,
     CAN_MANAGE_SAVED_QUERIES,
     CAN_QUERY_RAW_EVENTS,
     CAN_READ_AUDIT_LOG,
     CAN_READ_CONTENT_ANALYTICS,
     CAN_READ_CONTENT_METADATA,
+    CAN_READ_DASHBOARDS,
     CAN_READ_IMPORT_ANALYTICS,
     CAN_READ_RAW_EVENTS,
     CAN_READ_REALTIME_ANALYTICS,
@@ -134,3 +136,11 @@ class ReadReports(RolePermission):
 
 class ManageReports(RolePermission):
     permission = CAN_MANAGE_REPORTS
+
+
+class ReadDashboards(RolePermission):
+    permission = CAN_READ_DASHBOARDS
+
+
+class ManageDashboards(RolePermission):
+    permission = CAN_MANAGE_DASHBOARDS

@@ -132,7 +132,7 @@ class RealtimeQueries:
 
 
 @strawberry.type
-class Subscription:
+class RealtimeSubscription:
     @strawberry.subscription(
         description="Global live metrics, pushed when they change, at most once per intervalMs",
         permission_classes=[ReadRealtimeAnalytics],

@@ -18,11 +18,12 @@ from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from graphql_schema.analyses import AnalysesQueries
 from graphql_schema.analytics_query import AnalyticsQueryQueries
 from graphql_schema.content import ContentMetadataMutations, ContentQueries
+from graphql_schema.dashboards import DashboardMutations, DashboardQueries, DashboardSubscription
 from graphql_schema.database import DatabaseQueries
 from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.guards import MaskUnexpectedErrors, OperationLimits
 from graphql_schema.imports import ImportQueries
-from graphql_schema.realtime import RealtimeQueries, Subscription
+from graphql_schema.realtime import RealtimeQueries, RealtimeSubscription
 from graphql_schema.reports import ReportMutations, ReportQueries
 from graphql_schema.saved_queries import SavedQueryMutations, SavedQueryQueries
 from graphql_schema.search import SearchAnalyticsQueries
@@ -50,12 +51,18 @@ class Query(
     AnalysesQueries,
     SavedQueryQueries,
     ReportQueries,
+    DashboardQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(EventMutations, ContentMetadataMutations, SavedQueryMutations, ReportMutations):
+class Mutation(EventMutations, ContentMetadataMutations, SavedQueryMutations, ReportMutations, DashboardMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(RealtimeSubscription, DashboardSubscription):
     pass
 
 

@@ -80,5 +80,28 @@ class Answers:
 
         return await self._results.answer(kind, request, scope_of(principal), watermark, pinned)
 
+    async def answer_per_interval(
+        self,
+        kind: str,
+        request: Question,
+        principal: Principal | None,
+        compute: Callable[[], Awaitable[BaseModel]],
+        *,
+        interval_seconds: float,
+        now: float,
+    ) -> CachedAnswer:
+        """The answer computed at most once per ``interval_seconds`` for one scope, whatever the data did
+        meanwhile (a dashboard refreshes on its interval; what ``compute`` asks of the analytics is pinned
+        to watermarks by its own calls). Many callers in one interval share one computation."""
+        content = content_scope_of(principal)
+        check_answer_kind(kind, content)
+        tick = int(now // interval_seconds)
+
+        async def scoped() -> BaseModel:
+            with using_scope(content):
+                return await compute()
+
+        return await self._results.answer_at(kind, request, scope_of(principal), f"tick.{tick}", scoped)
+
     async def close(self) -> None:
         await self._watermarks.close()

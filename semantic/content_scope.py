@@ -58,6 +58,8 @@ SCOPED_ANSWERS: frozenset[str] = frozenset(
         "retention",
         "paths",
         "stickiness",
+        # A dashboard's data is its widgets' answers, each asked (and scoped, or refused) by its own kind.
+        "dashboard.data",
     }
 )
 

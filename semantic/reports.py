@@ -84,7 +84,8 @@ class LinkSigner:
 
     def check(self, report_id: str, run_id: str, expires_at: int, signature: str, *, now: float | None = None) -> None:
         """Forbidden for a link that was not signed here, or that has expired."""
-        if not hmac.compare_digest(self.sign(report_id, run_id, expires_at), signature):
+        # As bytes: compare_digest refuses text with non-ASCII characters (TypeError), which a link may hold.
+        if not hmac.compare_digest(self.sign(report_id, run_id, expires_at).encode(), signature.encode()):
             raise Forbidden("the download link's signature is not valid for this report and run")
         if (now if now is not None else time.time()) > expires_at:
             raise Forbidden("the download link has expired; ask for a new one (POST /reports/{id}/share)")

@@ -87,8 +87,11 @@ class ResultCache:
         return self._ttl > 0
 
     def key(self, kind: str, request: Question, scope: str, watermark: Watermark) -> str:
+        return self.key_at(kind, request, scope, watermark.key)
+
+    def key_at(self, kind: str, request: Question, scope: str, version: str) -> str:
         scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
-        return f"result:{_KEY_VERSION}:{kind}:{request_fingerprint(request)}:{scope_digest}:{watermark.key}"
+        return f"result:{_KEY_VERSION}:{kind}:{request_fingerprint(request)}:{scope_digest}:{version}"
 
     async def answer(
         self,
@@ -99,10 +102,21 @@ class ResultCache:
         compute: Callable[[], Awaitable[BaseModel]],
     ) -> CachedAnswer:
         """The cached answer, or ``compute()``'s, stored for the next caller."""
+        return await self.answer_at(kind, request, scope, watermark.key, compute)
+
+    async def answer_at(
+        self,
+        kind: str,
+        request: Question,
+        scope: str,
+        version: str,
+        compute: Callable[[], Awaitable[BaseModel]],
+    ) -> CachedAnswer:
+        """As ``answer``, for a ``version`` of the data other than a watermark (a dashboard's refresh tick)."""
         if not self.enabled:
             self._metrics.requests.labels(kind=kind, outcome="miss").inc()
             return CachedAnswer(_encode(await compute()), hit=False)
-        key = self.key(kind, request, scope, watermark)
+        key = self.key_at(kind, request, scope, version)
         if FRESH_ANSWER_REQUESTED.get():
             self._metrics.requests.labels(kind=kind, outcome="refresh").inc()
             body = _encode(await compute())

@@ -277,7 +277,12 @@ class SavedQueryService:
         return saved.kind, saved.definition
 
     async def run(self, query_id: str, principal: Principal) -> SavedQueryRun:
-        saved = await self.get(query_id, principal)
+        return await self.run_for(query_id, principal, principal)
+
+    async def run_for(self, query_id: str, reader: Principal, principal: Principal) -> SavedQueryRun:
+        """Run a saved query that ``reader`` may see (a dashboard's owner, who put it on a widget), computed
+        for ``principal``: with its role and content scope."""
+        saved = await self.get(query_id, reader)
         kind = self._kinds.get(saved.kind)
         if kind is None or kind.run is None:
             raise InvalidRequest(f"kind {saved.kind!r} cannot be run yet", details={"field": "kind"})

@@ -34,6 +34,7 @@ def _run(_: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     print(
         "\nAnalytics service is ready.\n"
+        f"  Dashboards:  {service.base_url}/  (sign in with the admin key)\n"
         f"  REST API:    {service.base_url}/api/v1/analytics/...\n"
         f"  GraphQL:     {service.base_url}/graphql\n"
         f"  API docs:    {service.base_url}/docs\n"

@@ -12,12 +12,14 @@ from core.access import (
     CAN_EXPORT_USER_DATA,
     CAN_INGEST_EVENTS,
     CAN_MANAGE_API_KEYS,
+    CAN_MANAGE_DASHBOARDS,
     CAN_MANAGE_REPORTS,
     CAN_MANAGE_SAVED_QUERIES,
     CAN_QUERY_RAW_EVENTS,
     CAN_READ_AUDIT_LOG,
     CAN_READ_CONTENT_ANALYTICS,
     CAN_READ_CONTENT_METADATA,
+    CAN_READ_DASHBOARDS,
     CAN_READ_IMPORT_ANALYTICS,
     CAN_READ_RAW_EVENTS,
     CAN_READ_REALTIME_ANALYTICS,
@@ -131,3 +133,5 @@ UserDataExporter = Annotated[Principal, Depends(Allow(CAN_EXPORT_USER_DATA))]
 ReportReader = Annotated[Principal, Depends(Allow(CAN_READ_REPORTS))]
 ReportManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_REPORTS))]
 DataExporter = Annotated[Principal, Depends(Allow(CAN_EXPORT_DATA))]
+DashboardReader = Annotated[Principal, Depends(Allow(CAN_READ_DASHBOARDS))]
+DashboardManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_DASHBOARDS))]

@@ -41,6 +41,7 @@ from serve_app.routes import (
     audit,
     content,
     content_metadata,
+    dashboards,
     database,
     events,
     exports,
@@ -56,6 +57,7 @@ from serve_app.routes import (
     tracking,
     user_data,
     users,
+    web_pages,
 )
 from serve_app.services import Services
 
@@ -137,6 +139,9 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         reports.router,
         exports.router,
         retention.router,
+        dashboards.router,
+        # The built-in web dashboard: / and /dashboards/{id} pages and /web/ files (no key needed).
+        web_pages.router,
     ):
         app.include_router(router)
 

@@ -11,7 +11,9 @@ when it has one. WebSocket connections (GraphQL subscriptions) are not requests
 answered and are not recorded.
 
 The recorder is the replica's (``Services.telemetry``); with none (self-telemetry off, or the app not
-started yet) requests pass straight through. A failure to record never changes the answer.
+started yet) requests are not recorded as events. Either way each answer is counted by status class in
+the replica's Prometheus metrics (``analytics_http_responses_total``, serve_app/metrics.py). A failure
+to record never changes the answer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
 from semantic.self_telemetry import UNMATCHED_ENDPOINT, SelfTelemetry, SelfTelemetryMetrics
-from serve_app.metrics import REGISTRY
+from serve_app.metrics import REGISTRY, record_response
 
 log = logging.getLogger("analytics.self_telemetry")
 
@@ -63,11 +65,8 @@ class RequestTelemetry:
             await self.app(scope, receive, send)
             return
         telemetry = _recorder(scope)
-        if telemetry is None:
-            await self.app(scope, receive, send)
-            return
         started = perf_counter()
-        token, statements = telemetry.begin_request()
+        begun = telemetry.begin_request() if telemetry is not None else None
         status = 500
         cache_hit: bool | None = None
 
@@ -84,14 +83,15 @@ class RequestTelemetry:
             await self.app(scope, receive, observed)
         finally:
             try:
-                telemetry.end_request(
-                    token,
-                    statements,
-                    endpoint_of(scope),
-                    scope["method"],
-                    status,
-                    perf_counter() - started,
-                    cache_hit,
-                )
+                record_response(scope["method"], status)
+                if telemetry is not None and begun is not None:
+                    telemetry.end_request(
+                        *begun,
+                        endpoint_of(scope),
+                        scope["method"],
+                        status,
+                        perf_counter() - started,
+                        cache_hit,
+                    )
             except Exception:  # noqa: BLE001 - recording must never change the answer
                 log.debug("a request could not be recorded", exc_info=True)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from actors.event_store import RemoteEventStore, find_event_store_actor
 from actors.realtime_client import RealtimeClient
+from core.access import Principal
 from core.enrichment import locate_ip, parse_user_agent
 from core.settings import Settings
 from pipelines.exports import export_launcher
 from pipelines.report_runs import link_signer, report_launcher
 from semantic.analytics import Analytics
 from semantic.answers import Answers
+from semantic.dashboard_feed import DashboardFeeds
+from semantic.dashboards import DashboardService
 from semantic.exports import ExportService
 from semantic.freshness import WatermarkTracker
 from semantic.ingestion import IngestService
@@ -22,6 +26,7 @@ from semantic.result_cache import ResultCache
 from semantic.saved_kinds import saved_kinds
 from semantic.saved_queries import SavedQueryService
 from semantic.self_telemetry import SelfTelemetry
+from semantic.widget_data import WidgetSources
 from serve_app import metrics
 from serve_app.audit_trail import AUDIT_TRAIL_METRICS, AuditTrail
 from serve_app.auth import Authenticator
@@ -30,6 +35,7 @@ from serve_app.recorded_event_store import event_store
 from serve_app.request_telemetry import self_telemetry
 from storage.blobs import BlobStore, open_blob_store
 from storage.cache import Cache, open_cache
+from storage.dashboards import DashboardRepository
 from storage.exports import ExportRepository
 from storage.metadata import MetadataStore
 from storage.report_deliveries import ReportDeliveries
@@ -61,6 +67,10 @@ class Services:
     reports: ReportService | None = None
     # Data exports (semantic/exports.py); each is written by a Ray task, chunk by chunk.
     exports: ExportService | None = None
+    # Dashboards and their widgets' data (semantic/dashboards.py); live updates by feed (one per
+    # dashboard and viewer scope in this replica).
+    dashboards: DashboardService | None = None
+    dashboard_feeds: DashboardFeeds | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -101,6 +111,9 @@ class Services:
             query=analytics.query,
             saved_query=saved_queries.get,
         )
+        dashboards = _dashboards(metadata, answers, analytics, realtime, events, saved_queries)
+        # Made once, whichever replica starts first (semantic/prebuilt_dashboards.py).
+        await dashboards.ensure_prebuilt()
         services = cls(
             settings=settings,
             metadata=metadata,
@@ -120,6 +133,8 @@ class Services:
             blobs=blobs,
             reports=reports,
             exports=exports,
+            dashboards=dashboards,
+            dashboard_feeds=DashboardFeeds(dashboards),
         )
         audit_trail.start()
         await privacy.start()
@@ -138,6 +153,28 @@ class Services:
         await self.answers.close()
         await self.cache.close()
         await self.metadata.close()
+
+
+def _dashboards(
+    metadata: MetadataStore,
+    answers: Answers,
+    analytics: Analytics,
+    realtime: RealtimeClient,
+    events: RemoteEventStore,
+    saved_queries: SavedQueryService,
+) -> DashboardService:
+    async def run_saved_query(query_id: str, reader: Principal, principal: Principal) -> tuple[str, Any]:
+        run = await saved_queries.run_for(query_id, reader, principal)
+        return run.saved_query.kind, run.result
+
+    return DashboardService(
+        DashboardRepository(metadata.pool),
+        answers=answers,
+        sources=WidgetSources(answers, analytics, realtime, events, run_saved_query),
+        saved_query_check=saved_queries.get,
+        resolve_query=analytics.query.resolve,
+        check_query_role=analytics.query.check_role,
+    )
 
 
 def warm_up_enrichment() -> None:

@@ -61,3 +61,15 @@ if ! command -v pdftoppm >/dev/null; then
   install_pkg poppler-utils
 fi
 echo "pdftoppm: $(command -v pdftoppm)"
+
+# The web dashboard's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+if [ ! -x /usr/bin/chromium ]; then
+  install_pkg chromium
+fi
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null)"
+
+# Monitoring tests run a real Prometheus and promtool (tests/e2e/test_prometheus.py, tests/deploy/).
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  install_pkg --no-install-recommends prometheus
+fi
+echo "prometheus: $(command -v prometheus)"

@@ -64,3 +64,11 @@ def test_settings_travel_to_replicas_as_environment(monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(name, value)
     rebuilt = Settings()
     assert rebuilt.model_dump() == original.model_dump()
+
+
+@pytest.mark.parametrize("name", ["retention_days", "rollup_retention_days", "minute_retention_days"])
+def test_a_retention_past_clickhouses_last_date_is_refused(name: str) -> None:
+    # A TTL beyond 2106 wraps around in ClickHouse and deletes events at once.
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: 36_500})
+    assert getattr(Settings(**{name: 25_000}), name) == 25_000

@@ -13,6 +13,7 @@ import pytest
 from core.settings import Settings
 from serve_app import runtime
 from tests.conftest import NATS_URL
+from tests.e2e.browser import browser, screenshots  # noqa: F401 - the browser tests' session fixtures
 from tests.mail import LoopbackController, Mailbox
 from tests.support import free_port
 

@@ -1,7 +1,8 @@
 """Object-level authorization (BOLA) on the running service: principal A asks for principal B's objects
 by id, over REST and GraphQL, and never gets them.
 
-The objects a principal owns or is given: saved queries and reports with their runs and files (owner,
+The objects a principal owns or is given: saved queries, reports with their runs and files, dashboards
+with their widgets, data and versions (owner,
 sharing by role or key), API keys (admins only) and erasure jobs (admins only, and each belongs to one
 user's path). Someone else's id
 answers exactly as an id that does not exist (404, or null in GraphQL), or 403 where the role may not
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.e2e
 SAVED = "/api/v1/analytics/saved-queries"
 KEYS = "/api/v1/admin/api-keys"
 REPORTS = "/api/v1/analytics/reports"
+DASHBOARDS = "/api/v1/analytics/dashboards"
+WIDGETS = "/api/v1/analytics/widgets"
 
 
 def _definition(unique: str) -> dict[str, Any]:
@@ -147,6 +150,65 @@ def test_a_stranger_never_gets_a_report_its_runs_or_its_file(
 
     kept = owner.get(one)
     assert kept.status_code == 200 and kept.json()["name"] == f"private report {unique}"
+
+
+def test_a_stranger_never_gets_a_dashboard_its_widgets_data_or_versions(
+    analysts: dict[str, httpx.Client], client_for: Any, unique: str
+) -> None:
+    owner, stranger = analysts["a"], analysts["b"]
+    widget_body = {
+        "widget_type": "custom_metric",
+        "title": f"secret widget {unique}",
+        "config": {"query": _definition(unique)},
+    }
+    created = owner.post(DASHBOARDS, json={"name": f"private dashboard {unique}", "widgets": [widget_body]})
+    assert created.status_code == 201, created.text
+    dashboard = created.json()
+    widget_id = dashboard["widgets"][0]["id"]
+    one, missing = f"{DASHBOARDS}/{dashboard['id']}", f"{DASHBOARDS}/dsh_{unique}"
+    widget, missing_widget = f"{WIDGETS}/{widget_id}", f"{WIDGETS}/wdg_{unique}"
+    reads = [
+        ("GET", one, None),
+        ("GET", f"{one}/data", None),
+        ("GET", f"{one}/versions", None),
+        ("GET", f"{one}/versions/1", None),
+        ("GET", widget, None),
+    ]
+    changes = [
+        ("PUT", one, {"name": "taken over"}),
+        ("DELETE", one, None),
+        ("POST", f"{one}/versions/1/restore", None),
+        ("PUT", widget, {"title": "taken over"}),
+        ("DELETE", widget, None),
+    ]
+    for caller in (stranger, client_for("viewer"), client_for("content_manager")):
+        for method, path, payload in reads + (changes if caller is stranger else []):
+            refused = caller.request(method, path, json=payload)
+            absent_path = path.replace(one, missing).replace(widget, missing_widget)
+            absent = caller.request(method, absent_path, json=payload)
+            assert refused.status_code == absent.status_code == 404, (method, path, refused.text)
+            assert refused.text.replace(dashboard["id"], "ID").replace(widget_id, "WID") == absent.text.replace(
+                f"dsh_{unique}", "ID"
+            ).replace(f"wdg_{unique}", "WID")
+            assert f"private dashboard {unique}" not in refused.text and f"{unique}-secret" not in refused.text
+        listed = caller.get(DASHBOARDS, params={"limit": 200}).json()
+        assert all(item["id"] != dashboard["id"] for item in listed["items"]), listed
+    # Adding a widget to someone else's dashboard: the same 404 as to none.
+    added = stranger.post(WIDGETS, json={"dashboard_id": dashboard["id"], "widget_type": "table"})
+    none = stranger.post(WIDGETS, json={"dashboard_id": f"dsh_{unique}", "widget_type": "table"})
+    assert added.status_code == none.status_code == 404
+    # A viewer may not change dashboards at all: 403 before any lookup.
+    assert client_for("viewer").delete(one).status_code == 403
+
+    seen = graphql(stranger, "query($id: String!) { dashboard(id: $id) { id name } }", id=dashboard["id"])
+    assert seen["errors"][0]["extensions"]["code"] == "not_found" and f"private dashboard {unique}" not in str(seen)
+    data = graphql(stranger, "query($id: String!) { dashboardData(id: $id) { asOf } }", id=dashboard["id"])
+    assert data["errors"][0]["extensions"]["code"] == "not_found"
+    gone = graphql(stranger, "mutation($id: String!) { deleteWidget(id: $id) }", id=widget_id)
+    assert gone["errors"][0]["extensions"]["code"] == "not_found"
+
+    kept = owner.get(one)
+    assert kept.status_code == 200 and kept.json()["widgets"][0]["id"] == widget_id
 
 
 def test_only_admins_touch_api_keys(admin: httpx.Client, analysts: dict[str, httpx.Client], client_for: Any) -> None:

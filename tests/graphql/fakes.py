@@ -369,6 +369,8 @@ class FakeServices:
     # Tests of reports set one on the real PostgreSQL (tests/graphql/test_reports.py).
     reports: Any = None
     blobs: Any = None
+    dashboards: Any = None
+    dashboard_feeds: Any = None
 
     @classmethod
     def build(cls) -> FakeServices:

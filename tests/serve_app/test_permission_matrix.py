@@ -126,9 +126,25 @@ REST_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/analytics/exports"): Op.EXPORT_DATA,
     ("GET", "/api/v1/analytics/exports/{export_id}"): Op.EXPORT_DATA,
     ("GET", "/api/v1/analytics/exports/{export_id}/download"): Op.EXPORT_DATA,
+    ("POST", "/api/v1/analytics/dashboards"): Op.MANAGE_DASHBOARDS,
+    ("GET", "/api/v1/analytics/dashboards"): Op.READ_DASHBOARDS,
+    ("GET", "/api/v1/analytics/widget-types"): Op.READ_DASHBOARDS,
+    ("GET", "/api/v1/analytics/dashboards/{dashboard_id}"): Op.READ_DASHBOARDS,
+    ("PUT", "/api/v1/analytics/dashboards/{dashboard_id}"): Op.MANAGE_DASHBOARDS,
+    ("DELETE", "/api/v1/analytics/dashboards/{dashboard_id}"): Op.MANAGE_DASHBOARDS,
+    ("GET", "/api/v1/analytics/dashboards/{dashboard_id}/data"): Op.READ_DASHBOARDS,
+    ("GET", "/api/v1/analytics/dashboards/{dashboard_id}/versions"): Op.READ_DASHBOARDS,
+    ("GET", "/api/v1/analytics/dashboards/{dashboard_id}/versions/{version}"): Op.READ_DASHBOARDS,
+    ("POST", "/api/v1/analytics/dashboards/{dashboard_id}/versions/{version}/restore"): Op.MANAGE_DASHBOARDS,
+    ("GET", "/api/v1/analytics/widgets/{widget_id}"): Op.READ_DASHBOARDS,
+    ("POST", "/api/v1/analytics/widgets"): Op.MANAGE_DASHBOARDS,
+    ("PUT", "/api/v1/analytics/widgets/{widget_id}"): Op.MANAGE_DASHBOARDS,
+    ("DELETE", "/api/v1/analytics/widgets/{widget_id}"): Op.MANAGE_DASHBOARDS,
 }
 # Public: liveness and readiness. /metrics takes any valid key. /graphql checks each field (below).
 REST_WITHOUT_OPERATION = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", ""), ("POST", "")}
+# Public too: the web dashboard's static pages and files (their data calls take the signed-in key).
+REST_WITHOUT_OPERATION |= {("GET", "/"), ("GET", "/dashboards/{dashboard_id}"), ("GET", "/web/{path:path}")}
 # Downloads that also take a signed link instead of a key: their dependency checks the operation itself
 # when no signature is sent (serve_app/routes/reports.py), so the cells below are what holds them to it.
 REST_SIGNED_LINK_READS = {("GET", "/api/v1/analytics/reports/{report_id}/download")}
@@ -200,6 +216,19 @@ GRAPHQL_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("Mutation", "scheduleReport"): Op.MANAGE_REPORTS,
     ("Mutation", "shareReport"): Op.MANAGE_REPORTS,
     ("Mutation", "setReportPermissions"): Op.MANAGE_REPORTS,
+    ("Query", "dashboards"): Op.READ_DASHBOARDS,
+    ("Query", "dashboard"): Op.READ_DASHBOARDS,
+    ("Query", "dashboardData"): Op.READ_DASHBOARDS,
+    ("Query", "widget"): Op.READ_DASHBOARDS,
+    ("Query", "widgetTypes"): Op.READ_DASHBOARDS,
+    ("Mutation", "createDashboard"): Op.MANAGE_DASHBOARDS,
+    ("Mutation", "updateDashboard"): Op.MANAGE_DASHBOARDS,
+    ("Mutation", "deleteDashboard"): Op.MANAGE_DASHBOARDS,
+    ("Mutation", "restoreDashboardVersion"): Op.MANAGE_DASHBOARDS,
+    ("Mutation", "createWidget"): Op.MANAGE_DASHBOARDS,
+    ("Mutation", "updateWidget"): Op.MANAGE_DASHBOARDS,
+    ("Mutation", "deleteWidget"): Op.MANAGE_DASHBOARDS,
+    ("Subscription", "dashboardUpdates"): Op.READ_DASHBOARDS,
     ("Subscription", "realtimeMetrics"): Op.READ_REALTIME_ANALYTICS,
     ("Subscription", "trendingContent"): Op.READ_REALTIME_ANALYTICS,
     ("Subscription", "contentLive"): Op.READ_REALTIME_ANALYTICS,
