@@ -77,6 +77,8 @@ class Settings(BaseSettings):
 
     # Ray / Serve topology.
     ray_address: str | None = None  # unset = start a local Ray instance
+    # The port a local Ray instance exports its metrics on (Prometheus scrapes it); unset = Ray picks one.
+    ray_metrics_port: int | None = Field(None, ge=1, le=65535)
     # direct: each ingress replica serves HTTP itself on host:port (serve_app/direct_server.py), no
     # Serve proxy; proxy: Serve's HTTP proxy listens on host:port and forwards to the replicas.
     ingress_mode: Literal["direct", "proxy"] = "direct"

@@ -155,6 +155,7 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
             namespace=names.NAMESPACE,
             include_dashboard=False,
             _temp_dir=temp_dir if local else None,
+            _metrics_export_port=settings.ray_metrics_port if local else None,
             _system_config=LOCAL_RAY_SYSTEM_CONFIG if local else None,
             runtime_env={"env_vars": runtime_env_vars(settings)},
             # Replica access logs streamed into the driver cost CPU on every request: development only.

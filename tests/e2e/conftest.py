@@ -53,6 +53,8 @@ def service(
         smtp_from="reports@analytics.test",
         webhook_signing_secret=WEBHOOK_SECRET,
         notify_backoff_seconds=0.05,
+        # A fixed port, as an operator sets it for Prometheus (tests/e2e/test_prometheus.py).
+        ray_metrics_port=free_port(),
     )
     running = runtime.start(settings)
     try:

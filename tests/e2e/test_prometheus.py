@@ -65,10 +65,11 @@ class Prometheus:
         return (self.home / "prometheus.log").read_text(errors="replace")[-4000:]
 
 
-def _ray_metrics_port() -> int:
-    """The metrics export port of the session's Ray node (the driver is this test process)."""
+def _ray_metrics_port(service: runtime.RunningService) -> int:
+    """The metrics export port of the session's Ray node (the driver is this test process): the one
+    ANALYTICS_RAY_METRICS_PORT set."""
     ports = {int(node["MetricsExportPort"]) for node in ray.nodes() if node["Alive"]}
-    assert len(ports) == 1, ports
+    assert ports == {service.settings.ray_metrics_port}, ports
     return ports.pop()
 
 
@@ -112,7 +113,7 @@ def _wait(what: str, check: Callable[[], Any], prometheus: Prometheus | None, se
 @pytest.fixture(scope="module")
 def prometheus(service: runtime.RunningService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     home = tmp_path_factory.mktemp("prometheus")
-    ray_port = _ray_metrics_port()
+    ray_port = _ray_metrics_port(service)
     (home / "prometheus.yml").write_text(yaml.safe_dump(_config(service, home, ray_port)))
     port = free_port()
     with (home / "prometheus.log").open("wb") as log:
