@@ -1,8 +1,8 @@
 """Dashboards, their widgets and their saved versions in PostgreSQL (asyncpg): migration 007_dashboards.sql.
 
-Who may see a dashboard is decided here, once for one row (``StoredDashboard.visible_to``) and once as SQL
-for lists (``_VISIBLE``): the owner, admins, the principals and roles it is shared with, and everyone who
-may read dashboards when it is public. What a caller may do with what it sees is semantic/dashboards.py's.
+Who may see a dashboard is storage/sharing.py's rule, for one row (``StoredDashboard.visible_to``) and
+as SQL for lists: the owner, admins, the principals and roles it is shared with, and everyone who may
+read dashboards when it is public. What a caller may do with what it sees is semantic/dashboards.py's.
 
 Every change runs in one transaction that locks the dashboard's row, checks the version the caller read
 (when it gives one), applies the change, raises the version and keeps the whole dashboard as it now is
@@ -21,6 +21,7 @@ import asyncpg
 
 from core.access import Principal, Role
 from core.errors import Conflict, NotFound
+from storage.sharing import VISIBLE_SQL, managed, visible, visible_args
 
 _DASHBOARD_COLUMNS = (
     "id, name, description, refresh_interval_seconds, theme, columns, prebuilt, created_by, owner_key_id, owner_role, "
@@ -29,10 +30,7 @@ _DASHBOARD_COLUMNS = (
 _WIDGET_COLUMNS = "id, dashboard_id, widget_type, title, config, layout, created_at, updated_at"
 MAX_ID_LENGTH = 100
 # $1: the caller is an admin, $2: its principal id, $3: its role.
-_VISIBLE = (
-    "($1::bool OR owner_key_id = $2 OR is_public OR shared_with @> ARRAY[$2::text] "
-    "OR shared_with_roles @> ARRAY[$3::text])"
-)
+_VISIBLE = VISIBLE_SQL
 # The dashboard columns a change may set, and how each is cast.
 _CHANGEABLE = {
     "name": "text",
@@ -94,18 +92,11 @@ class StoredDashboard:
     widget_count: int = 0
 
     def visible_to(self, principal: Principal) -> bool:
-        """The same rule as ``_VISIBLE``."""
-        return (
-            principal.role is Role.ADMIN
-            or principal.key_id == self.owner_key_id
-            or self.is_public
-            or principal.key_id in self.shared_with
-            or principal.role in self.shared_with_roles
-        )
+        return visible(principal, self.owner_key_id, self.is_public, self.shared_with, self.shared_with_roles)
 
     def managed_by(self, principal: Principal) -> bool:
         """Only the owner or an admin changes, shares, restores or deletes a dashboard."""
-        return principal.role is Role.ADMIN or principal.key_id == self.owner_key_id
+        return managed(principal, self.owner_key_id)
 
     @property
     def owner(self) -> Principal:
@@ -240,7 +231,7 @@ class DashboardRepository:
     ) -> tuple[list[StoredDashboard], int]:
         """The dashboards ``principal`` may see, prebuilt ones first then newest first, without their
         widgets (``widget_count`` says how many), and how many there are in all."""
-        args = (principal.role is Role.ADMIN, principal.key_id, principal.role.value)
+        args = visible_args(principal)
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT {_DASHBOARD_COLUMNS}, "
@@ -313,16 +304,7 @@ class DashboardRepository:
                 )
                 for widget in widgets:
                     if widget.id:
-                        await conn.execute(
-                            "UPDATE dashboard_widgets SET widget_type = $3, title = $4, config = $5::jsonb, "
-                            "layout = $6::jsonb, updated_at = now() WHERE id = $1 AND dashboard_id = $2",
-                            widget.id,
-                            dashboard_id,
-                            widget.widget_type,
-                            widget.title,
-                            json.dumps(widget.config),
-                            json.dumps(widget.layout),
-                        )
+                        await _update_widget(conn, dashboard_id, widget)
                     else:
                         await _insert_widgets(conn, dashboard_id, (widget,))
             return await _keep_version(conn, dashboard_id, saved_by)
@@ -362,17 +344,7 @@ class DashboardRepository:
     async def update_widget(self, dashboard_id: str, widget: NewWidget, *, saved_by: str) -> StoredWidget:
         async with self._pool.acquire() as conn, conn.transaction():
             await _lock(conn, dashboard_id, None)
-            changed = await conn.execute(
-                "UPDATE dashboard_widgets SET widget_type = $3, title = $4, config = $5::jsonb, layout = $6::jsonb, "
-                "updated_at = now() WHERE id = $1 AND dashboard_id = $2",
-                widget.id,
-                dashboard_id,
-                widget.widget_type,
-                widget.title,
-                json.dumps(widget.config),
-                json.dumps(widget.layout),
-            )
-            if changed.endswith(" 0"):
+            if not await _update_widget(conn, dashboard_id, widget):
                 raise widget_not_found(widget.id or "")
             dashboard = await _keep_version(conn, dashboard_id, saved_by)
         found = dashboard.widget(widget.id or "")
@@ -455,6 +427,21 @@ async def _set_columns(conn: asyncpg.Connection, dashboard_id: str, changes: dic
         args.append(value)
         assignments.append(f"{column} = ${len(args)}::{cast}")
     await conn.execute(f"UPDATE dashboards SET {', '.join(assignments)} WHERE id = $1", *args)
+
+
+async def _update_widget(conn: asyncpg.Connection, dashboard_id: str, widget: NewWidget) -> bool:
+    """Whether the dashboard had the widget to change."""
+    changed = await conn.execute(
+        "UPDATE dashboard_widgets SET widget_type = $3, title = $4, config = $5::jsonb, layout = $6::jsonb, "
+        "updated_at = now() WHERE id = $1 AND dashboard_id = $2",
+        widget.id,
+        dashboard_id,
+        widget.widget_type,
+        widget.title,
+        json.dumps(widget.config),
+        json.dumps(widget.layout),
+    )
+    return not changed.endswith(" 0")
 
 
 async def _insert_widgets(conn: asyncpg.Connection, dashboard_id: str, widgets: tuple[NewWidget, ...]) -> None:

@@ -1,8 +1,8 @@
 """Report definitions and their runs in PostgreSQL (asyncpg): migration 006_reports.sql.
 
-Who may see a report is decided here, once for one row (``StoredReport.visible_to``) and once as SQL for
-lists (``_VISIBLE``): the owner, admins, the principals and roles it is shared with, and everyone who
-may read reports when it is public. What a caller may do with what it sees is semantic/reports.py's.
+Who may see a report is storage/sharing.py's rule, for one row (``StoredReport.visible_to``) and as SQL
+for lists: the owner, admins, the principals and roles it is shared with, and everyone who may read
+reports when it is public. What a caller may do with what it sees is semantic/reports.py's.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncpg
 
 from core.access import ALL_CONTENT, ContentScope, Principal, Role
 from core.errors import Conflict, NotFound
+from storage.sharing import VISIBLE_SQL, managed, visible, visible_args
 
 _REPORT_COLUMNS = (
     "id, name, description, report_type, report_format, data_source, date_range, filters, chart_type, "
@@ -31,10 +32,7 @@ _RUN_COLUMNS = (
 )
 MAX_ID_LENGTH = 100
 # $1: the caller is an admin, $2: its principal id, $3: its role.
-_VISIBLE = (
-    "($1::bool OR owner_key_id = $2 OR is_public OR shared_with @> ARRAY[$2::text] "
-    "OR shared_with_roles @> ARRAY[$3::text])"
-)
+_VISIBLE = VISIBLE_SQL
 # Shared with the caller (or public) but not its own; $1 is unused but typed, so both take the same arguments.
 _SHARED = (
     "($1::bool IS NOT NULL AND owner_key_id <> $2 "
@@ -84,18 +82,11 @@ class StoredReport:
     version: int
 
     def visible_to(self, principal: Principal) -> bool:
-        """The same rule as ``_VISIBLE``."""
-        return (
-            principal.role is Role.ADMIN
-            or principal.key_id == self.owner_key_id
-            or self.is_public
-            or principal.key_id in self.shared_with
-            or principal.role in self.shared_with_roles
-        )
+        return visible(principal, self.owner_key_id, self.is_public, self.shared_with, self.shared_with_roles)
 
     def managed_by(self, principal: Principal) -> bool:
         """Only the owner or an admin changes, schedules, shares or deletes a report."""
-        return principal.role is Role.ADMIN or principal.key_id == self.owner_key_id
+        return managed(principal, self.owner_key_id)
 
     @property
     def owner(self) -> Principal:
@@ -266,7 +257,7 @@ class ReportRepository:
         """The reports ``principal`` may see (or, with ``shared_only``, those shared with it), newest first,
         and how many there are in all."""
         where = _SHARED if shared_only else _VISIBLE
-        args = (principal.role is Role.ADMIN, principal.key_id, principal.role.value)
+        args = visible_args(principal)
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT {_REPORT_COLUMNS} FROM reports WHERE {where} "

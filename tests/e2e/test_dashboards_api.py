@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from serve_app import runtime
-from tests.e2e.test_subscriptions import ingest, subscribe
+from tests.e2e.test_subscriptions import ingest, next_data, subscribe
 
 pytestmark = pytest.mark.e2e
 
@@ -521,14 +521,8 @@ UPDATES = (
 
 
 async def next_update(ws: Any, timeout: float) -> dict[str, Any]:
-    while True:
-        message = orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if message["type"] == "ping":
-            await ws.send('{"type": "pong"}')
-            continue
-        assert message["type"] == "next", message
-        assert "errors" not in message["payload"], message
-        return message["payload"]["data"]["dashboardUpdates"]
+    update: dict[str, Any] = (await next_data(ws, timeout))["dashboardUpdates"]
+    return update
 
 
 async def test_subscribers_get_only_the_widgets_that_changed(
