@@ -546,7 +546,7 @@ async def test_subscribers_get_only_the_widgets_that_changed(
             ],
         },
     )
-    live_widget = dashboard["widgets"][0]["id"]
+    live_widget = next(w["id"] for w in dashboard["widgets"] if w["widget_type"] == "real_time_counter")
     viewers = [
         await subscribe(service.base_url, role_keys["viewer"], UPDATES, {"id": dashboard["id"]}) for _ in range(3)
     ]
@@ -578,7 +578,7 @@ async def test_subscribers_get_only_the_widgets_that_changed(
                     break
         assert time.monotonic() - sent_at < 15
         # An edit is a new version: every widget again, the removed one named.
-        removed = dashboard["widgets"][1]["id"]
+        removed = next(w["id"] for w in dashboard["widgets"] if w["id"] != live_widget)
         assert owner.delete(f"{WIDGETS}/{removed}").status_code == 204
         update = await next_update(viewers[0], 30)
         while update["version"] == dashboard["version"]:

@@ -132,3 +132,9 @@ async def test_missing_ids_and_refresh_time(repo: DashboardRepository) -> None:
     again = await repo.get(made.id)
     assert again is not None and again.last_refreshed_at == later
     assert (await repo.dashboard_of_widget(made.widgets[0].id)).id == made.id  # type: ignore[union-attr]
+
+
+async def test_widgets_in_one_place_keep_the_order_they_were_given_in(repo: DashboardRepository) -> None:
+    titles = [f"w{i}" for i in range(12)]
+    made = await repo.create(ALICE, NewDashboard(name="Stack", widgets=tuple(widget(t) for t in titles)))
+    assert [w.title for w in made.widgets] == titles

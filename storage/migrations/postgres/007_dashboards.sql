@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS dashboard_widgets (
     title        TEXT NOT NULL CHECK (char_length(title) BETWEEN 1 AND 200),
     config       JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
     layout       JSONB NOT NULL CHECK (jsonb_typeof(layout) = 'object'),
-    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- The clock, not the transaction's start: widgets saved together keep the order they were given in.
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
     updated_at   TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS dashboard_widgets_dashboard ON dashboard_widgets (dashboard_id);
