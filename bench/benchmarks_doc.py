@@ -33,6 +33,8 @@ END = "<!-- end generated -->"
 
 # The module that writes each result name (bench/bench_*.py `write_result` calls).
 MODULES = {
+    "dashboards": "bench.bench_dashboards",
+    "dashboards_full": "bench.bench_dashboards",
     "ingest": "bench.bench_ingest",
     "ingest_memory": "bench.bench_ingest",
     "journeys": "bench.bench_journeys",
@@ -404,6 +406,88 @@ def _export(doc: Result) -> str:
     )
 
 
+_PREBUILT_NAMES = {
+    "executive": "executive",
+    "content_operations": "content operations",
+    "performance_monitoring": "performance monitoring",
+}
+
+
+def _dashboard_data(part: str) -> Callable[[Result], str]:
+    """The p95 of one kind of data request of each prebuilt dashboard."""
+
+    def value(doc: Result) -> str:
+        shown = []
+        for key, d in doc["data"].items():
+            latency = d[part]["latency"]
+            name = _PREBUILT_NAMES.get(key, key)
+            shown.append(f"{name} {ms(latency['p95_ms'])}" if latency.get("n") else f"{name} no sample")
+        return "p95 " + ", ".join(shown) + " ms"
+
+    return value
+
+
+def _dashboard_create(doc: Result) -> str:
+    c = doc["create"]
+    return f"p95 {ms(c['latency']['p95_ms'])} ms (p50 {ms(c['latency']['p50_ms'])}), {c['widgets']} widgets"
+
+
+def _live_updates(doc: Result) -> str:
+    live = doc["live"]
+    return (
+        f"{count(live['widget_updates_per_second'])} of {count(live['possible_widget_updates_per_second'])} possible "
+        f"widget updates/s to {live['subscribers']} subscribers of "
+        f"{live['dashboards']} dashboards ({live['dashboard_computations_per_second']:.1f} dashboard "
+        f"computations/s, {count(live['ingest_events_per_second'])} events/s ingested)"
+    )
+
+
+def _live_delay(doc: Result) -> str:
+    live = doc["live"]
+    seen, push = live["event_to_subscriber_from_ack"], live["refreshed_at_to_receipt"]
+    return (
+        f"p95 {ms(seen['p95_ms'])} ms (p50 {ms(seen['p50_ms'])}; from the tick's start to receipt p95 "
+        f"{ms(push['p95_ms'])} ms; {count(live['missed'])} of {count(live['event_subscriber_pairs'])} never shown)"
+    )
+
+
+def _dashboard_figures(result: str, store: str) -> tuple[Figure, ...]:
+    return (
+        Figure(
+            f"Prebuilt dashboards' data, fully cold (`Cache-Control: no-cache`: every widget computed), {store}",
+            result,
+            _dashboard_data("fully_cold"),
+            "p95 < 200 ms",
+        ),
+        Figure(
+            f"Prebuilt dashboards' data after an edit (widget answers from the result cache), {store}",
+            result,
+            _dashboard_data("cold_dashboard"),
+            "p95 < 200 ms",
+        ),
+        Figure(
+            f"Prebuilt dashboards' data, cached (`X-Cache: hit`), {store}",
+            result,
+            _dashboard_data("cached"),
+            "p95 < 20 ms",
+        ),
+        Figure(
+            f"Dashboard creation (`POST /dashboards`, 8 widgets), {store}", result, _dashboard_create, "p95 < 200 ms"
+        ),
+        Figure(
+            f"Live dashboard widget updates pushed over `dashboardUpdates`, 1 s refresh, {store}",
+            result,
+            _live_updates,
+            "≥ 500 updates/s",
+        ),
+        Figure(
+            f"Event acknowledged → shown to a `dashboardUpdates` subscriber, 1 s refresh, {store}",
+            result,
+            _live_delay,
+        ),
+    )
+
+
 # --- the figures -------------------------------------------------------------------------------------
 
 
@@ -640,6 +724,8 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure("20 mixed reports generated at once, 300k-event store", "reports", _parallel_reports),
     Figure("One day of raw events exported as Parquet, 300k-event store", "reports", _export),
+    *_dashboard_figures("dashboards_full", "10M-event store"),
+    *_dashboard_figures("dashboards", "300k-event store"),
 )
 
 
