@@ -111,6 +111,7 @@ class Operation(StrEnum):
     EXPORT_DATA = "export data"
     READ_DASHBOARDS = "read dashboards"
     MANAGE_DASHBOARDS = "manage dashboards"
+    RUN_BATCH_JOBS = "run batch jobs"
 
 
 _A, _N, _C, _V, _S = Role.ADMIN, Role.ANALYST, Role.CONTENT_MANAGER, Role.VIEWER, Role.SERVICE
@@ -151,6 +152,8 @@ PERMISSION_MATRIX: Mapping[Operation, frozenset[Role]] = MappingProxyType(
         # the operation of what it shows, and is computed for the reader's scope.
         Operation.READ_DASHBOARDS: frozenset({_A, _N, _C, _V}),
         Operation.MANAGE_DASHBOARDS: frozenset({_A, _N, _C}),
+        # The batch aggregation runs: seeing them and starting one (a day recomputed now).
+        Operation.RUN_BATCH_JOBS: frozenset({_A}),
     }
 )
 
@@ -223,3 +226,4 @@ CAN_MANAGE_REPORTS = Permission(Operation.MANAGE_REPORTS)
 CAN_EXPORT_DATA = Permission(Operation.EXPORT_DATA)
 CAN_READ_DASHBOARDS = Permission(Operation.READ_DASHBOARDS)
 CAN_MANAGE_DASHBOARDS = Permission(Operation.MANAGE_DASHBOARDS)
+CAN_RUN_BATCH_JOBS = Permission(Operation.RUN_BATCH_JOBS)

@@ -62,6 +62,7 @@ _ROUTE_CLASS_OF: dict[Operation, RouteClass] = {
     Operation.EXPORT_USER_DATA: RouteClass.EXPORT,
     Operation.EXPORT_DATA: RouteClass.EXPORT,
     Operation.DOWNLOAD_REPORTS: RouteClass.EXPORT,
+    Operation.RUN_BATCH_JOBS: RouteClass.ADMIN,
 }
 
 

@@ -30,6 +30,7 @@ from core.access import (
     CAN_READ_SYSTEM_ANALYTICS,
     CAN_READ_USER_ANALYTICS,
     CAN_RUN_ANALYTICAL_QUERIES,
+    CAN_RUN_BATCH_JOBS,
     CAN_WRITE_CONTENT_METADATA,
     Permission,
     Principal,
@@ -135,3 +136,4 @@ ReportManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_REPORTS))]
 DataExporter = Annotated[Principal, Depends(Allow(CAN_EXPORT_DATA))]
 DashboardReader = Annotated[Principal, Depends(Allow(CAN_READ_DASHBOARDS))]
 DashboardManager = Annotated[Principal, Depends(Allow(CAN_MANAGE_DASHBOARDS))]
+BatchJobRunner = Annotated[Principal, Depends(Allow(CAN_RUN_BATCH_JOBS))]

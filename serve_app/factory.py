@@ -47,6 +47,7 @@ from serve_app.routes import (
     exports,
     health,
     imports,
+    jobs,
     keys,
     realtime,
     reports,
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, services_factory: ServicesFacto
         exports.router,
         retention.router,
         dashboards.router,
+        jobs.router,
         # The built-in web dashboard: / and /dashboards/{id} pages and /web/ files (no key needed).
         web_pages.router,
     ):

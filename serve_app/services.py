@@ -10,8 +10,10 @@ from actors.realtime_client import RealtimeClient
 from core.access import Principal
 from core.enrichment import locate_ip, parse_user_agent
 from core.settings import Settings
+from pipelines.daily_aggregation import aggregation_launcher
 from pipelines.exports import export_launcher
 from pipelines.report_runs import link_signer, report_launcher
+from semantic.aggregation_jobs import AggregationJobs
 from semantic.analytics import Analytics
 from semantic.answers import Answers
 from semantic.dashboard_feed import DashboardFeeds
@@ -33,6 +35,7 @@ from serve_app.auth import Authenticator
 from serve_app.jwt_tokens import JwtVerifier
 from serve_app.recorded_event_store import event_store
 from serve_app.request_telemetry import self_telemetry
+from storage.aggregates import AggregateStore
 from storage.blobs import BlobStore, open_blob_store
 from storage.cache import Cache, open_cache
 from storage.dashboards import DashboardRepository
@@ -71,6 +74,8 @@ class Services:
     # dashboard and viewer scope in this replica).
     dashboards: DashboardService | None = None
     dashboard_feeds: DashboardFeeds | None = None
+    # The batch aggregation runs (pipelines/daily_aggregation.py), started as Ray tasks.
+    aggregation_jobs: AggregationJobs | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -135,6 +140,7 @@ class Services:
             exports=exports,
             dashboards=dashboards,
             dashboard_feeds=DashboardFeeds(dashboards),
+            aggregation_jobs=AggregationJobs(AggregateStore(metadata.pool), launch=aggregation_launcher(settings)),
         )
         audit_trail.start()
         await privacy.start()

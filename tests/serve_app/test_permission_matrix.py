@@ -140,6 +140,9 @@ REST_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/analytics/widgets"): Op.MANAGE_DASHBOARDS,
     ("PUT", "/api/v1/analytics/widgets/{widget_id}"): Op.MANAGE_DASHBOARDS,
     ("DELETE", "/api/v1/analytics/widgets/{widget_id}"): Op.MANAGE_DASHBOARDS,
+    ("GET", "/api/v1/analytics/jobs"): Op.RUN_BATCH_JOBS,
+    ("POST", "/api/v1/analytics/jobs/aggregate"): Op.RUN_BATCH_JOBS,
+    ("GET", "/api/v1/analytics/jobs/{run_id}"): Op.RUN_BATCH_JOBS,
 }
 # Public: liveness and readiness. /metrics takes any valid key. /graphql checks each field (below).
 REST_WITHOUT_OPERATION = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", ""), ("POST", "")}

@@ -1,0 +1,210 @@
+"""The batch jobs' runs and records in PostgreSQL (asyncpg): migration 008_daily_aggregates.sql.
+
+A day's records are replaced as a whole in one transaction (the day's rows deleted, the new ones copied
+in), so a re-run of a day never duplicates a record and readers never see half of a day.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+# The record's columns, in the table's order (storage/migrations/postgres/008_daily_aggregates.sql).
+RECORD_COLUMNS = (
+    "day",
+    "content_id",
+    "category",
+    "total_views",
+    "unique_views",
+    "average_view_duration",
+    "completion_rate",
+    "likes",
+    "shares",
+    "bookmarks",
+    "comments",
+    "search_impressions",
+    "search_clicks",
+    "recommendation_impressions",
+    "recommendation_clicks",
+    "direct_traffic",
+    "search_traffic",
+    "recommendation_traffic",
+    "external_traffic",
+    "desktop_views",
+    "mobile_views",
+    "tablet_views",
+    "top_countries",
+    "top_regions",
+    "hourly_distribution",
+    "daily_trend",
+    "popularity_score",
+    "engagement_score",
+    "quality_score",
+    "performance_score",
+    "calculated_at",
+)
+_RUN_COLUMNS = (
+    "id, job, day, engine, trigger, requested_by, status, started_at, finished_at, as_of, partitions, records, error"
+)
+_JSON_COLUMNS = frozenset({"top_countries", "top_regions", "hourly_distribution"})
+RANKING_COLUMNS = ("day", "category", "rank", "content_id", "performance_score", "total_views")
+
+
+@dataclass(frozen=True, slots=True)
+class AggregationRun:
+    id: str
+    job: str
+    day: date
+    engine: str
+    trigger: str
+    requested_by: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    as_of: datetime | None
+    partitions: int | None
+    records: dict[str, int]
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "job": self.job,
+            "day": self.day.isoformat(),
+            "engine": self.engine,
+            "trigger": self.trigger,
+            "requested_by": self.requested_by,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "seconds": (self.finished_at - self.started_at).total_seconds() if self.finished_at else None,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "partitions": self.partitions,
+            "records": self.records,
+            "error": self.error,
+        }
+
+
+def new_run_id() -> str:
+    return "agg_" + secrets.token_hex(12)
+
+
+class AggregateStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def start_run(self, day: date, *, engine: str, trigger: str, requested_by: str) -> AggregationRun:
+        row = await self._pool.fetchrow(
+            "INSERT INTO aggregation_runs (id, job, day, engine, trigger, requested_by) "
+            f"VALUES ($1, 'daily', $2, $3, $4, $5) RETURNING {_RUN_COLUMNS}",
+            new_run_id(),
+            day,
+            engine,
+            trigger,
+            requested_by,
+        )
+        return _run(row)
+
+    async def fail_run(self, run_id: str, error: str) -> None:
+        await self._pool.execute(
+            "UPDATE aggregation_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+            run_id,
+            error[:2000],
+        )
+
+    async def replace_day(
+        self,
+        run_id: str,
+        day: date,
+        records: list[dict[str, Any]],
+        ranked: list[dict[str, Any]],
+        *,
+        as_of: datetime | None,
+        partitions: int,
+    ) -> AggregationRun:
+        """The day's records and rankings replaced by these, and the run completed, in one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # One writer per day at a time: runs of the same day queue here instead of interleaving.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('daily_aggregates'), $1)", day.toordinal())
+            await conn.execute("DELETE FROM content_analytics_daily WHERE day = $1", day)
+            await conn.execute("DELETE FROM content_rankings_daily WHERE day = $1", day)
+            if records:
+                await conn.copy_records_to_table(
+                    "content_analytics_daily",
+                    columns=[*RECORD_COLUMNS, "run_id"],
+                    records=[(*(_cell(c, r[c]) for c in RECORD_COLUMNS), run_id) for r in records],
+                )
+            if ranked:
+                await conn.copy_records_to_table(
+                    "content_rankings_daily",
+                    columns=[*RANKING_COLUMNS, "run_id"],
+                    records=[(*(r[c] for c in RANKING_COLUMNS), run_id) for r in ranked],
+                )
+            row = await conn.fetchrow(
+                "UPDATE aggregation_runs SET status = 'completed', finished_at = now(), as_of = $2, partitions = $3, "
+                f"records = $4::jsonb WHERE id = $1 RETURNING {_RUN_COLUMNS}",
+                run_id,
+                as_of,
+                partitions,
+                json.dumps({"content_analytics_daily": len(records), "content_rankings_daily": len(ranked)}),
+            )
+        return _run(row)
+
+    async def runs(self, *, limit: int, offset: int, day: date | None = None) -> tuple[list[AggregationRun], int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_RUN_COLUMNS} FROM aggregation_runs WHERE ($1::date IS NULL OR day = $1) "
+                "ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3",
+                day,
+                limit,
+                offset,
+            )
+            total = await conn.fetchval(
+                "SELECT count(*) FROM aggregation_runs WHERE ($1::date IS NULL OR day = $1)", day
+            )
+        return [_run(r) for r in rows], int(total)
+
+    async def run(self, run_id: str) -> AggregationRun | None:
+        row = await self._pool.fetchrow(f"SELECT {_RUN_COLUMNS} FROM aggregation_runs WHERE id = $1", run_id[:100])
+        return _run(row) if row else None
+
+    async def records(self, day: date) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM content_analytics_daily WHERE day = $1 ORDER BY content_id", day
+        )
+        return [{c: json.loads(r[c]) if c in _JSON_COLUMNS else r[c] for c in RECORD_COLUMNS} for r in rows]
+
+    async def rankings(self, day: date) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {', '.join(RANKING_COLUMNS)} FROM content_rankings_daily WHERE day = $1 ORDER BY category, rank",
+            day,
+        )
+        return [dict(r) for r in rows]
+
+
+def _cell(column: str, value: Any) -> Any:
+    return json.dumps(value) if column in _JSON_COLUMNS else value
+
+
+def _run(row: asyncpg.Record) -> AggregationRun:
+    records = row["records"]
+    return AggregationRun(
+        id=row["id"],
+        job=row["job"],
+        day=row["day"],
+        engine=row["engine"],
+        trigger=row["trigger"],
+        requested_by=row["requested_by"],
+        status=row["status"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        as_of=row["as_of"],
+        partitions=row["partitions"],
+        records=json.loads(records) if isinstance(records, str) else records,
+        error=row["error"],
+    )

@@ -1,0 +1,229 @@
+"""The daily aggregation job end to end: started through the API, computed by Ray Data on the session's
+cluster, written to PostgreSQL; every record equals what the live API answers for the same closed day,
+a re-run replaces the day's records without duplicating them, and a late event changes its record by
+exactly that event.
+
+The dataset is this module's own: contents of a module-unique category on a day about 600 days ago,
+which no other module writes to.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from serve_app import runtime
+
+pytestmark = pytest.mark.e2e
+
+API = "/api/v1/analytics"
+DAY = datetime.now(UTC).date() - timedelta(days=613)
+# Fields of a record that say when it was made, not what it counts.
+_STAMPS = {"calculated_at", "last_updated", "date"}
+
+
+def at(hour: int, minute: int) -> str:
+    return datetime.combine(DAY, datetime.min.time(), UTC).replace(hour=hour, minute=minute).isoformat()
+
+
+@pytest.fixture(scope="module")
+def dataset(client_for: Any, service: runtime.RunningService) -> Iterator[dict[str, Any]]:
+    p = f"ag{secrets.token_hex(4)}"
+    events: list[dict[str, Any]] = []
+    n = 0
+    # c1: 7 views by 3 users, plays and completions; c2: 4 views, a like and a share; c3: 1 view.
+    for name, views in (("c1", 7), ("c2", 4), ("c3", 1)):
+        for i in range(views):
+            user = f"{p}-u{i % 3}"
+            base = {"user_id": user, "session_id": f"{user}-s", "content_id": f"{p}-{name}"}
+            events.append({"id": f"{p}-v{n}", "event_type": "content_view", "timestamp": at(8 + i, n % 60), **base})
+            if i % 2 == 0:
+                events.append({"id": f"{p}-p{n}", "event_type": "content_play", "timestamp": at(8 + i, 30), **base})
+            if i % 3 == 0:
+                events.append({"id": f"{p}-c{n}", "event_type": "content_complete", "timestamp": at(8 + i, 50), **base})
+            n += 1
+    events.append(
+        {
+            "id": f"{p}-l",
+            "event_type": "content_like",
+            "timestamp": at(12, 0),
+            "user_id": f"{p}-u0",
+            "content_id": f"{p}-c2",
+        }
+    )
+    events.append(
+        {
+            "id": f"{p}-s",
+            "event_type": "content_share",
+            "timestamp": at(12, 5),
+            "user_id": f"{p}-u1",
+            "content_id": f"{p}-c2",
+        }
+    )
+    ingest = client_for("service")
+    response = ingest.post(f"{API}/events/batch", json={"events": events})
+    assert response.status_code == 200 and response.json()["accepted"] == len(events), response.text
+    for name, category in (("c1", f"{p}-news"), ("c2", f"{p}-news"), ("c3", f"{p}-sport")):
+        put = ingest.put(f"{API}/content-metadata/{p}-{name}", json={"title": name, "category": category})
+        assert put.status_code == 200, put.text
+    service.settle_rollups()
+    yield {"p": p, "ids": [f"{p}-c1", f"{p}-c2", f"{p}-c3"], "events": events}
+
+
+def run_day(admin: httpx.Client) -> dict[str, Any]:
+    started = admin.post(f"{API}/jobs/aggregate", json={"date": DAY.isoformat()})
+    assert started.status_code == 202, started.text
+    run = started.json()
+    assert run["status"] == "running" and run["day"] == DAY.isoformat()
+    deadline = time.monotonic() + 180
+    while run["status"] == "running":
+        assert time.monotonic() < deadline, run
+        time.sleep(0.2)
+        run = admin.get(f"{API}/jobs/{run['id']}").json()
+    assert run["status"] == "completed", run
+    return run
+
+
+async def records(dsn: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM content_analytics_daily WHERE day = $1 AND content_id = ANY($2::text[])", DAY, ids
+        )
+        return {r["content_id"]: dict(r) for r in rows}
+    finally:
+        await conn.close()
+
+
+async def rankings(dsn: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT * FROM content_rankings_daily WHERE day = $1 ORDER BY category, rank", DAY
+            )
+        ]
+    finally:
+        await conn.close()
+
+
+def live_answer(admin: httpx.Client, content_id: str) -> dict[str, Any]:
+    response = admin.get(
+        f"{API}/content/{content_id}", params={"start_date": DAY.isoformat(), "end_date": DAY.isoformat()}
+    )
+    assert response.status_code == 200, response.text
+    analytics: dict[str, Any] = response.json()["analytics"]
+    return analytics
+
+
+def comparable(record: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    out = {}
+    for name, value in record.items():
+        if name in _STAMPS or name in ("day", "category", "run_id", "performance_score"):
+            continue
+        if isinstance(value, str) and name in ("top_countries", "top_regions", "hourly_distribution"):
+            value = json.loads(value)
+        out[name] = value
+    out["hourly_distribution"] = {str(k): v for k, v in out["hourly_distribution"].items()}
+    return out
+
+
+async def test_records_equal_the_live_api_and_a_rerun_replaces_them(
+    dataset: dict[str, Any], admin: httpx.Client, service: runtime.RunningService
+) -> None:
+    dsn = service.settings.postgres_dsn
+    assert dsn is not None
+    first = run_day(admin)
+    assert first["records"]["content_analytics_daily"] >= 3 and first["partitions"] >= 1
+    assert first["as_of"] is not None and first["engine"] == "ray" and first["trigger"] == "api"
+    found = await records(dsn, dataset["ids"])
+    assert set(found) == set(dataset["ids"])
+    for content_id in dataset["ids"]:
+        live = {k: v for k, v in live_answer(admin, content_id).items() if k not in _STAMPS}
+        stored = comparable(found[content_id])
+        for name, value in live.items():
+            if isinstance(value, float):
+                assert stored[name] == pytest.approx(value, rel=1e-9, abs=1e-12), (content_id, name)
+            else:
+                assert stored[name] == value, (content_id, name)
+    views = {
+        cid: sum(1 for e in dataset["events"] if e["event_type"] == "content_view" and e["content_id"] == cid)
+        for cid in dataset["ids"]
+    }
+    assert {cid: found[cid]["total_views"] for cid in dataset["ids"]} == views
+    assert found[dataset["ids"][1]]["likes"] == 1 and found[dataset["ids"][1]]["shares"] == 1
+    assert found[dataset["ids"][0]]["category"] == f"{dataset['p']}-news"
+
+    ranked = await rankings(dsn)
+    news = [r for r in ranked if r["category"] == f"{dataset['p']}-news"]
+    expected = sorted(
+        (found[cid] for cid in dataset["ids"][:2]),
+        key=lambda r: (-r["performance_score"], -r["total_views"], r["content_id"]),
+    )
+    assert [r["content_id"] for r in news] == [r["content_id"] for r in expected]
+    assert [r["rank"] for r in news] == [1, 2]
+    overall = [r for r in ranked if r["category"] == ""]
+    assert [r["rank"] for r in overall] == list(range(1, len(overall) + 1))
+    assert set(dataset["ids"]) <= {r["content_id"] for r in overall}
+
+    # A re-run replaces the day: the same records, none twice.
+    second = run_day(admin)
+    assert second["id"] != first["id"]
+    again = await records(dsn, dataset["ids"])
+    assert {k: comparable(v) for k, v in again.items()} == {k: comparable(v) for k, v in found.items()}
+    assert all(r["run_id"] == second["id"] for r in again.values())
+    assert len(await rankings(dsn)) == len(ranked)
+    listed = admin.get(f"{API}/jobs", params={"date": DAY.isoformat()}).json()
+    assert [item["id"] for item in listed["items"][:2]] == [second["id"], first["id"]]
+
+
+async def test_a_late_event_changes_the_record_by_exactly_that_event(
+    dataset: dict[str, Any], admin: httpx.Client, client_for: Any, service: runtime.RunningService
+) -> None:
+    dsn = service.settings.postgres_dsn
+    assert dsn is not None
+    run_day(admin)
+    before = await records(dsn, dataset["ids"])
+    late = {
+        "id": f"{dataset['p']}-late",
+        "event_type": "content_view",
+        "timestamp": at(23, 59),
+        "user_id": f"{dataset['p']}-late-user",
+        "content_id": dataset["ids"][2],
+    }
+    response = client_for("service").post(f"{API}/events/batch", json={"events": [late]})
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    service.settle_rollups()
+    run_day(admin)
+    after = await records(dsn, dataset["ids"])
+    changed = after[dataset["ids"][2]]
+    assert changed["total_views"] == before[dataset["ids"][2]]["total_views"] + 1
+    assert changed["unique_views"] == before[dataset["ids"][2]]["unique_views"] + 1
+    for content_id in dataset["ids"][:2]:
+        assert after[content_id]["total_views"] == before[content_id]["total_views"]
+
+
+def test_only_admins_run_jobs_and_bad_days_are_refused(admin: httpx.Client, client_for: Any) -> None:
+    assert client_for("analyst").get(f"{API}/jobs").status_code == 403
+    assert client_for("analyst").post(f"{API}/jobs/aggregate", json={"date": DAY.isoformat()}).status_code == 403
+    for body, field in (
+        ({"date": "2026-13-01"}, "date"),
+        ({"date": (datetime.now(UTC).date() + timedelta(days=2)).isoformat()}, "date"),
+        ({}, "date"),
+        ({"date": DAY.isoformat(), "engine": "hadoop"}, "engine"),
+        ({"date": DAY.isoformat(), "colour": 1}, "colour"),
+    ):
+        response = admin.post(f"{API}/jobs/aggregate", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["details"]["field"] == field
+    assert admin.get(f"{API}/jobs/agg_missing").status_code == 404
