@@ -17,6 +17,8 @@ from storage.aggregates import AggregateStore, AggregationRun
 
 JOBS_PREFIX = "/api/v1/analytics/jobs"
 ENGINES = ("ray",)
+# What a client may say started a run (the command line says cli or backfill).
+CLIENT_TRIGGERS = ("api", "cli", "backfill")
 EARLIEST_DAY = date(1970, 1, 1)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -48,9 +50,14 @@ class AggregationJobs:
     async def start(self, body: object, principal: Principal, *, trigger: str = "api") -> AggregationRun:
         if not isinstance(body, dict):
             raise InvalidRequest('the body must be an object: {"date": "YYYY-MM-DD"}', details={"field": "(body)"})
-        unknown = [name for name in body if name not in ("date", "engine")]
+        unknown = [name for name in body if name not in ("date", "engine", "trigger")]
         if unknown:
-            raise InvalidRequest(f"unknown field {str(unknown[0])[:80]!r}; date, engine", details={"field": unknown[0]})
+            raise InvalidRequest(
+                f"unknown field {str(unknown[0])[:80]!r}; date, engine, trigger", details={"field": unknown[0]}
+            )
+        trigger = body.get("trigger", trigger)
+        if trigger not in CLIENT_TRIGGERS:
+            raise InvalidRequest(f"trigger must be one of {', '.join(CLIENT_TRIGGERS)}", details={"field": "trigger"})
         day = check_day(body.get("date"))
         engine = body.get("engine", "ray")
         if engine not in ENGINES:

@@ -553,7 +553,12 @@ class AnalyticsQueryService:
         filters = [as_filter(f) for f in request.filters]
         main = self._plan(metrics, dimensions, filters, period, order_by=order, limit=request.limit + 1, offset=offset)
         totals = self._plan(metrics, [], filters, period)
-        rows, total = await asyncio.gather(self._rows(main, metrics, dimensions), self._rows(totals, metrics, []))
+        if dimensions or offset:
+            rows, total = await asyncio.gather(self._rows(main, metrics, dimensions), self._rows(totals, metrics, []))
+        else:
+            # Without dimensions the one row is the totals: one statement, not the same one twice.
+            rows = await self._rows(main, metrics, dimensions)
+            total = rows[:1] or await self._rows(totals, metrics, [])
         more = len(rows) > request.limit
         rows = rows[: request.limit]
         axis = _TimeAxis(period)
@@ -620,10 +625,17 @@ class AnalyticsQueryService:
                 if d not in TIME_DIMENSION_NAMES
             ),
         ]
-        earlier_rows, earlier_total = await asyncio.gather(
-            self._rows(self._plan(metrics, dimensions, narrowed, before), metrics, dimensions) if rows else _no_rows(),
-            self._rows(self._plan(metrics, [], filters, before), metrics, []),
-        )
+        if dimensions:
+            earlier_rows, earlier_total = await asyncio.gather(
+                self._rows(self._plan(metrics, dimensions, narrowed, before), metrics, dimensions)
+                if rows
+                else _no_rows(),
+                self._rows(self._plan(metrics, [], filters, before), metrics, []),
+            )
+        else:
+            # Without dimensions the earlier row is the earlier totals.
+            earlier_total = await self._rows(self._plan(metrics, [], filters, before), metrics, [])
+            earlier_rows = earlier_total if rows else []
         earlier_axis = _TimeAxis(before)
         found = {_key(row, dimensions, earlier_axis): row for row in earlier_rows}
         for shown, row in zip(result.rows, rows, strict=True):

@@ -1,4 +1,5 @@
-"""The ``analytics`` command: ``analytics run`` starts the service in the foreground."""
+"""The ``analytics`` command: ``analytics run`` starts the service in the foreground; ``create-key``,
+``aggregate`` and ``backfill`` (serve_app/batch_cli.py) work with it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 
 from core.access import Role
 from core.settings import Settings
+from serve_app.batch_cli import add_commands
 
 
 def _run(_: argparse.Namespace) -> int:
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "--content-id", action="append", default=[], help="limit the key to this content id (repeatable)"
     )
     create.set_defaults(func=_create_key)
+    add_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -227,3 +227,76 @@ def test_only_admins_run_jobs_and_bad_days_are_refused(admin: httpx.Client, clie
         assert response.status_code == 400, (body, response.text)
         assert response.json()["details"]["field"] == field
     assert admin.get(f"{API}/jobs/agg_missing").status_code == 404
+
+
+def test_an_interrupted_backfill_resumes_and_ends_with_the_records_of_an_uninterrupted_run(
+    dataset: dict[str, Any], admin: httpx.Client, service: runtime.RunningService, tmp_path: Any
+) -> None:
+    import asyncio
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    dsn = service.settings.postgres_dsn
+    assert dsn is not None
+    run_day(admin)
+    uninterrupted = asyncio.run(records(dsn, dataset["ids"]))
+    first, last = DAY - timedelta(days=2), DAY + timedelta(days=1)
+    key_file, state = tmp_path / "admin-key", tmp_path / "backfill.json"
+    key_file.write_text(service.admin_key or "")
+    command = [
+        sys.executable,
+        "-m",
+        "serve_app.cli",
+        "backfill",
+        "--from",
+        first.isoformat(),
+        "--to",
+        last.isoformat(),
+        "--url",
+        service.base_url,
+        "--key-file",
+        str(key_file),
+        "--state-file",
+        str(state),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (state.exists() and json.loads(state.read_text())["done"]):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    done_before = json.loads(state.read_text())["done"]
+    assert 1 <= len(done_before) < 4 and done_before[0] == first.isoformat()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(state.read_text())["done"] == [(first + timedelta(days=n)).isoformat() for n in range(4)]
+    # The days finished before the interruption were not run again.
+    runs = admin.get(f"{API}/jobs", params={"date": first.isoformat(), "limit": 200}).json()["items"]
+    assert sum(1 for r in runs if r["trigger"] == "backfill") == 1
+    after = asyncio.run(records(dsn, dataset["ids"]))
+    assert {k: comparable(v) for k, v in after.items()} == {k: comparable(v) for k, v in uninterrupted.items()}
+
+
+def test_the_aggregate_command_runs_a_day_and_says_why_it_cannot(
+    service: runtime.RunningService, tmp_path: Any, capsys: Any
+) -> None:
+    import json
+
+    from serve_app.cli import main
+
+    key_file = tmp_path / "admin-key"
+    key_file.write_text(service.admin_key or "")
+    common = ["--url", service.base_url, "--key-file", str(key_file)]
+    assert main(["aggregate", "--date", DAY.isoformat(), *common]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["status"] == "completed" and run["trigger"] == "cli" and run["day"] == DAY.isoformat()
+    future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+    assert main(["aggregate", "--date", future, *common]) == 1
+    assert "date must be a day" in capsys.readouterr().err
+    assert main(["aggregate", "--date", DAY.isoformat(), "--url", service.base_url, "--key-file", "/nonexistent"]) == 1
+    assert "cannot read the admin key" in capsys.readouterr().err
