@@ -295,10 +295,13 @@ def test_every_rest_route_has_its_route_class() -> None:
         ("POST", "/api/v1/analytics/track/user-action"),
         ("PUT", "/api/v1/analytics/content-metadata/{content_id}"),
     }
-    # A person's data: erasure is admin work, the access request's export is an export.
+    # A person's data: erasure is admin work, the access request's export is an export; so are batch jobs.
     admin_routes = {
         ("DELETE", "/api/v1/analytics/users/{user_id}/data"),
         ("GET", "/api/v1/analytics/users/{user_id}/data/erasure/{job_id}"),
+        ("GET", "/api/v1/analytics/jobs"),
+        ("POST", "/api/v1/analytics/jobs/aggregate"),
+        ("GET", "/api/v1/analytics/jobs/{run_id}"),
     }
     export_routes = {
         ("GET", "/api/v1/analytics/users/{user_id}/data"),
