@@ -1,5 +1,9 @@
 """The dashboards every installation starts with: executive, content operations, performance monitoring.
 
+The executive board refreshes every two seconds on a wall screen, so its figures are ones the rollups
+answer (views, viewers, playback sessions, completion rate); figures read from raw events (watch time)
+belong on boards that refresh less often.
+
 Made on first start (semantic/dashboards.py ``ensure_prebuilt``), once whichever replica starts first,
 public (everyone who may read dashboards sees them; each widget still answers by the viewer's role and
 content scope) and owned by the system, so only admins change them. Each is made once: one an admin
@@ -60,7 +64,7 @@ PREBUILT: dict[str, dict[str, Any]] = {
             },
             _kpi("views", 0, 2, "Views, last 7 days"),
             _kpi("unique_viewers", 3, 2, "Unique viewers, last 7 days"),
-            _kpi("watch_time_seconds", 6, 2, "Watch time, last 7 days"),
+            _kpi("playback_sessions", 6, 2, "Plays, last 7 days"),
             _kpi("completion_rate", 9, 2, "Completion rate, last 7 days"),
             {
                 "widget_type": "trending_content",
@@ -70,8 +74,8 @@ PREBUILT: dict[str, dict[str, Any]] = {
             },
             {
                 "widget_type": "time_series",
-                "title": "Views and plays, last 30 days",
-                "config": {"metrics": ["views", "plays"], "range": "last_30_days", "granularity": "day"},
+                "title": "Views and viewers, last 30 days",
+                "config": {"metrics": ["views", "unique_viewers"], "range": "last_30_days", "granularity": "day"},
                 "layout": {"x": 5, "y": 4, "w": 7, "h": 6},
             },
         ],
@@ -92,9 +96,9 @@ PREBUILT: dict[str, dict[str, Any]] = {
                 "widget_type": "table",
                 "title": "Completion by category",
                 "config": {
-                    "metrics": ["completion_rate", "plays"],
+                    "metrics": ["completion_rate", "playback_sessions"],
                     "dimensions": ["category"],
-                    "order_by": "plays",
+                    "order_by": "playback_sessions",
                     "range": "last_7_days",
                     "limit": 10,
                     "chart": "bar",
@@ -178,9 +182,9 @@ PREBUILT: dict[str, dict[str, Any]] = {
             },
             {
                 "widget_type": "time_series",
-                "title": "Latency p95 by service (ms), last 7 days",
+                "title": "Response time p95 by service (ms), last 7 days",
                 "config": {
-                    "metrics": ["latency_p95"],
+                    "metrics": ["response_time_p95"],
                     "breakdown": "service",
                     "range": "last_7_days",
                     "granularity": "hour",
