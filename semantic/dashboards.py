@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ from semantic.dashboard_widgets import WIDGET_TYPES
 from semantic.prebuilt_dashboards import PREBUILT, SYSTEM_OWNER
 from semantic.public_catalog import METRICS, require_allowed
 from semantic.result_cache import CachedAnswer
-from semantic.widget_data import WidgetData, WidgetSources, widget_data
+from semantic.widget_data import WidgetData, WidgetSources, coalesced_queries, widget_data
 from storage.dashboards import (
     DashboardRepository,
     DashboardVersion,
@@ -306,9 +307,20 @@ class DashboardService:
         async def compute() -> DashboardData:
             watermark = await self._answers.watermark()
             at = datetime.fromtimestamp(time.time(), UTC)
-            widgets = await asyncio.gather(
-                *(widget_data(w, principal, dashboard.owner, self._sources, watermark, at) for w in dashboard.widgets)
-            )
+            # The KPIs asked together start with the other widgets; only the widgets of inline queries wait.
+            prefetch = asyncio.ensure_future(coalesced_queries(dashboard.widgets, principal, self._sources, watermark))
+
+            async def one(widget: StoredWidget) -> WidgetData:
+                sources = self._sources
+                if widget.widget_type == "custom_metric" and isinstance(widget.config.get("query"), dict):
+                    sources = replace(sources, prefetched=await prefetch)
+                return await widget_data(widget, principal, dashboard.owner, sources, watermark, at)
+
+            try:
+                widgets = await asyncio.gather(*(one(w) for w in dashboard.widgets))
+            finally:
+                if not prefetch.done():
+                    prefetch.cancel()
             await self.dashboards.mark_refreshed(dashboard.id, at)
             return DashboardData(
                 dashboard_id=dashboard.id,

@@ -14,7 +14,7 @@ service). docs/dashboards.md shows each.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from core.access import Permission, Principal
 from core.errors import AnalyticsError, InvalidRequest
 from semantic.analysis_kinds import FUNNEL, RETENTION
 from semantic.analytics import Analytics
-from semantic.analytics_query import AnalyticsQueryRequest, relative_dates
+from semantic.analytics_query import MAX_METRICS, AnalyticsQueryRequest, relative_dates
 from semantic.answers import Answers
 from semantic.content_scope import require_applicable
 from semantic.dashboard_widgets import INGEST_LAG, LIVE_GLOBAL_METRICS, WIDGET_TYPES
@@ -65,6 +65,8 @@ class WidgetSources:
     saved_query: SavedQueryRunner
     # The dashboard's owner, for the widget being computed.
     owner: Principal | None = None
+    # Answers of this computation's inline queries asked together (``coalesced_queries``), by query.
+    prefetched: dict[str, dict[str, Any]] | None = None
 
 
 class WidgetError(BaseModel):
@@ -429,8 +431,63 @@ async def _custom_metric(
                 details={"field": "saved_query_id"},
             )
     else:
-        result = await _query(config["query"], principal, sources, watermark)
+        found = (sources.prefetched or {}).get(query_key(config["query"]))
+        result = found if found is not None else await _query(config["query"], principal, sources, watermark)
     return _query_shape(result, chart), _as_of(result.get("as_of"))
+
+
+def query_key(body: dict[str, Any]) -> str:
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+
+
+async def coalesced_queries(
+    widgets: Sequence[StoredWidget], principal: Principal, sources: WidgetSources, watermark: Watermark
+) -> dict[str, dict[str, Any]]:
+    """The answers of the widgets' inline queries without dimensions, those asking the same thing of
+    different metrics (a board's KPIs: same range, filters and comparison) asked as one query: one
+    statement per period instead of one per widget. A group whose query fails is left to its widgets,
+    which then fail (or not) each on its own."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for widget in widgets:
+        body = widget.config.get("query") if widget.widget_type == "custom_metric" else None
+        if isinstance(body, dict) and not body.get("dimensions") and isinstance(body.get("metrics"), list):
+            rest = {k: v for k, v in body.items() if k != "metrics"}
+            groups.setdefault(query_key(rest), []).append(body)
+    found: dict[str, dict[str, Any]] = {}
+    for bodies in groups.values():
+        if len(bodies) < 2:
+            continue
+        metrics = list(dict.fromkeys(m for body in bodies for m in body["metrics"]))
+        if len(metrics) > MAX_METRICS:
+            continue
+        try:
+            merged = await _query({**bodies[0], "metrics": metrics}, principal, sources, watermark)
+        except Exception:  # noqa: BLE001 - each widget then asks its own query and carries its own error
+            continue
+        for body in bodies:
+            found[query_key(body)] = _only(merged, body["metrics"])
+    return found
+
+
+def _only(result: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+    """A merged answer as the query of ``metrics`` alone answers it."""
+    wanted = set(metrics)
+    columns = [c for c in result["columns"] if c["kind"] != "metric" or c["name"] in wanted]
+    order = {name: index for index, name in enumerate(metrics)}
+    columns.sort(key=lambda c: (c["kind"] == "metric", order.get(c["name"], 0)))
+    out = dict(result)
+    out["columns"] = columns
+    out["totals"] = {m: result["totals"].get(m) for m in metrics}
+    if result.get("compare_totals") is not None:
+        out["compare_totals"] = {m: result["compare_totals"].get(m) for m in metrics}
+    rows = []
+    for row in result["rows"]:
+        kept = {m: row.get(m) for m in metrics}
+        if isinstance(row.get("compare"), dict):
+            kept["compare"] = {m: row["compare"].get(m) for m in metrics}
+        rows.append(kept)
+    out["rows"] = rows
+    return out
 
 
 # --- analyses -------------------------------------------------------------------------------------------

@@ -599,3 +599,31 @@ async def test_subscribers_get_only_the_widgets_that_changed(
     finally:
         for ws in viewers:
             await ws.close()
+
+
+def test_kpis_asked_together_answer_as_each_alone(world: World) -> None:
+    owner = world.clients["owner"]
+    base = {
+        "filters": category_filter(world),
+        "date_range": {"relative": "last_7_days"},
+        "compare_to": "previous_period",
+    }
+    widgets = [
+        {"widget_type": "custom_metric", "title": name, "config": {"query": {**base, "metrics": [name]}}}
+        for name in ("views", "unique_viewers", "playback_sessions", "users")
+    ]
+    dashboard = create(owner, {"name": f"{world.p} kpis", "shared_with_roles": ["viewer"], "widgets": widgets})
+    for who in ("owner", "viewer"):
+        client = world.clients[who]
+        data = by_title(client.get(f"{DASHBOARDS}/{dashboard['id']}/data").json())
+        for name in ("views", "unique_viewers", "playback_sessions"):
+            alone = world.clients["owner"].post(f"{API}/query", json={**base, "metrics": [name]}).json()
+            shown = data[name]["data"]
+            assert shown["value"] == alone["totals"][name], (who, name)
+            assert shown["previous"] == alone["compare_totals"][name]["value"], (who, name)
+        # A metric the viewer may not use fails its own widget only.
+        if who == "viewer":
+            assert data["users"]["error"]["code"] == "forbidden" and data["views"]["error"] is None
+        else:
+            assert data["users"]["error"] is None
+    assert data["views"]["data"]["value"] == sum(world.count("content_view").values())
