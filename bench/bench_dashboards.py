@@ -85,16 +85,16 @@ SIZES: dict[str, dict[str, Any]] = {
     # For the test suite: proves the harness runs end to end, measures nothing.
     "tiny": {
         "workload_events": 3_000,
-        "cached_requests": 10,
-        "cold_requests": 3,
-        "create_requests": 5,
+        "cached_requests": 5,
+        "cold_requests": 2,
+        "create_requests": 3,
         "live_dashboards": 2,
         "live_subscribers": 3,
         "live_widgets": 3,
         "live_events_per_second": 30,
-        "live_warmup_seconds": 2,
-        "live_seconds": 5,
-        "live_grace_seconds": 5,
+        "live_warmup_seconds": 1,
+        "live_seconds": 3,
+        "live_grace_seconds": 3,
     },
     "small": {
         "workload_events": 300_000,

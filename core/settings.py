@@ -235,6 +235,10 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(10.0, gt=0, le=300, description="timeout of one webhook/Slack/Teams POST")
 
     # Report schedules (actors/report_scheduler.py)
+    # The daily job (docs/batch.md): each UTC day is computed once it has been closed for this long, so
+    # events that arrive a little late are in its first run.
+    daily_aggregation: bool = True
+    aggregation_lateness_minutes: int = Field(15, ge=0, le=24 * 60)
     report_scheduler: bool = Field(
         True, description="run the report scheduler actor (schedules, and retries of runs whose worker died)"
     )

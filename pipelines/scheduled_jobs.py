@@ -1,5 +1,5 @@
-"""What the report scheduler actor (actors/report_scheduler.py) runs: the launch of a schedule's slot, and
-the reaper of report runs and exports whose worker died.
+"""What the report scheduler actor (actors/report_scheduler.py) runs: the launch of a schedule's slot, the
+reaper of report runs and exports whose worker died, and the daily aggregation's schedule.
 
 The actor sits below this layer, so it names the factory by its import path (``SCHEDULED_LAUNCH``) and
 builds it in its own process and event loop.
@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
 
 from core.settings import Settings
+from pipelines.aggregation_schedule import DailyAggregationSchedule
+from pipelines.daily_aggregation import aggregation_launcher
 from pipelines.exports import export_jobs, export_launcher
 from pipelines.ray_jobs import reap
 from pipelines.report_runs import report_launcher, run_jobs
+from storage.aggregates import AggregateStore
 from storage.exports import ExportRepository
 from storage.metadata import MetadataStore
 from storage.reports import ReportRepository
@@ -35,9 +39,14 @@ async def scheduled_launch(settings: Settings, *, reap_jobs: bool = True) -> Cal
     reports = ReportRepository(metadata.pool)
     launcher = report_launcher(settings)
     if reap_jobs:
-        task = asyncio.create_task(_reap_forever(metadata, settings))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        _in_background(_reap_forever(metadata, settings))
+        if settings.daily_aggregation:
+            schedule = DailyAggregationSchedule(
+                AggregateStore(metadata.pool),
+                aggregation_launcher(settings),
+                lateness=timedelta(minutes=settings.aggregation_lateness_minutes),
+            )
+            _in_background(schedule.run_forever())
 
     async def launch(report_id: str, slot_at: datetime) -> str:
         report = await reports.get(report_id)
@@ -48,6 +57,12 @@ async def scheduled_launch(settings: Settings, *, reap_jobs: bool = True) -> Cal
         return run.id
 
     return launch
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 async def _reap_forever(metadata: MetadataStore, settings: Settings) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from core.access import Principal
 from core.errors import InvalidRequest, NotFound
@@ -40,6 +43,14 @@ def check_day(value: object, field: str = "date") -> date:
             f"{field} must be a day from {EARLIEST_DAY} to today ({today}, UTC)", details={"field": field}
         )
     return day
+
+
+class AggregateBody(BaseModel):
+    """The body of POST /jobs/aggregate (documentation: ``AggregationJobs.start`` checks it)."""
+
+    date: str = Field(description="the UTC day, YYYY-MM-DD, from 1970-01-01 to today")
+    engine: Literal["ray"] = "ray"
+    trigger: Literal["api", "cli", "backfill"] = Field("api", description="what started the run")
 
 
 class AggregationJobs:

@@ -110,6 +110,18 @@ class AggregateStore:
         )
         return _run(row)
 
+    async def claim_scheduled(self, day: date) -> AggregationRun | None:
+        """The scheduled run of ``day``, started here; None when one was started before (by any scheduler)."""
+        row = await self._pool.fetchrow(
+            "INSERT INTO aggregation_runs (id, job, day, engine, trigger, requested_by) "
+            "VALUES ($1, 'daily', $2, 'ray', 'schedule', 'schedule') "
+            "ON CONFLICT (day) WHERE trigger = 'schedule' DO NOTHING "
+            f"RETURNING {_RUN_COLUMNS}",
+            new_run_id(),
+            day,
+        )
+        return _run(row) if row else None
+
     async def fail_run(self, run_id: str, error: str) -> None:
         await self._pool.execute(
             "UPDATE aggregation_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
@@ -170,7 +182,9 @@ class AggregateStore:
         return [_run(r) for r in rows], int(total)
 
     async def run(self, run_id: str) -> AggregationRun | None:
-        row = await self._pool.fetchrow(f"SELECT {_RUN_COLUMNS} FROM aggregation_runs WHERE id = $1", run_id[:100])
+        if not 0 < len(run_id) <= 100 or "\x00" in run_id:
+            return None  # no stored id looks like this (PostgreSQL text cannot even hold a NUL)
+        row = await self._pool.fetchrow(f"SELECT {_RUN_COLUMNS} FROM aggregation_runs WHERE id = $1", run_id)
         return _run(row) if row else None
 
     async def records(self, day: date) -> list[dict[str, Any]]:

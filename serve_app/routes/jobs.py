@@ -14,12 +14,13 @@ from semantic.aggregation_jobs import (
     JOBS_PREFIX,
     MAX_OFFSET,
     MAX_PAGE_SIZE,
+    AggregateBody,
     AggregationJobs,
     check_day,
 )
 from serve_app.deps import BatchJobRunner, ServicesDep
 from serve_app.http import json_response, read_json
-from serve_app.openapi import error_responses
+from serve_app.openapi import error_responses, json_body
 from serve_app.services import Services
 
 MAX_BODY_BYTES = 4 * 1024
@@ -52,6 +53,7 @@ async def list_runs(
     status_code=202,
     summary="Compute a day's records now, on the cluster; answers the run at once, running",
     responses=error_responses(413),
+    openapi_extra=json_body("AggregateBody", AggregateBody, "The day to compute (docs/batch.md)"),
 )
 async def aggregate(request: Request, services: ServicesDep, principal: BatchJobRunner) -> Response:
     body = await read_json(request, max_bytes=MAX_BODY_BYTES)

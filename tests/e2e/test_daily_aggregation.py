@@ -300,3 +300,20 @@ def test_the_aggregate_command_runs_a_day_and_says_why_it_cannot(
     assert "date must be a day" in capsys.readouterr().err
     assert main(["aggregate", "--date", DAY.isoformat(), "--url", service.base_url, "--key-file", "/nonexistent"]) == 1
     assert "cannot read the admin key" in capsys.readouterr().err
+
+
+def test_the_schedule_computes_the_latest_closed_day_once(admin: httpx.Client, service: runtime.RunningService) -> None:
+    from pipelines.aggregation_schedule import due_day
+
+    lateness = timedelta(minutes=service.settings.aggregation_lateness_minutes)
+    day = due_day(datetime.now(UTC), lateness)
+    deadline = time.monotonic() + 120
+    while True:
+        runs = admin.get(f"{API}/jobs", params={"date": day.isoformat(), "limit": 200}).json()["items"]
+        scheduled = [r for r in runs if r["trigger"] == "schedule"]
+        if scheduled and scheduled[0]["status"] != "running":
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.5)
+    assert len(scheduled) == 1 and scheduled[0]["status"] == "completed", scheduled
+    assert scheduled[0]["requested_by"] == "schedule"

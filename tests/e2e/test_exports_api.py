@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from serve_app import runtime
+from tests.e2e.principals import make_principals
 
 pytestmark = pytest.mark.e2e
 
@@ -90,21 +91,17 @@ def world(client_for: Any, admin: httpx.Client, service: runtime.RunningService)
     w = build_world(f"ex{secrets.token_hex(4)}")
     response = client_for("service").post(f"{API}/events/batch", json={"events": w.events})
     assert response.status_code == 200 and response.json()["accepted"] == len(w.events), response.text
-    for name, role, scope in (
-        ("analyst", "analyst", None),
-        ("other analyst", "analyst", None),
-        ("scoped analyst", "analyst", {"content_ids": [w.c("c1")]}),
-        ("scoped admin", "admin", {"content_ids": [w.c("c1")]}),
-    ):
-        body: dict[str, Any] = {"name": f"{w.p} {name}", "role": role}
-        if scope:
-            body["scope"] = scope
-        created = admin.post("/api/v1/admin/api-keys", json=body)
-        assert created.status_code == 201, created.text
-        w.keys[name] = created.json()
-        w.clients[name] = httpx.Client(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {created.json()['key']}"}, timeout=120
-        )
+    w.keys, w.clients = make_principals(
+        admin,
+        service.base_url,
+        w.p,
+        (
+            ("analyst", "analyst", None),
+            ("other analyst", "analyst", None),
+            ("scoped analyst", "analyst", {"content_ids": [w.c("c1")]}),
+            ("scoped admin", "admin", {"content_ids": [w.c("c1")]}),
+        ),
+    )
     service.settle_rollups()
     yield w
     for client in w.clients.values():

@@ -42,7 +42,7 @@ CONFIG = schemathesis.Config.from_dict(
     {
         # A fixed seed and derandomized generation: every run sends the same requests, so CI is stable.
         "seed": 20261101,
-        "generation": {"max-examples": 25, "deterministic": True, "database": "none", "mode": "all"},
+        "generation": {"max-examples": 15, "deterministic": True, "database": "none", "mode": "all"},
         # Operations are independent here (no links between them): nothing for a stateful phase to chain.
         "phases": {"stateful": {"enabled": False}},
     }

@@ -36,6 +36,7 @@ from pypdf import PdfReader
 from serve_app import runtime
 from tests.conftest import NATS_URL
 from tests.e2e.conftest import WEBHOOK_SECRET
+from tests.e2e.principals import make_principals
 from tests.mail import Mailbox
 
 pytestmark = pytest.mark.e2e
@@ -100,22 +101,18 @@ def world(client_for: Any, admin: httpx.Client, service: runtime.RunningService)
     for name, title in titles.items():
         put = ingest.put(f"{API}/content-metadata/{w.c(name)}", json={"title": title, "category": w.category})
         assert put.status_code == 200, put.text
-    for name, role, scope in (
-        ("owner", "analyst", None),
-        ("other analyst", "analyst", None),
-        ("viewer", "viewer", None),
-        ("manager", "content_manager", None),
-        ("scoped manager", "content_manager", {"content_ids": [w.c("c2")]}),
-    ):
-        body: dict[str, Any] = {"name": f"{w.p} {name}", "role": role}
-        if scope:
-            body["scope"] = scope
-        created = admin.post("/api/v1/admin/api-keys", json=body)
-        assert created.status_code == 201, created.text
-        w.keys[name] = created.json()
-        w.clients[name] = httpx.Client(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {created.json()['key']}"}, timeout=120
-        )
+    w.keys, w.clients = make_principals(
+        admin,
+        service.base_url,
+        w.p,
+        (
+            ("owner", "analyst", None),
+            ("other analyst", "analyst", None),
+            ("viewer", "viewer", None),
+            ("manager", "content_manager", None),
+            ("scoped manager", "content_manager", {"content_ids": [w.c("c2")]}),
+        ),
+    )
     service.settle_rollups()
     yield w
     for client in w.clients.values():

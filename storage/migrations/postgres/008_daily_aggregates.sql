@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS aggregation_runs (
 );
 CREATE INDEX IF NOT EXISTS aggregation_runs_day ON aggregation_runs (job, day DESC, started_at DESC);
 CREATE INDEX IF NOT EXISTS aggregation_runs_started ON aggregation_runs (started_at DESC, id DESC);
+-- The schedule runs each day once, however many schedulers run: the first to insert the day's row runs it.
+CREATE UNIQUE INDEX IF NOT EXISTS aggregation_runs_scheduled ON aggregation_runs (day) WHERE trigger = 'schedule';
 
 CREATE TABLE IF NOT EXISTS content_analytics_daily (
     day                        DATE NOT NULL,
