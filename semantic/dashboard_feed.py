@@ -58,7 +58,6 @@ class _Feed:
     state: _State | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    computations: int = 0
 
     def publish(self, state: _State) -> None:
         self.state = state
@@ -76,11 +75,6 @@ class DashboardFeeds:
         self._service = service
         self._feeds: dict[tuple[str, str], _Feed] = {}
         self._idle_seconds = idle_seconds
-
-    @property
-    def computations(self) -> int:
-        """Dashboard computations of every feed of this replica (one per feed and tick)."""
-        return sum(feed.computations for feed in self._feeds.values())
 
     def feeds(self) -> int:
         return len(self._feeds)
@@ -149,7 +143,6 @@ class DashboardFeeds:
                     log.warning("dashboard %s could not be computed; trying again", feed.dashboard_id, exc_info=True)
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
-                feed.computations += 1
                 seq += 1
                 feed.publish(_State(seq, data))
                 interval = dashboard.refresh_interval_seconds

@@ -355,7 +355,7 @@ class DashboardService:
         owner = Principal(key_id=SYSTEM_OWNER, name=SYSTEM_OWNER, role=Role.ADMIN)
         made = []
         for key, definition in PREBUILT.items():
-            create = DashboardCreate.parse({k: v for k, v in definition.items()})
+            create = DashboardCreate.parse(definition)
             widgets = parse_widgets(create.widgets, create.columns)
             new = NewDashboard(
                 name=create.name,

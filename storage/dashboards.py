@@ -212,13 +212,6 @@ class DashboardRepository:
         async with self._pool.acquire() as conn:
             return await _load(conn, dashboard_id)
 
-    async def version_of(self, dashboard_id: str) -> int | None:
-        """Only the version: what a live feed reads on every tick to notice changes."""
-        if not _storable(dashboard_id):
-            return None
-        value = await self._pool.fetchval("SELECT version FROM dashboards WHERE id = $1", dashboard_id)
-        return int(value) if value is not None else None
-
     async def dashboard_of_widget(self, widget_id: str) -> StoredDashboard | None:
         if not _storable(widget_id):
             return None
