@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from actors.report_scheduler import report_scheduler_actor
 from core.settings import Settings
 from pipelines.scheduled_jobs import SCHEDULED_LAUNCH
 from serve_app.app import build_app, runtime_env_vars
+from serve_app.direct_server import listening_socket
 from serve_app.loopback import keep_local_ray_on_loopback
 from serve_app.tls import base_url as service_base_url
 from serve_app.tls import check_tls_pair, proxy_http_options, serves_https
@@ -124,6 +126,27 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     # Replicas and actors may run in other working directories: every path they are given is absolute.
     settings = settings.model_copy(update=_absolute_paths(settings))
 
+    # Ray's processes pick their ports at random; holding the service's port first keeps them off it
+    # (a metrics server of Ray's on it would answer the readiness probe instead of the service).
+    reservation = reserve_port(settings.host, settings.port) if settings.ingress_mode == "direct" else None
+    try:
+        return _start(settings, wait_ready_seconds, t0, timings)
+    finally:
+        if reservation is not None:
+            reservation.close()
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """The service's port, bound but not listening: no other process binds it (Ray's port picks
+    skip it) while the replicas, which share it the same way (SO_REUSEPORT), still can. A port
+    another program listens on is a clear error here, before anything starts."""
+    try:
+        return listening_socket(host, port)
+    except OSError as exc:
+        raise RuntimeError(f"cannot use {host}:{port} for the service: {exc.strerror}") from exc
+
+
+def _start(settings: Settings, wait_ready_seconds: float, t0: float, timings: dict[str, float]) -> RunningService:
     embedded_pg = None
     if not settings.postgres_dsn:
         embedded_pg = EmbeddedPostgres(settings.postgres_data_path)
@@ -204,6 +227,15 @@ def start(settings: Settings, *, wait_ready_seconds: float = 120.0) -> RunningSe
     )
 
 
+def _is_readiness(response: httpx.Response) -> bool:
+    # Another server on the port (anything answering every path with 200) is not the service.
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "ready" and isinstance(body.get("checks"), dict)
+
+
 def _absolute_paths(settings: Settings) -> dict[str, Path]:
     paths = {
         "data_dir": settings.data_dir,
@@ -257,8 +289,9 @@ def wait_http_ready(
     alive: Callable[[], bool] = lambda: True,
     verify: bool | ssl.SSLContext = True,
 ) -> None:
-    """Until ``base_url`` answers /readyz with 200; ``alive`` says whether its server can still come up;
-    ``verify`` is httpx's check of an HTTPS server's certificate."""
+    """Until ``base_url`` answers /readyz with 200 and the service's own readiness body; ``alive``
+    says whether its server can still come up; ``verify`` is httpx's check of an HTTPS server's
+    certificate."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -266,9 +299,11 @@ def wait_http_ready(
             raise RuntimeError(f"the service at {base_url} stopped while starting: {last}")
         try:
             response = httpx.get(f"{base_url}/readyz", timeout=5, verify=verify)
-            if response.status_code == 200:
+            if response.status_code == 200 and _is_readiness(response):
                 return
             last = f"{response.status_code} {response.text[:200]}"
+            if response.status_code == 200:
+                last = f"another server answers on the port: {last}"
         except httpx.HTTPError as exc:
             last = repr(exc)
         time.sleep(0.25)
