@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint install install-test bench bench-full services clean schema docs-benchmarks
+.PHONY: run test lint install install-test bench bench-full bench-smoke services clean schema docs-benchmarks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,13 @@ lint: install-test
 	$(VENV)/bin/lint-imports
 
 ## make test: install the test extras, make sure the services run, lint, run the whole suite
+## (but the benchmarks' tiny end-to-end runs: make bench-smoke; CI runs both)
 test: install-test services lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not bench_smoke"
+
+## make bench-smoke: the ingest, query, report and dashboard benchmarks, each run whole once at its tiny size
+bench-smoke: install-test services
+	$(PY) -m pytest -m bench_smoke
 
 bench: install-test
 	$(PY) -m bench.run --size small

@@ -26,6 +26,7 @@ from bench.bench_dashboards import (
 )
 
 
+@pytest.mark.bench_smoke
 def test_dashboards_benchmark_runs_every_part_and_writes_its_result(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_dashboards", "--size", "tiny", "--results-dir", str(tmp_path)],

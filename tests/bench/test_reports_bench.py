@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bench.bench_reports import PARALLEL_FORMATS, PARALLEL_TYPES, SIMPLE_FORMATS, SIZES
 from bench.workload import Workload
 
 
+@pytest.mark.bench_smoke
 def test_reports_benchmark_runs_every_part_and_writes_its_result(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_reports", "--size", "tiny", "--results-dir", str(tmp_path)],

@@ -40,7 +40,7 @@ UHD = {"width": 3840, "height": 2160}
 KEY_NAME = "analytics.apiKey"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make services` (deploy/local/ensure-test-services.sh installs it)")
@@ -50,7 +50,7 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = os.environ.get("ANALYTICS_TEST_ARTIFACTS")
     folder = Path(root) / "screenshots" if root else tmp_path_factory.mktemp("screenshots")

@@ -1,4 +1,5 @@
-"""The whole service, started once per session exactly as `make run` starts it, on a free loopback port."""
+"""The whole service, started once for the end-to-end tests exactly as `make run` starts it, on a free
+loopback port, and stopped when they are done (package scope): the rest of the suite runs without it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.support import free_port
 WEBHOOK_SECRET = "e2e-webhook-" + secrets.token_hex(16)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mailbox() -> Iterator[Mailbox]:
     """A real SMTP server on loopback, which the session's service sends report e-mails to."""
     box = Mailbox()
@@ -32,7 +33,7 @@ def mailbox() -> Iterator[Mailbox]:
     controller.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service(
     make_database: Any, session_tmp: Path, redis_url: str, mailbox: Mailbox
 ) -> Iterator[runtime.RunningService]:
@@ -63,19 +64,19 @@ def service(
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(service: runtime.RunningService) -> str:
     return service.base_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin(service: runtime.RunningService) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {service.admin_key}"}
     with httpx.Client(base_url=service.base_url, headers=headers, timeout=120) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def role_keys(admin: httpx.Client) -> dict[str, str]:
     """One fresh API key per role, created through the admin API."""
     keys = {}
@@ -86,7 +87,7 @@ def role_keys(admin: httpx.Client) -> dict[str, str]:
     return keys
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client_for(service: runtime.RunningService, role_keys: dict[str, str]) -> Iterator[Any]:
     clients: dict[str, httpx.Client] = {}
 

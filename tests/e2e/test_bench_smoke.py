@@ -12,7 +12,7 @@ import pytest
 
 from bench import bench_ingest, bench_queries
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.bench_smoke]
 
 # Days in the past, so the live windows other tests read stay untouched.
 PAST = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
