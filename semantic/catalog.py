@@ -109,6 +109,9 @@ class Rollup:
     table: str
     grain: Literal["hour", "day"]
     time_column: str
+    # False: one row per period for the whole family, no content in it (site-wide totals). It answers
+    # only queries with no dimension but time and no filter, under an unrestricted content scope.
+    per_content: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,12 @@ _CONTENT_RAW = f"""(
 CONTENT = Family(
     name="content",
     raw_source=_CONTENT_RAW,
-    rollups=(Rollup("content_daily", "day", "day"), Rollup("content_hourly", "hour", "hour")),
+    # Coarsest first: site-wide day totals, then per content by day, then by hour.
+    rollups=(
+        Rollup("content_totals_daily", "day", "day", per_content=False),
+        Rollup("content_daily", "day", "day"),
+        Rollup("content_hourly", "hour", "hour"),
+    ),
     content_column=("content_key", "content_id"),
     metrics=_metrics(
         _count_of("views", CONTENT_VIEW),

@@ -117,7 +117,7 @@ def compile_query(query: MetricQuery, *, prefix: str = "p", scope: ContentScope 
     scope = current_scope() if scope is None else scope
     if not scope.unrestricted and family.content_column is None:
         raise ScopeNotApplicable(f"{family.name} analytics", scope)
-    rollup = _choose_rollup(family, query)
+    rollup = _choose_rollup(family, query, scope)
     if query.route == "rollup" and rollup is None:
         raise UnknownName(f"no rollup of {family.name} can answer this query")
     return _Builder(family, query, rollup, prefix, scope).build()
@@ -195,7 +195,7 @@ def _hour_level(query: MetricQuery) -> bool:
     )
 
 
-def _choose_rollup(family: Family, query: MetricQuery) -> Rollup | None:
+def _choose_rollup(family: Family, query: MetricQuery, scope: ContentScope) -> Rollup | None:
     if query.route == "raw" or not family.rollups:
         return None
     metrics = _selected_metrics(family, query)
@@ -207,7 +207,11 @@ def _choose_rollup(family: Family, query: MetricQuery) -> Rollup | None:
     offsets: set[timedelta] = set()
     for period in _periods(query):
         offsets |= period.utc_offsets()
+    # Totals hold no content: no dimension of it (or of anything else) to group, filter or scope by.
+    totals_answer = scope.unrestricted and not query.filters and all(n in TIME_DIMENSIONS for n in query.dimensions)
     for rollup in family.rollups:
+        if not rollup.per_content and not totals_answer:
+            continue
         if rollup.grain == "day" and all(o == timedelta(0) for o in offsets) and not _hour_level(query):
             return rollup
         if rollup.grain == "hour" and all(o.total_seconds() % 3600 == 0 for o in offsets):

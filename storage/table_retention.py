@@ -82,6 +82,7 @@ TABLE_CLASSES: dict[str, RetentionClass] = {
     # Hourly and daily rollups, per-session and per-job rows.
     "content_hourly": RetentionClass.ROLLUPS,
     "content_daily": RetentionClass.ROLLUPS,
+    "content_totals_daily": RetentionClass.ROLLUPS,
     "content_breakdown_daily": RetentionClass.ROLLUPS,
     "search_daily": RetentionClass.ROLLUPS,
     "user_daily": RetentionClass.ROLLUPS,

@@ -57,6 +57,7 @@ class RebuiltTable:
 REBUILT_TABLES = (
     RebuiltTable("content_hourly", "content_hourly_mv", Slice.DAY, "toDate(hour)"),
     RebuiltTable("content_daily", "content_daily_mv", Slice.DAY, "day"),
+    RebuiltTable("content_totals_daily", "content_totals_daily_mv", Slice.DAY, "day"),
     RebuiltTable("content_breakdown_daily", "content_breakdown_daily_mv", Slice.DAY, "day"),
     RebuiltTable("search_daily", "search_daily_mv", Slice.DAY, "day"),
     RebuiltTable("system_requests_hourly", "system_requests_hourly_mv", Slice.DAY, "toDate(hour)"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from core.access import ContentScope
 from core.errors import InvalidRequest
 from semantic.compiler import Filter, MetricQuery, UnknownName, compile_query, passes_empty
 from semantic.periods import Period, resolve_period
@@ -20,8 +21,10 @@ def period(tz: str = "UTC", granularity: str = "day") -> Period:
 @pytest.mark.parametrize(
     ("tz", "granularity", "dimensions", "source"),
     [
-        ("UTC", "day", ("bucket",), "content_daily"),
-        ("UTC", "month", ("bucket",), "content_daily"),
+        # Site-wide figures by UTC day: the totals rollup; by content: the per-content one.
+        ("UTC", "day", ("bucket",), "content_totals_daily"),
+        ("UTC", "month", ("bucket",), "content_totals_daily"),
+        ("UTC", "day", ("content_id",), "content_daily"),
         ("UTC", "hour", ("bucket",), "content_hourly"),
         ("UTC", "day", ("hour_of_day",), "content_hourly"),
         ("Europe/London", "day", ("bucket",), "content_hourly"),  # UTC in winter, +1 after 30 March: not UTC days
@@ -34,6 +37,20 @@ def test_routing(tz: str, granularity: str, dimensions: tuple[str, ...], source:
         compile_query(MetricQuery("content", ("views", "completion_rate"), period(tz, granularity), dimensions)).source
         == source
     )
+
+
+def test_the_totals_rollup_answers_only_unfiltered_site_wide_figures_under_an_unrestricted_scope() -> None:
+    metrics = ("views", "unique_views", "completion_rate")
+    assert compile_query(MetricQuery("content", metrics, period())).source == "content_totals_daily"
+    # A filter, even on a time dimension, or a dimension of the content needs content rows.
+    weekend = Filter("weekday", (6, 7))
+    assert compile_query(MetricQuery("content", metrics, period(), (), (weekend,))).source == "content_daily"
+    assert compile_query(MetricQuery("content", metrics, period(), ("category",))).source == "content_daily"
+    # A key limited to some content reads the per-content rows, narrowed to them.
+    limited = ContentScope(categories=frozenset({"news"}))
+    compiled = compile_query(MetricQuery("content", metrics, period(), ("bucket",)), scope=limited)
+    assert compiled.source == "content_daily"
+    assert "content_metadata" in compiled.sql
 
 
 def test_values_are_bound_never_spliced() -> None:
@@ -168,8 +185,8 @@ def test_metadata_filters_on_events_use_a_content_subquery() -> None:
     ("dimension", "source", "sql"),
     [
         ("hour", "content_hourly", "toUnixTimestamp(toStartOfHour(hour, {tz:String}))"),
-        ("week", "content_daily", "toMonday(day)"),
-        ("month", "content_daily", "toStartOfMonth(day)"),
+        ("week", "content_totals_daily", "toMonday(day)"),
+        ("month", "content_totals_daily", "toStartOfMonth(day)"),
     ],
 )
 def test_hour_week_and_month_dimensions(dimension: str, source: str, sql: str) -> None:

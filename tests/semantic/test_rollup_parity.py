@@ -93,9 +93,9 @@ CONTENT_METRICS = tuple(FAMILIES["content"].metrics)
 @pytest.mark.parametrize(
     ("tz", "granularity", "source"),
     [
-        ("UTC", "day", "content_daily"),
-        ("UTC", "week", "content_daily"),
-        ("UTC", "month", "content_daily"),
+        ("UTC", "day", "content_totals_daily"),
+        ("UTC", "week", "content_totals_daily"),
+        ("UTC", "month", "content_totals_daily"),
         ("UTC", "hour", "content_hourly"),
         ("Asia/Riyadh", "day", "content_hourly"),
         ("America/New_York", "week", "content_hourly"),
@@ -413,10 +413,20 @@ async def test_segments_and_cohorts_match_raw(store: InProcessStore) -> None:
     assert routed_retention.model_dump(exclude={"source"}) == raw_retention.model_dump(exclude={"source"})
 
 
+async def test_site_wide_totals_with_the_previous_period_match_raw(store: InProcessStore) -> None:
+    """A KPI against the period before: exact distinct viewers and sessions over both periods."""
+    query = MetricQuery("content", CONTENT_METRICS, _period(), ("period",), with_previous=True)
+    rows = await _same(store, query, "content_totals_daily")
+    assert {r["period"] for r in rows} == {"current", "previous"}
+    assert all(r["unique_views"] > 100 and 0 < r["completion_rate"] < 1 for r in rows)
+
+
 async def test_backfilled_rollups_match_raw(backfilled: InProcessStore) -> None:
     rows = await _same(backfilled, MetricQuery("content", CONTENT_METRICS, _period(), ("content_id",)), "content_daily")
     # Contents of both batches: backfilled ("b") and arrived through the views ("n").
     assert {r["content_id"][0] for r in rows} == {"b", "n"}
+    # The totals were backfilled from content_daily's states, then fed by their view.
+    await _same(backfilled, MetricQuery("content", CONTENT_METRICS, _period(), ("bucket",)), "content_totals_daily")
     await _same(
         backfilled, MetricQuery("content", CONTENT_METRICS, _period("Asia/Riyadh"), ("bucket",)), "content_hourly"
     )

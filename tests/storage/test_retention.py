@@ -258,7 +258,8 @@ def test_a_database_upgraded_to_020_equals_a_new_one(chdb_dir: Path, monkeypatch
         assert uncovered(upgraded.client, LONG) == []
         # Every age is within the long retention: the upgrade keeps every row.
         optimize_all(upgraded.client)
-        assert _counts(upgraded.client) == counts_before
+        # (Tables made after 020 hold only what their own backfill put there.)
+        assert {name: n for name, n in _counts(upgraded.client).items() if name in counts_before} == counts_before
         for name, rows in rows_before.items():
             assert rows_by_time(upgraded.client, name) == rows, name
     finally:
