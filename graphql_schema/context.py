@@ -9,6 +9,7 @@ from typing import Protocol
 from strawberry.fastapi import BaseContext
 
 from core.access import Principal
+from semantic.aggregation_jobs import AggregationJobs
 from semantic.analytics import Analytics
 from semantic.answers import Answers
 from semantic.dashboard_feed import DashboardFeeds
@@ -69,6 +70,9 @@ class ResolverServices(Protocol):
     @property
     def dashboard_feeds(self) -> DashboardFeeds | None: ...
 
+    @property
+    def aggregation_jobs(self) -> AggregationJobs | None: ...
+
 
 @dataclass
 class GraphQLContext(BaseContext):
@@ -88,6 +92,7 @@ class GraphQLContext(BaseContext):
     reports: ReportService | None = None
     dashboards: DashboardService | None = None
     dashboard_feeds: DashboardFeeds | None = None
+    aggregation_jobs: AggregationJobs | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -105,4 +110,5 @@ class GraphQLContext(BaseContext):
             reports=services.reports,
             dashboards=services.dashboards,
             dashboard_feeds=services.dashboard_feeds,
+            aggregation_jobs=services.aggregation_jobs,
         )

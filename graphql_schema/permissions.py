@@ -35,6 +35,7 @@ from core.access import (
     CAN_READ_SYSTEM_ANALYTICS,
     CAN_READ_USER_ANALYTICS,
     CAN_RUN_ANALYTICAL_QUERIES,
+    CAN_RUN_BATCH_JOBS,
     CAN_WRITE_CONTENT_METADATA,
     Permission,
 )
@@ -144,3 +145,7 @@ class ReadDashboards(RolePermission):
 
 class ManageDashboards(RolePermission):
     permission = CAN_MANAGE_DASHBOARDS
+
+
+class RunBatchJobs(RolePermission):
+    permission = CAN_RUN_BATCH_JOBS

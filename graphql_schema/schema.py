@@ -23,6 +23,7 @@ from graphql_schema.database import DatabaseQueries
 from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.guards import MaskUnexpectedErrors, OperationLimits
 from graphql_schema.imports import ImportQueries
+from graphql_schema.jobs import JobMutations, JobQueries
 from graphql_schema.realtime import RealtimeQueries, RealtimeSubscription
 from graphql_schema.reports import ReportMutations, ReportQueries
 from graphql_schema.saved_queries import SavedQueryMutations, SavedQueryQueries
@@ -52,12 +53,15 @@ class Query(
     SavedQueryQueries,
     ReportQueries,
     DashboardQueries,
+    JobQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(EventMutations, ContentMetadataMutations, SavedQueryMutations, ReportMutations, DashboardMutations):
+class Mutation(
+    EventMutations, ContentMetadataMutations, SavedQueryMutations, ReportMutations, DashboardMutations, JobMutations
+):
     pass
 
 

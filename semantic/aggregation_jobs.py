@@ -87,4 +87,8 @@ class AggregationJobs:
         return run
 
     async def runs(self, *, limit: int, offset: int, day: date | None = None) -> tuple[list[AggregationRun], int]:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"field": "limit"})
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}", details={"field": "offset"})
         return await self.store.runs(limit=limit, offset=offset, day=day)

@@ -185,6 +185,15 @@ async def test_records_equal_the_live_api_and_a_rerun_replaces_them(
     assert len(await rankings(dsn)) == len(ranked)
     listed = admin.get(f"{API}/jobs", params={"date": DAY.isoformat()}).json()
     assert [item["id"] for item in listed["items"][:2]] == [second["id"], first["id"]]
+    # GraphQL reads the same runs.
+    query = (
+        "query($day: String!, $id: String!) { aggregationRuns(date: $day, limit: 2) { items { id } } "
+        "aggregationRun(id: $id) { status records } }"
+    )
+    answer = admin.post("/graphql", json={"query": query, "variables": {"day": DAY.isoformat(), "id": second["id"]}})
+    data = answer.json()["data"]
+    assert [item["id"] for item in data["aggregationRuns"]["items"]] == [second["id"], first["id"]]
+    assert data["aggregationRun"] == {"status": "completed", "records": second["records"]}
 
 
 async def test_a_late_event_changes_the_record_by_exactly_that_event(

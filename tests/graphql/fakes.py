@@ -371,6 +371,8 @@ class FakeServices:
     blobs: Any = None
     dashboards: Any = None
     dashboard_feeds: Any = None
+    # Tests of the batch jobs set one on the real PostgreSQL (tests/graphql/test_jobs.py).
+    aggregation_jobs: Any = None
 
     @classmethod
     def build(cls) -> FakeServices:
