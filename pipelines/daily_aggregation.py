@@ -8,9 +8,10 @@ How the work is split, and why:
    parallel across the cluster's workers and retried on its own when its worker dies, to its records:
    ``ContentAnalyticsService.compute`` for those ids and that day (a fixed number of statements per
    partition, every metric from the semantic layer, so a record equals the live API's answer).
-3. The driver gathers the records, ranks them (overall and per category), and replaces the day's
-   records and rankings in one PostgreSQL transaction: a re-run replaces, never duplicates, and readers
-   never see half a day.
+3. The driver gathers the records, ranks them (overall and per category), computes the day's search
+   record (``SearchAnalyticsService.overview`` of the day: a few statements, not worth a partition), and
+   replaces the day's records, rankings and search record in one PostgreSQL transaction: a re-run
+   replaces, never duplicates, and readers never see half a day.
 
 The run is recorded in ``aggregation_runs`` (status, timings, partitions, record counts, the data
 watermark it read at) and announced on the bus (``analytics.aggregation_completed``).
@@ -36,6 +37,7 @@ from core.settings import Settings
 from pipelines.ray_jobs import TaskLauncher
 from semantic.analytics import Analytics
 from semantic.daily_content import active_content, content_records, rankings
+from semantic.daily_search import search_record
 from storage.aggregates import AggregateStore, AggregationRun
 from storage.bus import EventBus, open_bus
 from storage.metadata import MetadataStore
@@ -149,8 +151,12 @@ async def aggregate_day(
         for record in records:
             record["day"] = run.day
             record["calculated_at"] = calculated_at
+        # One record for the whole day: a few statements, computed here rather than in a partition.
+        search = await search_record(
+            Analytics.build(env.events, env.settings).search, run.day, calculated_at=calculated_at
+        )
         finished = await env.store.replace_day(
-            run.id, run.day, records, rankings(records), as_of=watermark.as_of, partitions=len(partitions)
+            run.id, run.day, records, rankings(records), search, as_of=watermark.as_of, partitions=len(partitions)
         )
     except Exception as exc:
         log.exception("aggregation run %s of %s failed", run.id, run.day)

@@ -1,4 +1,5 @@
-"""The batch jobs' runs and records in PostgreSQL (asyncpg): migration 008_daily_aggregates.sql.
+"""The batch jobs' runs and records in PostgreSQL (asyncpg): migrations 008_daily_aggregates.sql and
+009_search_daily_records.sql.
 
 A day's records are replaced as a whole in one transaction (the day's rows deleted, the new ones copied
 in), so a re-run of a day never duplicates a record and readers never see half of a day.
@@ -48,10 +49,34 @@ RECORD_COLUMNS = (
     "performance_score",
     "calculated_at",
 )
+# The day's search record, in the table's order (009_search_daily_records.sql).
+SEARCH_RECORD_COLUMNS = (
+    "day",
+    "searches",
+    "searchers",
+    "zero_result_searches",
+    "zero_result_rate",
+    "average_results",
+    "clicks",
+    "click_through_rate",
+    "average_click_position",
+    "click_positions",
+    "searches_with_session",
+    "converted_searches",
+    "conversion_rate",
+    "conversion_minutes",
+    "search_impressions",
+    "search_clicks",
+    "search_impression_ctr",
+    "recommendation_impressions",
+    "recommendation_clicks",
+    "recommendation_ctr",
+    "calculated_at",
+)
 _RUN_COLUMNS = (
     "id, job, day, engine, trigger, requested_by, status, started_at, finished_at, as_of, partitions, records, error"
 )
-_JSON_COLUMNS = frozenset({"top_countries", "top_regions", "hourly_distribution"})
+_JSON_COLUMNS = frozenset({"top_countries", "top_regions", "hourly_distribution", "click_positions"})
 RANKING_COLUMNS = ("day", "category", "rank", "content_id", "performance_score", "total_views")
 
 
@@ -135,16 +160,24 @@ class AggregateStore:
         day: date,
         records: list[dict[str, Any]],
         ranked: list[dict[str, Any]],
+        search: dict[str, Any],
         *,
         as_of: datetime | None,
         partitions: int,
     ) -> AggregationRun:
-        """The day's records and rankings replaced by these, and the run completed, in one transaction."""
+        """The day's records, rankings and search record replaced by these, and the run completed, in one
+        transaction."""
         async with self._pool.acquire() as conn, conn.transaction():
             # One writer per day at a time: runs of the same day queue here instead of interleaving.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('daily_aggregates'), $1)", day.toordinal())
             await conn.execute("DELETE FROM content_analytics_daily WHERE day = $1", day)
             await conn.execute("DELETE FROM content_rankings_daily WHERE day = $1", day)
+            await conn.execute("DELETE FROM search_analytics_daily WHERE day = $1", day)
+            await conn.copy_records_to_table(
+                "search_analytics_daily",
+                columns=[*SEARCH_RECORD_COLUMNS, "run_id"],
+                records=[(*(_cell(c, search[c]) for c in SEARCH_RECORD_COLUMNS), run_id)],
+            )
             if records:
                 await conn.copy_records_to_table(
                     "content_analytics_daily",
@@ -163,7 +196,13 @@ class AggregateStore:
                 run_id,
                 as_of,
                 partitions,
-                json.dumps({"content_analytics_daily": len(records), "content_rankings_daily": len(ranked)}),
+                json.dumps(
+                    {
+                        "content_analytics_daily": len(records),
+                        "content_rankings_daily": len(ranked),
+                        "search_analytics_daily": 1,
+                    }
+                ),
             )
         return _run(row)
 

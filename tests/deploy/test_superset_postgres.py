@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from storage.aggregates import RECORD_COLUMNS, AggregateStore
+from storage.aggregates import RECORD_COLUMNS, SEARCH_RECORD_COLUMNS, AggregateStore
 from storage.metadata import MetadataStore
 from tests.deploy.promql import ROOT
 
@@ -32,14 +32,20 @@ def test_the_bundle_names_its_database_and_every_aggregate_table() -> None:
     assert database["sqlalchemy_uri"].startswith("postgresql://") and database["allow_dml"] is False
     assert {path.parent.name for path in DATASETS} == {database["database_name"].replace(" ", "_")}
     datasets = [_yaml(path) for path in DATASETS]
-    assert {d["table_name"] for d in datasets} == {"content_analytics_daily", "content_rankings_daily"}
+    assert {d["table_name"] for d in datasets} == {
+        "content_analytics_daily",
+        "content_rankings_daily",
+        "search_analytics_daily",
+    }
     assert all(d["database_uuid"] == database["uuid"] for d in datasets)
     assert len({d["uuid"] for d in datasets}) == len(datasets)
 
 
 async def test_columns_are_the_tables_and_every_metric_runs(migrated: MetadataStore) -> None:
     pool = migrated.pool
-    await pool.execute("TRUNCATE content_analytics_daily, content_rankings_daily, aggregation_runs")
+    await pool.execute(
+        "TRUNCATE content_analytics_daily, content_rankings_daily, search_analytics_daily, aggregation_runs"
+    )
     store = AggregateStore(pool)
     day = date(2026, 3, 1)
     run = await store.start_run(day, engine="ray", trigger="cli", requested_by="test")
@@ -58,7 +64,19 @@ async def test_columns_are_the_tables_and_every_metric_runs(migrated: MetadataSt
         calculated_at=datetime(2026, 3, 2, tzinfo=UTC),
     )
     ranked = [{"day": day, "category": "", "rank": 1, "content_id": "c1", "performance_score": 40.0, "total_views": 5}]
-    await store.replace_day(run.id, day, [record], ranked, as_of=None, partitions=1)
+    search: dict[str, Any] = {c: 0 for c in SEARCH_RECORD_COLUMNS}
+    search.update(
+        day=day,
+        searches=4,
+        zero_result_searches=1,
+        clicks=2,
+        click_positions={"1": 2},
+        average_click_position=1.0,
+        searches_with_session=4,
+        converted_searches=1,
+        calculated_at=record["calculated_at"],
+    )
+    await store.replace_day(run.id, day, [record], ranked, search, as_of=None, partitions=1)
     types = {
         "BIGINT": "bigint",
         "INT": "integer",
@@ -80,3 +98,5 @@ async def test_columns_are_the_tables_and_every_metric_runs(migrated: MetadataSt
             value = await pool.fetchval(f"SELECT {metric['expression']} FROM {table}")  # noqa: S608 - committed SQL
             assert value is not None, (table, metric["metric_name"])
     assert await pool.fetchval("SELECT SUM(total_views) FROM content_analytics_daily") == 5
+    zero_rate = "SELECT SUM(zero_result_searches)::float / SUM(searches) FROM search_analytics_daily"
+    assert await pool.fetchval(zero_rate) == 0.25

@@ -9,6 +9,7 @@ which no other module writes to.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -67,6 +68,33 @@ def dataset(client_for: Any, service: runtime.RunningService) -> Iterator[dict[s
             "content_id": f"{p}-c2",
         }
     )
+    # Searches: one that found results and was clicked at position 2, one that found nothing.
+    searcher = {"user_id": f"{p}-u0", "session_id": f"{p}-u0-s"}
+    events += [
+        {
+            "id": f"{p}-q1",
+            "event_type": "search_query",
+            "timestamp": at(7, 40),
+            "properties": {"query": f"{p} news", "results_count": 5},
+            **searcher,
+        },
+        {
+            "id": f"{p}-k1",
+            "event_type": "search_result_click",
+            "timestamp": at(7, 41),
+            "content_id": f"{p}-c1",
+            "properties": {"query": f"{p} news", "position": 2},
+            **searcher,
+        },
+        {
+            "id": f"{p}-q2",
+            "event_type": "search_query",
+            "timestamp": at(7, 45),
+            "properties": {"query": f"{p} nothing", "results_count": 0},
+            "user_id": f"{p}-u1",
+            "session_id": f"{p}-u1-s",
+        },
+    ]
     ingest = client_for("service")
     response = ingest.post(f"{API}/events/batch", json={"events": events})
     assert response.status_code == 200 and response.json()["accepted"] == len(events), response.text
@@ -102,6 +130,18 @@ async def records(dsn: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         await conn.close()
 
 
+async def search_record(dsn: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT * FROM search_analytics_daily WHERE day = $1", DAY)
+        assert row is not None
+        record = dict(row)
+        record["click_positions"] = json.loads(record["click_positions"])
+        return record
+    finally:
+        await conn.close()
+
+
 async def rankings(dsn: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -125,8 +165,6 @@ def live_answer(admin: httpx.Client, content_id: str) -> dict[str, Any]:
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     out = {}
     for name, value in record.items():
         if name in _STAMPS or name in ("day", "category", "run_id", "performance_score"):
@@ -185,6 +223,17 @@ async def test_records_equal_the_live_api_and_a_rerun_replaces_them(
     assert len(await rankings(dsn)) == len(ranked)
     listed = admin.get(f"{API}/jobs", params={"date": DAY.isoformat()}).json()
     assert [item["id"] for item in listed["items"][:2]] == [second["id"], first["id"]]
+    # The day's search record: the search overview of the day alone, and what was sent.
+    search = await search_record(dsn)
+    overview = admin.get(f"{API}/search/overview", params={"start_date": DAY.isoformat(), "end_date": DAY.isoformat()})
+    assert overview.status_code == 200, overview.text
+    for name, value in overview.json().items():
+        if name in search and name not in _STAMPS:
+            expected = {str(k): v for k, v in value.items()} if name == "click_positions" else value
+            assert search[name] == (pytest.approx(expected) if isinstance(value, float) else expected), name
+    assert (search["searches"], search["zero_result_searches"], search["clicks"]) == (2, 1, 1)
+    assert search["click_positions"] == {"2": 1} and search["run_id"] == second["id"]
+    assert second["records"]["search_analytics_daily"] == 1
     # GraphQL reads the same runs.
     query = (
         "query($day: String!, $id: String!) { aggregationRuns(date: $day, limit: 2) { items { id } } "
@@ -242,7 +291,6 @@ def test_an_interrupted_backfill_resumes_and_ends_with_the_records_of_an_uninter
     dataset: dict[str, Any], admin: httpx.Client, service: runtime.RunningService, tmp_path: Any
 ) -> None:
     import asyncio
-    import json
     import signal
     import subprocess
     import sys
@@ -294,7 +342,6 @@ def test_an_interrupted_backfill_resumes_and_ends_with_the_records_of_an_uninter
 def test_the_aggregate_command_runs_a_day_and_says_why_it_cannot(
     service: runtime.RunningService, tmp_path: Any, capsys: Any
 ) -> None:
-    import json
 
     from serve_app.cli import main
 
