@@ -1,4 +1,5 @@
-"""The daily analytics job on Ray Data: a UTC day's content records and rankings, written to PostgreSQL.
+"""The daily analytics job on Ray Data: a UTC day's content records and rankings, its search record and
+its services' hourly records, written to PostgreSQL.
 
 How the work is split, and why:
 
@@ -9,8 +10,9 @@ How the work is split, and why:
    ``ContentAnalyticsService.compute`` for those ids and that day (a fixed number of statements per
    partition, every metric from the semantic layer, so a record equals the live API's answer).
 3. The driver gathers the records, ranks them (overall and per category), computes the day's search
-   record (``SearchAnalyticsService.overview`` of the day: a few statements, not worth a partition), and
-   replaces the day's records, rankings and search record in one PostgreSQL transaction: a re-run
+   record (``SearchAnalyticsService.overview`` of the day) and the SystemAnalytics of each service and
+   hour (``SystemAnalyticsService.services``): a few statements each, not worth partitions; and replaces
+   the day's records, rankings, search and system records in one PostgreSQL transaction: a re-run
    replaces, never duplicates, and readers never see half a day.
 
 The run is recorded in ``aggregation_runs`` (status, timings, partitions, record counts, the data
@@ -38,6 +40,7 @@ from pipelines.ray_jobs import TaskLauncher
 from semantic.analytics import Analytics
 from semantic.daily_content import active_content, content_records, rankings
 from semantic.daily_search import search_record
+from semantic.daily_system import system_records
 from storage.aggregates import AggregateStore, AggregationRun
 from storage.bus import EventBus, open_bus
 from storage.metadata import MetadataStore
@@ -151,12 +154,22 @@ async def aggregate_day(
         for record in records:
             record["day"] = run.day
             record["calculated_at"] = calculated_at
-        # One record for the whole day: a few statements, computed here rather than in a partition.
-        search = await search_record(
-            Analytics.build(env.events, env.settings).search, run.day, calculated_at=calculated_at
+        # The day's search record and its services' hours: a few statements each, computed here rather
+        # than in partitions.
+        analytics = Analytics.build(env.events, env.settings)
+        search, system = await asyncio.gather(
+            search_record(analytics.search, run.day, calculated_at=calculated_at),
+            system_records(analytics.system, run.day, calculated_at=calculated_at),
         )
         finished = await env.store.replace_day(
-            run.id, run.day, records, rankings(records), search, as_of=watermark.as_of, partitions=len(partitions)
+            run.id,
+            run.day,
+            records,
+            rankings(records),
+            search,
+            system,
+            as_of=watermark.as_of,
+            partitions=len(partitions),
         )
     except Exception as exc:
         log.exception("aggregation run %s of %s failed", run.id, run.day)

@@ -1,5 +1,5 @@
-"""The batch jobs' runs and records in PostgreSQL (asyncpg): migrations 008_daily_aggregates.sql and
-009_search_daily_records.sql.
+"""The batch jobs' runs and records in PostgreSQL (asyncpg): migrations 008_daily_aggregates.sql,
+009_search_daily_records.sql and 010_system_hourly_records.sql.
 
 A day's records are replaced as a whole in one transaction (the day's rows deleted, the new ones copied
 in), so a re-run of a day never duplicates a record and readers never see half of a day.
@@ -73,10 +73,44 @@ SEARCH_RECORD_COLUMNS = (
     "recommendation_ctr",
     "calculated_at",
 )
+# Each service-hour's system record, in the table's order (010_system_hourly_records.sql).
+SYSTEM_RECORD_COLUMNS = (
+    "day",
+    "hour",
+    "service_name",
+    "request_count",
+    "success_count",
+    "error_count",
+    "average_response_time",
+    "cpu_usage_avg",
+    "memory_usage_avg",
+    "disk_usage_avg",
+    "endpoint_stats",
+    "status_code_distribution",
+    "db_query_count",
+    "db_avg_query_time",
+    "db_slow_queries",
+    "cache_hits",
+    "cache_misses",
+    "cache_hit_rate",
+    "external_api_calls",
+    "external_api_errors",
+    "external_avg_response_time",
+    "calculated_at",
+)
 _RUN_COLUMNS = (
     "id, job, day, engine, trigger, requested_by, status, started_at, finished_at, as_of, partitions, records, error"
 )
-_JSON_COLUMNS = frozenset({"top_countries", "top_regions", "hourly_distribution", "click_positions"})
+_JSON_COLUMNS = frozenset(
+    {
+        "top_countries",
+        "top_regions",
+        "hourly_distribution",
+        "click_positions",
+        "endpoint_stats",
+        "status_code_distribution",
+    }
+)
 RANKING_COLUMNS = ("day", "category", "rank", "content_id", "performance_score", "total_views")
 
 
@@ -161,18 +195,26 @@ class AggregateStore:
         records: list[dict[str, Any]],
         ranked: list[dict[str, Any]],
         search: dict[str, Any],
+        system: list[dict[str, Any]],
         *,
         as_of: datetime | None,
         partitions: int,
     ) -> AggregationRun:
-        """The day's records, rankings and search record replaced by these, and the run completed, in one
-        transaction."""
+        """The day's content records, rankings, search record and system records replaced by these, and the
+        run completed, in one transaction."""
         async with self._pool.acquire() as conn, conn.transaction():
             # One writer per day at a time: runs of the same day queue here instead of interleaving.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('daily_aggregates'), $1)", day.toordinal())
             await conn.execute("DELETE FROM content_analytics_daily WHERE day = $1", day)
             await conn.execute("DELETE FROM content_rankings_daily WHERE day = $1", day)
             await conn.execute("DELETE FROM search_analytics_daily WHERE day = $1", day)
+            await conn.execute("DELETE FROM system_analytics_hourly WHERE day = $1", day)
+            if system:
+                await conn.copy_records_to_table(
+                    "system_analytics_hourly",
+                    columns=[*SYSTEM_RECORD_COLUMNS, "run_id"],
+                    records=[(*(_cell(c, r[c]) for c in SYSTEM_RECORD_COLUMNS), run_id) for r in system],
+                )
             await conn.copy_records_to_table(
                 "search_analytics_daily",
                 columns=[*SEARCH_RECORD_COLUMNS, "run_id"],
@@ -201,6 +243,7 @@ class AggregateStore:
                         "content_analytics_daily": len(records),
                         "content_rankings_daily": len(ranked),
                         "search_analytics_daily": 1,
+                        "system_analytics_hourly": len(system),
                     }
                 ),
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from storage.aggregates import RECORD_COLUMNS, SEARCH_RECORD_COLUMNS, AggregateStore
+from storage.aggregates import RECORD_COLUMNS, SEARCH_RECORD_COLUMNS, SYSTEM_RECORD_COLUMNS, AggregateStore
 from storage.metadata import MetadataStore
 from tests.deploy.promql import ROOT
 
@@ -36,6 +36,7 @@ def test_the_bundle_names_its_database_and_every_aggregate_table() -> None:
         "content_analytics_daily",
         "content_rankings_daily",
         "search_analytics_daily",
+        "system_analytics_hourly",
     }
     assert all(d["database_uuid"] == database["uuid"] for d in datasets)
     assert len({d["uuid"] for d in datasets}) == len(datasets)
@@ -44,7 +45,8 @@ def test_the_bundle_names_its_database_and_every_aggregate_table() -> None:
 async def test_columns_are_the_tables_and_every_metric_runs(migrated: MetadataStore) -> None:
     pool = migrated.pool
     await pool.execute(
-        "TRUNCATE content_analytics_daily, content_rankings_daily, search_analytics_daily, aggregation_runs"
+        "TRUNCATE content_analytics_daily, content_rankings_daily, search_analytics_daily, system_analytics_hourly, "
+        "aggregation_runs"
     )
     store = AggregateStore(pool)
     day = date(2026, 3, 1)
@@ -76,7 +78,20 @@ async def test_columns_are_the_tables_and_every_metric_runs(migrated: MetadataSt
         converted_searches=1,
         calculated_at=record["calculated_at"],
     )
-    await store.replace_day(run.id, day, [record], ranked, search, as_of=None, partitions=1)
+    hour: dict[str, Any] = {c: 0 for c in SYSTEM_RECORD_COLUMNS}
+    hour.update(
+        day=day,
+        hour=9,
+        service_name="checkout",
+        request_count=10,
+        error_count=1,
+        cache_hits=3,
+        cache_misses=1,
+        endpoint_stats={"GET /cart": {"request_count": 10}},
+        status_code_distribution={"200": 9, "500": 1},
+        calculated_at=record["calculated_at"],
+    )
+    await store.replace_day(run.id, day, [record], ranked, search, [hour], as_of=None, partitions=1)
     types = {
         "BIGINT": "bigint",
         "INT": "integer",
@@ -100,3 +115,5 @@ async def test_columns_are_the_tables_and_every_metric_runs(migrated: MetadataSt
     assert await pool.fetchval("SELECT SUM(total_views) FROM content_analytics_daily") == 5
     zero_rate = "SELECT SUM(zero_result_searches)::float / SUM(searches) FROM search_analytics_daily"
     assert await pool.fetchval(zero_rate) == 0.25
+    error_rate = "SELECT SUM(error_count)::float / SUM(request_count) FROM system_analytics_hourly"
+    assert await pool.fetchval(error_rate) == 0.1

@@ -95,6 +95,19 @@ def dataset(client_for: Any, service: runtime.RunningService) -> Iterator[dict[s
             "session_id": f"{p}-u1-s",
         },
     ]
+    # A service's requests in two hours: 10:00 (two, one a 503) and 11:00 (one, a cache hit).
+    for n, (hour, minute, status, duration, extra) in enumerate(
+        ((10, 5, 200, 40, {}), (10, 20, 503, 300, {}), (11, 0, 200, 10, {"cache_hit": True}))
+    ):
+        properties = {"service": f"{p}-svc", "endpoint": "/items", "method": "GET", "status": status}
+        events.append(
+            {
+                "id": f"{p}-r{n}",
+                "event_type": "api_request",
+                "timestamp": at(hour, minute),
+                "properties": {**properties, "duration_ms": duration, **extra},
+            }
+        )
     ingest = client_for("service")
     response = ingest.post(f"{API}/events/batch", json={"events": events})
     assert response.status_code == 200 and response.json()["accepted"] == len(events), response.text
@@ -138,6 +151,23 @@ async def search_record(dsn: str) -> dict[str, Any]:
         record = dict(row)
         record["click_positions"] = json.loads(record["click_positions"])
         return record
+    finally:
+        await conn.close()
+
+
+async def system_records(dsn: str, service: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM system_analytics_hourly WHERE day = $1 AND service_name = $2 ORDER BY hour", DAY, service
+        )
+        records = []
+        for row in rows:
+            record = dict(row)
+            for name in ("endpoint_stats", "status_code_distribution"):
+                record[name] = json.loads(record[name])
+            records.append(record)
+        return records
     finally:
         await conn.close()
 
@@ -234,6 +264,19 @@ async def test_records_equal_the_live_api_and_a_rerun_replaces_them(
     assert (search["searches"], search["zero_result_searches"], search["clicks"]) == (2, 1, 1)
     assert search["click_positions"] == {"2": 1} and search["run_id"] == second["id"]
     assert second["records"]["search_analytics_daily"] == 1
+    # The service's hours: what GET /services answers for the day, and what was sent.
+    system = await system_records(dsn, f"{dataset['p']}-svc")
+    hours = admin.get(f"{API}/services", params={"start_date": DAY.isoformat(), "end_date": DAY.isoformat()})
+    assert hours.status_code == 200, hours.text
+    live_hours = [h for h in hours.json()["hours"] if h["service_name"] == f"{dataset['p']}-svc"]
+    assert [(r["hour"], r["request_count"], r["error_count"]) for r in system] == [(10, 2, 1), (11, 1, 0)]
+    for stored, live in zip(system, live_hours, strict=True):
+        for name, value in live.items():
+            if name in _STAMPS:
+                continue
+            assert stored[name] == (pytest.approx(value) if isinstance(value, float) else value), name
+    assert system[0]["average_response_time"] == 170.0 and system[1]["cache_hit_rate"] == 1.0
+    assert second["records"]["system_analytics_hourly"] == hours.json()["total"]
     # GraphQL reads the same runs.
     query = (
         "query($day: String!, $id: String!) { aggregationRuns(date: $day, limit: 2) { items { id } } "
