@@ -58,7 +58,7 @@ class AggregationRunType:
             status=run.status,
             started_at=run.started_at,
             finished_at=run.finished_at,
-            seconds=(run.finished_at - run.started_at).total_seconds() if run.finished_at else None,
+            seconds=run.seconds,
             as_of=run.as_of,
             partitions=run.partitions,
             records=run.records,

@@ -130,6 +130,11 @@ class AggregationRun:
     records: dict[str, int]
     error: str | None
 
+    @property
+    def seconds(self) -> float | None:
+        """How long it ran (None while running)."""
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -141,7 +146,7 @@ class AggregationRun:
             "status": self.status,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "seconds": (self.finished_at - self.started_at).total_seconds() if self.finished_at else None,
+            "seconds": self.seconds,
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "partitions": self.partitions,
             "records": self.records,
