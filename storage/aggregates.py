@@ -207,50 +207,31 @@ class AggregateStore:
     ) -> AggregationRun:
         """The day's content records, rankings, search record and system records replaced by these, and the
         run completed, in one transaction."""
+        # table -> (its columns, the day's rows): each replaced the same way.
+        tables: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {
+            "content_analytics_daily": (RECORD_COLUMNS, records),
+            "content_rankings_daily": (RANKING_COLUMNS, ranked),
+            "search_analytics_daily": (SEARCH_RECORD_COLUMNS, [search]),
+            "system_analytics_hourly": (SYSTEM_RECORD_COLUMNS, system),
+        }
         async with self._pool.acquire() as conn, conn.transaction():
             # One writer per day at a time: runs of the same day queue here instead of interleaving.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('daily_aggregates'), $1)", day.toordinal())
-            await conn.execute("DELETE FROM content_analytics_daily WHERE day = $1", day)
-            await conn.execute("DELETE FROM content_rankings_daily WHERE day = $1", day)
-            await conn.execute("DELETE FROM search_analytics_daily WHERE day = $1", day)
-            await conn.execute("DELETE FROM system_analytics_hourly WHERE day = $1", day)
-            if system:
-                await conn.copy_records_to_table(
-                    "system_analytics_hourly",
-                    columns=[*SYSTEM_RECORD_COLUMNS, "run_id"],
-                    records=[(*(_cell(c, r[c]) for c in SYSTEM_RECORD_COLUMNS), run_id) for r in system],
-                )
-            await conn.copy_records_to_table(
-                "search_analytics_daily",
-                columns=[*SEARCH_RECORD_COLUMNS, "run_id"],
-                records=[(*(_cell(c, search[c]) for c in SEARCH_RECORD_COLUMNS), run_id)],
-            )
-            if records:
-                await conn.copy_records_to_table(
-                    "content_analytics_daily",
-                    columns=[*RECORD_COLUMNS, "run_id"],
-                    records=[(*(_cell(c, r[c]) for c in RECORD_COLUMNS), run_id) for r in records],
-                )
-            if ranked:
-                await conn.copy_records_to_table(
-                    "content_rankings_daily",
-                    columns=[*RANKING_COLUMNS, "run_id"],
-                    records=[(*(r[c] for c in RANKING_COLUMNS), run_id) for r in ranked],
-                )
+            for table, (columns, rows) in tables.items():
+                await conn.execute(f"DELETE FROM {table} WHERE day = $1", day)
+                if rows:
+                    await conn.copy_records_to_table(
+                        table,
+                        columns=[*columns, "run_id"],
+                        records=[(*(_cell(c, r[c]) for c in columns), run_id) for r in rows],
+                    )
             row = await conn.fetchrow(
                 "UPDATE aggregation_runs SET status = 'completed', finished_at = now(), as_of = $2, partitions = $3, "
                 f"records = $4::jsonb WHERE id = $1 RETURNING {_RUN_COLUMNS}",
                 run_id,
                 as_of,
                 partitions,
-                json.dumps(
-                    {
-                        "content_analytics_daily": len(records),
-                        "content_rankings_daily": len(ranked),
-                        "search_analytics_daily": 1,
-                        "system_analytics_hourly": len(system),
-                    }
-                ),
+                json.dumps({table: len(rows) for table, (_, rows) in tables.items()}),
             )
         return _run(row)
 
